@@ -1,0 +1,1 @@
+"""tekton-llm-client: Tekton's client for Rhetor, the LLM router."""

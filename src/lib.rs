@@ -1,0 +1,19 @@
+//! `tekton_llm_client._core`: the native module. Registration only; each binding lives in its
+//! own file.
+use pyo3::prelude::*;
+
+mod py_http;
+mod py_sim;
+mod py_tokens;
+mod py_ws;
+mod runtime;
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    py_http::register(m)?;
+    py_sim::register(m)?;
+    py_tokens::register(m)?;
+    py_ws::register(m)?;
+    Ok(())
+}
