@@ -2,6 +2,7 @@
 //! own file.
 use pyo3::prelude::*;
 
+mod py_errors;
 mod py_http;
 mod py_sim;
 mod py_tokens;

@@ -1,0 +1,1 @@
+//! Multiplexed WebSocket client for Rhetor's /ws (PROTOCOL.md, WebSocket section).
