@@ -1,7 +1,16 @@
 //! The Rhetor client core: everything between the Python facade and the socket.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod config;
 pub mod error;
+pub mod http;
+pub mod protocol;
+pub mod retry;
+pub mod sse;
+pub mod stream;
 pub mod ws;
 
+pub use config::ClientConfig;
 pub use error::{CoreError, CoreResult, ErrorKind};
+pub use http::{CompletionOut, LogSink, RhetorHttp};
+pub use stream::{ChatStream, StreamItem};

@@ -1,0 +1,302 @@
+//! Pooled HTTP to Rhetor: one reqwest client (keep-alive pool) per `RhetorHttp`, the retry loop,
+//! status → error mapping and bounded body reads.
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use bytes::Bytes;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::{Method, Response, StatusCode};
+use serde_json::Value;
+use tokio::sync::watch;
+
+use crate::config::ClientConfig;
+use crate::error::{CoreError, CoreResult, ErrorKind};
+use crate::protocol::v1::{error_message, ChatRequest, Completion};
+use crate::retry::{delay_before_retry, parse_retry_after};
+
+/// A finished non-streaming call.
+#[derive(Debug, Clone)]
+pub struct CompletionOut {
+    pub completion: Completion,
+    pub request_id: String,
+    pub latency_s: f64,
+    pub attempts: u32,
+}
+
+/// Called for events worth a log line (retries, dropped events); the bindings route it to
+/// Python's `logging`. Level follows Python's numbers (10 debug … 40 error).
+pub type LogSink = Arc<dyn Fn(u8, &str) + Send + Sync>;
+
+pub struct RhetorHttp {
+    pub(crate) client: reqwest::Client,
+    pub(crate) cfg: Arc<ClientConfig>,
+    pub(crate) shutdown_tx: watch::Sender<bool>,
+    pub(crate) log: Option<LogSink>,
+}
+
+impl RhetorHttp {
+    pub fn new(cfg: ClientConfig, log: Option<LogSink>) -> CoreResult<RhetorHttp> {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert("x-tekton-component", header_value(&cfg.component_id)?);
+        if let Some(token) = &cfg.auth_token {
+            let mut v = header_value(&format!("Bearer {token}"))
+                .map_err(|_| CoreError::new(ErrorKind::InvalidRequest, "auth token is not a valid header value"))?;
+            // Sensitive values are left out of reqwest's Debug output.
+            v.set_sensitive(true);
+            headers.insert(AUTHORIZATION, v);
+        }
+        for (k, v) in &cfg.extra_headers {
+            let name = HeaderName::from_bytes(k.as_bytes())
+                .map_err(|_| CoreError::new(ErrorKind::InvalidRequest, format!("invalid header name {k:?}")))?;
+            headers.insert(name, header_value(v)?);
+        }
+        let client = reqwest::Client::builder()
+            .user_agent(cfg.user_agent.clone())
+            .default_headers(headers)
+            .connect_timeout(cfg.connect_timeout)
+            .pool_max_idle_per_host(cfg.pool_max_idle_per_host)
+            .pool_idle_timeout(cfg.pool_idle_timeout)
+            .tcp_nodelay(true)
+            .tcp_keepalive(std::time::Duration::from_secs(30))
+            .http1_only()
+            .build()
+            .map_err(|e| CoreError::new(ErrorKind::Other, format!("cannot build HTTP client: {e}")))?;
+        let (shutdown_tx, _) = watch::channel(false);
+        Ok(RhetorHttp { client, cfg: Arc::new(cfg), shutdown_tx, log })
+    }
+
+    pub fn config(&self) -> &ClientConfig {
+        &self.cfg
+    }
+
+    /// Stop every call and stream of this client; later calls fail with ConnectionError.
+    pub fn close(&self) {
+        let _ = self.shutdown_tx.send(true);
+    }
+
+    pub fn is_closed(&self) -> bool {
+        *self.shutdown_tx.borrow()
+    }
+
+    pub(crate) fn log(&self, level: u8, msg: &str) {
+        if let Some(sink) = &self.log {
+            sink(level, msg);
+        }
+    }
+
+    /// POST /api/v1/chat with retries; each attempt bounded by `timeout`.
+    pub async fn chat(&self, req: &ChatRequest, request_id: &str) -> CoreResult<CompletionOut> {
+        let body = Bytes::from(req.to_v1_body(false).map_err(|e| {
+            CoreError::new(ErrorKind::InvalidRequest, format!("cannot encode request: {e}"))
+        })?);
+        let url = self.cfg.url("/api/v1/chat");
+        let started = Instant::now();
+        let (bytes, attempts) = self
+            .with_retries(request_id, |rid| self.fetch_bytes(Method::POST, &url, Some(body.clone()), rid))
+            .await?;
+        let completion: Completion = serde_json::from_slice(&bytes).map_err(|e| {
+            CoreError::new(ErrorKind::Protocol, format!("Rhetor answered with invalid JSON: {e}"))
+                .with_request_id(request_id)
+        })?;
+        if let Some(err) = &completion.error {
+            if completion.content.is_none() {
+                return Err(CoreError::new(ErrorKind::ServiceUnavailable, err.clone())
+                    .with_status(200)
+                    .with_request_id(request_id));
+            }
+        }
+        if completion.content.is_none() {
+            return Err(CoreError::new(ErrorKind::Protocol, "Rhetor's answer has no `content`")
+                .with_request_id(request_id));
+        }
+        Ok(CompletionOut {
+            completion,
+            request_id: request_id.to_owned(),
+            latency_s: started.elapsed().as_secs_f64(),
+            attempts,
+        })
+    }
+
+    /// GET a JSON document (health, providers) with retries.
+    pub async fn get_json(&self, path: &str, request_id: &str) -> CoreResult<Value> {
+        let url = self.cfg.url(path);
+        let (bytes, _) = self
+            .with_retries(request_id, |rid| self.fetch_bytes(Method::GET, &url, None, rid))
+            .await?;
+        serde_json::from_slice(&bytes).map_err(|e| {
+            CoreError::new(ErrorKind::Protocol, format!("{path} answered with invalid JSON: {e}"))
+                .with_request_id(request_id)
+        })
+    }
+
+    /// Run `attempt` until it succeeds, fails finally, or the client is closed.
+    pub(crate) async fn with_retries<T, F, Fut>(&self, request_id: &str, attempt: F) -> CoreResult<(T, u32)>
+    where
+        F: Fn(String) -> Fut,
+        Fut: std::future::Future<Output = CoreResult<T>>,
+    {
+        let mut shutdown = self.shutdown_tx.subscribe();
+        let mut n: u32 = 0;
+        loop {
+            if *shutdown.borrow() {
+                return Err(closed_error(request_id));
+            }
+            let result = tokio::select! {
+                r = attempt(request_id.to_owned()) => r,
+                _ = shutdown.changed() => Err(closed_error(request_id)),
+            };
+            match result {
+                Ok(v) => return Ok((v, n + 1)),
+                Err(e) => {
+                    let Some(delay) = delay_before_retry(&e, n, &self.cfg) else {
+                        return Err(e);
+                    };
+                    self.log(
+                        30,
+                        &format!(
+                            "request {request_id}: attempt {} failed ({}); retrying in {:.2}s",
+                            n + 1,
+                            e,
+                            delay.as_secs_f64()
+                        ),
+                    );
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = shutdown.changed() => return Err(closed_error(request_id)),
+                    }
+                    n += 1;
+                }
+            }
+        }
+    }
+
+    /// One attempt: send, check the status, read the whole body under the size limit, all
+    /// within `timeout` (a trickling body cannot outlast it).
+    async fn fetch_bytes(&self, method: Method, url: &str, body: Option<Bytes>, request_id: String) -> CoreResult<Bytes> {
+        let timeout = self.cfg.timeout;
+        let work = async {
+            let resp = self.send(method, url, body, &request_id).await?;
+            read_body_limited(resp, self.cfg.max_response_bytes, &request_id).await
+        };
+        match tokio::time::timeout(timeout, work).await {
+            Ok(r) => r,
+            Err(_) => Err(CoreError::new(
+                ErrorKind::Timeout,
+                format!("no complete answer within {:.1}s", timeout.as_secs_f64()),
+            )
+            .with_request_id(request_id)),
+        }
+    }
+
+    /// Send one request and return the response if its status is 2xx; otherwise the mapped error.
+    pub(crate) async fn send(&self, method: Method, url: &str, body: Option<Bytes>, request_id: &str) -> CoreResult<Response> {
+        let mut rb = self.client.request(method, url).header("x-request-id", request_id);
+        if let Some(b) = body {
+            rb = rb.body(b);
+        }
+        let resp = rb.send().await.map_err(|e| transport_error(&e, request_id))?;
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        Err(status_error(resp, self.cfg.max_response_bytes.min(1 << 20), request_id).await)
+    }
+}
+
+fn header_value(v: &str) -> CoreResult<HeaderValue> {
+    HeaderValue::from_str(v)
+        .map_err(|_| CoreError::new(ErrorKind::InvalidRequest, "header value has characters HTTP does not allow"))
+}
+
+pub(crate) fn closed_error(request_id: &str) -> CoreError {
+    CoreError::new(ErrorKind::Connection, "the client was shut down").with_request_id(request_id)
+}
+
+/// reqwest's error → our kind. The URL is left out of the message (it may carry credentials).
+pub(crate) fn transport_error(e: &reqwest::Error, request_id: &str) -> CoreError {
+    let kind = if e.is_timeout() { ErrorKind::Timeout } else { ErrorKind::Connection };
+    let what = if e.is_connect() {
+        "cannot connect to Rhetor"
+    } else if e.is_timeout() {
+        "timed out talking to Rhetor"
+    } else if e.is_body() || e.is_decode() {
+        "the connection to Rhetor broke while reading the answer"
+    } else {
+        "HTTP request to Rhetor failed"
+    };
+    let mut detail = String::new();
+    let mut src: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    while let Some(s) = src {
+        detail = s.to_string();
+        src = s.source();
+    }
+    let message = if detail.is_empty() { what.to_owned() } else { format!("{what}: {detail}") };
+    CoreError::new(kind, message).with_request_id(request_id)
+}
+
+async fn status_error(resp: Response, limit: usize, request_id: &str) -> CoreError {
+    let status = resp.status();
+    let retry_after = resp
+        .headers()
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, SystemTime::now()))
+        .map(|d| d.as_secs_f64());
+    let body = read_body_limited(resp, limit, request_id).await.unwrap_or_default();
+    let (message, code) = error_message(&body);
+    let kind = ErrorKind::from_status(status.as_u16());
+    let mut err = CoreError::new(kind, format!("Rhetor answered {}: {message}", status_text(status)))
+        .with_status(status.as_u16())
+        .with_request_id(request_id)
+        .with_code(code);
+    err.retry_after = retry_after;
+    err
+}
+
+fn status_text(status: StatusCode) -> String {
+    match status.canonical_reason() {
+        Some(r) => format!("{} {r}", status.as_u16()),
+        None => status.as_u16().to_string(),
+    }
+}
+
+pub(crate) async fn read_body_limited(mut resp: Response, limit: usize, request_id: &str) -> CoreResult<Bytes> {
+    if let Some(len) = resp.content_length() {
+        if len > limit as u64 {
+            return Err(limit_error(limit, request_id));
+        }
+    }
+    // Most answers arrive in one read: return that buffer without copying.
+    let Some(first) = next_chunk(&mut resp, request_id).await? else {
+        return Ok(Bytes::new());
+    };
+    if first.len() > limit {
+        return Err(limit_error(limit, request_id));
+    }
+    let Some(second) = next_chunk(&mut resp, request_id).await? else {
+        return Ok(first);
+    };
+    let mut buf: Vec<u8> = Vec::with_capacity(first.len() + second.len());
+    buf.extend_from_slice(&first);
+    let mut chunk = second;
+    loop {
+        if buf.len() + chunk.len() > limit {
+            return Err(limit_error(limit, request_id));
+        }
+        buf.extend_from_slice(&chunk);
+        match next_chunk(&mut resp, request_id).await? {
+            Some(c) => chunk = c,
+            None => return Ok(Bytes::from(buf)),
+        }
+    }
+}
+
+async fn next_chunk(resp: &mut Response, request_id: &str) -> CoreResult<Option<Bytes>> {
+    resp.chunk().await.map_err(|e| transport_error(&e, request_id))
+}
+
+fn limit_error(limit: usize, request_id: &str) -> CoreError {
+    CoreError::new(ErrorKind::LimitExceeded, format!("response body larger than the limit of {limit} bytes"))
+        .with_request_id(request_id)
+}
