@@ -346,7 +346,10 @@
     }
 
     guard(promise) {
-      if (this.reason) return Promise.reject(this.error());
+      if (this.reason) {
+        if (promise && typeof promise.catch === 'function') promise.catch(function () {}); // abandoned
+        return Promise.reject(this.error());
+      }
       return Promise.race([promise, this._stopped]);
     }
 
@@ -445,6 +448,7 @@
       if (body !== undefined) init.body = JSON.stringify(body);
       var res;
       try {
+        if (scope.reason) throw scope.error(); // cancelled before it started: send nothing
         res = await scope.guard(f.call(typeof globalThis !== 'undefined' ? globalThis : undefined, this.url(path), init));
       } catch (err) {
         err = scope.translate(err);
