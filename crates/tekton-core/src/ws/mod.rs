@@ -1,1 +1,26 @@
 //! Multiplexed WebSocket client for Rhetor's /ws (PROTOCOL.md, WebSocket section).
+//!
+//! One socket carries many requests. `handshake` opens and registers it, `session` runs it,
+//! `reconnect` brings it back after the server closes it, `router` ties each server frame to its
+//! request by `request_id`, and everything that reaches the caller is a `WsEvent`, taken in
+//! batches so a burst of chunks crosses into Python once.
+
+mod client;
+mod config;
+mod events;
+mod frames;
+mod handshake;
+mod reconnect;
+mod router;
+mod session;
+mod shared;
+
+pub use client::WsClient;
+pub use config::WsConfig;
+pub use events::WsEvent;
+pub use frames::{
+    decode_server_frame, encode_cancel, encode_register, kind_for_code, ChunkFrame, ErrorFrame,
+    MalformedFrame, ResponseFrame, ServerFrame, Usage,
+};
+pub use reconnect::reconnect_delay;
+pub use router::{Routed, Router};

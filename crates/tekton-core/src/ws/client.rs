@@ -1,0 +1,176 @@
+//! `WsClient`: the handle the bindings hold. Many requests share its one socket; their answers
+//! come back as `WsEvent`s, taken by the caller in batches with `next_events`.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio::time::{timeout_at, Instant};
+
+use crate::error::{CoreError, CoreResult, ErrorKind};
+use crate::ws::config::WsConfig;
+use crate::ws::events::WsEvent;
+use crate::ws::handshake::open_socket;
+use crate::ws::reconnect::supervise;
+use crate::ws::shared::Shared;
+
+struct EventQueue {
+    rx: mpsc::UnboundedReceiver<WsEvent>,
+    finished: bool,
+}
+
+pub struct WsClient {
+    shared: Arc<Shared>,
+    events: tokio::sync::Mutex<EventQueue>,
+    shutdown: watch::Sender<bool>,
+    connection_task: Mutex<Option<JoinHandle<()>>>,
+    connecting: AtomicBool,
+}
+
+impl WsClient {
+    pub fn new(config: WsConfig) -> WsClient {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (shutdown, _) = watch::channel(false);
+        WsClient {
+            shared: Arc::new(Shared::new(config, tx)),
+            events: tokio::sync::Mutex::new(EventQueue { rx, finished: false }),
+            shutdown,
+            connection_task: Mutex::new(None),
+            connecting: AtomicBool::new(false),
+        }
+    }
+
+    pub fn config(&self) -> &WsConfig {
+        &self.shared.config
+    }
+
+    /// Open and register the socket, then keep it up in a background task. Must run inside the
+    /// tokio runtime. Fails with Authentication (token refused), Timeout (no REGISTER_ACK within
+    /// `connect_timeout`) or Connection; a failed connect may be retried.
+    pub async fn connect(&self) -> CoreResult<String> {
+        if self.shared.is_closed() {
+            return Err(CoreError::new(ErrorKind::Connection, "the WebSocket client is closed"));
+        }
+        if self.connecting.swap(true, Ordering::SeqCst) {
+            return Err(CoreError::new(ErrorKind::InvalidRequest, "connect() was already called"));
+        }
+        let socket = match open_socket(&self.shared.config).await {
+            Ok(socket) => socket,
+            Err(e) => {
+                self.connecting.store(false, Ordering::SeqCst);
+                return Err(e);
+            }
+        };
+        let Some(outbound) = self.shared.install_link(&socket.session_id, &socket.ack_text) else {
+            return Err(CoreError::new(ErrorKind::Connection, "the WebSocket client was closed while connecting"));
+        };
+        let task = tokio::spawn(supervise(
+            Arc::clone(&self.shared),
+            socket.stream,
+            outbound,
+            self.shutdown.subscribe(),
+        ));
+        *self.lock_task() = Some(task);
+        Ok(socket.session_id)
+    }
+
+    /// Send one request frame (`frame` is its JSON text). Waits up to `connect_timeout` for a
+    /// socket when none is up (during a reconnect); fails with Connection after that.
+    pub async fn send(&self, request_id: &str, frame: &str) -> CoreResult<()> {
+        let deadline = Instant::now() + self.shared.config.connect_timeout;
+        let mut link = self.shared.watch_link();
+        loop {
+            link.borrow_and_update();
+            if self.shared.try_send(request_id, frame)? {
+                return Ok(());
+            }
+            match timeout_at(deadline, link.changed()).await {
+                Ok(Ok(())) => continue,
+                Ok(Err(_)) | Err(_) => {
+                    return Err(CoreError::new(
+                        ErrorKind::Connection,
+                        format!(
+                            "not connected to Rhetor at {} (no socket within {:.1}s)",
+                            self.shared.config.url,
+                            self.shared.config.connect_timeout.as_secs_f64()
+                        ),
+                    )
+                    .with_request_id(request_id))
+                }
+            }
+        }
+    }
+
+    /// Cancel a request in flight: CANCEL goes to the server and a `Cancelled` event ends the
+    /// request for the caller at once. False when the request was not in flight.
+    pub fn cancel(&self, request_id: &str) -> bool {
+        self.shared.cancel(request_id)
+    }
+
+    /// Every event ready now (at least one, at most `max`), waiting for the first. None once the
+    /// client is finished.
+    pub async fn next_events(&self, max: usize) -> Option<Vec<WsEvent>> {
+        let mut queue = self.events.lock().await;
+        if queue.finished {
+            return None;
+        }
+        let mut batch = Vec::new();
+        if queue.rx.recv_many(&mut batch, max.max(1)).await == 0 {
+            queue.finished = true;
+            return None;
+        }
+        if matches!(batch.last(), Some(WsEvent::Finished)) {
+            queue.finished = true;
+            batch.pop();
+            if batch.is_empty() {
+                return None;
+            }
+        }
+        Some(batch)
+    }
+
+    /// Close the socket (requests in flight fail with Connection) and finish the event stream.
+    /// Idempotent.
+    pub async fn close(&self) {
+        self.shared.lock().closed = true;
+        self.shutdown.send_replace(true);
+        let task = self.lock_task().take();
+        if let Some(task) = task {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            if timeout_at(deadline, task).await.is_err() {
+                tracing::warn!("WebSocket connection task did not stop within 5s");
+            }
+        }
+        self.shared.finish();
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.shared.lock().outbound.is_some()
+    }
+
+    pub fn session_id(&self) -> Option<String> {
+        self.shared.lock().session_id.clone()
+    }
+
+    /// Sockets registered so far: 1, plus one per reconnect.
+    pub fn connection_count(&self) -> u64 {
+        self.shared.lock().connections
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.shared.lock().router.len()
+    }
+
+    fn lock_task(&self) -> std::sync::MutexGuard<'_, Option<JoinHandle<()>>> {
+        self.connection_task.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Drop for WsClient {
+    fn drop(&mut self) {
+        // Dropped without close(): stop the connection task rather than leak the socket.
+        self.shutdown.send_replace(true);
+    }
+}

@@ -1,0 +1,168 @@
+//! Opening one socket: TCP connect, HTTP upgrade (with the auth header), then REGISTER and wait
+//! for REGISTER_ACK — all within `connect_timeout`, so a silent server is a TimeoutError, never a
+//! hang.
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio::time::{timeout_at, Instant};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::error::{Error as WsError, UrlError};
+use tokio_tungstenite::tungstenite::http::header::{HeaderValue, AUTHORIZATION, USER_AGENT};
+use tokio_tungstenite::tungstenite::http::Request;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::error::{CoreError, CoreResult, ErrorKind};
+use crate::ws::config::WsConfig;
+use crate::ws::frames::{decode_server_frame, encode_register, kind_for_code, ServerFrame, PONG_FRAME};
+
+pub type WsStream = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// A registered socket.
+pub struct OpenedSocket {
+    pub stream: WsStream,
+    pub session_id: String,
+    /// The REGISTER_ACK text, for `on_message`.
+    pub ack_text: String,
+}
+
+/// Connect, upgrade and register, or fail with a typed error within `connect_timeout`.
+pub async fn open_socket(config: &WsConfig) -> CoreResult<OpenedSocket> {
+    let deadline = Instant::now() + config.connect_timeout;
+    let secs = config.connect_timeout.as_secs_f64();
+    let request = upgrade_request(config)?;
+    let ws_config = WebSocketConfig::default()
+        .max_message_size(Some(config.max_message_size))
+        .max_frame_size(Some(config.max_message_size));
+    let connecting = tokio_tungstenite::connect_async_with_config(request, Some(ws_config), true);
+    let (mut stream, _response) = match timeout_at(deadline, connecting).await {
+        Ok(Ok(pair)) => pair,
+        Ok(Err(e)) => return Err(upgrade_error(config, e)),
+        Err(_) => {
+            return Err(CoreError::new(
+                ErrorKind::Timeout,
+                format!("connecting to {} timed out after {secs:.1}s", config.url),
+            ))
+        }
+    };
+    let register = encode_register(
+        &config.component_id,
+        &config.capabilities,
+        config.auth_token.as_deref(),
+    );
+    match timeout_at(deadline, register_and_wait_ack(&mut stream, register)).await {
+        Ok(Ok((session_id, ack_text))) => Ok(OpenedSocket { stream, session_id, ack_text }),
+        Ok(Err(e)) => Err(CoreError { message: config.redact(&e.message), ..e }),
+        Err(_) => Err(CoreError::new(
+            ErrorKind::Timeout,
+            format!("no REGISTER_ACK from {} within {secs:.1}s", config.url),
+        )),
+    }
+}
+
+fn upgrade_request(config: &WsConfig) -> CoreResult<Request<()>> {
+    let mut request = config.url.as_str().into_client_request().map_err(|e| {
+        CoreError::new(ErrorKind::InvalidRequest, format!("bad WebSocket URL {}: {e}", config.url))
+    })?;
+    let headers = request.headers_mut();
+    let agent = concat!("tekton-llm-client/", env!("CARGO_PKG_VERSION"));
+    headers.insert(USER_AGENT, HeaderValue::from_static(agent));
+    if let Ok(component) = HeaderValue::from_str(&config.component_id) {
+        headers.insert("X-Tekton-Component", component);
+    }
+    if let Some(token) = config.auth_token.as_deref() {
+        let mut value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+            CoreError::new(ErrorKind::InvalidRequest, "the auth token is not a valid header value")
+        })?;
+        value.set_sensitive(true);
+        headers.insert(AUTHORIZATION, value);
+    }
+    Ok(request)
+}
+
+fn upgrade_error(config: &WsConfig, e: WsError) -> CoreError {
+    let url = &config.url;
+    match e {
+        WsError::Http(response) => {
+            let status = response.status().as_u16();
+            let kind = ErrorKind::from_status(status);
+            let what = if kind == ErrorKind::Authentication {
+                "Rhetor refused the auth token"
+            } else {
+                "Rhetor refused the WebSocket upgrade"
+            };
+            CoreError::new(kind, format!("{what} at {url}")).with_status(status)
+        }
+        WsError::Url(UrlError::TlsFeatureNotEnabled) => CoreError::new(
+            ErrorKind::InvalidRequest,
+            format!("{url}: wss:// needs TLS, which this build of the Rust backend lacks (use TEKTON_LLM_BACKEND=python)"),
+        ),
+        WsError::Url(u) => CoreError::new(ErrorKind::InvalidRequest, format!("bad WebSocket URL {url}: {u}")),
+        other => CoreError::new(
+            ErrorKind::Connection,
+            config.redact(&format!("cannot open a WebSocket to {url}: {other}")),
+        ),
+    }
+}
+
+/// Send REGISTER and read until REGISTER_ACK. Returns (session_id, ack text).
+async fn register_and_wait_ack(stream: &mut WsStream, register: String) -> CoreResult<(String, String)> {
+    stream.send(Message::text(register)).await.map_err(|e| {
+        CoreError::new(ErrorKind::Connection, format!("sending REGISTER failed: {e}"))
+    })?;
+    loop {
+        let message = match stream.next().await {
+            None => {
+                return Err(CoreError::new(
+                    ErrorKind::Connection,
+                    "Rhetor closed the connection before REGISTER_ACK",
+                ))
+            }
+            Some(Err(e)) => {
+                return Err(CoreError::new(
+                    ErrorKind::Connection,
+                    format!("WebSocket error before REGISTER_ACK: {e}"),
+                ))
+            }
+            Some(Ok(message)) => message,
+        };
+        match message {
+            Message::Text(text) => match decode_server_frame(text.as_str()) {
+                Ok(ServerFrame::RegisterAck { session_id }) => {
+                    return Ok((session_id.unwrap_or_default(), text.as_str().to_owned()))
+                }
+                Ok(ServerFrame::Error(err)) => {
+                    let kind = kind_for_code(err.code.as_deref());
+                    let message = if kind == ErrorKind::Authentication {
+                        format!("Rhetor refused the registration: {}", err.error)
+                    } else {
+                        format!("Rhetor answered REGISTER with an error: {}", err.error)
+                    };
+                    return Err(CoreError::new(kind, message).with_code(err.code));
+                }
+                Ok(ServerFrame::Ping) => {
+                    stream.send(Message::text(PONG_FRAME)).await.map_err(|e| {
+                        CoreError::new(ErrorKind::Connection, format!("WebSocket error: {e}"))
+                    })?;
+                }
+                Ok(other) => tracing::debug!(?other, "frame before REGISTER_ACK ignored"),
+                Err(bad) => tracing::warn!(reason = %bad.reason, "malformed frame before REGISTER_ACK"),
+            },
+            Message::Close(frame) => {
+                let (code, reason) = frame
+                    .map(|f| (f.code, f.reason.as_str().to_owned()))
+                    .unwrap_or((CloseCode::Status, String::new()));
+                let refused = matches!(u16::from(code), 1008 | 4001 | 4003)
+                    || reason.to_ascii_lowercase().contains("auth");
+                let kind = if refused { ErrorKind::Authentication } else { ErrorKind::Connection };
+                return Err(CoreError::new(
+                    kind,
+                    format!("Rhetor closed the connection before REGISTER_ACK (code {code}: {reason})"),
+                ));
+            }
+            _ => {}
+        }
+    }
+}

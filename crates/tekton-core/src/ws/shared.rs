@@ -1,0 +1,211 @@
+//! State shared by the client handle (called from Python) and its connection task.
+//!
+//! One lock guards the request table and the outbound channel together, so a request is either
+//! registered on a live socket (and then answered or failed when that socket goes) or refused:
+//! no request can slip between a socket's loss and the failing of its requests. Events are
+//! queued while the lock is held, so their order matches the order of the table's changes.
+
+use std::sync::{Mutex, MutexGuard};
+
+use tokio::sync::{mpsc, watch};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::error::{CoreError, ErrorKind};
+use crate::ws::config::WsConfig;
+use crate::ws::events::WsEvent;
+use crate::ws::frames::{decode_server_frame, encode_cancel};
+use crate::ws::router::{in_flight_error, Routed, Router};
+
+pub(crate) struct LinkState {
+    pub router: Router,
+    /// Frames for the socket's writer; `Some` only while a registered socket is up.
+    pub outbound: Option<mpsc::UnboundedSender<Message>>,
+    /// Closed by the caller, or gave up reconnecting: nothing more will be sent.
+    pub closed: bool,
+    /// `Finished` has been queued.
+    pub finished: bool,
+    pub session_id: Option<String>,
+    /// Sockets registered so far (1 + reconnects).
+    pub connections: u64,
+}
+
+pub(crate) struct Shared {
+    pub config: WsConfig,
+    state: Mutex<LinkState>,
+    events: mpsc::UnboundedSender<WsEvent>,
+    /// Bumped whenever a socket comes up or goes down (requests waiting for one watch it).
+    link_changed: watch::Sender<u64>,
+}
+
+impl Shared {
+    pub fn new(config: WsConfig, events: mpsc::UnboundedSender<WsEvent>) -> Shared {
+        let (link_changed, _) = watch::channel(0);
+        Shared {
+            config,
+            state: Mutex::new(LinkState {
+                router: Router::new(),
+                outbound: None,
+                closed: false,
+                finished: false,
+                session_id: None,
+                connections: 0,
+            }),
+            events,
+            link_changed,
+        }
+    }
+
+    /// The state, even if a thread panicked while holding it (the table stays usable).
+    pub fn lock(&self) -> MutexGuard<'_, LinkState> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn emit(&self, event: WsEvent) {
+        // The receiver lives as long as the client; a send can only fail during teardown.
+        let _ = self.events.send(event);
+    }
+
+    pub fn watch_link(&self) -> watch::Receiver<u64> {
+        self.link_changed.subscribe()
+    }
+
+    fn bump_link(&self) {
+        self.link_changed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
+    /// A socket is registered: route requests to it. None when the client was closed meanwhile.
+    pub fn install_link(&self, session_id: &str, ack_text: &str) -> Option<mpsc::UnboundedReceiver<Message>> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        {
+            let mut st = self.lock();
+            if st.closed {
+                return None;
+            }
+            st.outbound = Some(tx);
+            st.session_id = Some(session_id.to_owned());
+            st.connections += 1;
+            if self.config.emit_messages {
+                self.emit(WsEvent::Message(ack_text.to_owned()));
+            }
+            self.emit(WsEvent::Connected { session_id: session_id.to_owned() });
+        }
+        self.bump_link();
+        Some(rx)
+    }
+
+    /// The socket is gone: fail every request in flight, then report the close.
+    pub fn lose_link(&self, cause: &CoreError) {
+        {
+            let mut st = self.lock();
+            st.outbound = None;
+            for request_id in st.router.drain() {
+                let error = in_flight_error(cause, &request_id);
+                self.emit(WsEvent::RequestFailed { request_id, error });
+            }
+            self.emit(WsEvent::Closed { reason: cause.message.clone() });
+        }
+        self.bump_link();
+    }
+
+    /// No more sockets: refuse new requests and tell Python the event stream has ended.
+    pub fn finish(&self) {
+        {
+            let mut st = self.lock();
+            st.closed = true;
+            st.outbound = None;
+            if st.finished {
+                return;
+            }
+            st.finished = true;
+            for request_id in st.router.drain() {
+                let error = CoreError::new(ErrorKind::Connection, "the WebSocket client is closed")
+                    .with_request_id(request_id.clone());
+                self.emit(WsEvent::RequestFailed { request_id, error });
+            }
+            self.emit(WsEvent::Finished);
+        }
+        self.bump_link();
+    }
+
+    /// Register a request and queue its frame, if a socket is up. `Ok(false)`: no socket now.
+    pub fn try_send(&self, request_id: &str, frame: &str) -> Result<bool, CoreError> {
+        let mut st = self.lock();
+        if st.closed {
+            return Err(CoreError::new(ErrorKind::Connection, "the WebSocket client is closed")
+                .with_request_id(request_id));
+        }
+        let Some(outbound) = st.outbound.clone() else {
+            return Ok(false);
+        };
+        if !st.router.register(request_id) {
+            return Err(CoreError::new(
+                ErrorKind::InvalidRequest,
+                format!("request id {request_id} is already in flight"),
+            ));
+        }
+        if outbound.send(Message::text(frame.to_owned())).is_err() {
+            // The writer has just stopped; its loss will be reported, try the next socket.
+            st.router.remove(request_id);
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    /// Stop a request: send CANCEL and end it for the caller. False when it was not in flight.
+    pub fn cancel(&self, request_id: &str) -> bool {
+        let mut st = self.lock();
+        if !st.router.remove(request_id) {
+            return false;
+        }
+        if let Some(outbound) = &st.outbound {
+            let _ = outbound.send(Message::text(encode_cancel(request_id)));
+        }
+        self.emit(WsEvent::Cancelled { request_id: request_id.to_owned() });
+        true
+    }
+
+    /// A frame that is not the protocol: logged and handed to `on_error`; the socket stays up.
+    pub fn report_malformed(&self, reason: &str) {
+        tracing::warn!(%reason, "malformed frame from Rhetor");
+        self.emit(WsEvent::Error(CoreError::new(
+            ErrorKind::Protocol,
+            format!("malformed WebSocket frame from Rhetor: {reason}"),
+        )));
+    }
+
+    /// Decode and route one text frame. Returns true when the server asked for a PONG.
+    pub fn handle_text(&self, text: &str) -> bool {
+        let frame = match decode_server_frame(text) {
+            Ok(frame) => frame,
+            Err(bad) => {
+                self.report_malformed(&bad.reason);
+                return false;
+            }
+        };
+        let mut st = self.lock();
+        if self.config.emit_messages {
+            self.emit(WsEvent::Message(text.to_owned()));
+        }
+        match st.router.route(frame) {
+            Routed::Chunk(chunk) => self.emit(WsEvent::Chunk(chunk)),
+            Routed::Response(response) => self.emit(WsEvent::Response(response)),
+            Routed::RequestFailed { request_id, error } => {
+                self.emit(WsEvent::RequestFailed { request_id, error })
+            }
+            Routed::SessionError(error) => {
+                tracing::warn!(error = %error, "Rhetor reported a session error");
+                self.emit(WsEvent::Error(error));
+            }
+            Routed::ReplyPong => return true,
+            Routed::Dropped { request_id } => {
+                tracing::debug!(%request_id, "frame for a request not in flight dropped");
+            }
+            Routed::Ignored => {}
+        }
+        false
+    }
+}
