@@ -4,6 +4,9 @@ use pyo3::prelude::*;
 
 mod py_errors;
 mod py_http;
+mod py_json;
+mod py_log;
+mod py_models;
 mod py_sim;
 mod py_tokens;
 mod py_ws;

@@ -1,5 +1,322 @@
-use pyo3::prelude::*;
+//! `HttpClient` and `ChunkStream`: the Rust backend of `TektonLLMClient`.
+//!
+//! Awaitables come from pyo3-async-runtimes on the process-wide runtime. A stream hands Python
+//! every ready chunk in one crossing (`take_ready` without waiting, `next_batch` when it must wait).
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
-pub fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::PyList;
+use tekton_core::protocol::v1::ChatRequest;
+use tekton_core::{ChatStream, ClientConfig, RhetorHttp, StreamItem};
+use tokio::sync::Mutex;
+
+use crate::py_errors::to_py_err;
+use crate::{py_json, py_log, py_models, runtime};
+
+const MAX_BATCH: usize = 4096;
+
+fn seconds(name: &str, v: f64) -> PyResult<Duration> {
+    if !v.is_finite() || v <= 0.0 {
+        return Err(PyValueError::new_err(format!("{name} must be a positive number of seconds, got {v}")));
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
+fn new_request_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+#[pyclass(frozen, module = "tekton_llm_client._core")]
+pub struct HttpClient {
+    inner: Arc<RhetorHttp>,
+}
+
+#[pymethods]
+impl HttpClient {
+    #[new]
+    #[pyo3(signature = (base_url, component_id, *, auth_token=None, timeout=30.0, connect_timeout=5.0,
+        stream_idle_timeout=None, max_retries=3, backoff_initial=0.5, backoff_max=8.0,
+        max_retry_after=60.0, pool_max_idle_per_host=100, max_response_bytes=64<<20,
+        max_event_bytes=8<<20, headers=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        base_url: String,
+        component_id: String,
+        auth_token: Option<String>,
+        timeout: f64,
+        connect_timeout: f64,
+        stream_idle_timeout: Option<f64>,
+        max_retries: u32,
+        backoff_initial: f64,
+        backoff_max: f64,
+        max_retry_after: f64,
+        pool_max_idle_per_host: usize,
+        max_response_bytes: usize,
+        max_event_bytes: usize,
+        headers: Option<Vec<(String, String)>>,
+    ) -> PyResult<HttpClient> {
+        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+            return Err(PyValueError::new_err(format!("rhetor_url must start with http:// or https://, got {base_url:?}")));
+        }
+        let cfg = ClientConfig {
+            base_url,
+            component_id,
+            auth_token,
+            timeout: seconds("timeout", timeout)?,
+            connect_timeout: seconds("connect_timeout", connect_timeout)?,
+            stream_idle_timeout: stream_idle_timeout.map(|v| seconds("stream_idle_timeout", v)).transpose()?,
+            max_retries,
+            backoff_initial: seconds("backoff_initial", backoff_initial)?,
+            backoff_max: seconds("backoff_max", backoff_max)?,
+            max_retry_after: Duration::from_secs_f64(max_retry_after.max(0.0)),
+            pool_max_idle_per_host,
+            max_response_bytes,
+            max_event_bytes,
+            extra_headers: headers.unwrap_or_default(),
+            ..ClientConfig::default()
+        };
+        // reqwest's builder must run inside the runtime (it spawns nothing, but resolves TLS roots).
+        let _guard = runtime::handle().enter();
+        let inner = RhetorHttp::new(cfg, Some(py_log::sink())).map_err(|e| Python::attach(|py| to_py_err(py, &e)))?;
+        Ok(HttpClient { inner: Arc::new(inner) })
+    }
+
+    /// Awaitable → CompletionResponse.
+    #[pyo3(signature = (messages, *, system_prompt=None, context_id=String::new(), provider_id=None,
+        model_id=None, options=None, request_id=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn chat<'py>(
+        &self,
+        py: Python<'py>,
+        messages: &Bound<'py, PyAny>,
+        system_prompt: Option<String>,
+        context_id: String,
+        provider_id: Option<String>,
+        model_id: Option<String>,
+        options: Option<&Bound<'py, PyAny>>,
+        request_id: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let req = self.request(messages, system_prompt, context_id, provider_id, model_id, options)?;
+        let rid = request_id.unwrap_or_else(new_request_id);
+        let http = Arc::clone(&self.inner);
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            let out = http.chat(&req, &rid).await;
+            Ok(CompletionResult(out))
+        })
+    }
+
+    /// Start a streamed chat; iterate the returned ChunkStream.
+    #[pyo3(signature = (messages, *, system_prompt=None, context_id=String::new(), provider_id=None,
+        model_id=None, options=None, request_id=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn stream_chat(
+        &self,
+        messages: &Bound<'_, PyAny>,
+        system_prompt: Option<String>,
+        context_id: String,
+        provider_id: Option<String>,
+        model_id: Option<String>,
+        options: Option<&Bound<'_, PyAny>>,
+        request_id: Option<String>,
+    ) -> PyResult<ChunkStream> {
+        let req = self.request(messages, system_prompt, context_id, provider_id, model_id, options)?;
+        let rid = request_id.unwrap_or_else(new_request_id);
+        let stream = self
+            .inner
+            .stream_chat(&runtime::handle(), &req, rid.clone())
+            .map_err(|e| Python::attach(|py| to_py_err(py, &e)))?;
+        Ok(ChunkStream { inner: Arc::new(Mutex::new(stream)), request_id: rid, ended: Arc::new(AtomicBool::new(false)) })
+    }
+
+    /// Awaitable → the decoded JSON document at `path` (health, providers).
+    #[pyo3(signature = (path, request_id=None))]
+    fn get_json<'py>(&self, py: Python<'py>, path: String, request_id: Option<String>) -> PyResult<Bound<'py, PyAny>> {
+        let rid = request_id.unwrap_or_else(new_request_id);
+        let http = Arc::clone(&self.inner);
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            let out = http.get_json(&path, &rid).await;
+            Ok(JsonResult(out))
+        })
+    }
+
+    /// Stop every call and stream of this client and release its connections.
+    fn close(&self) {
+        self.inner.close();
+    }
+
+    #[getter]
+    fn closed(&self) -> bool {
+        self.inner.is_closed()
+    }
+
+    fn __repr__(&self) -> String {
+        let c = self.inner.config();
+        // The auth token is never shown.
+        format!("HttpClient(base_url={:?}, component_id={:?}, auth={})", c.base_url, c.component_id,
+            if c.auth_token.is_some() { "set" } else { "none" })
+    }
+}
+
+impl HttpClient {
+    fn request(
+        &self,
+        messages: &Bound<'_, PyAny>,
+        system_prompt: Option<String>,
+        context_id: String,
+        provider_id: Option<String>,
+        model_id: Option<String>,
+        options: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<ChatRequest> {
+        let messages = match py_json::to_value(messages)? {
+            serde_json::Value::Array(a) => a,
+            _ => return Err(PyValueError::new_err("messages must be a list")),
+        };
+        Ok(ChatRequest {
+            messages,
+            system_prompt,
+            context_id,
+            component_id: self.inner.config().component_id.clone(),
+            provider_id,
+            model_id,
+            options: py_json::to_map(options)?,
+        })
+    }
+}
+
+struct CompletionResult(Result<tekton_core::CompletionOut, tekton_core::CoreError>);
+
+impl<'py> IntoPyObject<'py> for CompletionResult {
+    type Target = PyAny;
+    type Output = Bound<'py, PyAny>;
+    type Error = PyErr;
+
+    fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        match self.0 {
+            Ok(out) => py_models::completion(py, &out.completion, out.latency_s, &out.request_id),
+            Err(e) => Err(to_py_err(py, &e)),
+        }
+    }
+}
+
+struct JsonResult(Result<serde_json::Value, tekton_core::CoreError>);
+
+impl<'py> IntoPyObject<'py> for JsonResult {
+    type Target = PyAny;
+    type Output = Bound<'py, PyAny>;
+    type Error = PyErr;
+
+    fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        match self.0 {
+            Ok(v) => py_json::to_py(py, &v),
+            Err(e) => Err(to_py_err(py, &e)),
+        }
+    }
+}
+
+#[pyclass(frozen, module = "tekton_llm_client._core")]
+pub struct ChunkStream {
+    inner: Arc<Mutex<ChatStream>>,
+    request_id: String,
+    ended: Arc<AtomicBool>,
+}
+
+#[pymethods]
+impl ChunkStream {
+    /// The chunks ready now, without waiting: a list (maybe empty), or None once the stream is over.
+    fn take_ready<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyList>>> {
+        if self.ended.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        let Ok(mut guard) = self.inner.try_lock() else {
+            return Ok(Some(PyList::empty(py)));
+        };
+        let mut items = Vec::new();
+        let open = guard.try_recv_batch(&mut items, MAX_BATCH);
+        drop(guard);
+        if !open {
+            self.ended.store(true, Ordering::Relaxed);
+            return Ok(None);
+        }
+        convert_batch(py, items, &self.ended).map(Some)
+    }
+
+    /// Awaitable → the next non-empty list of chunks, or None once the stream is over.
+    fn next_batch<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let inner = Arc::clone(&self.inner);
+        let ended = Arc::clone(&self.ended);
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            let mut items = Vec::new();
+            let open = if ended.load(Ordering::Relaxed) {
+                false
+            } else {
+                inner.lock().await.recv_batch(&mut items, MAX_BATCH).await
+            };
+            Ok(Batch { items, open, ended })
+        })
+    }
+
+    /// Stop reading now; the HTTP exchange is closed.
+    fn close(&self) {
+        self.ended.store(true, Ordering::Relaxed);
+        if let Ok(guard) = self.inner.try_lock() {
+            guard.abort();
+        } else {
+            let inner = Arc::clone(&self.inner);
+            runtime::handle().spawn(async move { inner.lock().await.abort() });
+        }
+    }
+
+    #[getter]
+    fn request_id(&self) -> &str {
+        &self.request_id
+    }
+}
+
+struct Batch {
+    items: Vec<StreamItem>,
+    open: bool,
+    ended: Arc<AtomicBool>,
+}
+
+impl<'py> IntoPyObject<'py> for Batch {
+    type Target = PyAny;
+    type Output = Bound<'py, PyAny>;
+    type Error = PyErr;
+
+    fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        if !self.open {
+            self.ended.store(true, Ordering::Relaxed);
+            return Ok(py.None().into_bound(py));
+        }
+        Ok(convert_batch(py, self.items, &self.ended)?.into_any())
+    }
+}
+
+/// Items → StreamingChunk objects. An error before any content raises; after content it becomes
+/// the stream's last chunk, with `error` set.
+fn convert_batch<'py>(py: Python<'py>, items: Vec<StreamItem>, ended: &AtomicBool) -> PyResult<Bound<'py, PyList>> {
+    let mut builder = py_models::ChunkBuilder::new(py)?;
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        match item {
+            StreamItem::Event(e) => out.push(builder.event(py, &e)?),
+            StreamItem::Error { error, delivered } => {
+                ended.store(true, Ordering::Relaxed);
+                if !delivered && out.is_empty() {
+                    return Err(to_py_err(py, &error));
+                }
+                out.push(builder.error(py, &error.to_string())?);
+            }
+        }
+    }
+    PyList::new(py, out)
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<HttpClient>()?;
+    m.add_class::<ChunkStream>()?;
     Ok(())
 }

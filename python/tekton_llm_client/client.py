@@ -1,0 +1,432 @@
+"""`TektonLLMClient`: the async client for Rhetor.
+
+Every call goes through a backend (`_backend.py`): the Rust core by default, the pure-Python path
+with `TEKTON_LLM_BACKEND=python`. This module owns argument checking, the call objects that are
+both awaitable and async-iterable, and the fallback policy; no byte of a stream passes through
+Python on the way except the chunks themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+from types import TracebackType
+from typing import Any, Dict, Generator, List, Mapping, Optional, Sequence, Type
+
+from . import config
+from ._backend import backend_name
+from .exceptions import (
+    ConnectionError,
+    RateLimitError,
+    ServiceUnavailableError,
+    TektonLLMError,
+    TimeoutError,
+)
+from .models import (
+    CompletionResponse,
+    HealthStatus,
+    Message,
+    MessageLike,
+    ProvidersResponse,
+    StreamingChunk,
+)
+
+__all__ = ["TektonLLMClient", "ChatCall", "ChunkIterator"]
+
+logger = logging.getLogger("tekton_llm_client")
+
+# Failures that the fallback provider may cure: the first choice is down or overloaded.
+_FALLBACK_ON = (ServiceUnavailableError, ConnectionError, TimeoutError, RateLimitError)
+_FALLBACK_KEYS = ("fallback_provider", "fallback_model")
+
+
+def _make_http(backend: str, base_url: str, component_id: str, **kw: Any) -> Any:
+    if backend == "rust":
+        from ._backend import require_native
+
+        return require_native().HttpClient(base_url, component_id, **kw)
+    from ._pure.http import HttpClient
+
+    return HttpClient(base_url, component_id, **kw)
+
+
+def _messages(messages: Sequence[MessageLike]) -> List[Any]:
+    if isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence):
+        raise TypeError("messages must be a list of {'role': ..., 'content': ...} dicts or Message objects")
+    out: List[Any] = []
+    for i, m in enumerate(messages):
+        if isinstance(m, Message):
+            out.append(m.to_dict())
+        elif isinstance(m, Mapping):
+            if "role" not in m or "content" not in m:
+                raise ValueError(f"message {i} needs 'role' and 'content'")
+            out.append(m)
+        else:
+            raise TypeError(f"message {i} is a {type(m).__name__}, not a dict or Message")
+    if not out:
+        raise ValueError("messages is empty")
+    return out
+
+
+class TektonLLMClient:
+    """Client for Rhetor's HTTP API.
+
+    Arguments left as None come from the environment (see `tekton_llm_client.config`), then from
+    the defaults: timeout 30 s, 3 retries, `http://localhost:8003`.
+
+    `timeout` bounds each attempt of a non-streaming call (headers and whole body) and, for a
+    stream, the wait for each event (unless `stream_idle_timeout` is given). Retries use
+    exponential backoff (`backoff_initial` doubling up to `backoff_max`, with jitter) and honour
+    `Retry-After` up to `max_retry_after` seconds.
+
+    `use_fallback=True`: when a call fails with a retryable error after its retries and a
+    fallback provider/model is named (in `options` or here), the client asks once more naming the
+    fallback and marks the answer `fallback=True`. No answer is ever invented.
+    """
+
+    def __init__(
+        self,
+        component_id: str,
+        rhetor_url: Optional[str] = None,
+        provider_id: Optional[str] = None,
+        model_id: Optional[str] = None,
+        timeout: Optional[float] = None,
+        max_retries: Optional[int] = None,
+        use_fallback: bool = True,
+        auth_token: Optional[str] = None,
+        *,
+        fallback_provider: Optional[str] = None,
+        fallback_model: Optional[str] = None,
+        connect_timeout: float = 5.0,
+        stream_idle_timeout: Optional[float] = None,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 8.0,
+        max_retry_after: float = 60.0,
+        pool_size: int = 100,
+        max_response_bytes: int = 64 << 20,
+        max_event_bytes: int = 8 << 20,
+        headers: Optional[Mapping[str, str]] = None,
+        backend: Optional[str] = None,
+    ) -> None:
+        if not isinstance(component_id, str) or not component_id:
+            raise ValueError("component_id must be a non-empty string")
+        self.component_id = component_id
+        self.rhetor_url = config.rhetor_url(rhetor_url)
+        self.provider_id = config.optional_setting(provider_id, "RHETOR_DEFAULT_PROVIDER")
+        self.model_id = config.optional_setting(model_id, "RHETOR_DEFAULT_MODEL")
+        self.timeout = config.timeout(timeout)
+        self.max_retries = config.max_retries(max_retries)
+        self.use_fallback = use_fallback
+        self.fallback_provider = fallback_provider
+        self.fallback_model = fallback_model
+        self.backend = backend_name(backend)
+        token = config.optional_setting(auth_token, "RHETOR_AUTH_TOKEN")
+        self._http = _make_http(
+            self.backend,
+            self.rhetor_url,
+            component_id,
+            auth_token=token,
+            timeout=self.timeout,
+            connect_timeout=connect_timeout,
+            stream_idle_timeout=stream_idle_timeout,
+            max_retries=self.max_retries,
+            backoff_initial=backoff_initial,
+            backoff_max=backoff_max,
+            max_retry_after=max_retry_after,
+            pool_max_idle_per_host=pool_size,
+            max_response_bytes=max_response_bytes,
+            max_event_bytes=max_event_bytes,
+            headers=list((headers or {}).items()),
+        )
+        self._has_token = token is not None
+        self.initialized = False
+        self.health_status: Optional[HealthStatus] = None
+
+    def __repr__(self) -> str:
+        return (
+            f"TektonLLMClient(component_id={self.component_id!r}, rhetor_url={self.rhetor_url!r}, "
+            f"provider_id={self.provider_id!r}, model_id={self.model_id!r}, backend={self.backend!r}, "
+            f"auth={'set' if self._has_token else 'none'})"
+        )
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def initialize(self, raise_on_error: bool = True) -> bool:
+        """Check that Rhetor answers its health endpoint.
+
+        Returns True when it does. When it does not, raises the error (ConnectionError,
+        TimeoutError, …) or, with `raise_on_error=False`, returns False. Never claims success for
+        a server it could not reach.
+        """
+        try:
+            self.health_status = await self.health()
+        except TektonLLMError:
+            self.initialized = False
+            if raise_on_error:
+                raise
+            logger.warning("Rhetor at %s is not reachable", self.rhetor_url)
+            return False
+        self.initialized = True
+        return True
+
+    async def shutdown(self) -> None:
+        """Close every connection; calls and streams still running end with ConnectionError."""
+        self._http.close()
+        self.initialized = False
+
+    close = shutdown
+
+    async def __aenter__(self) -> "TektonLLMClient":
+        await self.initialize()
+        return self
+
+    async def __aexit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException],
+                        tb: Optional[TracebackType]) -> None:
+        await self.shutdown()
+
+    # -- information -------------------------------------------------------------------------
+
+    async def health(self) -> HealthStatus:
+        """GET /api/v1/health → HealthStatus. Raises on failure."""
+        d = await self._http.get_json("/api/v1/health")
+        if not isinstance(d, dict) or "status" not in d:
+            from .exceptions import ProtocolError
+
+            raise ProtocolError(f"health answer has no status: {str(d)[:200]}")
+        providers = d.get("providers") or {}
+        return HealthStatus(str(d["status"]), d.get("version"),
+                            {k: bool(v) for k, v in providers.items()} if isinstance(providers, dict) else {})
+
+    async def get_providers(self) -> ProvidersResponse:
+        """GET /api/v1/providers → ProvidersResponse. Raises on failure, never invents a list."""
+        d = await self._http.get_json("/api/v1/providers")
+        if not isinstance(d, dict) or "providers" not in d:
+            from .exceptions import ProtocolError
+
+            raise ProtocolError(f"providers answer has no providers: {str(d)[:200]}")
+        return ProvidersResponse.from_json(d)
+
+    # -- generation ----------------------------------------------------------------------------
+
+    def generate_text(
+        self,
+        prompt: str,
+        system_prompt: Optional[str] = None,
+        streaming: bool = False,
+        options: Optional[Mapping[str, Any]] = None,
+        context_id: Optional[str] = None,
+        *,
+        provider_id: Optional[str] = None,
+        model_id: Optional[str] = None,
+        temperature: Optional[float] = None,
+        max_tokens: Optional[int] = None,
+    ) -> "ChatCall":
+        """Generate text for one prompt.
+
+        `await` it for a CompletionResponse; with `streaming=True`, `async for` over it (or over
+        `await` of it) for StreamingChunk objects.
+        """
+        if not isinstance(prompt, str):
+            raise TypeError(f"prompt must be a str, not {type(prompt).__name__}")
+        return self._call([{"role": "user", "content": prompt}], system_prompt, streaming, options,
+                          context_id, provider_id, model_id, temperature, max_tokens)
+
+    def generate_chat_response(
+        self,
+        messages: Sequence[MessageLike],
+        system_prompt: Optional[str] = None,
+        streaming: bool = False,
+        options: Optional[Mapping[str, Any]] = None,
+        context_id: Optional[str] = None,
+        *,
+        provider_id: Optional[str] = None,
+        model_id: Optional[str] = None,
+        temperature: Optional[float] = None,
+        max_tokens: Optional[int] = None,
+    ) -> "ChatCall":
+        """Answer a conversation (dicts or Message objects). Awaitable and, when streaming,
+        async-iterable, like `generate_text`."""
+        return self._call(_messages(messages), system_prompt, streaming, options, context_id,
+                          provider_id, model_id, temperature, max_tokens)
+
+    def _call(self, messages: List[Any], system_prompt: Optional[str], streaming: bool,
+              options: Optional[Mapping[str, Any]], context_id: Optional[str],
+              provider_id: Optional[str], model_id: Optional[str], temperature: Optional[float],
+              max_tokens: Optional[int]) -> "ChatCall":
+        if options is not None and not isinstance(options, Mapping):
+            raise TypeError("options must be a dict")
+        opts: Dict[str, Any] = dict(options) if options else {}
+        if temperature is not None:
+            opts["temperature"] = temperature
+        if max_tokens is not None:
+            opts["max_tokens"] = max_tokens
+        if self.fallback_provider and "fallback_provider" not in opts:
+            opts["fallback_provider"] = self.fallback_provider
+        if self.fallback_model and "fallback_model" not in opts:
+            opts["fallback_model"] = self.fallback_model
+        kw = {
+            "system_prompt": system_prompt,
+            "context_id": context_id if context_id is not None else self.component_id,
+            "provider_id": provider_id if provider_id is not None else self.provider_id,
+            "model_id": model_id if model_id is not None else self.model_id,
+            "options": opts,
+        }
+        return ChatCall(self, messages, kw, bool(streaming))
+
+    def _fallback_kw(self, kw: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+        """The arguments of the fallback request, or None when there is no fallback to try."""
+        if not self.use_fallback:
+            return None
+        opts = kw["options"]
+        fp, fm = opts.get("fallback_provider"), opts.get("fallback_model")
+        if not fp and not fm:
+            return None
+        if (fp or kw["provider_id"]) == kw["provider_id"] and (fm or kw["model_id"]) == kw["model_id"]:
+            return None
+        return {
+            **kw,
+            "provider_id": fp or kw["provider_id"],
+            "model_id": fm or kw["model_id"],
+            "options": {k: v for k, v in opts.items() if k not in _FALLBACK_KEYS},
+        }
+
+    async def _complete(self, messages: List[Any], kw: Dict[str, Any]) -> CompletionResponse:
+        try:
+            return await self._http.chat(messages, **kw)  # type: ignore[no-any-return]
+        except _FALLBACK_ON as first:
+            fb = self._fallback_kw(kw)
+            if fb is None:
+                raise
+            logger.warning("%s failed (%s); asking the fallback %s/%s", kw["provider_id"] or "default provider",
+                           first, fb["provider_id"], fb["model_id"])
+            try:
+                resp: CompletionResponse = await self._http.chat(messages, **fb)
+            except TektonLLMError as second:
+                raise second from first
+            resp.fallback = True
+            return resp
+
+
+class ChatCall:
+    """What `generate_text` / `generate_chat_response` return: awaitable (→ CompletionResponse,
+    or, when streaming, the chunk iterator itself), and async-iterable when streaming."""
+
+    __slots__ = ("_client", "_messages", "_kw", "streaming")
+
+    def __init__(self, client: TektonLLMClient, messages: List[Any], kw: Dict[str, Any], streaming: bool) -> None:
+        self._client = client
+        self._messages = messages
+        self._kw = kw
+        self.streaming = streaming
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        if self.streaming:
+            return self._as_iterator().__await__()
+        return self._client._complete(self._messages, self._kw).__await__()
+
+    async def _as_iterator(self) -> "ChunkIterator":
+        return self.__aiter__()
+
+    def __aiter__(self) -> "ChunkIterator":
+        if not self.streaming:
+            raise TypeError("this call is not streaming: pass streaming=True to iterate over chunks")
+        return ChunkIterator(self._client, self._messages, self._kw)
+
+
+class ChunkIterator:
+    """Async iterator over StreamingChunk objects. Chunks arrive from the backend in batches;
+    leaving the loop early (or `aclose()`) closes the HTTP exchange."""
+
+    __slots__ = ("_client", "_messages", "_kw", "_stream", "_buf", "_i", "_started", "_fallback")
+
+    def __init__(self, client: TektonLLMClient, messages: List[Any], kw: Dict[str, Any]) -> None:
+        self._client = client
+        self._messages = messages
+        self._kw = kw
+        self._stream: Any = None
+        self._buf: List[StreamingChunk] = []
+        self._i = 0
+        self._started = False
+        self._fallback = False
+
+    def __aiter__(self) -> "ChunkIterator":
+        return self
+
+    @property
+    def request_id(self) -> Optional[str]:
+        return self._stream.request_id if self._stream is not None else None
+
+    async def __anext__(self) -> StreamingChunk:
+        i = self._i
+        buf = self._buf
+        if i < len(buf):
+            self._i = i + 1
+            return buf[i]
+        stream = self._stream
+        if stream is None:
+            return await self._first()
+        batch = stream.take_ready()
+        if not batch:
+            if batch is None:
+                raise StopAsyncIteration
+            batch = await stream.next_batch()
+            if batch is None:
+                raise StopAsyncIteration
+        if self._fallback:
+            for c in batch:
+                c.fallback = True
+        self._buf = batch
+        self._i = 1
+        return batch[0]  # type: ignore[no-any-return]
+
+    async def _first(self) -> StreamingChunk:
+        """Open the stream; a failure before the first chunk may go to the fallback provider."""
+        http = self._client._http
+        self._stream = http.stream_chat(self._messages, **self._kw)
+        try:
+            batch = await self._stream.next_batch()
+        except _FALLBACK_ON as first:
+            fb = self._client._fallback_kw(self._kw)
+            if fb is None:
+                raise
+            logger.warning("stream failed before its first chunk (%s); asking the fallback %s/%s",
+                           first, fb["provider_id"], fb["model_id"])
+            self._stream = http.stream_chat(self._messages, **fb)
+            self._fallback = True
+            try:
+                batch = await self._stream.next_batch()
+            except TektonLLMError as second:
+                raise second from first
+        if batch is None:
+            raise StopAsyncIteration
+        if self._fallback:
+            for c in batch:
+                c.fallback = True
+        self._buf = batch
+        self._i = 1
+        return batch[0]  # type: ignore[no-any-return]
+
+    async def aclose(self) -> None:
+        """Stop the stream now and close its HTTP exchange."""
+        if self._stream is not None:
+            self._stream.close()
+        self._buf = []
+        self._i = 0
+
+    async def __aenter__(self) -> "ChunkIterator":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.aclose()
+
+    async def collect(self) -> str:
+        """Read the whole stream and return its text; raises if the stream ended in an error."""
+        from .exceptions import StreamInterruptedError
+
+        parts: List[str] = []
+        async for c in self:
+            if c.error:
+                raise StreamInterruptedError(c.error, partial="".join(parts), request_id=self.request_id)
+            parts.append(c.chunk)
+        return "".join(parts)
+
+
