@@ -1,0 +1,224 @@
+//! The HTTP front end: routing, auth, recording, and the v1 endpoints.
+
+use crate::body::{self, full, SimBody};
+use crate::chat::Answer;
+use crate::config::Knobs;
+use crate::cors;
+use crate::faults::{json_error, simulated_failure};
+use crate::providers::{health_json, providers_json};
+use crate::recorder::RecordedRequest;
+use crate::request::parse_request;
+use crate::state::State;
+use crate::{clock, sse_stream, static_files, ws};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::header::{HeaderMap, HeaderValue, AUTHORIZATION, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::{Method, Request, Response};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+const MAX_BODY: usize = 64 * 1024 * 1024;
+
+const ROUTES: &[&str] = &["/api/v1/health", "/api/v1/providers", "/api/v1/chat", "/api/v1/chat/stream", "/ws"];
+
+/// hyper's service function: never fails; every problem is an HTTP answer.
+pub async fn handle(
+    state: Arc<State>,
+    connection_id: u64,
+    request: Request<Incoming>,
+) -> Result<Response<SimBody>, Infallible> {
+    let request_id = header(request.headers(), "x-request-id").map(String::from);
+    let mut response = route(&state, connection_id, request).await;
+    cors::decorate(response.headers_mut());
+    if let Some(value) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    Ok(response)
+}
+
+pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The token of `Authorization: Bearer <token>`.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// The route a path names: the path itself, or the path with the configured prefix removed.
+fn route_path<'a>(state: &State, path: &'a str) -> &'a str {
+    if let Some(prefix) = state.config.path_prefix.as_deref() {
+        let prefix = prefix.trim_end_matches('/');
+        if !prefix.is_empty() {
+            if let Some(rest) = path.strip_prefix(prefix) {
+                if rest.starts_with('/') {
+                    return rest;
+                }
+            }
+        }
+    }
+    path
+}
+
+fn header_map(headers: &HeaderMap) -> BTreeMap<String, String> {
+    let mut map: BTreeMap<String, String> = BTreeMap::new();
+    for (name, value) in headers {
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        map.entry(name.as_str().to_string())
+            .and_modify(|v| {
+                v.push_str(", ");
+                v.push_str(&value);
+            })
+            .or_insert(value);
+    }
+    map
+}
+
+fn json_response(value: &Value) -> Response<SimBody> {
+    let mut response = Response::new(full(value.to_string()));
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+async fn route(state: &Arc<State>, connection_id: u64, mut request: Request<Incoming>) -> Response<SimBody> {
+    let path = request.uri().path().to_string();
+    let route = route_path(state, &path).to_string();
+    let is_upgrade =
+        header(request.headers(), "upgrade").is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
+    // Taken before the request is split: hyper hands the upgraded socket over through it.
+    let on_upgrade = (is_upgrade && route == "/ws").then(|| hyper::upgrade::on(&mut request));
+    let (parts, incoming) = request.into_parts();
+    let auth_ok = state.config.auth_token.as_deref().map(|t| bearer(&parts.headers) == Some(t));
+    let request_id = header(&parts.headers, "x-request-id").map(String::from);
+
+    let body_bytes = if on_upgrade.is_some() {
+        Bytes::new()
+    } else {
+        match Limited::new(incoming, MAX_BODY).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(_) => return json_error(413, "request body too large or unreadable", "payload_too_large"),
+        }
+    };
+    let json: Option<Value> = serde_json::from_slice(&body_bytes).ok();
+    if state.recorder.enabled() {
+        state.recorder.push(RecordedRequest {
+            method: parts.method.to_string(),
+            path: path.clone(),
+            query: parts.uri.query().map(String::from),
+            headers: header_map(&parts.headers),
+            body: String::from_utf8_lossy(&body_bytes).into_owned(),
+            json: json.clone(),
+            connection_id,
+            request_id: request_id.clone(),
+            time: clock::unix_seconds(),
+            auth_ok,
+            secret: bearer(&parts.headers).map(String::from),
+        });
+    }
+
+    if parts.method == Method::OPTIONS {
+        return cors::preflight(&parts.headers);
+    }
+    if let Some(on_upgrade) = on_upgrade {
+        return ws::upgrade(state.clone(), connection_id, &parts.headers, on_upgrade);
+    }
+    if parts.method == Method::GET {
+        if let Some(file) = static_files::serve(&route) {
+            return file;
+        }
+    }
+    if !ROUTES.contains(&route.as_str()) {
+        return json_error(404, &format!("no route for {path}"), "not_found");
+    }
+    // Health stays open (load balancers and the dialect probe call it without credentials).
+    if route != "/api/v1/health" && auth_ok == Some(false) {
+        return json_error(401, "missing or invalid bearer token", "unauthorized");
+    }
+    let header_knobs = match Knobs::from_headers(&parts.headers) {
+        Ok(knobs) => knobs,
+        Err(message) => return json_error(400, &message, "invalid_request"),
+    };
+    match (&parts.method, route.as_str()) {
+        (&Method::GET, "/api/v1/health") => {
+            json_response(&health_json(&state.unavailable(&state.knobs(&[&header_knobs]))))
+        }
+        (&Method::GET, "/api/v1/providers") => {
+            json_response(&providers_json(&state.unavailable(&state.knobs(&[&header_knobs]))))
+        }
+        (&Method::POST, "/api/v1/chat") => {
+            chat(state, &body_bytes, json, &header_knobs, request_id.as_deref(), false).await
+        }
+        (&Method::POST, "/api/v1/chat/stream") => {
+            chat(state, &body_bytes, json, &header_knobs, request_id.as_deref(), true).await
+        }
+        (&Method::GET, "/ws") => json_error(400, "/ws expects a WebSocket upgrade", "invalid_request"),
+        _ => json_error(405, &format!("{} is not allowed on {path}", parts.method), "method_not_allowed"),
+    }
+}
+
+async fn chat(
+    state: &Arc<State>,
+    raw: &[u8],
+    json: Option<Value>,
+    header_knobs: &Knobs,
+    request_id: Option<&str>,
+    streaming: bool,
+) -> Response<SimBody> {
+    let Some(json) = json else {
+        let message = if raw.is_empty() { "empty request body" } else { "request body is not valid JSON" };
+        return json_error(400, message, "invalid_json");
+    };
+    let request = match parse_request(&json) {
+        Ok(request) => request,
+        Err(message) => return json_error(422, &message, "validation_error"),
+    };
+    let knobs = state.knobs(&[header_knobs, &request.knobs]);
+    if let Some(status) = state.failing_status(&knobs, request_id) {
+        return simulated_failure(status, &knobs);
+    }
+    let answer = match Answer::prepare(state, &request, knobs) {
+        Ok(answer) => answer,
+        Err(e) => return json_error(e.status(), &e.message(), e.code()),
+    };
+    if streaming {
+        let (sender, body) = body::channel(answer.knobs.trickle_ms);
+        tokio::spawn(sse_stream::run(answer, sender, state.task_guard()));
+        let mut response = Response::new(body);
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream; charset=utf-8"));
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+        return response;
+    }
+    if let Some(ms) = answer.knobs.first_chunk_delay_ms.filter(|ms| *ms > 0) {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+    let text = answer.response_json().to_string();
+    let Some(trickle_ms) = answer.knobs.trickle_ms else {
+        return json_response_text(text);
+    };
+    // Trickled: a normal Content-Length body whose bytes arrive slowly.
+    let length = text.len();
+    let (mut sender, body) = body::channel(Some(trickle_ms));
+    let guard = state.task_guard();
+    tokio::spawn(async move {
+        let _guard = guard;
+        let _ = sender.send(Bytes::from(text)).await;
+    });
+    let mut response = Response::new(body);
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(CONTENT_LENGTH, HeaderValue::from(length));
+    response
+}
+
+fn json_response_text(text: String) -> Response<SimBody> {
+    let mut response = Response::new(full(text));
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}

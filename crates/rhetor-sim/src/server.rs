@@ -1,0 +1,156 @@
+//! The simulator process-within-a-process: its own tokio runtime, the accept loop, shutdown.
+
+use crate::config::SimConfig;
+use crate::error::SimError;
+use crate::http_routes;
+use crate::recorder::RecordedRequest;
+use crate::state::State;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::runtime::Runtime;
+use tokio::sync::watch;
+
+/// A running Rhetor simulator. Stops on `shutdown()` or drop.
+#[derive(Debug)]
+pub struct Simulator {
+    addr: SocketAddr,
+    state: Arc<State>,
+    runtime: Option<Runtime>,
+    stop: watch::Sender<bool>,
+}
+
+impl Simulator {
+    /// Binds the listener (so `addr()` is usable at once) and starts serving on a dedicated
+    /// runtime: the simulator never competes with the caller's runtime or holds the GIL.
+    pub fn start(mut config: SimConfig) -> Result<Simulator, SimError> {
+        if let Some(prefix) = config.path_prefix.take() {
+            let trimmed = prefix.trim().trim_end_matches('/');
+            if !trimmed.is_empty() {
+                if !trimmed.starts_with('/') {
+                    return Err(SimError::Config(format!("path_prefix must start with '/': {prefix:?}")));
+                }
+                config.path_prefix = Some(trimmed.to_string());
+            }
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(config.worker_threads.max(1))
+            .thread_name("rhetor-sim")
+            .enable_all()
+            .build()?;
+        let listener = std::net::TcpListener::bind((config.host.as_str(), config.port))?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let listener = {
+            let _entered = runtime.enter();
+            TcpListener::from_std(listener)?
+        };
+        let state = Arc::new(State::new(config));
+        let (stop, stopped) = watch::channel(false);
+        runtime.spawn(accept_loop(listener, state.clone(), stopped));
+        Ok(Simulator { addr, state, runtime: Some(runtime), stop })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT` (plus the path prefix, if configured, is NOT included).
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    /// Recorded requests and frames, credentials redacted.
+    pub fn records(&self) -> Vec<RecordedRequest> {
+        self.state.recorder.snapshot(false)
+    }
+
+    /// Recorded requests and frames with credentials as sent (for auth tests).
+    pub fn records_revealed(&self) -> Vec<RecordedRequest> {
+        self.state.recorder.snapshot(true)
+    }
+
+    pub fn connections_accepted(&self) -> u64 {
+        self.state.connections.load(Ordering::SeqCst)
+    }
+
+    /// Producer tasks still running (streams, trickled bodies, WebSocket sessions): tests use it
+    /// to check that nothing outlives a client that went away.
+    pub fn active_tasks(&self) -> usize {
+        self.state.active_tasks()
+    }
+
+    /// Forgets recorded requests and the `fail_times` attempt counters.
+    pub fn clear_records(&self) {
+        self.state.clear();
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.runtime.is_some()
+    }
+
+    /// Stops serving and closes the listener and every connection. Never blocks for long, and is
+    /// safe to call from inside another tokio runtime.
+    pub fn shutdown(&mut self) {
+        let _ = self.stop.send(true);
+        if let Some(runtime) = self.runtime.take() {
+            if tokio::runtime::Handle::try_current().is_ok() {
+                runtime.shutdown_background(); // blocking here would panic inside a runtime
+            } else {
+                runtime.shutdown_timeout(Duration::from_secs(2));
+            }
+        }
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+async fn accept_loop(listener: TcpListener, state: Arc<State>, mut stopped: watch::Receiver<bool>) {
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stopped.changed() => return,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!("simulator accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let connection_id = state.connections.fetch_add(1, Ordering::SeqCst) + 1;
+        let state = state.clone();
+        let mut stopped = stopped.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request| http_routes::handle(state.clone(), connection_id, request));
+            let connection = http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades();
+            tokio::select! {
+                result = connection => {
+                    if let Err(e) = result {
+                        tracing::debug!("simulator connection {connection_id} ended: {e}");
+                    }
+                }
+                _ = stopped.changed() => {}
+            }
+        });
+    }
+}

@@ -1,0 +1,178 @@
+//! The SSE producer for `POST /api/v1/chat/stream`: paces, coalesces and injects stream faults.
+
+use crate::body::{BodySender, Gone};
+use crate::chat::Answer;
+use crate::state::TaskGuard;
+use bytes::Bytes;
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+/// Without pacing, events are batched into writes of about this size: a 100k-chunk stream then
+/// costs a few hundred writes, not 100k.
+const FLUSH_AT: usize = 48 * 1024;
+
+/// Buffers SSE text and hands it to the body in big pieces.
+struct SseWriter {
+    out: BodySender,
+    buf: Vec<u8>,
+    eol: &'static str,
+    ping_every: Option<Duration>,
+    last_ping: Instant,
+}
+
+impl SseWriter {
+    fn line(&mut self, text: &[u8]) {
+        self.buf.extend_from_slice(text);
+        self.buf.extend_from_slice(self.eol.as_bytes());
+    }
+
+    /// One `data:` event: the line and the blank line that dispatches it.
+    fn event(&mut self, data: &str) {
+        self.buf.extend_from_slice(b"data: ");
+        self.line(data.as_bytes());
+        self.line(b"");
+    }
+
+    fn ping(&mut self) {
+        self.line(b": ping");
+        self.last_ping = Instant::now();
+    }
+
+    async fn flush(&mut self) -> Result<(), Gone> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let bytes = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(FLUSH_AT + 1024)));
+        self.out.send(bytes).await
+    }
+
+    async fn flush_if_full(&mut self) -> Result<(), Gone> {
+        if self.buf.len() >= FLUSH_AT {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Flushes, then waits `delay`, sending `: ping` comments while waiting if asked to.
+    async fn pause(&mut self, delay: Duration) -> Result<(), Gone> {
+        self.flush().await?;
+        let deadline = Instant::now() + delay;
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(());
+            }
+            let Some(every) = self.ping_every else {
+                return self.out.sleep(deadline - now).await;
+            };
+            let next_ping = self.last_ping + every;
+            if next_ping <= now {
+                self.ping();
+                self.flush().await?;
+                continue;
+            }
+            self.out.sleep(next_ping.min(deadline) - now).await?;
+        }
+    }
+}
+
+fn json_str(text: &str) -> String {
+    serde_json::to_string(text).unwrap_or_else(|_| "\"\"".to_string())
+}
+
+/// Writes the whole stream (or the fault it was asked for) into `out`. Returns early, quietly,
+/// when the client goes away.
+pub async fn run(answer: Answer, out: BodySender, guard: TaskGuard) {
+    let _guard = guard;
+    let _ = produce(&answer, out).await;
+}
+
+async fn produce(answer: &Answer, out: BodySender) -> Result<(), Gone> {
+    let knobs = &answer.knobs;
+    let mut w = SseWriter {
+        out,
+        buf: Vec::with_capacity(FLUSH_AT + 1024),
+        eol: knobs.line_ending().as_str(),
+        ping_every: knobs.ping_every_ms.map(Duration::from_millis),
+        last_ping: Instant::now(),
+    };
+    // Everything after the chunk text is the same for every event: build it once.
+    let tail = format!(
+        r#","model":{},"provider":{},"context_id":{},"timestamp":{},"done":false,"fallback":{}}}"#,
+        json_str(&answer.resolved.model),
+        json_str(&answer.resolved.provider),
+        json_str(&answer.context_id),
+        json_str(&answer.timestamp),
+        answer.resolved.fallback,
+    );
+    if w.ping_every.is_some() {
+        w.ping(); // one up front, so a client always sees a comment line
+    }
+    if let Some(ms) = knobs.first_chunk_delay_ms.filter(|ms| *ms > 0) {
+        w.pause(Duration::from_millis(ms)).await?;
+    }
+    let chunk_delay = knobs.chunk_delay_ms.filter(|ms| *ms > 0).map(Duration::from_millis);
+    let pieces = answer.chunks();
+    for sent in 0..=pieces.len() {
+        // Faults are positioned "after `sent` chunks".
+        if knobs.cut_after == Some(sent) {
+            w.flush().await?;
+            w.out.abort().await;
+            return Ok(());
+        }
+        if knobs.error_after == Some(sent) {
+            let error = json!({
+                "error": format!("simulated provider error after {sent} chunks"),
+                "code": "provider_error",
+                "done": true,
+            });
+            w.event(&error.to_string());
+            return w.flush().await;
+        }
+        if knobs.no_done_after == Some(sent) {
+            return w.flush().await;
+        }
+        if knobs.stall_after == Some(sent) {
+            w.flush().await?;
+            w.out.wait_closed().await;
+            return Ok(());
+        }
+        if knobs.malformed_after == Some(sent) {
+            // Not a field (no colon) and not UTF-8: a conforming parser ignores the line.
+            w.line(b"\xff\xfe malformed line \xc3\x28");
+            w.line(b"");
+        }
+        if knobs.bad_json_after == Some(sent) {
+            w.event("{not json");
+        }
+        let Some(piece) = pieces.get(sent) else {
+            break;
+        };
+        if let (Some(delay), true) = (chunk_delay, sent > 0) {
+            w.pause(delay).await?;
+        }
+        w.buf.extend_from_slice(br#"data: {"chunk":"#);
+        // Writing a &str into a Vec cannot fail; the Result is only the Write trait's shape.
+        let _ = serde_json::to_writer(&mut w.buf, piece);
+        w.buf.extend_from_slice(tail.as_bytes());
+        w.line(b"");
+        w.line(b"");
+        w.flush_if_full().await?;
+    }
+    let done = json!({
+        "chunk": "",
+        "done": true,
+        "finish_reason": "stop",
+        "usage": answer.usage(),
+        "model": answer.resolved.model,
+        "provider": answer.resolved.provider,
+        "context_id": answer.context_id,
+        "timestamp": answer.timestamp,
+        "fallback": answer.resolved.fallback,
+    });
+    w.event(&done.to_string());
+    if knobs.done_marker() {
+        w.event("[DONE]");
+    }
+    w.flush().await
+}

@@ -1,0 +1,89 @@
+//! State shared by every connection of one simulator.
+
+use crate::config::{Knobs, SimConfig};
+use crate::recorder::Recorder;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+#[derive(Debug)]
+pub struct State {
+    pub config: SimConfig,
+    pub recorder: Recorder,
+    /// Attempts seen per request id while `fail_status` is active.
+    attempts: Mutex<HashMap<String, u32>>,
+    pub connections: AtomicU64,
+    active_tasks: Arc<AtomicUsize>,
+}
+
+/// Counts a running producer task (stream, WS request) while alive, so tests can check that
+/// nothing leaks after clients go away.
+#[derive(Debug)]
+pub struct TaskGuard(Arc<AtomicUsize>);
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl State {
+    pub fn new(config: SimConfig) -> State {
+        State {
+            recorder: Recorder::new(config.record),
+            config,
+            attempts: Mutex::new(HashMap::new()),
+            connections: AtomicU64::new(0),
+            active_tasks: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    pub fn task_guard(&self) -> TaskGuard {
+        self.active_tasks.fetch_add(1, Ordering::SeqCst);
+        TaskGuard(self.active_tasks.clone())
+    }
+
+    pub fn active_tasks(&self) -> usize {
+        self.active_tasks.load(Ordering::SeqCst)
+    }
+
+    /// Simulator defaults overlaid with the request's layers, in order.
+    pub fn knobs(&self, layers: &[&Knobs]) -> Knobs {
+        let mut knobs = self.config.defaults.clone();
+        for layer in layers {
+            knobs.overlay(layer);
+        }
+        knobs
+    }
+
+    /// Providers that are down: the configuration's plus the knob's.
+    pub fn unavailable(&self, knobs: &Knobs) -> Vec<String> {
+        let mut down = self.config.unavailable_providers.clone();
+        down.extend(knobs.unavailable_providers.iter().flatten().cloned());
+        down
+    }
+
+    /// The status this attempt must fail with, if any: the first `fail_times` attempts of a
+    /// request id fail; a request without an id counts as a first attempt every time.
+    pub fn failing_status(&self, knobs: &Knobs, request_id: Option<&str>) -> Option<u16> {
+        let status = knobs.fail_status?;
+        let times = knobs.fail_times();
+        let attempt = match request_id {
+            None => 1,
+            Some(id) => {
+                let mut attempts = self.attempts.lock().ok()?;
+                let n = attempts.entry(id.to_string()).or_insert(0);
+                *n += 1;
+                *n
+            }
+        };
+        (attempt <= times).then_some(status)
+    }
+
+    pub fn clear(&self) {
+        self.recorder.clear();
+        if let Ok(mut attempts) = self.attempts.lock() {
+            attempts.clear();
+        }
+    }
+}
