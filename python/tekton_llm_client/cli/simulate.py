@@ -1,0 +1,136 @@
+"""`tekton-llm simulate`: run a Rhetor simulator until SIGINT/SIGTERM.
+
+Once listening it prints exactly one line to stdout, ``RHETOR_SIMULATOR_URL=http://HOST:PORT``
+(flushed), so that other tools (node tests, benchmark drivers) can start it as a subprocess and
+read the address; ``--port 0`` picks a free port. Everything else goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from typing import Any
+
+# Every knob of docs/simulator.md, as `--kebab-case VALUE` options.
+KNOBS = (
+    "length",
+    "chunks",
+    "chunk_size",
+    "first_chunk_delay_ms",
+    "chunk_delay_ms",
+    "fail_status",
+    "fail_times",
+    "retry_after",
+    "retry_after_http_date",
+    "fail_body",
+    "cut_after",
+    "no_done_after",
+    "stall_after",
+    "malformed_after",
+    "bad_json_after",
+    "error_after",
+    "ws_close_after",
+    "ws_malformed_after",
+    "ping_every_ms",
+    "line_ending",
+    "done_marker",
+    "trickle_ms",
+)
+
+
+def add_parser(subparsers: Any) -> None:
+    """Adds the ``simulate`` subcommand to the ``tekton-llm`` parser."""
+    p = subparsers.add_parser(
+        "simulate",
+        help="run a Rhetor v1 simulator (HTTP, SSE, WebSocket) with fault injection",
+        description=(
+            "Serve a simulated Rhetor until SIGINT/SIGTERM. Prints RHETOR_SIMULATOR_URL=... once "
+            "listening. Knob options set defaults for every request; requests can override them "
+            "with X-Sim-* headers or a \"sim\" JSON object (see docs/simulator.md)."
+        ),
+    )
+    p.add_argument("--port", type=int, default=8003, help="TCP port (0 = pick a free one; default 8003)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--auth-token", default=None, help="require Authorization: Bearer TOKEN")
+    p.add_argument("--path-prefix", default=None, help="also serve every route under this prefix")
+    p.add_argument(
+        "--unavailable-provider",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="a provider that answers 503 (repeatable)",
+    )
+    p.add_argument("--workers", type=int, default=1, help="simulator runtime threads (default 1)")
+    p.add_argument(
+        "--record",
+        action="store_true",
+        help="record requests in memory (off by default: nobody can read them from outside)",
+    )
+    knobs = p.add_argument_group("knobs (defaults for every request)")
+    for name in KNOBS:
+        knobs.add_argument("--" + name.replace("_", "-"), dest="knob_" + name, default=None, metavar="VALUE")
+    knobs.add_argument(
+        "--knob",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="any knob by name (repeatable), e.g. --knob unavailable_providers=openai,ollama",
+    )
+
+
+def _knobs(args: argparse.Namespace) -> dict[str, Any]:
+    knobs: dict[str, Any] = {}
+    for name in KNOBS:
+        value = getattr(args, "knob_" + name, None)
+        if value is not None:
+            knobs[name] = value  # text: the simulator parses numbers, booleans and lists
+    for item in getattr(args, "knob", []) or []:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--knob expects NAME=VALUE, got {item!r}")
+        knobs[name.strip()] = value.strip()
+    return knobs
+
+
+def run(args: argparse.Namespace) -> int:
+    """Runs the simulator in the foreground; returns the exit status."""
+    from ..testing import RhetorSimulator
+
+    try:
+        sim = RhetorSimulator(
+            port=args.port,
+            host=args.host,
+            auth_token=args.auth_token,
+            unavailable_providers=args.unavailable_provider,
+            path_prefix=args.path_prefix,
+            record=args.record,
+            worker_threads=max(1, args.workers),
+            **_knobs(args),
+        )
+        sim.start()
+    except (OSError, ValueError) as exc:
+        print(f"tekton-llm simulate: {exc}", file=sys.stderr)
+        return 1
+
+    stop = threading.Event()
+
+    def _on_signal(signum: int, frame: object) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        print(f"RHETOR_SIMULATOR_URL={sim.root_url}", flush=True)
+        print(
+            f"Rhetor simulator listening on {sim.url} (WebSocket {sim.ws_url}); Ctrl-C to stop",
+            file=sys.stderr,
+            flush=True,
+        )
+        while not stop.wait(0.5):  # a timed wait lets the signal handler run promptly
+            pass
+    finally:
+        sim.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
