@@ -93,14 +93,16 @@ test('streamChat streams the answer to a conversation', async () => {
 
 test('a base URL with a path prefix is a prefix: /api/llm + /api/v1/...', async () => {
   for (const base of [`${prefixed.url}/api/llm`, `${prefixed.url}/api/llm/`]) {
-    const c = new TektonLLMClient({ rhetorUrl: base });
+    const urls = [];
+    // The real fetch, watched: proves the paths were appended to the prefix, not put at the root.
+    const watched = (url, init) => { urls.push(url); return fetch(url, init); };
+    const c = new TektonLLMClient({ rhetorUrl: base, fetch: watched });
     assert.equal((await c.generateText('prefixed')).content, answer('prefixed'));
     const col = collector();
     assert.equal((await c.streamText('prefixed stream', col.onChunk, col.opts)).content, answer('prefixed stream'));
     assert.ok(['healthy', 'degraded'].includes((await c.health()).status));
+    assert.deepEqual(urls, ['/api/v1/chat', '/api/v1/chat/stream', '/api/v1/health'].map((p) => `${prefixed.url}/api/llm${p}`));
   }
-  // Proof that the prefix is what made it work: without it that server has no such route.
-  await assert.rejects(new TektonLLMClient({ rhetorUrl: prefixed.url }).generateText('x'), (err) => err.status === 404);
 });
 
 test('auth token: sent as a bearer token; without it the server refuses with 401', async () => {
