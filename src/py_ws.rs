@@ -7,10 +7,10 @@
 //! ```text
 //! (0, request_id, chunk, done, finish_reason, model, provider, usage, context_id, fallback, timestamp)
 //! (1, request_id, content, model, provider, finish_reason, usage, context_id, fallback, timestamp)
-//! (2, request_id, kind, message, code)      a request failed
+//! (2, request_id, kind, message, code, status, retry_after)   a request failed
 //! (3, request_id)                           a request was cancelled
 //! (4, text)                                 a decoded server message (emit_messages only)
-//! (5, kind, message, code)                  an error for on_error
+//! (5, kind, message, code, status, retry_after)   an error for on_error
 //! (6, session_id)                           a socket was registered
 //! (7, reason)                               the socket closed
 //! ```
@@ -204,11 +204,15 @@ fn event_to_py(py: Python<'_>, event: WsEvent) -> PyResult<Bound<'_, PyAny>> {
         )
             .into_pyobject(py)?,
         WsEvent::RequestFailed { request_id, error } => {
-            (2u8, request_id, error.kind.name(), error.message, error.code).into_pyobject(py)?
+            let CoreError { kind, message, code, status, retry_after, .. } = error;
+            (2u8, request_id, kind.name(), message, code, status, retry_after).into_pyobject(py)?
         }
         WsEvent::Cancelled { request_id } => (3u8, request_id).into_pyobject(py)?,
         WsEvent::Message(text) => (4u8, text).into_pyobject(py)?,
-        WsEvent::Error(error) => (5u8, error.kind.name(), error.message, error.code).into_pyobject(py)?,
+        WsEvent::Error(error) => {
+            let CoreError { kind, message, code, status, retry_after, .. } = error;
+            (5u8, kind.name(), message, code, status, retry_after).into_pyobject(py)?
+        }
         WsEvent::Connected { session_id } => (6u8, session_id).into_pyobject(py)?,
         WsEvent::Closed { reason } => (7u8, reason).into_pyobject(py)?,
         // next_events never yields Finished; map it to a close for safety.

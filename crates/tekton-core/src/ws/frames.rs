@@ -51,6 +51,10 @@ pub struct ErrorFrame {
     pub request_id: Option<String>,
     pub error: String,
     pub code: Option<String>,
+    /// The HTTP status the same failure would have had, when the server says.
+    pub status: Option<u16>,
+    /// Seconds the server asks us to wait before retrying.
+    pub retry_after: Option<f64>,
 }
 
 /// Every frame the server may send.
@@ -100,6 +104,10 @@ pub fn decode_server_frame(text: &str) -> Result<ServerFrame, MalformedFrame> {
             error: string(&obj, "error", "message")
                 .unwrap_or_else(|| "Rhetor reported an error without a message".to_owned()),
             code: string(&obj, "code", "code"),
+            status: field(&obj, "status", "status")
+                .and_then(Value::as_u64)
+                .and_then(|s| u16::try_from(s).ok()),
+            retry_after: field(&obj, "retry_after", "retryAfter").and_then(Value::as_f64),
         })),
         "PING" => Ok(ServerFrame::Ping),
         "PONG" => Ok(ServerFrame::Pong),
@@ -192,21 +200,32 @@ fn preview(text: &str) -> String {
     }
 }
 
+/// The error kind of a server `ERROR`: its HTTP status when it has one that PROTOCOL.md maps,
+/// else its code.
+pub fn kind_for_error(code: Option<&str>, status: Option<u16>) -> ErrorKind {
+    match status.map(ErrorKind::from_status) {
+        Some(kind) if kind != ErrorKind::Other => kind,
+        _ => kind_for_code(code),
+    }
+}
+
 /// The error kind a server `ERROR` code stands for.
 pub fn kind_for_code(code: Option<&str>) -> ErrorKind {
     match code.map(str::to_ascii_lowercase).as_deref() {
         Some("unauthorized" | "forbidden" | "authentication" | "auth_failed") => {
             ErrorKind::Authentication
         }
-        Some("invalid_request" | "bad_request" | "validation_error" | "not_found") => {
-            ErrorKind::InvalidRequest
-        }
+        Some(
+            "invalid_request" | "bad_request" | "validation_error" | "not_found"
+            | "payload_too_large" | "invalid_json" | "invalid_message" | "unknown_type",
+        ) => ErrorKind::InvalidRequest,
         Some("rate_limit" | "rate_limited" | "too_many_requests") => ErrorKind::RateLimit,
-        Some("timeout" | "timed_out") => ErrorKind::Timeout,
-        Some("unavailable" | "service_unavailable" | "provider_unavailable" | "overloaded") => {
-            ErrorKind::ServiceUnavailable
-        }
-        Some("too_large" | "message_too_large" | "limit_exceeded") => ErrorKind::LimitExceeded,
+        Some("timeout" | "timed_out" | "request_timeout" | "gateway_timeout") => ErrorKind::Timeout,
+        Some(
+            "unavailable" | "service_unavailable" | "provider_unavailable" | "provider_error"
+            | "overloaded" | "internal_error" | "bad_gateway",
+        ) => ErrorKind::ServiceUnavailable,
+        Some("message_too_large" | "limit_exceeded") => ErrorKind::LimitExceeded,
         _ => ErrorKind::Other,
     }
 }
@@ -274,7 +293,9 @@ mod tests {
             ServerFrame::Error(ErrorFrame {
                 request_id: None,
                 error: "no".into(),
-                code: Some("unauthorized".into())
+                code: Some("unauthorized".into()),
+                status: None,
+                retry_after: None,
             })
         );
         assert_eq!(
@@ -314,6 +335,14 @@ mod tests {
         assert_eq!(kind_for_code(Some("unauthorized")), ErrorKind::Authentication);
         assert_eq!(kind_for_code(Some("RATE_LIMITED")), ErrorKind::RateLimit);
         assert_eq!(kind_for_code(None), ErrorKind::Other);
+        assert_eq!(kind_for_error(Some("simulated_error"), Some(503)), ErrorKind::ServiceUnavailable);
+        assert_eq!(kind_for_error(Some("rate_limited"), Some(418)), ErrorKind::RateLimit);
+        let ServerFrame::Error(e) =
+            decode_server_frame(r#"{"type":"ERROR","request_id":"r","error":"x","status":429,"retry_after":2}"#).unwrap()
+        else {
+            panic!("not an error")
+        };
+        assert_eq!((e.status, e.retry_after), (Some(429), Some(2.0)));
     }
 
     #[test]

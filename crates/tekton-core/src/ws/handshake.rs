@@ -16,7 +16,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::error::{CoreError, CoreResult, ErrorKind};
 use crate::ws::config::WsConfig;
-use crate::ws::frames::{decode_server_frame, encode_register, kind_for_code, ServerFrame, PONG_FRAME};
+use crate::ws::frames::{decode_server_frame, encode_register, kind_for_error, ServerFrame, PONG_FRAME};
 
 pub type WsStream = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -109,9 +109,11 @@ fn upgrade_error(config: &WsConfig, e: WsError) -> CoreError {
 
 /// Send REGISTER and read until REGISTER_ACK. Returns (session_id, ack text).
 async fn register_and_wait_ack(stream: &mut WsStream, register: String) -> CoreResult<(String, String)> {
-    stream.send(Message::text(register)).await.map_err(|e| {
-        CoreError::new(ErrorKind::Connection, format!("sending REGISTER failed: {e}"))
-    })?;
+    if let Err(e) = stream.send(Message::text(register)).await {
+        // A server that refuses the token may already have sent ERROR and closed: read on, so
+        // the caller learns why rather than "broken pipe".
+        tracing::debug!(error = %e, "sending REGISTER failed");
+    }
     loop {
         let message = match stream.next().await {
             None => {
@@ -134,7 +136,7 @@ async fn register_and_wait_ack(stream: &mut WsStream, register: String) -> CoreR
                     return Ok((session_id.unwrap_or_default(), text.as_str().to_owned()))
                 }
                 Ok(ServerFrame::Error(err)) => {
-                    let kind = kind_for_code(err.code.as_deref());
+                    let kind = kind_for_error(err.code.as_deref(), err.status);
                     let message = if kind == ErrorKind::Authentication {
                         format!("Rhetor refused the registration: {}", err.error)
                     } else {

@@ -19,7 +19,7 @@ pub use client::WsClient;
 pub use config::WsConfig;
 pub use events::WsEvent;
 pub use frames::{
-    decode_server_frame, encode_cancel, encode_register, kind_for_code, ChunkFrame, ErrorFrame,
+    decode_server_frame, encode_cancel, encode_register, kind_for_code, kind_for_error, ChunkFrame, ErrorFrame,
     MalformedFrame, ResponseFrame, ServerFrame, Usage,
 };
 pub use reconnect::reconnect_delay;

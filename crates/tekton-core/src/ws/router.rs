@@ -7,7 +7,7 @@
 use std::collections::HashSet;
 
 use crate::error::{CoreError, ErrorKind};
-use crate::ws::frames::{kind_for_code, ChunkFrame, ResponseFrame, ServerFrame};
+use crate::ws::frames::{kind_for_error, ChunkFrame, ResponseFrame, ServerFrame};
 
 /// What to do with one decoded server frame.
 #[derive(Debug, Clone)]
@@ -89,8 +89,10 @@ impl Router {
                 }
             }
             ServerFrame::Error(err) => {
-                let error = CoreError::new(kind_for_code(err.code.as_deref()), err.error)
+                let mut error = CoreError::new(kind_for_error(err.code.as_deref(), err.status), err.error)
                     .with_code(err.code);
+                error.status = err.status;
+                error.retry_after = err.retry_after;
                 match err.request_id {
                     Some(id) if self.remove(&id) => Routed::RequestFailed {
                         error: error.with_request_id(id.clone()),
