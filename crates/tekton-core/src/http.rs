@@ -52,6 +52,9 @@ impl RhetorHttp {
                 .map_err(|_| CoreError::new(ErrorKind::InvalidRequest, format!("invalid header name {k:?}")))?;
             headers.insert(name, header_value(v)?);
         }
+        // reqwest is built without a bundled crypto provider: ring is ours (fast to build, no
+        // cmake). Installing twice is refused harmlessly, so every client may try.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::builder()
             .user_agent(cfg.user_agent.clone())
             .default_headers(headers)
