@@ -91,6 +91,25 @@ test('streamChat streams the answer to a conversation', async () => {
   assert.equal(c.text(), answer('three'));
 });
 
+test('streams framed with CR or CRLF, keep-alive pings and malformed lines decode the same', async () => {
+  const variants = [
+    { 'X-Sim-Line-Ending': 'cr' },
+    { 'X-Sim-Line-Ending': 'crlf', 'X-Sim-Done-Marker': 'false' },
+    { 'X-Sim-Ping-Every-Ms': '1', 'X-Sim-Chunk-Delay-Ms': '5', 'X-Sim-Chunks': '4' },
+    { 'X-Sim-Malformed-After': '1' },
+    { 'X-Sim-Chunk-Size': '1' },
+    { 'X-Sim-Trickle-Ms': '1', 'X-Sim-Length': '64' },
+  ];
+  for (const headers of variants) {
+    const c = collector();
+    const r = await client().streamText('framing ünïcödé ✓ 🚀', c.onChunk, { ...c.opts, headers });
+    assert.ok(r.content.startsWith(answer('framing ünïcödé ✓ 🚀')), JSON.stringify(headers));
+    assert.equal(c.text(), r.content);
+    assert.equal(c.chunks.filter((ch) => ch.done).length, 1, JSON.stringify(headers));
+    assert.deepEqual(c.errors, []);
+  }
+});
+
 test('a base URL with a path prefix is a prefix: /api/llm + /api/v1/...', async () => {
   for (const base of [`${prefixed.url}/api/llm`, `${prefixed.url}/api/llm/`]) {
     const urls = [];

@@ -621,7 +621,12 @@
         if (data === '[DONE]') { finish(); return; }
         var d;
         try { d = JSON.parse(data); } catch (_) { d = null; }
-        if (!d || typeof d !== 'object') { d = { chunk: data, done: false }; } // plain-text servers
+        if (!d || typeof d !== 'object') {
+          // A broken event means a broken server: say so rather than guess what the text was.
+          throw new TektonLLMError('Rhetor sent a stream event that is not a JSON object: ' + data.slice(0, 200), {
+            code: 'invalid_event', requestId: scope.requestId, partial: st.text,
+          });
+        }
         if (d.error !== undefined && d.error !== null) {
           throw new TektonLLMError(typeof d.error === 'string' ? d.error : JSON.stringify(d.error), {
             code: d.code, requestId: scope.requestId, partial: st.text,
