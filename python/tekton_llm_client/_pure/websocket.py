@@ -1,0 +1,624 @@
+"""The pure-Python WebSocket backend, on the `websockets` package.
+
+Same interface and behaviour as the Rust `_core.WebSocketTransport` (see `src/py_ws.rs`): one
+multiplexed socket, REGISTER/REGISTER_ACK within `connect_timeout`, routing by `request_id`,
+keep-alive pings, reconnect with backoff and jitter, a message size limit, and events handed to
+the facade in batches of tuples (the shapes are listed in `tekton_llm_client.websocket`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
+
+from ..exceptions import TektonLLMError, error_from_kind
+from ..websocket import (
+    EV_CANCELLED,
+    EV_CHUNK,
+    EV_CLOSED,
+    EV_CONNECTED,
+    EV_ERROR,
+    EV_MESSAGE,
+    EV_REQUEST_FAILED,
+    EV_RESPONSE,
+)
+
+__all__ = ["WebSocketTransport"]
+
+logger = logging.getLogger("tekton_llm_client.websocket")
+
+_FINISHED = -1
+_PONG = '{"type":"PONG"}'
+_USER_AGENT = "tekton-llm-client/0.3.0"
+
+# PROTOCOL.md's status table, and server ERROR codes (as in crates/tekton-core/src/ws/frames.rs).
+_STATUS_KINDS: Dict[int, str] = {
+    400: "invalid_request", 404: "invalid_request", 413: "invalid_request", 422: "invalid_request",
+    401: "authentication", 403: "authentication", 408: "timeout", 504: "timeout",
+    429: "rate_limit", 500: "service_unavailable", 502: "service_unavailable",
+    503: "service_unavailable",
+}
+_CODE_KINDS: Dict[str, str] = {
+    **dict.fromkeys(("unauthorized", "forbidden", "authentication", "auth_failed"), "authentication"),
+    **dict.fromkeys(("invalid_request", "bad_request", "validation_error", "not_found",
+                     "payload_too_large", "invalid_json", "invalid_message", "unknown_type"),
+                    "invalid_request"),
+    **dict.fromkeys(("rate_limit", "rate_limited", "too_many_requests"), "rate_limit"),
+    **dict.fromkeys(("timeout", "timed_out", "request_timeout", "gateway_timeout"), "timeout"),
+    **dict.fromkeys(("unavailable", "service_unavailable", "provider_unavailable", "provider_error",
+                     "overloaded", "internal_error", "bad_gateway"), "service_unavailable"),
+    **dict.fromkeys(("message_too_large", "limit_exceeded"), "limit_exceeded"),
+}
+
+
+def kind_for_error(code: Optional[str], status: Optional[int]) -> str:
+    """The error kind of a server ERROR: its HTTP status when mapped, else its code."""
+    if status is not None and status in _STATUS_KINDS:
+        return _STATUS_KINDS[status]
+    if code is not None:
+        return _CODE_KINDS.get(code.lower(), "error")
+    return "error"
+
+
+def _preview(text: str) -> str:
+    return repr(text[:80]) + ("…" if len(text) > 80 else "")
+
+
+def _get(obj: Dict[str, Any], snake: str, camel: str) -> Any:
+    value = obj.get(snake)
+    return obj.get(camel) if value is None and snake not in obj else value
+
+
+def _str(obj: Dict[str, Any], snake: str, camel: str) -> Optional[str]:
+    value = _get(obj, snake, camel)
+    return value if isinstance(value, str) else None
+
+
+def _bool(obj: Dict[str, Any], snake: str, camel: str) -> bool:
+    return _get(obj, snake, camel) is True
+
+
+def _int(value: Any) -> Optional[int]:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _usage(obj: Dict[str, Any]) -> Optional[Tuple[int, int, int]]:
+    u = obj.get("usage")
+    if not isinstance(u, dict):
+        return None
+
+    def first(*names: str) -> Optional[int]:
+        for n in names:
+            v = _int(u.get(n))
+            if v is not None:
+                return v
+        return None
+
+    p = first("prompt_tokens", "promptTokens", "input_tokens") or 0
+    c = first("completion_tokens", "completionTokens", "output_tokens") or 0
+    t = first("total_tokens", "totalTokens")
+    return (p, c, p + c if t is None else t)
+
+
+class _Malformed(Exception):
+    pass
+
+
+class WebSocketTransport:
+    """One multiplexed, self-reconnecting socket to Rhetor's /ws (pure-Python backend)."""
+
+    def __init__(
+        self,
+        url: str,
+        component_id: str,
+        *,
+        auth_token: Optional[str] = None,
+        capabilities: Optional[Sequence[str]] = None,
+        connect_timeout: float = 10.0,
+        reconnect: bool = True,
+        reconnect_base_delay: float = 0.25,
+        max_reconnect_delay: float = 30.0,
+        ping_interval: float = 20.0,
+        max_message_size: int = 16 * 1024 * 1024,
+        emit_messages: bool = False,
+    ) -> None:
+        for name, value in (("connect_timeout", connect_timeout), ("reconnect_base_delay", reconnect_base_delay),
+                            ("max_reconnect_delay", max_reconnect_delay), ("ping_interval", ping_interval)):
+            if not value >= 0:
+                raise ValueError(f"{name} must be a non-negative number of seconds")
+        if max_message_size <= 0:
+            raise ValueError("max_message_size must be positive")
+        self._url = url
+        self._component_id = component_id
+        self._token = auth_token or None
+        self._capabilities = list(capabilities) if capabilities is not None else ["generate", "stream", "chat"]
+        self._connect_timeout = float(connect_timeout)
+        self._reconnect = reconnect
+        self._base_delay = float(reconnect_base_delay)
+        self._max_delay = float(max_reconnect_delay)
+        self._ping_interval = float(ping_interval)
+        self._max_size = int(max_message_size)
+        self._emit_messages = emit_messages
+
+        self._events: List[Tuple[Any, ...]] = []
+        self._ready = asyncio.Event()
+        self._drained = False
+        self._in_flight: Set[str] = set()
+        self._outbound: Optional[asyncio.Queue[str]] = None
+        self._link_changed = asyncio.Event()
+        self._ws: Any = None
+        self._closed = False
+        self._finished = False
+        self._connecting = False
+        self._shutdown = asyncio.Event()
+        self._session_id: Optional[str] = None
+        self._connections = 0
+        self._task: Optional[asyncio.Task[None]] = None
+
+    # -- the backend interface -------------------------------------------------------------
+
+    async def connect(self) -> str:
+        """Open and register the socket; returns the session id."""
+        if self._closed:
+            raise error_from_kind("connection", "the WebSocket client is closed")
+        if self._connecting:
+            raise error_from_kind("invalid_request", "connect() was already called")
+        self._connecting = True
+        try:
+            ws, session_id, ack_text = await self._open()
+        except BaseException:
+            self._connecting = False
+            raise
+        if not self._install(ws, session_id, ack_text):
+            await ws.close()
+            raise error_from_kind("connection", "the WebSocket client was closed while connecting")
+        self._task = asyncio.get_running_loop().create_task(self._supervise(ws))
+        return session_id
+
+    async def send(self, request_id: str, frame: str) -> None:
+        """Register `request_id` and queue its frame; waits up to connect_timeout for a socket."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._connect_timeout
+        while True:
+            if self._closed:
+                raise error_from_kind("connection", "the WebSocket client is closed", request_id=request_id)
+            if self._outbound is not None:
+                if request_id in self._in_flight:
+                    raise error_from_kind("invalid_request", f"request id {request_id} is already in flight")
+                self._in_flight.add(request_id)
+                self._outbound.put_nowait(frame)
+                return
+            remaining = deadline - loop.time()
+            changed = self._link_changed
+            try:
+                if remaining <= 0:
+                    raise asyncio.TimeoutError
+                await asyncio.wait_for(changed.wait(), remaining)
+            except asyncio.TimeoutError:
+                raise error_from_kind(
+                    "connection",
+                    f"not connected to Rhetor at {self._url} (no socket within {self._connect_timeout:.1f}s)",
+                    request_id=request_id,
+                ) from None
+
+    def cancel(self, request_id: str) -> bool:
+        """Send CANCEL and end the request for the caller; False when it was not in flight."""
+        if request_id not in self._in_flight:
+            return False
+        self._in_flight.discard(request_id)
+        if self._outbound is not None:
+            self._outbound.put_nowait(json.dumps({"type": "CANCEL", "request_id": request_id}))
+        self._emit((EV_CANCELLED, request_id))
+        return True
+
+    async def next_events(self, max: int = 4096) -> Optional[List[Tuple[Any, ...]]]:  # noqa: A002
+        """Every ready event (at least one), or None once the client is finished."""
+        while not self._events:
+            if self._drained:
+                return None
+            self._ready.clear()
+            await self._ready.wait()
+        count = max if max > 0 else 1
+        batch = self._events[:count]
+        del self._events[:count]
+        if batch[-1][0] == _FINISHED:
+            self._drained = True
+            batch.pop()
+            if not batch:
+                return None
+        return batch
+
+    async def close(self) -> None:
+        """Close the socket; requests in flight fail with ConnectionError. Idempotent."""
+        self._closed = True
+        self._shutdown.set()
+        ws = self._ws
+        if ws is not None:
+            try:
+                await asyncio.wait_for(ws.close(), 2.0)
+            except Exception:  # noqa: BLE001 - closing a dead socket is not an error
+                pass
+        task = self._task
+        self._task = None
+        if task is not None and task is not asyncio.current_task():
+            try:
+                await asyncio.wait_for(asyncio.shield(task), 5.0)
+            except asyncio.TimeoutError:
+                logger.warning("WebSocket connection task did not stop within 5s")
+                task.cancel()
+            except Exception:  # noqa: BLE001 - its errors were already reported as events
+                pass
+        self._finish()
+
+    @property
+    def connected(self) -> bool:
+        return self._outbound is not None
+
+    @property
+    def session_id(self) -> Optional[str]:
+        return self._session_id
+
+    @property
+    def connection_count(self) -> int:
+        return self._connections
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
+
+    def __repr__(self) -> str:
+        return (f"WebSocketTransport(url={self._url!r}, component_id={self._component_id!r}, "
+                f"auth={'set' if self._token else 'none'}, connected={self.connected})")
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _emit(self, event: Tuple[Any, ...]) -> None:
+        self._events.append(event)
+        self._ready.set()
+
+    def _bump_link(self) -> None:
+        self._link_changed.set()
+        self._link_changed = asyncio.Event()
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._token, "***") if self._token and self._token in text else text
+
+    def _error(self, kind: str, message: str, **kw: Any) -> TektonLLMError:
+        return error_from_kind(kind, self._redact(message), **kw)
+
+    async def _open(self) -> Tuple[Any, str, str]:
+        """TCP + upgrade + REGISTER/REGISTER_ACK within connect_timeout."""
+        from websockets.asyncio.client import connect as ws_connect
+        from websockets.exceptions import InvalidStatus, InvalidURI
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._connect_timeout
+        headers = {"X-Tekton-Component": self._component_id}
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        ping = self._ping_interval or None
+        try:
+            ws = await asyncio.wait_for(
+                ws_connect(
+                    self._url, additional_headers=headers, user_agent_header=_USER_AGENT,
+                    max_size=self._max_size, ping_interval=ping, ping_timeout=ping,
+                    open_timeout=None, close_timeout=2, compression=None, proxy=None,
+                ),
+                max(deadline - loop.time(), 0.0),
+            )
+        except asyncio.TimeoutError:
+            raise self._error("timeout", f"connecting to {self._url} timed out after "
+                                         f"{self._connect_timeout:.1f}s") from None
+        except InvalidStatus as exc:
+            status = exc.response.status_code
+            kind = _STATUS_KINDS.get(status, "error")
+            what = "Rhetor refused the auth token" if kind == "authentication" else \
+                "Rhetor refused the WebSocket upgrade"
+            raise self._error(kind, f"{what} at {self._url}", status_code=status) from None
+        except InvalidURI as exc:
+            raise self._error("invalid_request", f"bad WebSocket URL {self._url}: {exc}") from None
+        except (OSError, Exception) as exc:  # noqa: BLE001 - refused, reset, DNS, bad handshake
+            raise self._error("connection", f"cannot open a WebSocket to {self._url}: {exc}") from None
+        register: Dict[str, Any] = {"type": "REGISTER", "component_id": self._component_id,
+                                    "capabilities": self._capabilities}
+        if self._token:
+            register["auth_token"] = self._token
+        try:
+            session_id, ack_text = await asyncio.wait_for(
+                self._register(ws, json.dumps(register)), max(deadline - loop.time(), 0.0))
+        except asyncio.TimeoutError:
+            await self._abort(ws)
+            raise self._error("timeout", f"no REGISTER_ACK from {self._url} within "
+                                         f"{self._connect_timeout:.1f}s") from None
+        except BaseException:
+            await self._abort(ws)
+            raise
+        return ws, session_id, ack_text
+
+    @staticmethod
+    async def _abort(ws: Any) -> None:
+        try:
+            await asyncio.wait_for(ws.close(), 1.0)
+        except Exception:  # noqa: BLE001
+            pass
+
+    async def _register(self, ws: Any, register: str) -> Tuple[str, str]:
+        from websockets.exceptions import ConnectionClosed
+
+        try:
+            await ws.send(register)
+        except ConnectionClosed:
+            pass  # a refusing server may have closed already: read its ERROR below
+        while True:
+            try:
+                raw = await ws.recv()
+            except ConnectionClosed as exc:
+                rcvd = exc.rcvd
+                code = rcvd.code if rcvd is not None else None
+                reason = rcvd.reason if rcvd is not None else ""
+                refused = code in (1008, 4001, 4003) or "auth" in reason.lower()
+                raise self._error("authentication" if refused else "connection",
+                                  f"Rhetor closed the connection before REGISTER_ACK (code {code}: {reason})"
+                                  ) from None
+            text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+            try:
+                obj = json.loads(text)
+            except ValueError:
+                logger.warning("malformed frame before REGISTER_ACK")
+                continue
+            if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
+                continue
+            kind = obj["type"].upper()
+            if kind == "REGISTER_ACK":
+                return _str(obj, "session_id", "sessionId") or "", text
+            if kind == "ERROR":
+                code = _str(obj, "code", "code")
+                err_kind = kind_for_error(code, _int(obj.get("status")))
+                message = _str(obj, "error", "message") or "Rhetor reported an error without a message"
+                prefix = "Rhetor refused the registration" if err_kind == "authentication" else \
+                    "Rhetor answered REGISTER with an error"
+                raise self._error(err_kind, f"{prefix}: {message}", code=code)
+            if kind == "PING":
+                await ws.send(_PONG)
+
+    def _install(self, ws: Any, session_id: str, ack_text: str) -> bool:
+        if self._closed:
+            return False
+        self._ws = ws
+        self._outbound = asyncio.Queue()
+        self._session_id = session_id
+        self._connections += 1
+        if self._emit_messages:
+            self._emit((EV_MESSAGE, ack_text))
+        self._emit((EV_CONNECTED, session_id))
+        self._bump_link()
+        return True
+
+    def _lose_link(self, kind: str, message: str) -> None:
+        self._outbound = None
+        self._ws = None
+        request_kind = "limit_exceeded" if kind == "limit_exceeded" else "connection"
+        for request_id in list(self._in_flight):
+            self._emit((EV_REQUEST_FAILED, request_id, request_kind, message, None, None, None))
+        self._in_flight.clear()
+        self._emit((EV_CLOSED, message))
+        self._bump_link()
+
+    def _finish(self) -> None:
+        self._closed = True
+        self._outbound = None
+        if self._finished:
+            return
+        self._finished = True
+        for request_id in list(self._in_flight):
+            self._emit((EV_REQUEST_FAILED, request_id, "connection", "the WebSocket client is closed",
+                        None, None, None))
+        self._in_flight.clear()
+        self._emit((_FINISHED,))
+        self._bump_link()
+
+    def _delay(self, attempt: int) -> float:
+        backoff = min(self._base_delay * (2 ** min(attempt, 30)), self._max_delay)
+        return backoff * (0.5 + 0.5 * random.random())
+
+    async def _supervise(self, ws: Any) -> None:
+        attempt = 0
+        current: Any = ws
+        try:
+            while True:
+                if current is not None:
+                    by_user, kind, message, report = await self._run_session(current)
+                    current = None
+                    if by_user:
+                        self._lose_link("connection", "the WebSocket client was closed")
+                        break
+                    logger.warning("WebSocket connection to Rhetor lost: %s", message)
+                    if report:
+                        self._emit((EV_ERROR, kind, message, None, None, None))
+                    self._lose_link(kind, message)
+                    attempt = 0
+                if not self._reconnect or self._closed:
+                    break
+                delay = self._delay(attempt)
+                attempt += 1
+                try:
+                    await asyncio.wait_for(self._shutdown.wait(), delay)
+                    break
+                except asyncio.TimeoutError:
+                    pass
+                try:
+                    ws2, session_id, ack_text = await self._open()
+                except TektonLLMError as exc:
+                    logger.warning("reconnect to Rhetor failed (attempt %d): %s", attempt, exc.message)
+                    kind = _kind_name(exc)
+                    self._emit((EV_ERROR, kind, f"reconnect attempt {attempt} failed: {exc.message}",
+                                exc.code, exc.status_code, None))
+                    if kind == "authentication":
+                        break
+                    continue
+                if not self._install(ws2, session_id, ack_text):
+                    await self._abort(ws2)
+                    break
+                logger.info("reconnected to Rhetor (session %s, attempt %d)", session_id, attempt)
+                current = ws2
+        finally:
+            self._finish()
+
+    async def _run_session(self, ws: Any) -> Tuple[bool, str, str, bool]:
+        """Read and route until the socket closes. Returns (by_user, kind, message, report)."""
+        from websockets.exceptions import ConnectionClosed
+
+        outbound = self._outbound
+        writer = asyncio.get_running_loop().create_task(self._write_loop(ws, outbound)) \
+            if outbound is not None else None
+        try:
+            while True:
+                try:
+                    raw = await ws.recv()
+                except ConnectionClosed as exc:
+                    return self._why_closed(exc)
+                if isinstance(raw, bytes):
+                    try:
+                        raw = raw.decode("utf-8")
+                    except UnicodeDecodeError:
+                        self._report_malformed("a binary frame that is not UTF-8 text")
+                        continue
+                if self._handle_text(raw) and outbound is not None:
+                    outbound.put_nowait(_PONG)
+        finally:
+            if writer is not None:
+                writer.cancel()
+
+    def _why_closed(self, exc: Any) -> Tuple[bool, str, str, bool]:
+        if self._closed:
+            return True, "connection", "the WebSocket client was closed", False
+        sent, rcvd = exc.sent, exc.rcvd
+        if rcvd is None and sent is not None and sent.code == 1009:
+            return (False, "limit_exceeded",
+                    f"a WebSocket message from Rhetor exceeded max_message_size ({self._max_size} bytes); "
+                    "the connection was closed", True)
+        if rcvd is None and sent is not None and sent.code == 1011:
+            return (False, "timeout",
+                    f"Rhetor did not answer a ping within {self._ping_interval:.1f}s: the connection is dead",
+                    True)
+        if rcvd is not None:
+            if rcvd.reason:
+                return False, "connection", f"Rhetor closed the WebSocket connection (code {rcvd.code}: {rcvd.reason})", False
+            return False, "connection", f"Rhetor closed the WebSocket connection (code {rcvd.code})", False
+        return False, "connection", self._redact(f"WebSocket connection to Rhetor lost: {exc}"), True
+
+    async def _write_loop(self, ws: Any, outbound: "asyncio.Queue[str]") -> None:
+        try:
+            while True:
+                frame = await outbound.get()
+                await ws.send(frame)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the reader sees the close and reports it
+            logger.debug("WebSocket write failed: %s", exc)
+
+    def _report_malformed(self, reason: str) -> None:
+        logger.warning("malformed frame from Rhetor: %s", reason)
+        self._emit((EV_ERROR, "protocol", f"malformed WebSocket frame from Rhetor: {reason}", None, None, None))
+
+    def _handle_text(self, text: str) -> bool:
+        """Decode and route one frame; True when the server asked for a PONG."""
+        try:
+            obj = self._decode(text)
+        except _Malformed as exc:
+            self._report_malformed(str(exc))
+            return False
+        if self._emit_messages:
+            self._emit((EV_MESSAGE, text))
+        kind = obj["type"].upper()
+        if kind == "CHUNK":
+            request_id = obj["_rid"]
+            done = _bool(obj, "done", "done")
+            if request_id in self._in_flight:
+                if done:
+                    self._in_flight.discard(request_id)
+                self._emit((EV_CHUNK, request_id, obj["_chunk"], done,
+                            _str(obj, "finish_reason", "finishReason"), _str(obj, "model", "model"),
+                            _str(obj, "provider", "provider"), _usage(obj),
+                            _str(obj, "context_id", "contextId"), _bool(obj, "fallback", "fallback"),
+                            _str(obj, "timestamp", "timestamp")))
+            else:
+                logger.debug("frame for request %s not in flight dropped", request_id)
+        elif kind == "RESPONSE":
+            request_id = obj["_rid"]
+            if request_id in self._in_flight:
+                self._in_flight.discard(request_id)
+                self._emit((EV_RESPONSE, request_id, obj["_content"], _str(obj, "model", "model"),
+                            _str(obj, "provider", "provider"), _str(obj, "finish_reason", "finishReason"),
+                            _usage(obj), _str(obj, "context_id", "contextId"),
+                            _bool(obj, "fallback", "fallback"), _str(obj, "timestamp", "timestamp")))
+            else:
+                logger.debug("frame for request %s not in flight dropped", request_id)
+        elif kind == "ERROR":
+            code = _str(obj, "code", "code")
+            status = _int(_get(obj, "status", "status"))
+            status = status if status is not None and 0 <= status <= 65535 else None
+            retry = _get(obj, "retry_after", "retryAfter")
+            retry_after = float(retry) if isinstance(retry, (int, float)) and not isinstance(retry, bool) else None
+            message = _str(obj, "error", "message") or "Rhetor reported an error without a message"
+            err_kind = kind_for_error(code, status)
+            request_id = _str(obj, "request_id", "requestId")
+            if request_id is None:
+                logger.warning("Rhetor reported a session error: %s", message)
+                self._emit((EV_ERROR, err_kind, message, code, status, retry_after))
+            elif request_id in self._in_flight:
+                self._in_flight.discard(request_id)
+                self._emit((EV_REQUEST_FAILED, request_id, err_kind, message, code, status, retry_after))
+            else:
+                logger.debug("frame for request %s not in flight dropped", request_id)
+        elif kind == "PING":
+            return True
+        return False
+
+    @staticmethod
+    def _decode(text: str) -> Dict[str, Any]:
+        """Parse and check one frame (as frames.rs does); raises _Malformed."""
+        try:
+            obj = json.loads(text)
+        except ValueError as exc:
+            raise _Malformed(f"not JSON ({exc}): {_preview(text)}") from None
+        if not isinstance(obj, dict):
+            raise _Malformed(f"not a JSON object: {_preview(text)}")
+        frame_type = obj.get("type")
+        if not isinstance(frame_type, str):
+            raise _Malformed(f'no "type" field: {_preview(text)}')
+        kind = frame_type.upper()
+        if kind in ("CHUNK", "RESPONSE"):
+            request_id = _str(obj, "request_id", "requestId")
+            if not request_id:
+                raise _Malformed(f'{kind} frame without "request_id"')
+            obj["_rid"] = request_id
+            if kind == "CHUNK":
+                chunk = _get(obj, "chunk", "chunk")
+                if chunk is None:
+                    chunk = ""
+                elif not isinstance(chunk, str):
+                    raise _Malformed(f'CHUNK for request {request_id}: "chunk" is not a string')
+                obj["_chunk"] = chunk
+            else:
+                content = _str(obj, "content", "content")
+                if content is None:
+                    content = _str(obj, "response", "response")
+                if content is None:
+                    content = _str(obj, "message", "message")
+                if content is None:
+                    raise _Malformed(f'RESPONSE for request {request_id} has no "content"')
+                obj["_content"] = content
+        return obj
+
+
+def _kind_name(exc: TektonLLMError) -> str:
+    from ..exceptions import _KIND_CLASSES
+
+    for name, cls in _KIND_CLASSES.items():
+        if type(exc) is cls:
+            return name
+    return "error"
