@@ -117,6 +117,9 @@ async fn produce(answer: &Answer, out: BodySender) -> Result<(), Gone> {
         // Faults are positioned "after `sent` chunks".
         if knobs.cut_after == Some(sent) {
             w.flush().await?;
+            // hyper drops unwritten bytes when a body errors: give the flushed chunks time to
+            // reach the socket, so the client really sees "K chunks, then a cut".
+            tokio::time::sleep(Duration::from_millis(30)).await;
             w.out.abort().await;
             return Ok(());
         }
