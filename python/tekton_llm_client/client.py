@@ -299,7 +299,8 @@ class TektonLLMClient:
             logger.warning("%s failed (%s); asking the fallback %s/%s", kw["provider_id"] or "default provider",
                            first, fb["provider_id"], fb["model_id"])
             try:
-                resp: CompletionResponse = await self._http.chat(messages, **fb)
+                # one logical call, one X-Request-ID, the fallback attempt included
+                resp: CompletionResponse = await self._http.chat(messages, request_id=first.request_id, **fb)
             except TektonLLMError as second:
                 raise second from first
             resp.fallback = True
@@ -390,7 +391,7 @@ class ChunkIterator:
                 raise
             logger.warning("stream failed before its first chunk (%s); asking the fallback %s/%s",
                            first, fb["provider_id"], fb["model_id"])
-            self._stream = http.stream_chat(self._messages, **fb)
+            self._stream = http.stream_chat(self._messages, request_id=first.request_id, **fb)
             self._fallback = True
             try:
                 batch = await self._stream.next_batch()

@@ -76,7 +76,7 @@ impl RhetorHttp {
 
     /// Stop every call and stream of this client; later calls fail with ConnectionError.
     pub fn close(&self) {
-        let _ = self.shutdown_tx.send(true);
+        self.shutdown_tx.send_replace(true);
     }
 
     pub fn is_closed(&self) -> bool {
