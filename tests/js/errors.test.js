@@ -49,8 +49,11 @@ test('HTTP errors carry status, the server message and the request id', async ()
 
 test('HTTP error message: {"error"}, FastAPI {"detail"}, or the body text', async () => {
   const fetchWith = (body, type) => async () => new Response(body, { status: 500, headers: { 'Content-Type': type } });
-  const msg = async (body, type = 'application/json') => (await rejection(
-    new TektonLLMClient({ rhetorUrl: 'http://r.test', fetch: fetchWith(body, type) }).generateText('x'))).message;
+  const msg = async (body, type = 'application/json') => {
+    const err = await rejection(new TektonLLMClient({ rhetorUrl: 'http://r.test', fetch: fetchWith(body, type) }).generateText('x'));
+    assert.ok(err.message.startsWith(err.serverMessage));
+    return err.message;
+  };
   assert.match(await msg('{"error": "provider exploded"}'), /^provider exploded/);
   assert.match(await msg('{"detail": "Internal thing"}'), /^Internal thing/);
   assert.match(await msg('{"detail": [{"loc": ["body", "messages"], "msg": "field required"}]}'), /body\.messages: field required/);

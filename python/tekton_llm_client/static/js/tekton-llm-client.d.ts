@@ -165,6 +165,8 @@ export interface ErrorFields {
   partial?: string;
   /** Raw body of a failed HTTP answer. */
   body?: string;
+  /** The server's message from that body ({"error"}, FastAPI {"detail"} or the text). */
+  serverMessage?: string;
   /** Seconds, from Retry-After on a 429. */
   retryAfter?: number;
   cause?: unknown;
@@ -178,6 +180,7 @@ export declare class TektonLLMError extends Error implements ErrorFields {
   code?: string;
   partial?: string;
   body?: string;
+  serverMessage?: string;
   retryAfter?: number;
 }
 /** HTTP 400, 404, 413, 422. */

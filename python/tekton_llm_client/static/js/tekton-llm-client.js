@@ -464,9 +464,10 @@
           if (err.name === 'AbortError' || err instanceof TimeoutError) throw err;
         }
         var Cls = errorClassForStatus(res.status);
-        var fields = { status: res.status, requestId: scope.requestId, body: text };
+        var said = serverMessage(text, res.status, res.statusText);
+        var fields = { status: res.status, requestId: scope.requestId, body: text, serverMessage: said };
         if (res.status === 429) fields.retryAfter = parseRetryAfter(res.headers.get('Retry-After'));
-        throw new Cls(serverMessage(text, res.status, res.statusText) + ' (HTTP ' + res.status + ')', fields);
+        throw new Cls(said + ' (HTTP ' + res.status + ')', fields);
       }
       return res;
     }
