@@ -77,7 +77,16 @@ impl BodySender {
 
     /// Ends the body with an error: hyper then drops the connection without the final chunk.
     pub async fn abort(&self) {
-        let _ = self.tx.send(Err(BodyCut)).await;
+        // hyper pulls every ready frame before it flushes, and an error drops what it buffered:
+        // first let it take the data sent so far (channel drained), then give it time to write.
+        while self.tx.capacity() < self.tx.max_capacity() {
+            if self.sleep(Duration::from_millis(1)).await.is_err() {
+                return;
+            }
+        }
+        if self.sleep(Duration::from_millis(30)).await.is_ok() {
+            let _ = self.tx.send(Err(BodyCut)).await;
+        }
     }
 
     /// Waits until the client goes away (for `stall_after`).

@@ -110,7 +110,10 @@ where
                     let _ = sink.send(Message::Close(Some(frame))).await;
                     break 'outer;
                 }
-                Outgoing::Cut => break 'outer,
+                Outgoing::Cut => {
+                    let _ = sink.flush().await; // what was sent before the cut still arrives
+                    break 'outer;
+                }
             }
             next = rx.try_recv().ok();
         }
