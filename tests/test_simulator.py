@@ -683,7 +683,7 @@ async def test_ws_fail_status_then_retry(sim: RhetorSimulator) -> None:
         msg = {"type": "GENERATE", "request_id": "f", "prompt": "p", "options": {"sim": {"fail_status": 429, "retry_after": 2}}}
         await ws.send(json.dumps(msg))
         err = await ws_recv(ws)
-        assert (err["type"], err["code"], err["status"], err["retry_after"]) == ("ERROR", "rate_limited", 429, "2")
+        assert (err["type"], err["code"], err["status"], err["retry_after"]) == ("ERROR", "rate_limited", 429, 2)
         await ws.send(json.dumps(msg))
         assert (await ws_recv(ws))["type"] == "RESPONSE"
 

@@ -126,7 +126,7 @@ async fn route(state: &Arc<State>, connection_id: u64, mut request: Request<Inco
         return cors::preflight(&parts.headers);
     }
     if let Some(on_upgrade) = on_upgrade {
-        return ws::upgrade(state.clone(), connection_id, &parts.headers, on_upgrade);
+        return ws::upgrade(state.clone(), connection_id, path.clone(), &parts.headers, on_upgrade);
     }
     if parts.method == Method::GET {
         if let Some(file) = static_files::serve(&route) {

@@ -60,7 +60,7 @@ impl Simulator {
         self.addr
     }
 
-    /// `http://127.0.0.1:PORT` (plus the path prefix, if configured, is NOT included).
+    /// `http://127.0.0.1:PORT`, without the path prefix (routes answer with and without it).
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }

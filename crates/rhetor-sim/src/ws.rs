@@ -50,6 +50,7 @@ enum HeaderAuth {
 pub fn upgrade(
     state: Arc<State>,
     connection_id: u64,
+    path: String,
     headers: &HeaderMap,
     on_upgrade: OnUpgrade,
 ) -> Response<SimBody> {
@@ -70,7 +71,7 @@ pub fn upgrade(
             return;
         };
         let socket = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
-        Session::run(state, connection_id, socket, header_auth).await;
+        Session::run(state, connection_id, path, socket, header_auth).await;
     });
     let mut response = Response::new(full(bytes::Bytes::new()));
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
@@ -86,6 +87,8 @@ pub fn upgrade(
 struct Session {
     state: Arc<State>,
     connection_id: u64,
+    /// The upgrade path (with any prefix), recorded with each frame.
+    path: String,
     out: mpsc::Sender<Outgoing>,
     authed: bool,
     tasks: HashMap<String, AbortHandle>,
@@ -140,7 +143,13 @@ fn error_frame(request_id: Option<&str>, message: &str, code: &str) -> Map<Strin
 }
 
 impl Session {
-    async fn run<S>(state: Arc<State>, connection_id: u64, socket: WebSocketStream<S>, header_auth: HeaderAuth)
+    async fn run<S>(
+        state: Arc<State>,
+        connection_id: u64,
+        path: String,
+        socket: WebSocketStream<S>,
+        header_auth: HeaderAuth,
+    )
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
@@ -151,6 +160,7 @@ impl Session {
         let mut session = Session {
             state,
             connection_id,
+            path,
             out,
             authed: matches!(header_auth, HeaderAuth::NotRequired | HeaderAuth::Valid),
             tasks: HashMap::new(),
@@ -208,7 +218,7 @@ impl Session {
         });
         self.state.recorder.push(RecordedRequest {
             method: "WS".to_string(),
-            path: "/ws".to_string(),
+            path: self.path.clone(),
             query: None,
             headers: BTreeMap::new(),
             body: text.to_string(),
@@ -293,8 +303,17 @@ impl Session {
         if let Some(status) = self.state.failing_status(&knobs, Some(&request_id)) {
             let mut e = error_frame(Some(&request_id), &format!("simulated failure: HTTP {status}"), status_code_name(status));
             e.insert("status".into(), status.into());
-            if let Some(retry_after) = retry_after_value(&knobs) {
-                e.insert("retry_after".into(), retry_after.into());
+            // Seconds as a number, or the HTTP date as a string (as the Retry-After header would).
+            match (knobs.retry_after, knobs.retry_after_http_date.unwrap_or(false)) {
+                (Some(seconds), false) => {
+                    e.insert("retry_after".into(), seconds.into());
+                }
+                (Some(_), true) => {
+                    if let Some(date) = retry_after_value(&knobs) {
+                        e.insert("retry_after".into(), date.into());
+                    }
+                }
+                (None, _) => {}
             }
             return self.send(frame(&Value::Object(e))).await;
         }
