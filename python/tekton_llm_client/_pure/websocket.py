@@ -107,6 +107,29 @@ class _Malformed(Exception):
     pass
 
 
+class _RedactingLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """The `websockets` library's logger for one connection: its DEBUG lines echo headers and
+    frames (the token rides in both), so with a token they are dropped and other lines redacted."""
+
+    def __init__(self, token: Optional[str]) -> None:
+        super().__init__(logging.getLogger("websockets.client"), {})
+        self._token = token
+
+    def isEnabledFor(self, level: int) -> bool:  # noqa: N802 - logging's name
+        if self._token and level <= logging.DEBUG:
+            return False
+        return super().isEnabledFor(level)
+
+    def log(self, level: int, msg: Any, *args: Any, **kwargs: Any) -> None:
+        if not self.isEnabledFor(level):
+            return
+        token = self._token
+        if token:
+            text = str(msg) % args if args else str(msg)
+            msg, args = text.replace(token, "***"), ()
+        super().log(level, msg, *args, **kwargs)
+
+
 class WebSocketTransport:
     """One multiplexed, self-reconnecting socket to Rhetor's /ws (pure-Python backend)."""
 
@@ -306,6 +329,7 @@ class WebSocketTransport:
                     self._url, additional_headers=headers, user_agent_header=_USER_AGENT,
                     max_size=self._max_size, ping_interval=ping, ping_timeout=ping,
                     open_timeout=None, close_timeout=2, compression=None, proxy=None,
+                    logger=_RedactingLogger(self._token),
                 ),
                 max(deadline - loop.time(), 0.0),
             )
