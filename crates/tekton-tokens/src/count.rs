@@ -29,3 +29,10 @@ pub fn token_ends(enc: &Encoding, text: &str) -> Vec<usize> {
     });
     out
 }
+
+/// Number of pre-tokenization pieces (for profiling the two halves of counting).
+pub fn pieces(enc: &Encoding, text: &str) -> usize {
+    let mut n = 0;
+    enc.pre.for_each_piece(text, |_, _| n += 1);
+    n
+}

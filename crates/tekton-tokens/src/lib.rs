@@ -17,9 +17,9 @@ mod pretokenize;
 mod rank_file;
 mod truncate;
 
-pub use count::{count, count_many, token_ends};
+pub use count::{count, count_many, pieces, token_ends};
 pub use encoding::{Encoding, EncodingName};
 pub use error::TokenError;
-pub use messages::{message_tokens, messages_tokens, optimize, MessageSpec, Plan, REPLY_PRIMING};
+pub use messages::{message_tokens, messages_tokens, optimize, MessageSpec, Plan, Role, REPLY_PRIMING};
 pub use rank_file::{rank_file, rank_file_sha256_expected};
 pub use truncate::{truncate, Keep};
