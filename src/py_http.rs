@@ -134,10 +134,32 @@ impl HttpClient {
     /// Awaitable → the decoded JSON document at `path` (health, providers).
     #[pyo3(signature = (path, request_id=None))]
     fn get_json<'py>(&self, py: Python<'py>, path: String, request_id: Option<String>) -> PyResult<Bound<'py, PyAny>> {
+        self.request_json(py, "GET", path, None, request_id)
+    }
+
+    /// Awaitable → the decoded JSON answer of `method path` with an optional JSON `body`
+    /// (retries, status mapping and limits as for chat). The older dialects use this.
+    #[pyo3(signature = (method, path, body=None, request_id=None))]
+    fn request_json<'py>(
+        &self,
+        py: Python<'py>,
+        method: &str,
+        path: String,
+        body: Option<&Bound<'py, PyAny>>,
+        request_id: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let method = tekton_core::Method::from_bytes(method.as_bytes())
+            .map_err(|_| PyValueError::new_err(format!("invalid HTTP method {method:?}")))?;
+        let body = match body {
+            Some(b) if !b.is_none() => Some(bytes::Bytes::from(
+                serde_json::to_vec(&py_json::to_value(b)?).map_err(|e| PyValueError::new_err(e.to_string()))?,
+            )),
+            _ => None,
+        };
         let rid = request_id.unwrap_or_else(new_request_id);
         let http = Arc::clone(&self.inner);
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            let out = http.get_json(&path, &rid).await;
+            let out = http.request_json(method, &path, body, &rid).await;
             Ok(JsonResult(out))
         })
     }

@@ -124,9 +124,15 @@ impl RhetorHttp {
 
     /// GET a JSON document (health, providers) with retries.
     pub async fn get_json(&self, path: &str, request_id: &str) -> CoreResult<Value> {
+        self.request_json(Method::GET, path, None, request_id).await
+    }
+
+    /// Any JSON request with retries, status mapping and the size limit; the answer decoded.
+    /// The older server dialects are spoken through this.
+    pub async fn request_json(&self, method: Method, path: &str, body: Option<Bytes>, request_id: &str) -> CoreResult<Value> {
         let url = self.cfg.url(path);
         let (bytes, _) = self
-            .with_retries(request_id, |rid| self.fetch_bytes(Method::GET, &url, None, rid))
+            .with_retries(request_id, |rid| self.fetch_bytes(method.clone(), &url, body.clone(), rid))
             .await?;
         serde_json::from_slice(&bytes).map_err(|e| {
             CoreError::new(ErrorKind::Protocol, format!("{path} answered with invalid JSON: {e}"))

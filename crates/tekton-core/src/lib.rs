@@ -13,4 +13,5 @@ pub mod ws;
 pub use config::ClientConfig;
 pub use error::{CoreError, CoreResult, ErrorKind};
 pub use http::{CompletionOut, LogSink, RhetorHttp};
+pub use reqwest::Method;
 pub use stream::{ChatStream, StreamItem};
