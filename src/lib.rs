@@ -2,12 +2,14 @@
 //! own file.
 use pyo3::prelude::*;
 
+mod py_batch;
 mod py_errors;
 mod py_http;
 mod py_json;
 mod py_log;
 mod py_models;
 mod py_sim;
+mod py_sse;
 mod py_tokens;
 mod py_ws;
 mod runtime;
@@ -15,8 +17,10 @@ mod runtime;
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    py_batch::register(m)?;
     py_http::register(m)?;
     py_sim::register(m)?;
+    py_sse::register(m)?;
     py_tokens::register(m)?;
     py_ws::register(m)?;
     Ok(())
