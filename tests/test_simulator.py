@@ -382,6 +382,16 @@ def test_clear_resets_attempt_counters(sim: RhetorSimulator, client: httpx.Clien
     assert client.post("/api/v1/chat", json=payload, headers={"X-Request-ID": "c"}).status_code == 500
 
 
+def test_reset_times_drops_connection_without_response(sim: RhetorSimulator) -> None:
+    with httpx.Client(base_url=sim.url, timeout=HANG_GUARD) as c:
+        h = {"X-Sim-Reset-Times": "2", "X-Request-ID": "r"}
+        for path in ("/api/v1/chat", "/api/v1/chat/stream"):
+            with pytest.raises(httpx.RemoteProtocolError):
+                c.post(path, json=body(), headers=h)
+        assert c.post("/api/v1/chat", json=body(), headers=h).json()["content"] == "Simulated answer to: hello"
+    assert sim.connections_accepted == 3  # each drop closed its connection
+
+
 # ---------------------------------------------------------------------------------------------
 # stream faults
 
@@ -684,6 +694,17 @@ async def test_ws_fail_status_then_retry(sim: RhetorSimulator) -> None:
         await ws.send(json.dumps(msg))
         err = await ws_recv(ws)
         assert (err["type"], err["code"], err["status"], err["retry_after"]) == ("ERROR", "rate_limited", 429, 2)
+        await ws.send(json.dumps(msg))
+        assert (await ws_recv(ws))["type"] == "RESPONSE"
+
+
+async def test_ws_reset_times_drops_the_socket(sim: RhetorSimulator) -> None:
+    msg = {"type": "GENERATE", "request_id": "r", "prompt": "p", "sim": {"reset_times": 1}}
+    async with ws_connect(sim.ws_url) as ws:
+        await ws.send(json.dumps(msg))
+        with pytest.raises(websockets.ConnectionClosed):
+            await ws_recv(ws)
+    async with ws_connect(sim.ws_url) as ws:  # the retry of the same request id succeeds
         await ws.send(json.dumps(msg))
         assert (await ws_recv(ws))["type"] == "RESPONSE"
 

@@ -48,6 +48,7 @@ pub struct Knobs {
     pub retry_after: Option<u64>,
     pub retry_after_http_date: Option<bool>,
     pub fail_body: Option<FailBody>,
+    pub reset_times: Option<u32>,
     pub cut_after: Option<usize>,
     pub no_done_after: Option<usize>,
     pub stall_after: Option<usize>,
@@ -75,6 +76,7 @@ pub const KNOB_NAMES: &[&str] = &[
     "retry_after",
     "retry_after_http_date",
     "fail_body",
+    "reset_times",
     "cut_after",
     "no_done_after",
     "stall_after",
@@ -211,6 +213,7 @@ impl Knobs {
                     _ => return Err(bad("json, detail, html or empty")),
                 })
             }
+            "resettimes" => self.reset_times = Some(u32::try_from(uint()?).map_err(|_| bad("a count"))?),
             "cutafter" => self.cut_after = Some(count()?),
             "nodoneafter" => self.no_done_after = Some(count()?),
             "stallafter" => self.stall_after = Some(count()?),
@@ -289,7 +292,7 @@ impl Knobs {
         }
         take!(
             length, chunks, chunk_size, first_chunk_delay_ms, chunk_delay_ms, fail_status,
-            fail_times, retry_after, retry_after_http_date, fail_body, cut_after, no_done_after,
+            fail_times, retry_after, retry_after_http_date, fail_body, reset_times, cut_after, no_done_after,
             stall_after, malformed_after, bad_json_after, error_after, ws_close_after,
             ws_malformed_after, ping_every_ms, line_ending, done_marker, trickle_ms,
             unavailable_providers

@@ -13,3 +13,9 @@ pub enum SimError {
 #[derive(Debug, thiserror::Error)]
 #[error("connection cut by the simulator")]
 pub struct BodyCut;
+
+/// Returned by the HTTP service to make hyper close the connection without any response
+/// (`reset_times`): the client sees the server disconnect, as with a crashed upstream.
+#[derive(Debug, thiserror::Error)]
+#[error("connection closed by the simulator before responding")]
+pub struct ConnectionDropped;

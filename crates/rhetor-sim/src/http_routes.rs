@@ -4,6 +4,7 @@ use crate::body::{self, full, SimBody};
 use crate::chat::Answer;
 use crate::config::Knobs;
 use crate::cors;
+use crate::error::ConnectionDropped;
 use crate::faults::{json_error, simulated_failure};
 use crate::providers::{health_json, providers_json};
 use crate::recorder::RecordedRequest;
@@ -17,7 +18,6 @@ use hyper::header::{HeaderMap, HeaderValue, AUTHORIZATION, CACHE_CONTROL, CONTEN
 use hyper::{Method, Request, Response};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,14 +25,15 @@ const MAX_BODY: usize = 64 * 1024 * 1024;
 
 const ROUTES: &[&str] = &["/api/v1/health", "/api/v1/providers", "/api/v1/chat", "/api/v1/chat/stream", "/ws"];
 
-/// hyper's service function: never fails; every problem is an HTTP answer.
+/// hyper's service function. Every problem is an HTTP answer; the only error is the deliberate
+/// `reset_times` drop, which makes hyper close the connection without responding.
 pub async fn handle(
     state: Arc<State>,
     connection_id: u64,
     request: Request<Incoming>,
-) -> Result<Response<SimBody>, Infallible> {
+) -> Result<Response<SimBody>, ConnectionDropped> {
     let request_id = header(request.headers(), "x-request-id").map(String::from);
-    let mut response = route(&state, connection_id, request).await;
+    let mut response = route(&state, connection_id, request).await?;
     cors::decorate(response.headers_mut());
     if let Some(value) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
         response.headers_mut().insert("x-request-id", value);
@@ -81,12 +82,14 @@ fn header_map(headers: &HeaderMap) -> BTreeMap<String, String> {
 }
 
 fn json_response(value: &Value) -> Response<SimBody> {
-    let mut response = Response::new(full(value.to_string()));
-    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
+    json_response_text(value.to_string())
 }
 
-async fn route(state: &Arc<State>, connection_id: u64, mut request: Request<Incoming>) -> Response<SimBody> {
+async fn route(
+    state: &Arc<State>,
+    connection_id: u64,
+    mut request: Request<Incoming>,
+) -> Result<Response<SimBody>, ConnectionDropped> {
     let path = request.uri().path().to_string();
     let route = route_path(state, &path).to_string();
     let is_upgrade =
@@ -102,7 +105,7 @@ async fn route(state: &Arc<State>, connection_id: u64, mut request: Request<Inco
     } else {
         match Limited::new(incoming, MAX_BODY).collect().await {
             Ok(collected) => collected.to_bytes(),
-            Err(_) => return json_error(413, "request body too large or unreadable", "payload_too_large"),
+            Err(_) => return Ok(json_error(413, "request body too large or unreadable", "payload_too_large")),
         }
     };
     let json: Option<Value> = serde_json::from_slice(&body_bytes).ok();
@@ -123,28 +126,28 @@ async fn route(state: &Arc<State>, connection_id: u64, mut request: Request<Inco
     }
 
     if parts.method == Method::OPTIONS {
-        return cors::preflight(&parts.headers);
+        return Ok(cors::preflight(&parts.headers));
     }
     if let Some(on_upgrade) = on_upgrade {
-        return ws::upgrade(state.clone(), connection_id, path.clone(), &parts.headers, on_upgrade);
+        return Ok(ws::upgrade(state.clone(), connection_id, path.clone(), &parts.headers, on_upgrade));
     }
     if parts.method == Method::GET {
         if let Some(file) = static_files::serve(&route) {
-            return file;
+            return Ok(file);
         }
     }
     if !ROUTES.contains(&route.as_str()) {
-        return json_error(404, &format!("no route for {path}"), "not_found");
+        return Ok(json_error(404, &format!("no route for {path}"), "not_found"));
     }
     // Health stays open (load balancers and the dialect probe call it without credentials).
     if route != "/api/v1/health" && auth_ok == Some(false) {
-        return json_error(401, "missing or invalid bearer token", "unauthorized");
+        return Ok(json_error(401, "missing or invalid bearer token", "unauthorized"));
     }
     let header_knobs = match Knobs::from_headers(&parts.headers) {
         Ok(knobs) => knobs,
-        Err(message) => return json_error(400, &message, "invalid_request"),
+        Err(message) => return Ok(json_error(400, &message, "invalid_request")),
     };
-    match (&parts.method, route.as_str()) {
+    Ok(match (&parts.method, route.as_str()) {
         (&Method::GET, "/api/v1/health") => {
             json_response(&health_json(&state.unavailable(&state.knobs(&[&header_knobs]))))
         }
@@ -152,14 +155,14 @@ async fn route(state: &Arc<State>, connection_id: u64, mut request: Request<Inco
             json_response(&providers_json(&state.unavailable(&state.knobs(&[&header_knobs]))))
         }
         (&Method::POST, "/api/v1/chat") => {
-            chat(state, &body_bytes, json, &header_knobs, request_id.as_deref(), false).await
+            chat(state, &body_bytes, json, &header_knobs, request_id.as_deref(), false).await?
         }
         (&Method::POST, "/api/v1/chat/stream") => {
-            chat(state, &body_bytes, json, &header_knobs, request_id.as_deref(), true).await
+            chat(state, &body_bytes, json, &header_knobs, request_id.as_deref(), true).await?
         }
         (&Method::GET, "/ws") => json_error(400, "/ws expects a WebSocket upgrade", "invalid_request"),
         _ => json_error(405, &format!("{} is not allowed on {path}", parts.method), "method_not_allowed"),
-    }
+    })
 }
 
 async fn chat(
@@ -169,22 +172,25 @@ async fn chat(
     header_knobs: &Knobs,
     request_id: Option<&str>,
     streaming: bool,
-) -> Response<SimBody> {
+) -> Result<Response<SimBody>, ConnectionDropped> {
     let Some(json) = json else {
         let message = if raw.is_empty() { "empty request body" } else { "request body is not valid JSON" };
-        return json_error(400, message, "invalid_json");
+        return Ok(json_error(400, message, "invalid_json"));
     };
     let request = match parse_request(&json) {
         Ok(request) => request,
-        Err(message) => return json_error(422, &message, "validation_error"),
+        Err(message) => return Ok(json_error(422, &message, "validation_error")),
     };
     let knobs = state.knobs(&[header_knobs, &request.knobs]);
+    if state.must_reset(&knobs, request_id) {
+        return Err(ConnectionDropped);
+    }
     if let Some(status) = state.failing_status(&knobs, request_id) {
-        return simulated_failure(status, &knobs);
+        return Ok(simulated_failure(status, &knobs));
     }
     let answer = match Answer::prepare(state, &request, knobs) {
         Ok(answer) => answer,
-        Err(e) => return json_error(e.status(), &e.message(), e.code()),
+        Err(e) => return Ok(json_error(e.status(), &e.message(), e.code())),
     };
     if streaming {
         let (sender, body) = body::channel(answer.knobs.trickle_ms);
@@ -194,14 +200,14 @@ async fn chat(
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream; charset=utf-8"));
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-        return response;
+        return Ok(response);
     }
     if let Some(ms) = answer.knobs.first_chunk_delay_ms.filter(|ms| *ms > 0) {
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }
     let text = answer.response_json().to_string();
     let Some(trickle_ms) = answer.knobs.trickle_ms else {
-        return json_response_text(text);
+        return Ok(json_response_text(text));
     };
     // Trickled: a normal Content-Length body whose bytes arrive slowly.
     let length = text.len();
@@ -214,7 +220,7 @@ async fn chat(
     let mut response = Response::new(body);
     response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response.headers_mut().insert(CONTENT_LENGTH, HeaderValue::from(length));
-    response
+    Ok(response)
 }
 
 fn json_response_text(text: String) -> Response<SimBody> {

@@ -12,6 +12,8 @@ pub struct State {
     pub recorder: Recorder,
     /// Attempts seen per request id while `fail_status` is active.
     attempts: Mutex<HashMap<String, u32>>,
+    /// Attempts seen per request id while `reset_times` is active.
+    resets: Mutex<HashMap<String, u32>>,
     pub connections: AtomicU64,
     active_tasks: Arc<AtomicUsize>,
 }
@@ -33,6 +35,7 @@ impl State {
             recorder: Recorder::new(config.record),
             config,
             attempts: Mutex::new(HashMap::new()),
+            resets: Mutex::new(HashMap::new()),
             connections: AtomicU64::new(0),
             active_tasks: Arc::new(AtomicUsize::new(0)),
         }
@@ -67,23 +70,34 @@ impl State {
     /// request id fail; a request without an id counts as a first attempt every time.
     pub fn failing_status(&self, knobs: &Knobs, request_id: Option<&str>) -> Option<u16> {
         let status = knobs.fail_status?;
-        let times = knobs.fail_times();
-        let attempt = match request_id {
-            None => 1,
-            Some(id) => {
-                let mut attempts = self.attempts.lock().ok()?;
-                let n = attempts.entry(id.to_string()).or_insert(0);
-                *n += 1;
-                *n
-            }
-        };
-        (attempt <= times).then_some(status)
+        (count_attempt(&self.attempts, request_id) <= knobs.fail_times()).then_some(status)
+    }
+
+    /// Whether this attempt's connection must be dropped without a response: the first
+    /// `reset_times` attempts of a request id (every attempt without an id).
+    pub fn must_reset(&self, knobs: &Knobs, request_id: Option<&str>) -> bool {
+        match knobs.reset_times {
+            Some(times) if times > 0 => count_attempt(&self.resets, request_id) <= times,
+            _ => false,
+        }
     }
 
     pub fn clear(&self) {
         self.recorder.clear();
-        if let Ok(mut attempts) = self.attempts.lock() {
-            attempts.clear();
+        for counters in [&self.attempts, &self.resets] {
+            if let Ok(mut counters) = counters.lock() {
+                counters.clear();
+            }
         }
     }
+}
+
+/// Counts one more attempt of `request_id` and returns its number (1 without an id).
+fn count_attempt(counters: &Mutex<HashMap<String, u32>>, request_id: Option<&str>) -> u32 {
+    let (Some(id), Ok(mut counters)) = (request_id, counters.lock()) else {
+        return 1;
+    };
+    let n = counters.entry(id.to_string()).or_insert(0);
+    *n += 1;
+    *n
 }

@@ -300,6 +300,10 @@ impl Session {
             }
         };
         let knobs = self.state.knobs(&[&request.knobs]);
+        if self.state.must_reset(&knobs, Some(&request_id)) {
+            self.send(Outgoing::Cut).await;
+            return false;
+        }
         if let Some(status) = self.state.failing_status(&knobs, Some(&request_id)) {
             let mut e = error_frame(Some(&request_id), &format!("simulated failure: HTTP {status}"), status_code_name(status));
             e.insert("status".into(), status.into());

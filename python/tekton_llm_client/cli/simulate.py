@@ -25,6 +25,7 @@ KNOBS = (
     "retry_after",
     "retry_after_http_date",
     "fail_body",
+    "reset_times",
     "cut_after",
     "no_done_after",
     "stall_after",
