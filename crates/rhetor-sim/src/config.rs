@@ -113,7 +113,9 @@ impl KnobValue<'_> {
         match self {
             KnobValue::Json(Value::Number(n)) => n.as_u64().or_else(|| {
                 // 5.0 is accepted as 5: JSON writers in other languages emit floats freely.
-                n.as_f64().filter(|f| *f >= 0.0 && f.fract() == 0.0).map(|f| f as u64)
+                n.as_f64()
+                    .filter(|f| *f >= 0.0 && f.fract() == 0.0)
+                    .map(|f| f as u64)
             }),
             KnobValue::Json(Value::String(s)) => s.trim().parse().ok(),
             KnobValue::Text(t) => t.trim().parse().ok(),
@@ -146,7 +148,11 @@ impl KnobValue<'_> {
 
     fn as_list(&self) -> Option<Vec<String>> {
         let split = |s: &str| {
-            s.split(',').map(str::trim).filter(|p| !p.is_empty()).map(String::from).collect()
+            s.split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(String::from)
+                .collect()
         };
         match self {
             KnobValue::Json(Value::Array(items)) => {
@@ -161,7 +167,10 @@ impl KnobValue<'_> {
 
 /// `chunk_size`, `ChunkSize`, `chunk-size` and `X-Sim-Chunk-Size` all name the same knob.
 fn normalize(name: &str) -> String {
-    name.chars().filter(|c| *c != '_' && *c != '-').flat_map(char::to_lowercase).collect()
+    name.chars()
+        .filter(|c| *c != '_' && *c != '-')
+        .flat_map(char::to_lowercase)
+        .collect()
 }
 
 impl Knobs {
@@ -171,7 +180,12 @@ impl Knobs {
         if let KnobValue::Json(Value::Null) = value {
             return Ok(()); // null means "not set" at this layer
         }
-        let bad = |what: &str| format!("simulator knob {name}: expected {what}, got {}", value.describe());
+        let bad = |what: &str| {
+            format!(
+                "simulator knob {name}: expected {what}, got {}",
+                value.describe()
+            )
+        };
         let uint = || value.as_u64().ok_or_else(|| bad("a non-negative integer"));
         let count = || uint().map(|v| v as usize);
         match normalize(name).as_str() {
@@ -199,7 +213,9 @@ impl Knobs {
                 }
                 self.fail_status = Some(s as u16);
             }
-            "failtimes" => self.fail_times = Some(u32::try_from(uint()?).map_err(|_| bad("a count"))?),
+            "failtimes" => {
+                self.fail_times = Some(u32::try_from(uint()?).map_err(|_| bad("a count"))?)
+            }
             "retryafter" => self.retry_after = Some(uint()?),
             "retryafterhttpdate" => {
                 self.retry_after_http_date = Some(value.as_bool().ok_or_else(|| bad("a boolean"))?)
@@ -213,7 +229,9 @@ impl Knobs {
                     _ => return Err(bad("json, detail, html or empty")),
                 })
             }
-            "resettimes" => self.reset_times = Some(u32::try_from(uint()?).map_err(|_| bad("a count"))?),
+            "resettimes" => {
+                self.reset_times = Some(u32::try_from(uint()?).map_err(|_| bad("a count"))?)
+            }
             "cutafter" => self.cut_after = Some(count()?),
             "nodoneafter" => self.no_done_after = Some(count()?),
             "stallafter" => self.stall_after = Some(count()?),
@@ -237,10 +255,16 @@ impl Knobs {
                     _ => return Err(bad("lf, crlf or cr")),
                 })
             }
-            "donemarker" => self.done_marker = Some(value.as_bool().ok_or_else(|| bad("a boolean"))?),
+            "donemarker" => {
+                self.done_marker = Some(value.as_bool().ok_or_else(|| bad("a boolean"))?)
+            }
             "tricklems" => self.trickle_ms = Some(uint()?),
             "unavailableproviders" => {
-                self.unavailable_providers = Some(value.as_list().ok_or_else(|| bad("a list of provider ids"))?)
+                self.unavailable_providers = Some(
+                    value
+                        .as_list()
+                        .ok_or_else(|| bad("a list of provider ids"))?,
+                )
             }
             _ => {
                 return Err(format!(
@@ -291,10 +315,29 @@ impl Knobs {
             };
         }
         take!(
-            length, chunks, chunk_size, first_chunk_delay_ms, chunk_delay_ms, fail_status,
-            fail_times, retry_after, retry_after_http_date, fail_body, reset_times, cut_after, no_done_after,
-            stall_after, malformed_after, bad_json_after, error_after, ws_close_after,
-            ws_malformed_after, ping_every_ms, line_ending, done_marker, trickle_ms,
+            length,
+            chunks,
+            chunk_size,
+            first_chunk_delay_ms,
+            chunk_delay_ms,
+            fail_status,
+            fail_times,
+            retry_after,
+            retry_after_http_date,
+            fail_body,
+            reset_times,
+            cut_after,
+            no_done_after,
+            stall_after,
+            malformed_after,
+            bad_json_after,
+            error_after,
+            ws_close_after,
+            ws_malformed_after,
+            ping_every_ms,
+            line_ending,
+            done_marker,
+            trickle_ms,
             unavailable_providers
         );
     }
@@ -363,8 +406,9 @@ mod tests {
 
     #[test]
     fn json_knobs_accept_snake_and_camel_case() {
-        let k = Knobs::from_json(&json!({"chunk_size": 4, "chunkDelayMs": 5, "done_marker": false}))
-            .unwrap();
+        let k =
+            Knobs::from_json(&json!({"chunk_size": 4, "chunkDelayMs": 5, "done_marker": false}))
+                .unwrap();
         assert_eq!(k.chunk_size, Some(4));
         assert_eq!(k.chunk_delay_ms, Some(5));
         assert_eq!(k.done_marker, Some(false));
@@ -373,17 +417,29 @@ mod tests {
     #[test]
     fn header_knobs_are_kebab_case_text() {
         let mut h = HeaderMap::new();
-        h.insert(HeaderName::from_static("x-sim-chunk-delay-ms"), HeaderValue::from_static("7"));
-        h.insert(HeaderName::from_static("x-sim-fail-body"), HeaderValue::from_static("HTML"));
+        h.insert(
+            HeaderName::from_static("x-sim-chunk-delay-ms"),
+            HeaderValue::from_static("7"),
+        );
+        h.insert(
+            HeaderName::from_static("x-sim-fail-body"),
+            HeaderValue::from_static("HTML"),
+        );
         h.insert(
             HeaderName::from_static("x-sim-unavailable-providers"),
             HeaderValue::from_static("openai, anthropic"),
         );
-        h.insert(HeaderName::from_static("x-other"), HeaderValue::from_static("ignored"));
+        h.insert(
+            HeaderName::from_static("x-other"),
+            HeaderValue::from_static("ignored"),
+        );
         let k = Knobs::from_headers(&h).unwrap();
         assert_eq!(k.chunk_delay_ms, Some(7));
         assert_eq!(k.fail_body, Some(FailBody::Html));
-        assert_eq!(k.unavailable_providers, Some(vec!["openai".into(), "anthropic".into()]));
+        assert_eq!(
+            k.unavailable_providers,
+            Some(vec!["openai".into(), "anthropic".into()])
+        );
     }
 
     #[test]
@@ -398,7 +454,8 @@ mod tests {
 
     #[test]
     fn null_means_unset_and_numeric_strings_are_numbers() {
-        let k = Knobs::from_json(&json!({"length": null, "chunks": "3", "retry_after": 2.0})).unwrap();
+        let k =
+            Knobs::from_json(&json!({"length": null, "chunks": "3", "retry_after": 2.0})).unwrap();
         assert_eq!(k.length, None);
         assert_eq!(k.chunks, Some(3));
         assert_eq!(k.retry_after, Some(2));
@@ -406,8 +463,15 @@ mod tests {
 
     #[test]
     fn overlay_later_layer_wins() {
-        let mut base = Knobs { chunk_size: Some(8), length: Some(100), ..Knobs::default() };
-        base.overlay(&Knobs { chunk_size: Some(2), ..Knobs::default() });
+        let mut base = Knobs {
+            chunk_size: Some(8),
+            length: Some(100),
+            ..Knobs::default()
+        };
+        base.overlay(&Knobs {
+            chunk_size: Some(2),
+            ..Knobs::default()
+        });
         assert_eq!(base.chunk_size, Some(2));
         assert_eq!(base.length, Some(100));
         assert_eq!(base.fail_times(), 1);

@@ -27,7 +27,10 @@ pub fn preflight(request: &HeaderMap) -> Response<SimBody> {
     let mut response = Response::new(full(bytes::Bytes::new()));
     *response.status_mut() = StatusCode::NO_CONTENT;
     let headers = response.headers_mut();
-    headers.insert(ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, OPTIONS"));
+    headers.insert(
+        ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, POST, OPTIONS"),
+    );
     let allowed = request
         .get(ACCESS_CONTROL_REQUEST_HEADERS)
         .cloned()

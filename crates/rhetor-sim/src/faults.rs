@@ -37,7 +37,9 @@ pub fn json_error(code: u16, message: &str, name: &str) -> Response<SimBody> {
     let body = json!({"error": message, "code": name}).to_string();
     let mut response = Response::new(full(body));
     *response.status_mut() = status(code);
-    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }
 
@@ -58,7 +60,8 @@ pub fn simulated_failure(code: u16, knobs: &Knobs) -> Response<SimBody> {
         FailBody::Json => json_error(code, &message, status_code_name(code)),
         FailBody::Detail => {
             let mut r = Response::new(full(json!({"detail": message}).to_string()));
-            r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            r.headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
             r
         }
         FailBody::Html => {
@@ -67,7 +70,10 @@ pub fn simulated_failure(code: u16, knobs: &Knobs) -> Response<SimBody> {
                  <body><h1>{code} Error</h1><p>{message}</p><hr><center>nginx</center></body></html>\n"
             );
             let mut r = Response::new(full(page));
-            r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+            r.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            );
             r
         }
         FailBody::Empty => Response::new(full(bytes::Bytes::new())),

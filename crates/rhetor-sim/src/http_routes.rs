@@ -14,7 +14,9 @@ use crate::{clock, sse_stream, static_files, ws};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::header::{HeaderMap, HeaderValue, AUTHORIZATION, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::header::{
+    HeaderMap, HeaderValue, AUTHORIZATION, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE,
+};
 use hyper::{Method, Request, Response};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -23,7 +25,13 @@ use std::time::Duration;
 
 const MAX_BODY: usize = 64 * 1024 * 1024;
 
-const ROUTES: &[&str] = &["/api/v1/health", "/api/v1/providers", "/api/v1/chat", "/api/v1/chat/stream", "/ws"];
+const ROUTES: &[&str] = &[
+    "/api/v1/health",
+    "/api/v1/providers",
+    "/api/v1/chat",
+    "/api/v1/chat/stream",
+    "/ws",
+];
 
 /// hyper's service function. Every problem is an HTTP answer; the only error is the deliberate
 /// `reset_times` drop, which makes hyper close the connection without responding.
@@ -97,7 +105,11 @@ async fn route(
     // Taken before the request is split: hyper hands the upgraded socket over through it.
     let on_upgrade = (is_upgrade && route == "/ws").then(|| hyper::upgrade::on(&mut request));
     let (parts, incoming) = request.into_parts();
-    let auth_ok = state.config.auth_token.as_deref().map(|t| bearer(&parts.headers) == Some(t));
+    let auth_ok = state
+        .config
+        .auth_token
+        .as_deref()
+        .map(|t| bearer(&parts.headers) == Some(t));
     let request_id = header(&parts.headers, "x-request-id").map(String::from);
 
     let body_bytes = if on_upgrade.is_some() {
@@ -105,7 +117,13 @@ async fn route(
     } else {
         match Limited::new(incoming, MAX_BODY).collect().await {
             Ok(collected) => collected.to_bytes(),
-            Err(_) => return Ok(json_error(413, "request body too large or unreadable", "payload_too_large")),
+            Err(_) => {
+                return Ok(json_error(
+                    413,
+                    "request body too large or unreadable",
+                    "payload_too_large",
+                ))
+            }
         }
     };
     let json: Option<Value> = serde_json::from_slice(&body_bytes).ok();
@@ -129,7 +147,13 @@ async fn route(
         return Ok(cors::preflight(&parts.headers));
     }
     if let Some(on_upgrade) = on_upgrade {
-        return Ok(ws::upgrade(state.clone(), connection_id, path.clone(), &parts.headers, on_upgrade));
+        return Ok(ws::upgrade(
+            state.clone(),
+            connection_id,
+            path.clone(),
+            &parts.headers,
+            on_upgrade,
+        ));
     }
     if parts.method == Method::GET {
         if let Some(file) = static_files::serve(&route) {
@@ -137,31 +161,61 @@ async fn route(
         }
     }
     if !ROUTES.contains(&route.as_str()) {
-        return Ok(json_error(404, &format!("no route for {path}"), "not_found"));
+        return Ok(json_error(
+            404,
+            &format!("no route for {path}"),
+            "not_found",
+        ));
     }
     // Health stays open (load balancers and the dialect probe call it without credentials).
     if route != "/api/v1/health" && auth_ok == Some(false) {
-        return Ok(json_error(401, "missing or invalid bearer token", "unauthorized"));
+        return Ok(json_error(
+            401,
+            "missing or invalid bearer token",
+            "unauthorized",
+        ));
     }
     let header_knobs = match Knobs::from_headers(&parts.headers) {
         Ok(knobs) => knobs,
         Err(message) => return Ok(json_error(400, &message, "invalid_request")),
     };
     Ok(match (&parts.method, route.as_str()) {
-        (&Method::GET, "/api/v1/health") => {
-            json_response(&health_json(&state.unavailable(&state.knobs(&[&header_knobs]))))
-        }
-        (&Method::GET, "/api/v1/providers") => {
-            json_response(&providers_json(&state.unavailable(&state.knobs(&[&header_knobs]))))
-        }
+        (&Method::GET, "/api/v1/health") => json_response(&health_json(
+            &state.unavailable(&state.knobs(&[&header_knobs])),
+        )),
+        (&Method::GET, "/api/v1/providers") => json_response(&providers_json(
+            &state.unavailable(&state.knobs(&[&header_knobs])),
+        )),
         (&Method::POST, "/api/v1/chat") => {
-            chat(state, &body_bytes, json, &header_knobs, request_id.as_deref(), false).await?
+            chat(
+                state,
+                &body_bytes,
+                json,
+                &header_knobs,
+                request_id.as_deref(),
+                false,
+            )
+            .await?
         }
         (&Method::POST, "/api/v1/chat/stream") => {
-            chat(state, &body_bytes, json, &header_knobs, request_id.as_deref(), true).await?
+            chat(
+                state,
+                &body_bytes,
+                json,
+                &header_knobs,
+                request_id.as_deref(),
+                true,
+            )
+            .await?
         }
-        (&Method::GET, "/ws") => json_error(400, "/ws expects a WebSocket upgrade", "invalid_request"),
-        _ => json_error(405, &format!("{} is not allowed on {path}", parts.method), "method_not_allowed"),
+        (&Method::GET, "/ws") => {
+            json_error(400, "/ws expects a WebSocket upgrade", "invalid_request")
+        }
+        _ => json_error(
+            405,
+            &format!("{} is not allowed on {path}", parts.method),
+            "method_not_allowed",
+        ),
     })
 }
 
@@ -174,7 +228,11 @@ async fn chat(
     streaming: bool,
 ) -> Result<Response<SimBody>, ConnectionDropped> {
     let Some(json) = json else {
-        let message = if raw.is_empty() { "empty request body" } else { "request body is not valid JSON" };
+        let message = if raw.is_empty() {
+            "empty request body"
+        } else {
+            "request body is not valid JSON"
+        };
         return Ok(json_error(400, message, "invalid_json"));
     };
     let request = match parse_request(&json) {
@@ -197,7 +255,10 @@ async fn chat(
         tokio::spawn(sse_stream::run(answer, sender, state.task_guard()));
         let mut response = Response::new(body);
         let headers = response.headers_mut();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream; charset=utf-8"));
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream; charset=utf-8"),
+        );
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
         return Ok(response);
@@ -218,13 +279,19 @@ async fn chat(
         let _ = sender.send(Bytes::from(text)).await;
     });
     let mut response = Response::new(body);
-    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response.headers_mut().insert(CONTENT_LENGTH, HeaderValue::from(length));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+        .headers_mut()
+        .insert(CONTENT_LENGTH, HeaderValue::from(length));
     Ok(response)
 }
 
 fn json_response_text(text: String) -> Response<SimBody> {
     let mut response = Response::new(full(text));
-    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }

@@ -27,7 +27,9 @@ mod static_files;
 mod ws;
 
 pub use answer::{answer_for, answer_text, split_chunks, target_length, ANSWER_PREFIX};
-pub use config::{FailBody, KnobValue, Knobs, LineEnding, SimConfig, DEFAULT_CHUNK_SIZE, KNOB_NAMES};
+pub use config::{
+    FailBody, KnobValue, Knobs, LineEnding, SimConfig, DEFAULT_CHUNK_SIZE, KNOB_NAMES,
+};
 pub use error::SimError;
 pub use providers::{DEFAULT_MODEL, DEFAULT_PROVIDER};
 pub use recorder::RecordedRequest;

@@ -66,7 +66,10 @@ pub struct Recorder {
 
 impl Recorder {
     pub fn new(enabled: bool) -> Recorder {
-        Recorder { enabled, entries: Mutex::new(Vec::new()) }
+        Recorder {
+            enabled,
+            entries: Mutex::new(Vec::new()),
+        }
     }
 
     pub fn enabled(&self) -> bool {
@@ -124,7 +127,10 @@ mod tests {
         };
         let red = rec.redacted();
         assert_eq!(red.headers["authorization"], "Bearer ***");
-        assert_eq!(red.json, Some(json!({"type": "REGISTER", "auth_token": "***"})));
+        assert_eq!(
+            red.json,
+            Some(json!({"type": "REGISTER", "auth_token": "***"}))
+        );
         assert!(!red.body.contains("s3cret"));
         assert_eq!(rec.headers["authorization"], "Bearer s3cret");
     }

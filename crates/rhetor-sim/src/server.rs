@@ -33,7 +33,9 @@ impl Simulator {
             let trimmed = prefix.trim().trim_end_matches('/');
             if !trimmed.is_empty() {
                 if !trimmed.starts_with('/') {
-                    return Err(SimError::Config(format!("path_prefix must start with '/': {prefix:?}")));
+                    return Err(SimError::Config(format!(
+                        "path_prefix must start with '/': {prefix:?}"
+                    )));
                 }
                 config.path_prefix = Some(trimmed.to_string());
             }
@@ -53,7 +55,12 @@ impl Simulator {
         let state = Arc::new(State::new(config));
         let (stop, stopped) = watch::channel(false);
         runtime.spawn(accept_loop(listener, state.clone(), stopped));
-        Ok(Simulator { addr, state, runtime: Some(runtime), stop })
+        Ok(Simulator {
+            addr,
+            state,
+            runtime: Some(runtime),
+            stop,
+        })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -138,7 +145,9 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>, mut stopped: watc
         let state = state.clone();
         let mut stopped = stopped.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |request| http_routes::handle(state.clone(), connection_id, request));
+            let service = service_fn(move |request| {
+                http_routes::handle(state.clone(), connection_id, request)
+            });
             let connection = http1::Builder::new()
                 .keep_alive(true)
                 .serve_connection(TokioIo::new(stream), service)

@@ -42,7 +42,10 @@ impl SseWriter {
         if self.buf.is_empty() {
             return Ok(());
         }
-        let bytes = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(FLUSH_AT + 1024)));
+        let bytes = Bytes::from(std::mem::replace(
+            &mut self.buf,
+            Vec::with_capacity(FLUSH_AT + 1024),
+        ));
         self.out.send(bytes).await
     }
 
@@ -111,7 +114,10 @@ async fn produce(answer: &Answer, out: BodySender) -> Result<(), Gone> {
     if let Some(ms) = knobs.first_chunk_delay_ms.filter(|ms| *ms > 0) {
         w.pause(Duration::from_millis(ms)).await?;
     }
-    let chunk_delay = knobs.chunk_delay_ms.filter(|ms| *ms > 0).map(Duration::from_millis);
+    let chunk_delay = knobs
+        .chunk_delay_ms
+        .filter(|ms| *ms > 0)
+        .map(Duration::from_millis);
     let pieces = answer.chunks();
     for sent in 0..=pieces.len() {
         // Faults are positioned "after `sent` chunks".
