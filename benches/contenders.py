@@ -1,0 +1,121 @@
+"""What a user would otherwise write: httpx + httpx-sse and aiohttp against the same endpoints,
+plus our client on each backend. Every contender does the same work: send the request, decode
+every event's JSON, and hand the text to the caller."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any, AsyncIterator, Dict, List, Optional
+
+import aiohttp
+import httpx
+from httpx_sse import aconnect_sse
+
+from tekton_llm_client import TektonLLMClient
+
+
+def body(prompt: str, sim: Dict[str, Any], streaming: bool) -> Dict[str, Any]:
+    return {"messages": [{"role": "user", "content": prompt}], "context_id": "bench",
+            "component_id": "bench", "streaming": streaming, "options": {"sim": sim}}
+
+
+def headers() -> Dict[str, str]:
+    return {"X-Tekton-Component": "bench", "X-Request-ID": str(uuid.uuid4())}
+
+
+class Ours:
+    def __init__(self, url: str, backend: str) -> None:
+        self.client = TektonLLMClient("bench", rhetor_url=url, backend=backend, timeout=120, pool_size=256)
+
+    async def stream(self, prompt: str, sim: Dict[str, Any]) -> AsyncIterator[str]:
+        async for c in self.client.generate_text(prompt, streaming=True, options={"sim": sim}):
+            yield c.chunk
+
+    async def call(self, prompt: str, sim: Dict[str, Any]) -> str:
+        r = await self.client.generate_text(prompt, options={"sim": sim})
+        return r.content
+
+    async def close(self) -> None:
+        await self.client.shutdown()
+
+
+class HttpxSse:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.client = httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=256,
+                                                                         max_keepalive_connections=256))
+
+    async def stream(self, prompt: str, sim: Dict[str, Any]) -> AsyncIterator[str]:
+        async with aconnect_sse(self.client, "POST", self.url + "/api/v1/chat/stream",
+                                json=body(prompt, sim, True), headers=headers()) as source:
+            async for sse in source.aiter_sse():
+                if sse.data == "[DONE]":
+                    break
+                event = json.loads(sse.data)
+                yield event.get("chunk", "")
+                if event.get("done"):
+                    break
+
+    async def call(self, prompt: str, sim: Dict[str, Any]) -> str:
+        r = await self.client.post(self.url + "/api/v1/chat", json=body(prompt, sim, False), headers=headers())
+        r.raise_for_status()
+        return str(r.json()["content"])
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+class Aiohttp:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.session: Optional[aiohttp.ClientSession] = None
+
+    def _s(self) -> aiohttp.ClientSession:
+        if self.session is None:
+            self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256))
+        return self.session
+
+    async def stream(self, prompt: str, sim: Dict[str, Any]) -> AsyncIterator[str]:
+        # aiohttp has no SSE decoder: read lines, as users of it do
+        async with self._s().post(self.url + "/api/v1/chat/stream", json=body(prompt, sim, True),
+                                  headers=headers()) as r:
+            async for raw in r.content:
+                line = raw.rstrip(b"\r\n")
+                if not line.startswith(b"data:"):
+                    continue
+                data = line[5:].strip()
+                if data == b"[DONE]":
+                    break
+                event = json.loads(data)
+                yield event.get("chunk", "")
+                if event.get("done"):
+                    break
+
+    async def call(self, prompt: str, sim: Dict[str, Any]) -> str:
+        async with self._s().post(self.url + "/api/v1/chat", json=body(prompt, sim, False), headers=headers()) as r:
+            r.raise_for_status()
+            return str((await r.json())["content"])
+
+    async def close(self) -> None:
+        if self.session is not None:
+            await self.session.close()
+
+
+def make(name: str, url: str) -> Any:
+    if name == "rust":
+        return Ours(url, "rust")
+    if name == "python":
+        return Ours(url, "python")
+    if name == "httpx+httpx-sse":
+        return HttpxSse(url)
+    if name == "aiohttp":
+        return Aiohttp(url)
+    raise ValueError(name)
+
+
+def percentile(values: List[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(q / 100 * (len(s) - 1))))]
