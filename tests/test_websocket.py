@@ -432,6 +432,41 @@ async def test_no_register_ack_is_a_timeout(backend: str) -> None:
         assert not c.connected
 
 
+async def test_silent_peer_is_detected_by_pings(backend: str, rec: Recorder) -> None:
+    """A server that registers us and then stops reading (so it answers no ping) is declared dead:
+    the request in flight fails, on_error hears why, on_close fires."""
+    release = asyncio.Event()
+
+    async def goes_silent(ws: Any) -> None:
+        async for message in ws:
+            frame = json.loads(message)
+            if frame.get("type") == "REGISTER":
+                await ws.send(json.dumps({"type": "REGISTER_ACK", "session_id": "s1"}))
+            elif frame.get("type") == "STREAM":
+                await ws.send(json.dumps({"type": "CHUNK", "request_id": frame["request_id"],
+                                          "chunk": "partial", "done": False}))
+                ws.transport.pause_reading()  # deaf from now on: no pongs
+                await release.wait()
+                ws.transport.resume_reading()
+                return
+
+    async with websockets.serve(goes_silent, "127.0.0.1", 0, ping_interval=None, close_timeout=0.1) as server:
+        port = server.sockets[0].getsockname()[1]
+        c = TektonLLMWebSocketClient("ping-test", ws_url=f"ws://127.0.0.1:{port}/ws", ping_interval=0.2,
+                                     on_error=rec.on_error, on_close=rec.on_close, reconnect=False)
+        await asyncio.wait_for(c.connect(), GUARD)
+        chunks: List[StreamingChunk] = []
+        rid = await c.generate(prompt="anyone there?", callback=chunks.append)
+        with pytest.raises(exceptions.StreamInterruptedError) as info:
+            await asyncio.wait_for(c.wait(rid), GUARD)
+        assert info.value.partial == "partial"
+        assert chunks[-1].done and chunks[-1].error
+        await asyncio.wait_for(rec.closed.wait(), GUARD)
+        assert any(isinstance(e, exceptions.TimeoutError) and "ping" in str(e) for e in rec.errors)
+        await asyncio.wait_for(c.disconnect(), GUARD)
+        release.set()
+
+
 async def test_unreachable_server_is_a_connection_error(backend: str) -> None:
     with RhetorSimulator() as sim:
         url = sim.ws_url
