@@ -31,7 +31,7 @@ fn new_request_id() -> String {
 
 #[pyclass(frozen, module = "tekton_llm_client._core")]
 pub struct HttpClient {
-    inner: Arc<RhetorHttp>,
+    pub(crate) inner: Arc<RhetorHttp>,
 }
 
 #[pymethods]
