@@ -143,3 +143,54 @@ def test_data_round_trip(payloads: List[str], data: Any) -> None:
         reads.append(stream[prev:c])
         prev = c
     assert [e.data for e in _decode(reads)] == payloads
+
+
+# -- differential: the Rust core's decoder (when the native module is built) ------------------
+
+try:
+    from tekton_llm_client._core import decode_sse as _rust_decode_sse
+except ImportError:  # pragma: no cover - pure installs
+    _rust_decode_sse = None
+
+needs_core = pytest.mark.skipif(_rust_decode_sse is None, reason="native module not built")
+
+# bytes that matter to the framing, plus UTF-8 pieces (whole, split, invalid) and BOMs
+_atoms = st.sampled_from([b"data", b"data:", b"data: ", b"event:", b"id:", b"id: 1", b"retry: 5",
+                          b":", b": ping", b"\n", b"\r", b"\r\n", b" ", b"x", b"\x00", b"\xef\xbb\xbf",
+                          b"\xc3\xa9", b"\xc3", b"\xa9", b"\xe2\x82\xac", b"\xf0\x9f\x98\x80", b"\xff",
+                          b"[DONE]", b'{"chunk": "hi"}'])
+
+
+@st.composite
+def _raw_split(draw: Any) -> List[bytes]:
+    stream = b"".join(draw(st.lists(_atoms, max_size=40)))
+    cuts = sorted(set(draw(st.lists(st.integers(1, max(1, len(stream) - 1)), max_size=10))))
+    reads, prev = [], 0
+    for c in cuts + [len(stream)]:
+        if c > prev:  # non-empty reads: see test_empty_read_between_cr_and_lf for the empty case
+            reads.append(stream[prev:c])
+            prev = c
+    return reads
+
+
+def _outcome(fn: Any) -> Any:
+    try:
+        return [tuple(e) for e in fn()]
+    except Exception as e:  # the limit: both must refuse
+        return ("limit", "larger than the limit" in str(e) or isinstance(e, SseLimitExceeded))
+
+
+@needs_core
+@settings(max_examples=500, deadline=None)
+@given(_raw_split(), st.sampled_from([1 << 20, 16, 4]))
+def test_same_events_as_the_rust_decoder(reads: List[bytes], limit: int) -> None:
+    ours = _outcome(lambda: _decode(reads, limit))
+    theirs = _outcome(lambda: _rust_decode_sse(reads, limit))
+    assert ours == theirs
+
+
+@needs_core
+@pytest.mark.parametrize("v", VECTORS, ids=[v["name"] for v in VECTORS])
+def test_vector_same_as_rust(v: Dict[str, Any]) -> None:
+    reads = [r for r in _reads(v) if r]
+    assert [tuple(e) for e in _decode(reads)] == _rust_decode_sse(reads)
