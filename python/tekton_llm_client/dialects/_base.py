@@ -1,0 +1,103 @@
+"""What every older-dialect transport shares: the backend-shaped `chat` / `stream_chat` surface.
+
+A transport stands in for the backend's `HttpClient` inside `TektonLLMClient` (same keyword
+arguments, same return types), so the client's fallback policy and call objects work unchanged.
+It reaches the server only through the backend's `request_json(method, path, body, request_id)`,
+so retries, timeouts, size limits and the status → exception mapping are the backend's, on both
+the Rust and the pure-Python path.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+from ..exceptions import ProtocolError, ServiceUnavailableError
+from ..models import CompletionResponse, HealthStatus, ProvidersResponse
+from ._oneshot import OneShotStream
+
+__all__ = ["DialectTransport", "plain_messages", "single_prompt", "as_dict"]
+
+
+def plain_messages(messages: Sequence[Any], system_prompt: Optional[str]) -> List[Dict[str, Any]]:
+    """Messages as `{"role", "content"[, "name"]}` dicts, every one with a role (Gen B fails with
+    HTTP 500 on a message without one), and the system prompt as a leading system message."""
+    out: List[Dict[str, Any]] = []
+    if system_prompt is not None:
+        out.append({"role": "system", "content": system_prompt})
+    for m in messages:
+        d = m.to_dict() if hasattr(m, "to_dict") else dict(m)
+        msg: Dict[str, Any] = {"role": str(d.get("role") or "user"), "content": str(d.get("content", ""))}
+        if isinstance(d.get("name"), str):
+            msg["name"] = d["name"]
+        out.append(msg)
+    return out
+
+
+def single_prompt(messages: Sequence[Any]) -> Optional[str]:
+    """The prompt when the call is one user message (what `generate_text` sends), else None."""
+    if len(messages) != 1:
+        return None
+    m = messages[0]
+    d = m.to_dict() if hasattr(m, "to_dict") else m
+    if d.get("role") == "user" and isinstance(d.get("content"), str) and not d.get("name"):
+        return str(d["content"])
+    return None
+
+
+def as_dict(answer: Any, path: str, request_id: str) -> Mapping[str, Any]:
+    """The answer as a JSON object; anything else is not this dialect."""
+    if not isinstance(answer, Mapping):
+        raise ProtocolError(f"{path} answered {str(answer)[:200]!r}, not a JSON object",
+                            request_id=request_id or None)
+    return answer
+
+
+def error_in_200(answer: Mapping[str, Any], request_id: str) -> ServiceUnavailableError:
+    """A 200 that carries `{"error"}` instead of an answer (Gen A: a provider is unavailable)."""
+    return ServiceUnavailableError(f"Rhetor answered 200 OK: {answer['error']}", status_code=200,
+                                   request_id=request_id)
+
+
+class DialectTransport:
+    """Base of the Gen A and Gen B transports. Subclasses implement `_answer`, `health`, `providers`."""
+
+    name = ""
+
+    def __init__(self, http: Any, component_id: str) -> None:
+        self._http = http
+        self.component_id = component_id
+
+    async def chat(self, messages: Sequence[Any], *, system_prompt: Optional[str] = None,
+                   context_id: str = "", provider_id: Optional[str] = None, model_id: Optional[str] = None,
+                   options: Optional[Mapping[str, Any]] = None,
+                   request_id: Optional[str] = None) -> CompletionResponse:
+        """One whole answer, as the backend's `chat` returns it (latency and request id set)."""
+        rid = request_id or str(uuid.uuid4())
+        started = time.monotonic()
+        resp = await self._answer(list(messages), system_prompt, context_id or self.component_id,
+                                  provider_id, model_id, dict(options or {}), rid)
+        resp.latency = time.monotonic() - started
+        resp.request_id = rid
+        return resp
+
+    def stream_chat(self, messages: Sequence[Any], *, request_id: Optional[str] = None,
+                    **kw: Any) -> OneShotStream:
+        """The whole answer as one chunk plus the done chunk (these servers cannot stream)."""
+        rid = request_id or str(uuid.uuid4())
+        return OneShotStream(lambda: self.chat(messages, request_id=rid, **kw), rid)
+
+    async def _answer(self, messages: List[Any], system_prompt: Optional[str], context_id: str,
+                      provider_id: Optional[str], model_id: Optional[str], options: Dict[str, Any],
+                      request_id: str) -> CompletionResponse:
+        raise NotImplementedError
+
+    async def health(self) -> HealthStatus:
+        raise NotImplementedError
+
+    async def providers(self) -> ProvidersResponse:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self._http.close()
