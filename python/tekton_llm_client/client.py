@@ -8,11 +8,13 @@ Python on the way except the chunks themselves.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from types import TracebackType
-from typing import Any, Dict, Generator, List, Mapping, Optional, Sequence, Type
+from typing import Any, Dict, Generator, List, Mapping, Optional, Sequence, Tuple, Type
 
 from . import config
+from . import dialects as _dialects
 from ._backend import backend_name
 from .exceptions import (
     ConnectionError,
@@ -81,6 +83,10 @@ class TektonLLMClient:
     `use_fallback=True`: when a call fails with a retryable error after its retries and a
     fallback provider/model is named (in `options` or here), the client asks once more naming the
     fallback and marks the answer `fallback=True`. No answer is ever invented.
+
+    `dialect`: which Rhetor this is — "v1", "gen_a" or "gen_b" (the older servers that shipped;
+    see `tekton_llm_client.dialects`). None (and env RHETOR_DIALECT unset) means detect: once per
+    client, in `initialize()` or else before the first call; `client.dialect` then says which.
     """
 
     def __init__(
@@ -106,6 +112,7 @@ class TektonLLMClient:
         max_event_bytes: int = 8 << 20,
         headers: Optional[Mapping[str, str]] = None,
         backend: Optional[str] = None,
+        dialect: Optional[str] = None,
     ) -> None:
         if not isinstance(component_id, str) or not component_id:
             raise ValueError("component_id must be a non-empty string")
@@ -140,6 +147,14 @@ class TektonLLMClient:
         self._has_token = token is not None
         self.initialized = False
         self.health_status: Optional[HealthStatus] = None
+        # The dialect decides the transport: the backend itself for v1, a translator for the
+        # older servers. None until known; detection runs once, under a lock per event loop.
+        self.dialect: Optional[str] = None
+        self._transport: Any = None
+        self._detect_lock: Optional[Tuple[asyncio.AbstractEventLoop, asyncio.Lock]] = None
+        forced = _dialects.setting(dialect)
+        if forced is not None:
+            self._use_dialect(forced)
 
     def __repr__(self) -> str:
         return (
@@ -183,10 +198,44 @@ class TektonLLMClient:
                         tb: Optional[TracebackType]) -> None:
         await self.shutdown()
 
+    # -- dialect -----------------------------------------------------------------------------
+
+    def _use_dialect(self, name: str) -> None:
+        self._transport = self._http if name == _dialects.V1 else _dialects.transport(name, self._http, self.component_id)
+        self.dialect = name
+
+    async def _detect(self) -> Optional[HealthStatus]:
+        """Find out which Rhetor this is (once per client); the health it reported, or None when
+        another call had already found out."""
+        loop = asyncio.get_running_loop()
+        if self._detect_lock is None or self._detect_lock[0] is not loop:
+            self._detect_lock = (loop, asyncio.Lock())
+        async with self._detect_lock[1]:
+            if self._transport is not None:
+                return None
+            name, status = await _dialects.detect(self._http)
+            self._use_dialect(name)
+            if name != _dialects.V1:
+                logger.info("Rhetor at %s speaks the older dialect %s", self.rhetor_url, name)
+            return status
+
+    async def _ensure_transport(self) -> Any:
+        """The transport for calls: detects the dialect first when it is not known yet."""
+        if self._transport is None:
+            await self._detect()
+        return self._transport
+
     # -- information -------------------------------------------------------------------------
 
     async def health(self) -> HealthStatus:
-        """GET /api/v1/health → HealthStatus. Raises on failure."""
+        """GET /api/v1/health (or the older dialect's health) → HealthStatus, whose `dialect`
+        says which Rhetor answered. Raises on failure."""
+        if self._transport is None:
+            found = await self._detect()
+            if found is not None:
+                return found
+        if self.dialect != _dialects.V1:
+            return await self._transport.health()  # type: ignore[no-any-return]
         d = await self._http.get_json("/api/v1/health")
         if not isinstance(d, dict) or "status" not in d:
             from .exceptions import ProtocolError
@@ -197,7 +246,11 @@ class TektonLLMClient:
                             {k: bool(v) for k, v in providers.items()} if isinstance(providers, dict) else {})
 
     async def get_providers(self) -> ProvidersResponse:
-        """GET /api/v1/providers → ProvidersResponse. Raises on failure, never invents a list."""
+        """GET /api/v1/providers (or the older dialect's list) → ProvidersResponse. Raises on
+        failure, never invents a list."""
+        transport = await self._ensure_transport()
+        if self.dialect != _dialects.V1:
+            return await transport.providers()  # type: ignore[no-any-return]
         d = await self._http.get_json("/api/v1/providers")
         if not isinstance(d, dict) or "providers" not in d:
             from .exceptions import ProtocolError
@@ -290,8 +343,9 @@ class TektonLLMClient:
         }
 
     async def _complete(self, messages: List[Any], kw: Dict[str, Any]) -> CompletionResponse:
+        http = self._transport or await self._ensure_transport()
         try:
-            return await self._http.chat(messages, **kw)  # type: ignore[no-any-return]
+            return await http.chat(messages, **kw)  # type: ignore[no-any-return]
         except _FALLBACK_ON as first:
             fb = self._fallback_kw(kw)
             if fb is None:
@@ -300,7 +354,7 @@ class TektonLLMClient:
                            first, fb["provider_id"], fb["model_id"])
             try:
                 # one logical call, one X-Request-ID, the fallback attempt included
-                resp: CompletionResponse = await self._http.chat(messages, request_id=first.request_id, **fb)
+                resp: CompletionResponse = await http.chat(messages, request_id=first.request_id, **fb)
             except TektonLLMError as second:
                 raise second from first
             resp.fallback = True
@@ -381,7 +435,7 @@ class ChunkIterator:
 
     async def _first(self) -> StreamingChunk:
         """Open the stream; a failure before the first chunk may go to the fallback provider."""
-        http = self._client._http
+        http = self._client._transport or await self._client._ensure_transport()
         self._stream = http.stream_chat(self._messages, **self._kw)
         try:
             batch = await self._stream.next_batch()
