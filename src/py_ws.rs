@@ -83,6 +83,7 @@ impl PyWebSocketTransport {
         config.ping_interval = seconds("ping_interval", ping_interval)?;
         config.max_message_size = max_message_size;
         config.emit_messages = emit_messages;
+        config.log = Some(crate::py_log::sink());
         Ok(PyWebSocketTransport { client: Arc::new(WsClient::new(config)) })
     }
 

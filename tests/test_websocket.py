@@ -43,12 +43,12 @@ class Recorder:
     """Collects what the client hands to its callbacks."""
 
     def __init__(self) -> None:
-        self.messages: List[dict] = []
+        self.messages: List[dict[str, Any]] = []
         self.errors: List[BaseException] = []
         self.closes = 0
         self.closed = asyncio.Event()
 
-    def on_message(self, msg: dict) -> None:
+    def on_message(self, msg: dict[str, Any]) -> None:
         self.messages.append(msg)
 
     def on_error(self, err: BaseException) -> None:

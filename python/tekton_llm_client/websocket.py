@@ -479,7 +479,7 @@ class TektonLLMWebSocketClient:
         elif tag == EV_ERROR:
             _, kind, message, code, status, retry_after = event
             error = error_from_kind(kind, message, status_code=status, code=code, retry_after=retry_after)
-            logger.warning("WebSocket error: %s", error)
+            logger.debug("WebSocket error for on_error: %s", error)  # the backend logged it
             await self._report(error)
         elif tag == EV_CONNECTED:
             self._session_id = event[1]

@@ -28,7 +28,8 @@ from ..websocket import (
 
 __all__ = ["WebSocketTransport"]
 
-logger = logging.getLogger("tekton_llm_client.websocket")
+# The logger the Rust core's lines go to, so both backends log alike.
+logger = logging.getLogger("tekton_llm_client")
 
 _FINISHED = -1
 _PONG = '{"type":"PONG"}'
@@ -399,12 +400,12 @@ class WebSocketTransport:
             if kind == "REGISTER_ACK":
                 return _str(obj, "session_id", "sessionId") or "", text
             if kind == "ERROR":
-                code = _str(obj, "code", "code")
-                err_kind = kind_for_error(code, _int(obj.get("status")))
+                err_code = _str(obj, "code", "code")
+                err_kind = kind_for_error(err_code, _int(obj.get("status")))
                 message = _str(obj, "error", "message") or "Rhetor reported an error without a message"
                 prefix = "Rhetor refused the registration" if err_kind == "authentication" else \
                     "Rhetor answered REGISTER with an error"
-                raise self._error(err_kind, f"{prefix}: {message}", code=code)
+                raise self._error(err_kind, f"{prefix}: {message}", code=err_code)
             if kind == "PING":
                 await ws.send(_PONG)
 
@@ -445,7 +446,7 @@ class WebSocketTransport:
         self._bump_link()
 
     def _delay(self, attempt: int) -> float:
-        backoff = min(self._base_delay * (2 ** min(attempt, 30)), self._max_delay)
+        backoff = min(self._base_delay * (2.0 ** min(attempt, 30)), self._max_delay)
         return backoff * (0.5 + 0.5 * random.random())
 
     async def _supervise(self, ws: Any) -> None:
@@ -570,7 +571,7 @@ class WebSocketTransport:
                             _str(obj, "context_id", "contextId"), _bool(obj, "fallback", "fallback"),
                             _str(obj, "timestamp", "timestamp")))
             else:
-                logger.debug("frame for request %s not in flight dropped", request_id)
+                logger.debug("frame for request %s dropped: not in flight", request_id)
         elif kind == "RESPONSE":
             request_id = obj["_rid"]
             if request_id in self._in_flight:
@@ -580,7 +581,7 @@ class WebSocketTransport:
                             _usage(obj), _str(obj, "context_id", "contextId"),
                             _bool(obj, "fallback", "fallback"), _str(obj, "timestamp", "timestamp")))
             else:
-                logger.debug("frame for request %s not in flight dropped", request_id)
+                logger.debug("frame for request %s dropped: not in flight", request_id)
         elif kind == "ERROR":
             code = _str(obj, "code", "code")
             status = _int(_get(obj, "status", "status"))
@@ -597,7 +598,7 @@ class WebSocketTransport:
                 self._in_flight.discard(request_id)
                 self._emit((EV_REQUEST_FAILED, request_id, err_kind, message, code, status, retry_after))
             else:
-                logger.debug("frame for request %s not in flight dropped", request_id)
+                logger.debug("frame for request %s dropped: not in flight", request_id)
         elif kind == "PING":
             return True
         return False

@@ -140,7 +140,7 @@ impl WsClient {
         if let Some(task) = task {
             let deadline = Instant::now() + Duration::from_secs(5);
             if timeout_at(deadline, task).await.is_err() {
-                tracing::warn!("WebSocket connection task did not stop within 5s");
+                self.shared.config.log(crate::ws::log::WARNING, "WebSocket connection task did not stop within 5s");
             }
         }
         self.shared.finish();

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::http::LogSink;
+
 /// Settings of one `WsClient`.
 #[derive(Clone)]
 pub struct WsConfig {
@@ -28,6 +30,8 @@ pub struct WsConfig {
     pub max_message_size: usize,
     /// Hand every decoded server message's text to Python too (for `on_message`).
     pub emit_messages: bool,
+    /// Where log lines go besides `tracing`.
+    pub log: Option<LogSink>,
 }
 
 impl WsConfig {
@@ -44,7 +48,12 @@ impl WsConfig {
             ping_interval: Duration::from_secs(20),
             max_message_size: 16 * 1024 * 1024,
             emit_messages: false,
+            log: None,
         }
+    }
+
+    pub(crate) fn log(&self, level: u8, message: &str) {
+        crate::ws::log::emit(self.log.as_ref(), level, message);
     }
 
     /// `text` with the token blanked out: error text from lower layers may echo what we sent.

@@ -16,6 +16,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::error::{CoreError, CoreResult, ErrorKind};
 use crate::ws::config::WsConfig;
+use crate::ws::log::{DEBUG, WARNING};
 use crate::ws::frames::{decode_server_frame, encode_register, kind_for_error, ServerFrame, PONG_FRAME};
 
 pub type WsStream = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -52,7 +53,7 @@ pub async fn open_socket(config: &WsConfig) -> CoreResult<OpenedSocket> {
         &config.capabilities,
         config.auth_token.as_deref(),
     );
-    match timeout_at(deadline, register_and_wait_ack(&mut stream, register)).await {
+    match timeout_at(deadline, register_and_wait_ack(config, &mut stream, register)).await {
         Ok(Ok((session_id, ack_text))) => Ok(OpenedSocket { stream, session_id, ack_text }),
         Ok(Err(e)) => Err(CoreError { message: config.redact(&e.message), ..e }),
         Err(_) => Err(CoreError::new(
@@ -108,11 +109,11 @@ fn upgrade_error(config: &WsConfig, e: WsError) -> CoreError {
 }
 
 /// Send REGISTER and read until REGISTER_ACK. Returns (session_id, ack text).
-async fn register_and_wait_ack(stream: &mut WsStream, register: String) -> CoreResult<(String, String)> {
+async fn register_and_wait_ack(config: &WsConfig, stream: &mut WsStream, register: String) -> CoreResult<(String, String)> {
     if let Err(e) = stream.send(Message::text(register)).await {
         // A server that refuses the token may already have sent ERROR and closed: read on, so
         // the caller learns why rather than "broken pipe".
-        tracing::debug!(error = %e, "sending REGISTER failed");
+        config.log(DEBUG, &format!("sending REGISTER failed: {e}"));
     }
     loop {
         let message = match stream.next().await {
@@ -149,8 +150,8 @@ async fn register_and_wait_ack(stream: &mut WsStream, register: String) -> CoreR
                         CoreError::new(ErrorKind::Connection, format!("WebSocket error: {e}"))
                     })?;
                 }
-                Ok(other) => tracing::debug!(?other, "frame before REGISTER_ACK ignored"),
-                Err(bad) => tracing::warn!(reason = %bad.reason, "malformed frame before REGISTER_ACK"),
+                Ok(_) => config.log(DEBUG, "frame before REGISTER_ACK ignored"),
+                Err(bad) => config.log(WARNING, &format!("malformed frame before REGISTER_ACK: {}", bad.reason)),
             },
             Message::Close(frame) => {
                 let (code, reason) = frame

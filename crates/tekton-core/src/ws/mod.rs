@@ -10,6 +10,7 @@ mod config;
 mod events;
 mod frames;
 mod handshake;
+mod log;
 mod reconnect;
 mod router;
 mod session;

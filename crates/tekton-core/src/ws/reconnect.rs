@@ -11,6 +11,7 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::error::{CoreError, ErrorKind};
 use crate::ws::events::WsEvent;
 use crate::ws::handshake::{open_socket, WsStream};
+use crate::ws::log::{INFO, WARNING};
 use crate::ws::session::{run_session, SessionEnd};
 use crate::ws::shared::Shared;
 
@@ -41,7 +42,7 @@ pub(crate) async fn supervise(
                     break;
                 }
                 SessionEnd::Lost { error, report } => {
-                    tracing::warn!(error = %error, "WebSocket connection to Rhetor lost");
+                    shared.config.log(WARNING, &format!("WebSocket connection to Rhetor lost: {}", error.message));
                     if report {
                         shared.emit(WsEvent::Error(error.clone()));
                     }
@@ -67,13 +68,15 @@ pub(crate) async fn supervise(
         match opened {
             Ok(socket) => match shared.install_link(&socket.session_id, &socket.ack_text) {
                 Some(outbound) => {
-                    tracing::info!(session_id = %socket.session_id, attempt, "reconnected to Rhetor");
+                    let line = format!("reconnected to Rhetor (session {}, attempt {attempt})", socket.session_id);
+                    shared.config.log(INFO, &line);
                     next = Some((socket.stream, outbound));
                 }
                 None => break,
             },
             Err(e) => {
-                tracing::warn!(error = %e, attempt, "reconnect to Rhetor failed");
+                let line = format!("reconnect to Rhetor failed (attempt {attempt}): {}", e.message);
+                shared.config.log(WARNING, &line);
                 let refused = e.kind == ErrorKind::Authentication;
                 let message = format!("reconnect attempt {attempt} failed: {}", e.message);
                 shared.emit(WsEvent::Error(CoreError { message, ..e }));

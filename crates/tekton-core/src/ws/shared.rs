@@ -4,6 +4,8 @@
 //! registered on a live socket (and then answered or failed when that socket goes) or refused:
 //! no request can slip between a socket's loss and the failing of its requests. Events are
 //! queued while the lock is held, so their order matches the order of the table's changes.
+//! Nothing that may wait for Python's GIL (the log sink) runs under the lock: Python threads
+//! take the lock while holding the GIL.
 
 use std::sync::{Mutex, MutexGuard};
 
@@ -13,7 +15,8 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::error::{CoreError, ErrorKind};
 use crate::ws::config::WsConfig;
 use crate::ws::events::WsEvent;
-use crate::ws::frames::{decode_server_frame, encode_cancel};
+use crate::ws::frames::{decode_server_frame, encode_cancel, ServerFrame};
+use crate::ws::log::{DEBUG, WARNING};
 use crate::ws::router::{in_flight_error, Routed, Router};
 
 pub(crate) struct LinkState {
@@ -170,7 +173,7 @@ impl Shared {
 
     /// A frame that is not the protocol: logged and handed to `on_error`; the socket stays up.
     pub fn report_malformed(&self, reason: &str) {
-        tracing::warn!(%reason, "malformed frame from Rhetor");
+        self.config.log(WARNING, &format!("malformed frame from Rhetor: {reason}"));
         self.emit(WsEvent::Error(CoreError::new(
             ErrorKind::Protocol,
             format!("malformed WebSocket frame from Rhetor: {reason}"),
@@ -186,6 +189,16 @@ impl Shared {
                 return false;
             }
         };
+        // Log after unlocking: the log sink may wait for Python's GIL, whose holder may be
+        // waiting for this lock.
+        let (wants_pong, log_line) = self.route_locked(text, frame);
+        if let Some((level, line)) = log_line {
+            self.config.log(level, &line);
+        }
+        wants_pong
+    }
+
+    fn route_locked(&self, text: &str, frame: ServerFrame) -> (bool, Option<(u8, String)>) {
         let mut st = self.lock();
         if self.config.emit_messages {
             self.emit(WsEvent::Message(text.to_owned()));
@@ -197,15 +210,16 @@ impl Shared {
                 self.emit(WsEvent::RequestFailed { request_id, error })
             }
             Routed::SessionError(error) => {
-                tracing::warn!(error = %error, "Rhetor reported a session error");
+                let line = format!("Rhetor reported a session error: {}", error.message);
                 self.emit(WsEvent::Error(error));
+                return (false, Some((WARNING, line)));
             }
-            Routed::ReplyPong => return true,
+            Routed::ReplyPong => return (true, None),
             Routed::Dropped { request_id } => {
-                tracing::debug!(%request_id, "frame for a request not in flight dropped");
+                return (false, Some((DEBUG, format!("frame for request {request_id} dropped: not in flight"))));
             }
             Routed::Ignored => {}
         }
-        false
+        (false, None)
     }
 }
