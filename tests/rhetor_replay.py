@@ -1,0 +1,233 @@
+"""A replay server for the recorded exchanges with real Rhetor servers (Gen A, Gen B).
+
+An asyncio TCP server on 127.0.0.1, on its own thread and event loop (so it serves the Rust
+backend and the pure-Python one alike, whatever the test's loop is doing). For each request it
+picks the first route whose method, path and (optionally) body predicate match, and writes that
+recording's `.response.bin` verbatim: status line, headers and body exactly as the real server
+sent them (chunked framing included). An unmatched request gets the server's own recorded 404.
+Every request is recorded (method, path, headers, raw body, decoded JSON) so tests can check
+what the client sent.
+
+    with gen_a() as server:
+        client = TektonLLMClient("c", rhetor_url=server.url)
+        ...
+        assert server.bodies("/message")[0]["options"] == {"model": "x"}
+
+The recordings live in tests/fixtures/rhetor-transcripts/ (copied into the repository so a clean
+clone needs nothing outside it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "rhetor-transcripts"
+
+__all__ = ["FIXTURES", "Route", "Request", "RhetorReplay", "gen_a", "gen_b", "recorded_request",
+           "response_body"]
+
+
+@dataclass(frozen=True)
+class Route:
+    """`method path` (and `when(json_body)`, if given) → the recording to answer with."""
+
+    method: str
+    path: str
+    recording: str  # e.g. "genA-shim/04_post_message_nonstream"
+    when: Optional[Callable[[Any], bool]] = None
+
+    def matches(self, method: str, path: str, body: Any) -> bool:
+        return self.method == method and self.path == path and (self.when is None or bool(self.when(body)))
+
+
+@dataclass
+class Request:
+    """One request as the replay server received it."""
+
+    method: str
+    path: str
+    headers: Dict[str, str]
+    body: bytes
+    json: Any = None
+    answered_with: str = ""
+    extra: Dict[str, Any] = field(default_factory=dict)
+
+
+def _read_bin(recording: str, suffix: str) -> bytes:
+    return (FIXTURES / f"{recording}.{suffix}.bin").read_bytes()
+
+
+def recorded_request(recording: str) -> Tuple[str, str, Any]:
+    """(method, path, decoded JSON body or None) of the request a real server was sent."""
+    raw = _read_bin(recording, "request")
+    head, _, body = raw.partition(b"\r\n\r\n")
+    method, path, _ = head.split(b"\r\n", 1)[0].decode().split(" ", 2)
+    try:
+        decoded = json.loads(body) if body else None
+    except ValueError:
+        decoded = None
+    return method, path, decoded
+
+
+def response_body(recording: str) -> Any:
+    """The decoded JSON body of a recorded response (Content-Length framed)."""
+    raw = _read_bin(recording, "response")
+    return json.loads(raw.partition(b"\r\n\r\n")[2])
+
+
+class RhetorReplay:
+    """Serves recorded responses; use as a context manager (starts and stops its thread)."""
+
+    def __init__(self, routes: Sequence[Route], not_found: str) -> None:
+        self.routes = list(routes)
+        self.not_found = not_found
+        self.requests: List[Request] = []
+        self._responses: Dict[str, bytes] = {}
+        for name in {r.recording for r in self.routes} | {not_found}:
+            self._responses[name] = _read_bin(name, "response")
+        self._loop = asyncio.new_event_loop()
+        self._server: Optional[asyncio.base_events.Server] = None
+        self._writers: List[asyncio.StreamWriter] = []
+        self._thread = threading.Thread(target=self._loop.run_forever, name="rhetor-replay", daemon=True)
+        self.port = 0
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def __enter__(self) -> "RhetorReplay":
+        self._thread.start()
+        fut = asyncio.run_coroutine_threadsafe(self._start(), self._loop)
+        self.port = fut.result(timeout=10)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(timeout=10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop.close()
+
+    async def _start(self) -> int:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def _stop(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        for w in self._writers:
+            w.close()
+        await self._server.wait_closed()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    # -- what the client sent ----------------------------------------------------------------
+
+    def to(self, path: str, method: Optional[str] = None) -> List[Request]:
+        return [r for r in self.requests if r.path == path and (method is None or r.method == method)]
+
+    def bodies(self, path: str) -> List[Any]:
+        """The decoded JSON bodies sent to `path`, in order."""
+        return [r.json for r in self.to(path)]
+
+    def paths(self) -> List[Tuple[str, str]]:
+        return [(r.method, r.path) for r in self.requests]
+
+    # -- serving ---------------------------------------------------------------------------
+
+    def _pick(self, method: str, path: str, body: Any) -> str:
+        for r in self.routes:
+            if r.matches(method, path, body):
+                return r.recording
+        return self.not_found
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.append(writer)
+        try:
+            while True:
+                req = await _read_request(reader)
+                if req is None:
+                    break
+                req.answered_with = self._pick(req.method, req.path, req.json)
+                self.requests.append(req)
+                writer.write(self._responses[req.answered_with])
+                await writer.drain()
+                if req.headers.get("connection", "").lower() == "close":
+                    break
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+
+async def _read_request(reader: asyncio.StreamReader) -> Optional[Request]:
+    """One HTTP/1.1 request (Content-Length or chunked body), or None at end of connection."""
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+    except asyncio.IncompleteReadError:
+        return None
+    lines = head.decode("latin-1").split("\r\n")
+    method, target, _ = lines[0].split(" ", 2)
+    headers: Dict[str, str] = {}
+    for line in lines[1:]:
+        if ":" in line:
+            k, v = line.split(":", 1)
+            headers[k.strip().lower()] = v.strip()
+    if headers.get("transfer-encoding", "").lower() == "chunked":
+        body = b""
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+            chunk = await reader.readexactly(size + 2)
+            if size == 0:
+                break
+            body += chunk[:-2]
+    else:
+        body = await reader.readexactly(int(headers.get("content-length", "0") or 0))
+    try:
+        decoded = json.loads(body) if body else None
+    except ValueError:
+        decoded = None
+    return Request(method, target.split("?", 1)[0], headers, body, decoded)
+
+
+# -- the two servers, as recorded ------------------------------------------------------------
+
+def _streaming(flag: bool) -> Callable[[Any], bool]:
+    return lambda body: isinstance(body, Mapping) and bool(body.get("streaming")) is flag
+
+
+def gen_a(*overrides: Route) -> RhetorReplay:
+    """Gen A (spring 2025) with a working completion path (`genA-shim`): health, providers,
+    `/message` and `/chat`. `overrides` come first (e.g. a 500 or an HTTP-200 error answer)."""
+    return RhetorReplay([
+        *overrides,
+        Route("GET", "/health", "genA-shim/02_get_health"),
+        Route("GET", "/providers", "genA-shim/03_get_providers"),
+        Route("POST", "/message", "genA-shim/04_post_message_nonstream", _streaming(False)),
+        Route("POST", "/chat", "genA-shim/06_post_chat_nonstream", _streaming(False)),
+        # what that server did with streaming=true: 200, SSE headers, zero body bytes
+        Route("POST", "/chat", "genA-shim/09_post_chat_streaming_true", _streaming(True)),
+    ], not_found="genA-shim/17_unknown_path")
+
+
+def gen_b(*overrides: Route) -> RhetorReplay:
+    """Gen B (autumn 2025) with a model backend (`genB-stubci`): health, model catalogue,
+    `/api/v1/chat`, `/api/v1/generate`, and its stream endpoint's one error event."""
+    return RhetorReplay([
+        *overrides,
+        # a context_id makes the real server fail (recording 16): replay that, so a client
+        # that sends one sees what it would see
+        Route("POST", "/api/v1/chat", "genB-stubci/16_chat_unknown_context",
+              lambda b: isinstance(b, Mapping) and ("context_id" in b or "contextId" in b)),
+        Route("GET", "/health", "genB-stubci/02_get_health"),
+        Route("GET", "/api/models/", "genB-stubci/21_get_api_models"),
+        Route("POST", "/api/v1/chat", "genB-stubci/05_post_chat"),
+        Route("POST", "/api/v1/generate", "genB-stubci/07_post_generate",
+              lambda b: isinstance(b, Mapping) and "system_prompt" not in b),
+        Route("POST", "/api/v1/generate", "genB-stubci/07b_post_generate_with_system"),
+        Route("POST", "/api/v1/chat/stream", "genB-stubci/08_post_chat_stream"),
+    ], not_found="genB-stubci/19_legacy_message_404")
