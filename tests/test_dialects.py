@@ -1,0 +1,409 @@
+"""TektonLLMClient against the older Rhetor servers that shipped (Gen A, Gen B), replayed byte for
+byte from recordings (tests/rhetor_replay.py), and dialect detection against the v1 simulator.
+Every test runs on both backends."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, Dict, List, Mapping
+
+import pytest
+
+from tekton_llm_client import (
+    InvalidRequestError,
+    Message,
+    ServiceUnavailableError,
+    StreamingChunk,
+    TektonLLMClient,
+)
+from tekton_llm_client.testing import RhetorSimulator
+
+from . import guide_snippets as guide
+from .rhetor_replay import RhetorReplay, Route, gen_a, gen_b, recorded_request, response_body
+
+logger = logging.getLogger("dialect-test")
+
+# The texts those servers answered (what the caller must get back, unchanged).
+A_MESSAGE = response_body("genA-shim/04_post_message_nonstream")["message"]
+A_CHAT = response_body("genA-shim/06_post_chat_nonstream")["message"]
+B_GENERATE = response_body("genB-stubci/07_post_generate")["response"]
+B_GENERATE_SYSTEM = response_body("genB-stubci/07b_post_generate_with_system")["response"]
+B_CHAT = response_body("genB-stubci/05_post_chat")["content"]
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("RHETOR_DIALECT", "RHETOR_DEFAULT_PROVIDER", "RHETOR_DEFAULT_MODEL", "RHETOR_AUTH_TOKEN",
+                 "RHETOR_URL", "TEKTON_LLM_BACKEND"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def make(url: str, backend: str, **kw: Any) -> TektonLLMClient:
+    kw.setdefault("backoff_initial", 0.01)
+    kw.setdefault("backoff_max", 0.02)
+    return TektonLLMClient("test-component", rhetor_url=url, backend=backend, **kw)
+
+
+async def collect(call: Any) -> List[StreamingChunk]:
+    return [c async for c in call]
+
+
+# -- detection -------------------------------------------------------------------------------
+
+
+async def test_detects_gen_a(backend: str) -> None:
+    with gen_a() as server:
+        client = make(server.url, backend)
+        assert client.dialect is None
+        assert await client.initialize() is True
+        assert client.dialect == "gen_a"
+        h = client.health_status
+        assert h is not None and h.dialect == "gen_a" and h.healthy and h.version == "0.1.0"
+        assert h.providers == {"anthropic": False, "openai": False, "ollama": False, "simulated": True}
+        assert server.paths() == [("GET", "/api/v1/health"), ("GET", "/health")]
+        await client.shutdown()
+
+
+async def test_detects_gen_b(backend: str) -> None:
+    with gen_b() as server:
+        client = make(server.url, backend)
+        assert await client.initialize() is True
+        assert client.dialect == "gen_b" and client.health_status is not None
+        assert client.health_status.dialect == "gen_b" and client.health_status.healthy
+        assert server.paths() == [("GET", "/api/v1/health"), ("GET", "/health")]
+        # a later health() asks the dialect's endpoint directly: no second detection
+        assert (await client.health()).dialect == "gen_b"
+        assert server.paths()[2:] == [("GET", "/health")]
+        await client.shutdown()
+
+
+async def test_detects_v1_with_one_request(sim: RhetorSimulator, backend: str) -> None:
+    client = make(sim.url, backend)
+    assert await client.initialize() is True
+    assert client.dialect == "v1" and client.health_status is not None
+    assert client.health_status.dialect == "v1"
+    assert [r["path"] for r in sim.requests] == ["/api/v1/health"]
+    r = await client.generate_text("after detection")
+    assert r.content == sim.answer_text("after detection")
+    assert [r["path"] for r in sim.requests] == ["/api/v1/health", "/api/v1/chat"]
+    await client.shutdown()
+
+
+async def test_first_call_detects_once_when_initialize_was_not_called(backend: str) -> None:
+    with gen_b() as server:
+        client = make(server.url, backend)
+        for _ in range(3):
+            assert (await client.generate_text("Say hi")).content == B_GENERATE
+        assert client.dialect == "gen_b"
+        assert server.paths() == [("GET", "/api/v1/health"), ("GET", "/health")] + [("POST", "/api/v1/generate")] * 3
+        await client.shutdown()
+
+
+async def test_concurrent_first_calls_share_one_detection(backend: str) -> None:
+    import asyncio
+
+    with gen_a() as server:
+        client = make(server.url, backend)
+        out = await asyncio.gather(*(client.generate_text(f"p{i}") for i in range(8)))
+        assert {r.content for r in out} == {A_MESSAGE}
+        assert len(server.to("/api/v1/health")) == 1 and len(server.to("/health")) == 1
+        await client.shutdown()
+
+
+async def test_explicit_dialect_skips_detection(backend: str) -> None:
+    with gen_a() as server:
+        client = make(server.url, backend, dialect="gen_a")
+        assert client.dialect == "gen_a"  # known before any request
+        assert (await client.generate_text("hi")).content == A_MESSAGE
+        assert server.paths() == [("POST", "/message")]
+        await client.shutdown()
+
+
+async def test_env_dialect_and_explicit_argument_wins(sim: RhetorSimulator, backend: str,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RHETOR_DIALECT", "Gen-B")
+    with gen_b() as server:
+        client = make(server.url, backend)
+        assert client.dialect == "gen_b"
+        assert (await client.generate_chat_response([{"role": "user", "content": "x"}, {"role": "user", "content": "y"}])).content == B_CHAT
+        assert server.paths() == [("POST", "/api/v1/chat")]
+        await client.shutdown()
+    # the env names gen_b, the argument v1: the argument wins, and v1 needs no probe either
+    client = make(sim.url, backend, dialect="v1")
+    assert client.dialect == "v1"
+    assert (await client.generate_text("v1 please")).content == sim.answer_text("v1 please")
+    assert [r["path"] for r in sim.requests] == ["/api/v1/chat"]
+    # "auto" means detect
+    monkeypatch.setenv("RHETOR_DIALECT", "auto")
+    assert make(sim.url, backend).dialect is None
+    monkeypatch.setenv("RHETOR_DIALECT", "gen_c")
+    with pytest.raises(ValueError, match="gen_c"):
+        make(sim.url, backend)
+    await client.shutdown()
+
+
+# -- the guide's examples, unchanged, against each server --------------------------------------
+
+
+async def test_guide_steps_against_gen_a(backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    with gen_a() as server:
+        monkeypatch.setenv("RHETOR_URL", server.url)
+        monkeypatch.setenv("TEKTON_LLM_BACKEND", backend)
+        ns = await guide.run(guide.snippet("Step 3", "After:"), {"os": os})
+        client = await ns["initialize_llm_client"]()
+        assert client.initialized and client.dialect == "gen_a"
+        ns.update(client=client, logger=logger)
+        for step in ("Step 4", "Step 5", "Step 6"):
+            await guide.run(guide.snippet(step, "After:"), ns)
+        assert await ns["generate_response"]("Hello Rhetor") == A_MESSAGE
+        assert await ns["generate_response"]("What is 2+2?", "Be brief.") == A_CHAT
+        assert await ns["chat_conversation"]([{"role": "system", "content": "Be brief."},
+                                              {"role": "user", "content": "What is 2+2?"}]) == A_CHAT
+        got: List[str] = []
+
+        async def callback(text: str) -> None:
+            got.append(text)
+
+        await ns["stream_response"]("Stream me please", callback)
+        assert got == [A_MESSAGE, ""]  # the one content chunk, then the done chunk's empty text
+        # what went out: Step 3's provider/model ride inside options, never streaming=true
+        for body in server.bodies("/message") + server.bodies("/chat"):
+            assert body["options"]["provider"] == "anthropic"
+            assert body["options"]["model"] == "claude-3-sonnet-20240229"
+            assert body["streaming"] is False and body["component"] == "your-component-name"
+        await client.shutdown()
+
+
+async def test_guide_steps_against_gen_b(backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    with gen_b() as server:
+        monkeypatch.setenv("RHETOR_URL", server.url)
+        monkeypatch.setenv("TEKTON_LLM_BACKEND", backend)
+        ns = await guide.run(guide.snippet("Step 3", "After:"), {"os": os})
+        client = await ns["initialize_llm_client"]()
+        assert client.initialized and client.dialect == "gen_b"
+        ns.update(client=client, logger=logger)
+        for step in ("Step 4", "Step 5", "Step 6"):
+            await guide.run(guide.snippet(step, "After:"), ns)
+        assert await ns["generate_response"]("Say hi") == B_GENERATE
+        assert await ns["generate_response"]("Say hi", "You are terse.") == B_GENERATE_SYSTEM
+        assert await ns["chat_conversation"]([{"role": "system", "content": "Be brief."},
+                                              {"role": "user", "content": "What is 2+2?"}]) == B_CHAT
+        got: List[str] = []
+
+        async def callback(text: str) -> None:
+            got.append(text)
+
+        await ns["stream_response"]("stream please", callback)
+        assert got == [B_GENERATE, ""]
+        assert server.to("/api/v1/chat/stream") == []  # its stream endpoint only ever errs
+        for body in server.bodies("/api/v1/chat") + server.bodies("/api/v1/generate"):
+            assert body["model"] == "claude-3-sonnet-20240229"
+        await client.shutdown()
+
+
+async def test_guide_error_handling_against_gen_a_failures(backend: str) -> None:
+    ns: Dict[str, Any] = {"logger": logger}
+    await guide.run(guide.snippet("Step 8"), ns)
+    # HTTP 200 {"error"}: a provider that is unavailable
+    with gen_a(Route("POST", "/message", "genA-shim/05c_post_message_provider_anthropic")) as server:
+        ns["client"] = make(server.url, backend, max_retries=0)
+        assert await ns["generate_with_error_handling"]("needs anthropic") == {"error": "Service unavailable"}
+    # the unmodified server: HTTP 500 {"detail"}
+    with gen_a(Route("POST", "/message", "genA/04_post_message_nonstream")) as server:
+        ns["client"] = make(server.url, backend, max_retries=0)
+        assert await ns["generate_with_error_handling"]("Hello Rhetor") == {"error": "Service unavailable"}
+
+
+# -- what the client sends -----------------------------------------------------------------
+
+
+def _accepted_keys(*recordings: str) -> set:
+    keys: set = set()
+    for name in recordings:
+        _, _, body = recorded_request(name)
+        keys |= set(body)
+    return keys
+
+
+async def test_gen_a_requests_have_the_shape_that_server_accepted(backend: str) -> None:
+    with gen_a() as server:
+        client = make(server.url, backend, provider_id="anthropic", model_id="claude-3-haiku-20240307",
+                      fallback_provider="simulated", use_fallback=False)
+        await client.generate_text("Hello Rhetor", temperature=0.0, max_tokens=50, context_id="test:ctx1")
+        await client.generate_chat_response([Message("user", "What is 2+2?")], system_prompt="Be brief.")
+        msg, chat = server.bodies("/message")[0], server.bodies("/chat")[0]
+        # the same fields as the recorded /message and /chat requests the real server answered
+        assert set(msg) == set(recorded_request("genA-shim/04_post_message_nonstream")[2])
+        assert set(chat) == set(recorded_request("genA-shim/06_post_chat_nonstream")[2]) | {"options"}
+        assert msg["message"] == "Hello Rhetor" and msg["context_id"] == "test:ctx1"
+        assert msg["task_type"] == "default" and chat["task_type"] == "chat"
+        assert msg["component"] == chat["component"] == "test-component"
+        # provider and model at the top of options (recording 05c), generation settings nested;
+        # 0.0 is a value, sent
+        assert msg["options"] == {"provider": "anthropic", "model": "claude-3-haiku-20240307",
+                                  "options": {"temperature": 0.0, "max_tokens": 50,
+                                              "fallback_provider": "simulated"}}
+        assert set(recorded_request("genA-shim/05c_post_message_provider_anthropic")[2]["options"]) <= set(msg["options"])
+        # the system prompt travels as a leading system message, as in recording 06
+        assert chat["messages"] == recorded_request("genA-shim/06_post_chat_nonstream")[2]["messages"]
+        # the protocol headers ride along, one X-Request-ID per request
+        for r in server.to("/message") + server.to("/chat"):
+            assert r.headers["x-tekton-component"] == "test-component" and r.headers["x-request-id"]
+            assert r.headers["content-type"] == "application/json"
+        await client.shutdown()
+
+
+async def test_gen_a_without_provider_or_options_sends_null_options(backend: str) -> None:
+    with gen_a() as server:
+        client = make(server.url, backend, dialect="gen_a")
+        await client.generate_text("Hello Rhetor")
+        assert server.bodies("/message") == [{"message": "Hello Rhetor", "context_id": "test-component",
+                                              "task_type": "default", "component": "test-component",
+                                              "streaming": False, "options": None}]
+        await client.shutdown()
+
+
+async def test_gen_b_never_sends_context_id_and_always_sends_roles(backend: str) -> None:
+    accepted = _accepted_keys("genB-stubci/05_post_chat", "genB-stubci/06_post_chat_with_model",
+                              "genB-stubci/07_post_generate", "genB-stubci/07b_post_generate_with_system")
+    with gen_b() as server:
+        client = make(server.url, backend, model_id="gpt-4o", provider_id="openai")
+        r = await client.generate_chat_response(
+            [Message("system", "Be brief."), {"role": "user", "content": "What is 2+2?"}],
+            context_id="my-conversation", temperature=0.5, max_tokens=100, options={"top_p": 0.9})
+        assert r.content == B_CHAT and r.model == "llama3.3:70b"
+        assert r.context_id == response_body("genB-stubci/05_post_chat")["contextId"]
+        assert r.usage is not None and r.usage.total_tokens == 19
+        g = await client.generate_text("Say hi", system_prompt="You are terse.", context_id="ctx", temperature=0.1)
+        assert g.content == B_GENERATE_SYSTEM
+        chat, gen = server.bodies("/api/v1/chat")[0], server.bodies("/api/v1/generate")[0]
+        assert chat == {"messages": [{"role": "system", "content": "Be brief."},
+                                     {"role": "user", "content": "What is 2+2?"}],
+                        "model": "gpt-4o", "temperature": 0.5, "max_tokens": 100}
+        assert gen == {"prompt": "Say hi", "system_prompt": "You are terse.", "model": "gpt-4o", "temperature": 0.1}
+        for body in (chat, gen):
+            assert set(body) <= accepted  # only fields the real server was seen to accept
+            assert "context_id" not in body and "contextId" not in body
+        await client.shutdown()
+
+
+# -- errors -----------------------------------------------------------------------------------
+
+
+async def test_gen_a_http_200_error_raises_and_the_fallback_provider_answers(backend: str) -> None:
+    def asks(provider: str) -> Any:
+        return lambda b: isinstance(b, Mapping) and (b.get("options") or {}).get("provider") == provider
+
+    with gen_a(Route("POST", "/message", "genA-shim/05c_post_message_provider_anthropic", asks("anthropic"))) as server:
+        client = make(server.url, backend, provider_id="anthropic", model_id="claude-3-haiku-20240307",
+                      use_fallback=False)
+        with pytest.raises(ServiceUnavailableError) as ei:
+            await client.generate_text("needs anthropic")
+        assert ei.value.status_code == 200
+        assert "Anthropic Claude is not available." in str(ei.value)
+        assert ei.value.request_id == server.to("/message")[0].headers["x-request-id"]
+        assert len(server.to("/message")) == 1  # an answer, not a transport failure: not retried
+        with pytest.raises(ServiceUnavailableError):
+            await collect(client.generate_text("needs anthropic", streaming=True))
+        # with a fallback the client asks once more naming it, and says so
+        client = make(server.url, backend, provider_id="anthropic", model_id="claude-3-haiku-20240307",
+                      fallback_provider="simulated", fallback_model="simulated-standard")
+        r = await client.generate_text("needs anthropic")
+        assert r.fallback is True and r.provider == "simulated" and r.content == A_MESSAGE
+        last = server.bodies("/message")[-1]
+        assert last["options"] == {"provider": "simulated", "model": "simulated-standard"}
+        await client.shutdown()
+
+
+async def test_gen_a_500_detail_is_retried_then_raised(backend: str) -> None:
+    with gen_a(Route("POST", "/chat", "genA/04_post_message_nonstream")) as server:
+        client = make(server.url, backend, max_retries=2)
+        with pytest.raises(ServiceUnavailableError) as ei:
+            await client.generate_chat_response([{"role": "user", "content": "x"}, {"role": "user", "content": "y"}])
+        assert ei.value.status_code == 500
+        assert "'PromptEngine' object has no attribute 'get_system_prompt'" in str(ei.value)
+        attempts = server.to("/chat")
+        assert len(attempts) == 3 and len({a.headers["x-request-id"] for a in attempts}) == 1
+        await client.shutdown()
+
+
+async def test_gen_a_422_is_an_invalid_request(backend: str) -> None:
+    with gen_a(Route("POST", "/message", "genA-shim/11_missing_message_field")) as server:
+        client = make(server.url, backend)
+        with pytest.raises(InvalidRequestError) as ei:
+            await client.generate_text("x")
+        assert ei.value.status_code == 422 and "Field required" in str(ei.value)
+        assert len(server.to("/message")) == 1
+        await client.shutdown()
+
+
+async def test_gen_b_500_and_422_map_through_the_status_table(backend: str) -> None:
+    with gen_b(Route("POST", "/api/v1/chat", "genB/05_post_chat"),
+               Route("POST", "/api/v1/generate", "genB-stubci/14_chat_bad_temperature")) as server:
+        client = make(server.url, backend, max_retries=0)
+        with pytest.raises(ServiceUnavailableError) as e500:
+            await client.generate_chat_response([{"role": "user", "content": "a"}, {"role": "user", "content": "b"}])
+        assert e500.value.status_code == 500 and "Could not connect to numa-ai" in str(e500.value)
+        with pytest.raises(InvalidRequestError) as e422:
+            await client.generate_text("x", temperature=5)
+        assert e422.value.status_code == 422 and "less than or equal to 2" in str(e422.value)
+        await client.shutdown()
+
+
+# -- streaming and information ----------------------------------------------------------------
+
+
+async def test_streaming_is_one_chunk_and_done(backend: str) -> None:
+    for factory, text, model, provider in ((gen_a, A_MESSAGE, "simulated-standard", "simulated"),
+                                           (gen_b, B_GENERATE, "llama3.3:70b", "")):
+        with factory() as server:
+            client = make(server.url, backend)
+            chunks = await collect(client.generate_text("Hello Rhetor", streaming=True))
+            assert [(c.chunk, c.done, c.error) for c in chunks] == [(text, False, None), ("", True, None)]
+            assert all(c.model == model and c.provider == provider for c in chunks)
+            # the old client's `async for … in await …` form, and collect()
+            it = await client.generate_text("again", streaming=True)
+            assert await it.collect() == text
+            bodies = server.bodies("/message") + server.bodies("/api/v1/generate")
+            assert len(bodies) == 2 and not any(b.get("streaming") for b in bodies)
+            await client.shutdown()
+
+
+async def test_providers_of_each_dialect(backend: str) -> None:
+    with gen_a() as server:
+        client = make(server.url, backend)
+        p = await client.get_providers()
+        assert p.default_provider == "simulated" and p.default_model == "simulated-standard"
+        assert p.providers["simulated"].available and not p.providers["anthropic"].available
+        assert [m.id for m in p.providers["simulated"].models] == ["simulated-fast", "simulated-standard",
+                                                                   "simulated-advanced"]
+        assert server.paths()[-1] == ("GET", "/providers")
+        await client.shutdown()
+    with gen_b() as server:
+        client = make(server.url, backend)
+        p = await client.get_providers()
+        catalogue = response_body("genB-stubci/21_get_api_models")
+        assert set(p.providers) == {m["provider"] for m in catalogue}
+        assert sum(len(i.models) for i in p.providers.values()) == len(catalogue)
+        llama = [m for m in p.providers["ollama"].models if m.id == "llama3.3:70b"]
+        assert llama and llama[0].context_length == next(m["context_window"] for m in catalogue
+                                                          if m["id"] == "llama3.3:70b")
+        assert p.default_provider is None
+        assert server.paths()[-1] == ("GET", "/api/models/")
+        await client.shutdown()
+
+
+async def test_replay_server_is_byte_exact(backend: str) -> None:
+    """The replay writes the recording verbatim; the client reads the same answer the real
+    server gave (guards the fixture copy itself)."""
+    from .rhetor_replay import FIXTURES
+
+    raw = (FIXTURES / "genB-stubci/05_post_chat.response.bin").read_bytes()
+    assert raw.startswith(b"HTTP/1.1 200 OK\r\n") and raw.endswith(B_CHAT.encode() + b'"}')
+    with RhetorReplay([Route("POST", "/api/v1/chat", "genB-stubci/05_post_chat")],
+                      not_found="genB-stubci/19_legacy_message_404") as server:
+        client = make(server.url, backend, dialect="gen_b")
+        assert (await client.generate_chat_response([{"role": "user", "content": "a"},
+                                                     {"role": "user", "content": "b"}])).content == B_CHAT
+        await client.shutdown()
