@@ -301,6 +301,14 @@ class TektonLLMClient:
         return self._call(_messages(messages), system_prompt, streaming, options, context_id,
                           provider_id, model_id, temperature, max_tokens)
 
+    def generate_batch(self, requests: Any, concurrency: int = 32, rate_limit: Optional[float] = None,
+                       **kw: Any) -> Any:
+        """Run many requests (prompts or dicts); an async iterator of `BatchResult` in completion
+        order. See `tekton_llm_client.batch` (keywords: `burst`, `window`)."""
+        from .batch import BatchIterator
+
+        return BatchIterator(self, requests, concurrency, rate_limit, **kw)
+
     def _call(self, messages: List[Any], system_prompt: Optional[str], streaming: bool,
               options: Optional[Mapping[str, Any]], context_id: Optional[str],
               provider_id: Optional[str], model_id: Optional[str], temperature: Optional[float],
