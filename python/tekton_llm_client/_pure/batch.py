@@ -1,0 +1,130 @@
+"""The pure-Python batch runner: the asyncio twin of the Rust `_core.BatchRunner`.
+
+Same interface (`submit`, `take_ready`, `next_results`, `close`, counters), so `batch.py` drives
+either. Each submitted item is one asyncio task that waits for a semaphore permit, then for the
+rate limiter, then runs the client's `_complete` (retries and client-side fallback included).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from typing import Any, Deque, Dict, List, Optional, Set, Tuple
+
+__all__ = ["BatchRunner", "RateLimiter"]
+
+Outcome = Tuple[int, bool, Any]
+
+
+class RateLimiter:
+    """A token bucket in its GCRA form (as the Rust core's): each start reserves a slot, so
+    waiters never poll. `burst` starts may go back to back before `rate` per second applies."""
+
+    def __init__(self, rate: float, burst: int = 1) -> None:
+        if not (rate > 0.0) or rate == float("inf"):
+            raise ValueError(f"rate must be a positive number of requests per second, got {rate}")
+        if burst < 1:
+            raise ValueError("burst must be at least 1")
+        self.interval = 1.0 / rate
+        self.tolerance = self.interval * (burst - 1)
+        self._tat: Optional[float] = None
+
+    def reserve(self, now: float) -> float:
+        """Reserve the next start slot; returns when the caller may start (`now` or later)."""
+        tat = now if self._tat is None else max(self._tat, now)
+        start = max(now, tat - self.tolerance)
+        self._tat = tat + self.interval
+        return start
+
+    async def wait(self) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        delay = self.reserve(now) - now
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+
+class BatchRunner:
+    """Runs items through `client._complete` with at most `concurrency` at once."""
+
+    def __init__(self, client: Any, concurrency: int = 32, rate: Optional[float] = None, burst: int = 1) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self._client = client
+        self._sem = asyncio.Semaphore(concurrency)
+        self._limiter = RateLimiter(rate, burst) if rate is not None else None
+        self._ready: Deque[Outcome] = collections.deque()
+        self._wake = asyncio.Event()
+        self._tasks: Set["asyncio.Task[None]"] = set()
+        self._submitted = 0
+        self._collected = 0
+        self._in_flight = 0
+        self._peak = 0
+        self._closed = False
+
+    def submit(self, key: int, messages: List[Any], *, fallback: Any = None, request_id: Optional[str] = None,
+               **kw: Any) -> None:
+        """Start one item. `fallback` and `request_id` are accepted for parity with the Rust
+        runner; the client's `_complete` applies its own fallback policy and request ids."""
+        if self._closed:
+            from ..exceptions import ConnectionError
+
+            raise ConnectionError("the batch was closed")
+        self._submitted += 1
+        task = asyncio.ensure_future(self._one(key, messages, kw))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _one(self, key: int, messages: List[Any], kw: Dict[str, Any]) -> None:
+        async with self._sem:
+            if self._limiter is not None:
+                await self._limiter.wait()
+            self._in_flight += 1
+            self._peak = max(self._peak, self._in_flight)
+            try:
+                out: Outcome = (key, True, await self._client._complete(messages, kw))
+            except Exception as exc:  # noqa: BLE001 - one failed item never stops the batch
+                out = (key, False, exc)
+            finally:
+                self._in_flight -= 1
+        self._ready.append(out)
+        self._wake.set()
+
+    def take_ready(self) -> List[Outcome]:
+        """The finished items ready now, without waiting (maybe an empty list)."""
+        out = list(self._ready)
+        self._ready.clear()
+        self._collected += len(out)
+        return out
+
+    async def next_results(self) -> List[Outcome]:
+        """A non-empty list of finished items; empty when none is pending or the runner closed."""
+        while not self._ready:
+            if self._closed or self.pending == 0:
+                return []
+            self._wake.clear()
+            await self._wake.wait()
+        return self.take_ready()
+
+    def close(self) -> None:
+        """Stop every item still waiting or running."""
+        self._closed = True
+        for t in list(self._tasks):
+            t.cancel()
+        self._wake.set()
+
+    @property
+    def pending(self) -> int:
+        return self._submitted - self._collected
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    @property
+    def peak_in_flight(self) -> int:
+        return self._peak
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
