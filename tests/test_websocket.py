@@ -297,6 +297,21 @@ async def test_disconnect_fails_in_flight_requests(backend: str, sim: RhetorSimu
         assert (await asyncio.wait_for(c.complete(prompt="again"), GUARD)).content == sim.answer_text("again")
 
 
+async def test_server_gone_reconnects_are_reported_and_disconnect_stops_them(backend: str, rec: Recorder) -> None:
+    sim = RhetorSimulator().start()
+    c = TektonLLMWebSocketClient("ws-test", rhetor_url=sim.url, on_close=rec.on_close, on_error=rec.on_error,
+                                 connect_timeout=2, reconnect_base_delay=0.05, max_reconnect_delay=0.2)
+    await c.connect()
+    sim.stop()
+    await asyncio.wait_for(rec.closed.wait(), GUARD)
+    await asyncio.wait_for(_until(lambda: any("reconnect attempt" in str(e) for e in rec.errors)), GUARD)
+    assert all(isinstance(e, exceptions.ConnectionError) for e in rec.errors)
+    with pytest.raises(exceptions.ConnectionError):
+        await asyncio.wait_for(c.complete(prompt="nobody home"), GUARD)
+    await asyncio.wait_for(c.disconnect(), GUARD)
+    assert not c.connected
+
+
 async def test_no_reconnect_when_disabled(backend: str, sim: RhetorSimulator, rec: Recorder) -> None:
     c = TektonLLMWebSocketClient("ws-test", rhetor_url=sim.url, on_close=rec.on_close, reconnect=False)
     await c.connect()

@@ -475,7 +475,10 @@ class WebSocketTransport:
                 except asyncio.TimeoutError:
                     pass
                 try:
-                    ws2, session_id, ack_text = await self._open()
+                    opened = await self._open_unless_shutdown()
+                    if opened is None:
+                        break
+                    ws2, session_id, ack_text = opened
                 except TektonLLMError as exc:
                     logger.warning("reconnect to Rhetor failed (attempt %d): %s", attempt, exc.message)
                     kind = _kind_name(exc)
@@ -491,6 +494,23 @@ class WebSocketTransport:
                 current = ws2
         finally:
             self._finish()
+
+    async def _open_unless_shutdown(self) -> Optional[Tuple[Any, str, str]]:
+        """`_open()`, abandoned (None) as soon as close() is called."""
+        opening = asyncio.ensure_future(self._open())
+        stopping = asyncio.ensure_future(self._shutdown.wait())
+        try:
+            await asyncio.wait({opening, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+        if not opening.done():
+            opening.cancel()
+            try:
+                await opening
+            except BaseException:  # noqa: BLE001 - abandoned on purpose
+                pass
+            return None
+        return opening.result()
 
     async def _run_session(self, ws: Any) -> Tuple[bool, str, str, bool]:
         """Read and route until the socket closes. Returns (by_user, kind, message, report)."""
