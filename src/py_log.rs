@@ -22,5 +22,5 @@ pub fn log(level: u8, msg: &str) {
 }
 
 pub fn sink() -> LogSink {
-    Arc::new(|level, msg| log(level, msg))
+    Arc::new(log)
 }

@@ -144,10 +144,9 @@ impl SseDecoder {
                 self.check_limit()?;
             }
             b"event" => self.event_type = String::from_utf8_lossy(value).into_owned(),
-            b"id" => {
-                if !value.contains(&0) {
-                    self.last_id = Some(String::from_utf8_lossy(value).into_owned());
-                }
+            // An id with NUL is ignored (WHATWG).
+            b"id" if !value.contains(&0) => {
+                self.last_id = Some(String::from_utf8_lossy(value).into_owned());
             }
             // `retry:` only matters to auto-reconnecting EventSource objects; parsed and ignored.
             _ => {}
