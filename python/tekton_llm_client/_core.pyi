@@ -1,0 +1,94 @@
+"""Type stubs of the native module `tekton_llm_client._core` (Rust, PyO3).
+
+The public API lives in the Python modules; these are the backend's building blocks.
+"""
+
+from typing import Any, Awaitable, Mapping, Sequence
+
+__version__: str
+
+# -- HTTP client (src/py_http.rs) --------------------------------------------------------------
+
+class HttpClient:
+    def __init__(
+        self,
+        base_url: str,
+        component_id: str,
+        *,
+        auth_token: str | None = None,
+        timeout: float = 30.0,
+        connect_timeout: float = 5.0,
+        stream_idle_timeout: float | None = None,
+        max_retries: int = 3,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 8.0,
+        max_retry_after: float = 60.0,
+        pool_max_idle_per_host: int = 100,
+        max_response_bytes: int = 67108864,
+        max_event_bytes: int = 8388608,
+        headers: Sequence[tuple[str, str]] | None = None,
+    ) -> None: ...
+    def chat(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        system_prompt: str | None = None,
+        context_id: str = "",
+        provider_id: str | None = None,
+        model_id: str | None = None,
+        options: Mapping[str, Any] | None = None,
+        request_id: str | None = None,
+    ) -> Awaitable[Any]: ...
+    def stream_chat(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        system_prompt: str | None = None,
+        context_id: str = "",
+        provider_id: str | None = None,
+        model_id: str | None = None,
+        options: Mapping[str, Any] | None = None,
+        request_id: str | None = None,
+    ) -> ChunkStream: ...
+    def get_json(self, path: str, request_id: str | None = None) -> Awaitable[Any]: ...
+    def request_json(self, method: str, path: str, body: Any = None,
+                     request_id: str | None = None) -> Awaitable[Any]: ...
+    def close(self) -> None: ...
+    @property
+    def closed(self) -> bool: ...
+
+class ChunkStream:
+    def take_ready(self) -> list[Any] | None: ...
+    def next_batch(self) -> Awaitable[list[Any] | None]: ...
+    def close(self) -> None: ...
+    @property
+    def request_id(self) -> str: ...
+
+def decode_sse(reads: Sequence[bytes], max_event_bytes: int = 8388608) -> list[tuple[str, str, str | None]]: ...
+
+# -- Rhetor simulator (src/py_sim.rs) ----------------------------------------------------------
+
+class Simulator:
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, auth_token: str | None = None,
+                 unavailable_providers: list[str] | None = None, path_prefix: str | None = None,
+                 record: bool = True, worker_threads: int = 1,
+                 knobs: dict[str, Any] | None = None) -> None: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def ws_url(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def running(self) -> bool: ...
+    @property
+    def connections_accepted(self) -> int: ...
+    @property
+    def active_tasks(self) -> int: ...
+    def records(self, reveal_secrets: bool = False) -> list[dict[str, Any]]: ...
+    def clear(self) -> None: ...
+    def stop(self) -> None: ...
+
+def sim_answer_text(prompt: str, system_prompt: str | None = None, length: int | None = None,
+                    chunks: int | None = None, chunk_size: int | None = None) -> str: ...
+def sim_split_chunks(text: str, chunks: int | None = None, chunk_size: int | None = None) -> list[str]: ...
