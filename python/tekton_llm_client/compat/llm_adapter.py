@@ -93,7 +93,7 @@ class LLMAdapter:
         """The answer's text, or `"Error: …"` when the call failed."""
         try:
             response = await self.client.generate_text(prompt, system_prompt=system_prompt)
-            return response.content
+            return str(response.content)
         except Exception as e:  # the old surface returned a string, never raised
             logger.error("Error generating response: %s", e)
             return f"Error: {e}"
@@ -103,7 +103,7 @@ class LLMAdapter:
         try:
             response = await self.client.generate_chat_response(
                 [{"role": m["role"], "content": m["content"]} for m in messages])
-            return response.content
+            return str(response.content)
         except Exception as e:  # the old surface returned a string, never raised
             logger.error("Error in chat conversation: %s", e)
             return f"Error: {e}"

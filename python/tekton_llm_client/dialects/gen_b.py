@@ -85,7 +85,8 @@ class GenBTransport(DialectTransport):
             if "error" in d:
                 raise error_in_200(d, request_id)
             raise ProtocolError(f"{path} answered without content: {str(d)[:200]}", request_id=request_id)
-        meta = d.get("metadata") if isinstance(d.get("metadata"), Mapping) else {}
+        raw_meta = d.get("metadata")
+        meta: Mapping[str, Any] = raw_meta if isinstance(raw_meta, Mapping) else {}
         usage = d.get("usage")
         ctx = d.get("contextId", d.get("context_id"))
         return CompletionResponse(
