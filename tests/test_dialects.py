@@ -407,3 +407,32 @@ async def test_replay_server_is_byte_exact(backend: str) -> None:
         assert (await client.generate_chat_response([{"role": "user", "content": "a"},
                                                      {"role": "user", "content": "b"}])).content == B_CHAT
         await client.shutdown()
+
+
+# -- the WebSocket client and the older servers ------------------------------------------------
+
+
+async def test_ws_refusal_names_the_older_server(sim: RhetorSimulator, backend: str) -> None:
+    from tekton_llm_client.dialects.ws_guard import http_base_for_ws, ws_refusal
+    from tekton_llm_client.exceptions import AuthenticationError, ProtocolError, TimeoutError
+
+    assert http_base_for_ws("wss://host:1/api/llm/ws") == "https://host:1/api/llm"
+    assert http_base_for_ws("ws://127.0.0.1:8003/ws/") == "http://127.0.0.1:8003"
+    failed = TimeoutError("no REGISTER_ACK within 5.0s", request_id=None)
+    for factory, name in ((gen_a, "gen_a"), (gen_b, "gen_b")):
+        with factory() as server:
+            ws_url = "ws" + server.url[len("http"):] + "/ws"
+            err = await ws_refusal(ws_url, "c", backend, None, failed)
+            assert isinstance(err, ProtocolError)
+            assert f"dialect={name!r}" in str(err) and "TektonLLMClient" in str(err)
+            assert "no REGISTER_ACK" in str(err)
+            assert server.paths() == [("GET", "/api/v1/health"), ("GET", "/health")]
+            # a refused token is already a clear answer: no probe
+            assert await ws_refusal(ws_url, "c", backend, None, AuthenticationError("no")) is None
+            assert len(server.requests) == 2
+    # a v1 server: the handshake failure stands as it is
+    assert await ws_refusal(sim.ws_url, "c", backend, None, failed) is None
+    # nobody there: nothing to add either
+    with RhetorSimulator() as gone:
+        dead = gone.ws_url
+    assert await ws_refusal(dead, "c", backend, None, failed) is None
