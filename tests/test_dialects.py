@@ -436,3 +436,30 @@ async def test_ws_refusal_names_the_older_server(sim: RhetorSimulator, backend: 
     with RhetorSimulator() as gone:
         dead = gone.ws_url
     assert await ws_refusal(dead, "c", backend, None, failed) is None
+
+
+async def test_guide_common_patterns_against_gen_a(backend: str, monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str],
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    """"Handling Streaming Responses" and "Graceful Degradation", unchanged, on a Gen A Rhetor:
+    the HTTP-200 {"error"} of an unavailable provider sends the client to the fallback."""
+    unavailable = Route("POST", "/message", "genA-shim/05c_post_message_provider_anthropic",
+                        lambda b: isinstance(b, Mapping) and (b.get("options") or {}).get("provider") == "anthropic")
+    with gen_a(unavailable) as server:
+        monkeypatch.setenv("RHETOR_URL", server.url)
+        monkeypatch.setenv("TEKTON_LLM_BACKEND", backend)
+        ns = await guide.run(guide.snippet("Handling Streaming Responses"), {})
+        await ns["streaming_example"]()
+        out = capsys.readouterr().out
+        assert out.startswith(A_MESSAGE) and f"Complete text ({len(A_MESSAGE)} chars)" in out
+        with caplog.at_level(logging.INFO):
+            ns = await guide.run(guide.snippet("Graceful Degradation"),
+                                 {"logger": logger, "TektonLLMClient": TektonLLMClient})
+        r = ns["response"]
+        # what really answered, as the server said: its simulated provider, via the fallback
+        assert r.fallback is True and r.content == A_MESSAGE and r.provider == "simulated"
+        assert "Used fallback provider: simulated" in caplog.text
+        first, second = server.bodies("/message")[-2:]
+        assert first["options"] == {"provider": "anthropic", "model": "claude-3-opus-20240229",
+                                    "options": {"fallback_provider": "openai", "fallback_model": "gpt-4o"}}
+        assert second["options"] == {"provider": "openai", "model": "gpt-4o"}
