@@ -27,8 +27,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--backend", choices=["rust", "python", "both"], default="both",
                    help="which client path to measure (default: both, side by side with ratios)")
     p.add_argument("--concurrency", default="1,8,32", help="comma-separated concurrency levels (default 1,8,32)")
-    p.add_argument("--streams", type=int, default=32, help="streams per level and run kind (default 32)")
-    p.add_argument("--chunks", type=int, default=200, help="chunks per stream (default 200)")
+    p.add_argument("--streams", type=int, default=16, help="streams per level and run kind (default 16)")
+    p.add_argument("--chunks", type=int, default=2000, help="chunks per unpaced stream (default 2000)")
+    p.add_argument("--paced-chunks", type=int, default=50, help="chunks per paced stream (default 50)")
     p.add_argument("--chunk-delay-ms", type=float, default=2.0, help="pacing of the paced runs (default 2 ms)")
     p.add_argument("--runs", type=int, default=3, help="repetitions of each measurement; the median is shown")
     p.add_argument("--json", action="store_true", help="print machine-readable figures")
@@ -113,8 +114,9 @@ async def _bench(args: argparse.Namespace, url: str, simulated: bool) -> List[Di
             for backend in backends:
                 sim_opts = None
                 if simulated:
-                    sim_opts = {"chunks": args.chunks, "chunk_size": 8,
-                                "chunk_delay_ms": args.chunk_delay_ms if kind == "paced" else 0}
+                    paced = kind == "paced"
+                    sim_opts = {"chunks": args.paced_chunks if paced else args.chunks, "chunk_size": 8,
+                                "chunk_delay_ms": args.chunk_delay_ms if paced else 0}
                 runs = [await _measure(url, backend, level, args.streams, sim_opts) for _ in range(args.runs)]
                 rows.append({"kind": kind, "concurrency": level, "backend": backend, **_median_of(runs)})
     return rows
