@@ -12,6 +12,10 @@ from typing import List, Optional
 _COMMANDS = {
     "simulate": "simulate",
     "bench": "bench",
+    "batch": "batch",
+    "generate": "generate",
+    "chat": "chat",
+    "tokens": "tokens",
 }
 
 

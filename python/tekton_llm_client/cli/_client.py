@@ -1,0 +1,76 @@
+"""What the client commands (`batch`, `generate`, `chat`) share: the connection options and a
+client that talks to `--url`, the RHETOR_* environment, or an embedded simulator (`--simulate`)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from typing import Any, AsyncIterator, Dict, Optional
+
+from ..client import TektonLLMClient
+from ..exceptions import TektonLLMError
+
+COMPONENT_ID = "tekton-llm-cli"
+
+
+def add_client_args(p: argparse.ArgumentParser) -> None:
+    """--url, --simulate, --provider/--model, --timeout, --retries, --backend."""
+    g = p.add_argument_group("connection")
+    g.add_argument("--url", default=None, help="Rhetor's base URL (default: RHETOR_URL, else http://localhost:8003)")
+    g.add_argument("--simulate", action="store_true", help="talk to an embedded Rhetor simulator instead")
+    g.add_argument("--provider", default=None, help="provider id (default: RHETOR_DEFAULT_PROVIDER)")
+    g.add_argument("--model", default=None, help="model id (default: RHETOR_DEFAULT_MODEL)")
+    g.add_argument("--timeout", type=float, default=None, help="seconds per attempt (default: RHETOR_TIMEOUT, else 30)")
+    g.add_argument("--retries", type=int, default=None, help="retries per call (default: RHETOR_MAX_RETRIES, else 3)")
+    g.add_argument("--backend", choices=["rust", "python"], default=None,
+                   help="client backend (default: TEKTON_LLM_BACKEND, else rust)")
+
+
+@contextlib.asynccontextmanager
+async def open_client(args: argparse.Namespace, **kw: Any) -> AsyncIterator[TektonLLMClient]:
+    """A client for the command's options; with --simulate, a simulator runs for its lifetime."""
+    sim: Any = None
+    url: Optional[str] = args.url
+    if args.simulate:
+        from ..testing import RhetorSimulator
+
+        sim = RhetorSimulator(record=False, worker_threads=2).start()
+        url = sim.url
+    client = TektonLLMClient(COMPONENT_ID, rhetor_url=url, provider_id=args.provider, model_id=args.model,
+                             timeout=args.timeout, max_retries=args.retries, backend=args.backend, **kw)
+    try:
+        yield client
+    finally:
+        await client.shutdown()
+        if sim is not None:
+            sim.stop()
+
+
+def error_kind(exc: BaseException) -> str:
+    """A short, stable name for an error: the core's kind names, or the exception's class."""
+    from ..exceptions import _KIND_CLASSES
+
+    if isinstance(exc, TektonLLMError):
+        for name, cls in _KIND_CLASSES.items():
+            if type(exc) is cls:
+                return name
+        return "error"
+    if isinstance(exc, (ValueError, TypeError)):
+        return "invalid_input"
+    return type(exc).__name__
+
+
+def error_record(exc: BaseException) -> Dict[str, Any]:
+    """The `error` object of an output line."""
+    rec: Dict[str, Any] = {"kind": error_kind(exc), "message": getattr(exc, "message", None) or str(exc)}
+    status = getattr(exc, "status_code", None)
+    if status is not None:
+        rec["status_code"] = status
+    return rec
+
+
+def fail(command: str, exc: BaseException) -> int:
+    """Report `exc` on stderr; exit status 1."""
+    print(f"tekton-llm {command}: {error_kind(exc)}: {exc}", file=sys.stderr)
+    return 1
