@@ -158,7 +158,8 @@ needs_core = pytest.mark.skipif(_rust_decode_sse is None, reason="native module 
 _atoms = st.sampled_from([b"data", b"data:", b"data: ", b"event:", b"id:", b"id: 1", b"retry: 5",
                           b":", b": ping", b"\n", b"\r", b"\r\n", b" ", b"x", b"\x00", b"\xef\xbb\xbf",
                           b"\xc3\xa9", b"\xc3", b"\xa9", b"\xe2\x82\xac", b"\xf0\x9f\x98\x80", b"\xff",
-                          b"[DONE]", b'{"chunk": "hi"}'])
+                          b"[DONE]", b'{"chunk": "hi"}', b"\x0b", b"\x0c", b"\x1c",
+                          b"\xc2\x85", b"\xe2\x80\xa8"])  # not line ends in SSE
 
 
 @st.composite

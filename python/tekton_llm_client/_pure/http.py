@@ -356,35 +356,43 @@ def _completion_fields(doc: Any) -> Dict[str, Any]:
     }
 
 
-_DONE_CHUNK_ARGS = ("", True)
+_STR_OR_NONE = frozenset((str, type(None)))
+_BOOL_OR_NONE = frozenset((bool, type(None)))
 
 
 def _event_chunk(ev: Any) -> Tuple[StreamingChunk, Optional[str], Optional[str]]:
-    """A decoded stream event → (chunk, error, code). Raises ValueError for a wrong shape."""
+    """A decoded stream event → (chunk, error, code). Raises ValueError for a wrong shape (the
+    fields are typed as the Rust `StreamEvent`: strings, `done` a boolean, `usage` a map)."""
     if type(ev) is not dict:
         raise ValueError("invalid type: expected a JSON object")
     get = ev.get
     text = get("chunk")
-    if text is not None and type(text) is not str:
-        raise ValueError("invalid type for `chunk`: expected a string")
     done = get("done", False)
+    model = get("model")
+    provider = get("provider")
+    timestamp = get("timestamp")
+    error = get("error")
+    code = get("code")
+    fb = get("fallback")
+    if "contextId" in ev or "finishReason" in ev:
+        context_id = _field(ev, "context_id", "contextId")
+        finish_reason = _field(ev, "finish_reason", "finishReason")
+    else:
+        context_id = get("context_id")
+        finish_reason = get("finish_reason")
+    if not ({type(text), type(model), type(provider), type(timestamp), type(error), type(code),
+             type(context_id), type(finish_reason)} <= _STR_OR_NONE):
+        for name, v in (("chunk", text), ("model", model), ("provider", provider),
+                        ("timestamp", timestamp), ("error", error), ("code", code),
+                        ("context_id", context_id), ("finish_reason", finish_reason)):
+            _str_or_none(name, v)
     if type(done) is not bool:
         raise ValueError("invalid type for `done`: expected a boolean")
-    fb = get("fallback")
-    if fb is not None and type(fb) is not bool:
+    if type(fb) not in _BOOL_OR_NONE:
         raise ValueError("invalid type for `fallback`: expected a boolean")
-    error = _str_or_none("error", get("error"))
-    code = _str_or_none("code", get("code"))
-    chunk = StreamingChunk(
-        text or "", done, None,
-        _str_or_none("model", get("model")),
-        _str_or_none("provider", get("provider")),
-        bool(fb),
-        _str_or_none("finish_reason", _field(ev, "finish_reason", "finishReason")),
-        _usage(get("usage")),
-        _str_or_none("context_id", _field(ev, "context_id", "contextId")),
-        _str_or_none("timestamp", get("timestamp")),
-    )
+    usage = get("usage")
+    chunk = StreamingChunk(text or "", done, None, model, provider, fb is True, finish_reason,
+                           None if usage is None else _usage(usage), context_id, timestamp)
     return chunk, error, code
 
 

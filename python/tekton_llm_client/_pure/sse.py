@@ -5,19 +5,18 @@ WHATWG EventSource parsing rules (LF, CRLF or CR line ends, `:` comments, `data`
 the stream), plus a lenient flush at end of stream so that a missing final blank line loses
 nothing. `tests/sse_vectors.json` holds the cases both decoders must agree on.
 
-Linear time: each read is scanned once with a compiled regex; only the bytes of a line that is
-split across reads are kept (in a bytearray) until its end arrives, and a CR that ends one read is
-remembered so that an LF starting the next read does not end a second (empty) line.
+Linear time: each read is split once (`bytes.splitlines`, which splits on exactly LF, CRLF and
+CR); only the bytes of a line that is split across reads are kept (in a bytearray) until its end
+arrives, and a CR that ends one read is remembered so that an LF starting the next read does not
+end a second (empty) line.
 """
 
 from __future__ import annotations
 
-import re
 from typing import List, NamedTuple, Optional
 
 __all__ = ["SseEvent", "SseDecoder", "SseLimitExceeded"]
 
-_LINE_END = re.compile(rb"\r\n|\r|\n")
 _BOM = b"\xef\xbb\xbf"
 
 
@@ -65,29 +64,51 @@ class SseDecoder:
         self.comments = 0
 
     def feed(self, data: bytes, out: List[SseEvent]) -> None:
-        end = len(data)
-        if not end:
+        if not data:
             return  # an empty read changes nothing (a pending CR stays pending)
-        pos = 0
         if self._pending_cr:
             self._pending_cr = False
-            if data[:1] == b"\n":
-                pos = 1
-        partial = self._partial
-        for m in _LINE_END.finditer(data, pos):
-            start = m.start()
+            if data[0] == 0x0A:  # the LF of a CRLF split across reads
+                data = data[1:]
+                if not data:
+                    return
+        # bytes.splitlines splits on exactly LF, CRLF and CR, in C
+        lines = data.splitlines()
+        last = data[-1]
+        if last == 0x0A:
+            tail = None
+        elif last == 0x0D:
+            tail = None
+            self._pending_cr = True  # a lone CR ends this read: an LF may start the next
+        else:
+            tail = lines.pop()  # an unfinished line
+        if lines:
+            partial = self._partial
             if partial:
-                partial += data[pos:start]
-                line = bytes(partial)
+                partial += lines[0]
+                lines[0] = bytes(partial)
                 partial.clear()
-            else:
-                line = data[pos:start]
-            self._line(line, out)
-            pos = m.end()
-            if pos == end and pos - start == 1 and data[start] == 0x0D:
-                self._pending_cr = True  # a lone CR ends this read: an LF may start the next
-        if pos < end:
-            partial += data[pos:]
+            line_fn = self._line
+            for line in lines:
+                if self._at_stream_start:
+                    line_fn(line, out)
+                elif not line:
+                    if self._has_data:  # dispatch, inlined for the common case
+                        parts = self._data
+                        out.append(SseEvent(self._event_type or "message",
+                                            parts[0] if len(parts) == 1 else "\n".join(parts),
+                                            self._last_id))
+                        self._data = []
+                        self._has_data = False
+                        self._data_len = 0
+                    self._event_type = ""
+                elif line.startswith(b"data: "):
+                    self._data_line(line[6:])
+                else:
+                    line_fn(line, out)
+        if tail is not None:
+            partial = self._partial
+            partial += tail
             if len(partial) + self._data_len > self.max_event_bytes:
                 raise SseLimitExceeded(self.max_event_bytes)
 
@@ -117,16 +138,7 @@ class SseDecoder:
             field = line[:colon]
             value = line[colon + 2:] if line[colon + 1:colon + 2] == b" " else line[colon + 1:]
         if field == b"data":
-            text = _text(value)
-            # the limit counts UTF-8 bytes of the decoded text, as the Rust decoder's String does
-            n = len(value) if "\ufffd" not in text else len(text.encode("utf-8"))
-            if self._has_data:
-                self._data_len += 1
-            self._has_data = True
-            self._data.append(text)
-            self._data_len += n
-            if self._data_len > self.max_event_bytes:
-                raise SseLimitExceeded(self.max_event_bytes)
+            self._data_line(value)
         elif field == b"event":
             self._event_type = _text(value)
         elif field == b"id":
@@ -134,6 +146,18 @@ class SseDecoder:
                 self._last_id = _text(value)
         # `retry:` only matters to auto-reconnecting EventSource objects: parsed and ignored,
         # like every unknown field.
+
+    def _data_line(self, value: bytes) -> None:
+        text = _text(value)
+        # the limit counts UTF-8 bytes of the decoded text, as the Rust decoder's String does
+        n = len(value) if "\ufffd" not in text else len(text.encode("utf-8"))
+        if self._has_data:
+            n += 1  # the LF joining data lines
+        self._has_data = True
+        self._data.append(text)
+        self._data_len += n
+        if self._data_len > self.max_event_bytes:
+            raise SseLimitExceeded(self.max_event_bytes)
 
     def _dispatch(self, out: List[SseEvent]) -> None:
         if self._has_data:
