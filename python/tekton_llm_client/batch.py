@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import (
     Any,
+    AsyncGenerator,
     AsyncIterable,
-    AsyncIterator,
     Dict,
     Iterable,
     List,
@@ -120,12 +120,14 @@ def prepare_item(client: Any, raw: Any, index: int) -> Tuple[str, Union[_Prepare
         return item_id, exc
 
 
-async def _as_async(requests: Union[Iterable[BatchRequest], AsyncIterable[BatchRequest]]) -> AsyncIterator[BatchRequest]:
+async def _as_async(
+    requests: Union[Iterable[BatchRequest], AsyncIterable[BatchRequest]],
+) -> AsyncGenerator[BatchRequest, None]:
     if hasattr(requests, "__aiter__"):
-        async for r in requests:  # type: ignore[union-attr]
+        async for r in requests:
             yield r
     else:
-        for r in requests:  # type: ignore[union-attr]
+        for r in requests:
             yield r
 
 
@@ -209,7 +211,7 @@ class BatchIterator:
         self.failed += 1
         return BatchResult(item_id, index, error=value)
 
-    async def _run(self) -> AsyncIterator[BatchResult]:
+    async def _run(self) -> AsyncGenerator[BatchResult, None]:
         runner, native = _make_runner(self._client, self.concurrency, self.rate_limit, self.burst)
         self._runner, self.native = runner, native
         source = _as_async(self._requests)
@@ -248,4 +250,4 @@ class BatchIterator:
                     yield self._result(ids.pop(key), key, ok, value)
         finally:
             runner.close()
-            await source.aclose()  # type: ignore[attr-defined]
+            await source.aclose()

@@ -287,10 +287,10 @@ async def _run(args: argparse.Namespace) -> int:
         if not interrupted:
             raise
     finally:
-        loop.remove_signal_handler(signal.SIGINT)
         progress.skipped = source.skipped
         progress.finish()
-        store.compact()
+        store.compact()  # still under our handler: a second Ctrl-C cannot cut it short
+        loop.remove_signal_handler(signal.SIGINT)
     if interrupted:
         print(f"tekton-llm batch: interrupted; {len(store.answered)} answers kept in {args.output}", file=sys.stderr)
         return 130
