@@ -197,7 +197,7 @@ async def _read_body(resp: httpx.Response, limit: int, request_id: str) -> bytes
     except httpx.HTTPError as e:
         raise _transport_failure(e, request_id, True) from None
     finally:
-        await it.aclose()
+        await it.aclose()  # type: ignore[attr-defined]  # an async generator
     if len(chunks) == 1:
         return chunks[0]
     return b"".join(chunks)
@@ -474,10 +474,10 @@ class HttpClient:
 
         # Default headers, built as reqwest builds them: accept and user-agent first, then ours;
         # an extra header replaces one of the same name.
-        hdrs: Dict[str, Tuple[str, bytes]] = {}
+        hdrs: Dict[str, Tuple[bytes, bytes]] = {}
 
         def put(name: str, value: bytes) -> None:
-            hdrs[name.lower()] = (name.lower(), value)
+            hdrs[name.lower()] = (name.lower().encode("ascii"), value)
 
         put("accept", b"*/*")
         put("user-agent", _ua().encode("ascii"))
@@ -493,7 +493,7 @@ class HttpClient:
             if not isinstance(k, str) or not _TOKEN.fullmatch(k):
                 raise error_from_kind("invalid_request", f"invalid header name {_rust_debug(str(k))}")
             put(k, _header_value(v))
-        self._headers: List[Tuple[str, bytes]] = list(hdrs.values())
+        self._headers: List[Tuple[bytes, bytes]] = list(hdrs.values())
 
         base = base_url.rstrip("/")
         self._chat_url = base + "/api/v1/chat"
@@ -529,7 +529,7 @@ class HttpClient:
             client.headers = httpx.Headers(self._headers)
             # httpx's own defaults that reqwest does not send
             for name in ("accept-encoding", "connection"):
-                if name not in (k for k, _ in self._headers):
+                if name.encode() not in (k for k, _ in self._headers):
                     del client.headers[name]
             self._client, self._client_loop = client, loop
             if old is not None and old_loop is not None and old_loop.is_running():
@@ -843,7 +843,7 @@ class HttpClient:
                     raise _Failure("stream_interrupted" if sink.delivered else "connection",
                                    "the stream ended before its done event", request_id)
         finally:
-            await it.aclose()
+            await it.aclose()  # type: ignore[attr-defined]  # an async generator
             await resp.aclose()
 
 
