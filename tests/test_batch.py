@@ -208,3 +208,16 @@ async def test_closing_early_stops_waiting_and_running_items(sim: RhetorSimulato
 def test_bad_limits_are_refused(sim: RhetorSimulator, backend: str, kw: Dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         make(sim, backend).generate_batch(["x"], **kw)
+
+
+async def test_an_older_dialect_goes_through_the_translating_transport(backend: str) -> None:
+    from .rhetor_replay import gen_b
+
+    with gen_b() as server:
+        client = TektonLLMClient("batch-test", rhetor_url=server.url, backend=backend)
+        it = client.generate_batch([{"id": "x", "messages": [{"role": "user", "content": "hi"}]}, "there"])
+        results = await collect(it)
+        assert client.dialect == "gen_b" and it.native is False
+        assert all(r.ok and r.content for r in results.values()), [r.error for r in results.values()]
+        assert not any("context_id" in (r.json or {}) for r in server.requests if r.method == "POST")
+        await client.shutdown()

@@ -11,8 +11,8 @@ str) and `index`, and either a `CompletionResponse` or the error; a failed item 
 batch. The input (any iterable or async iterable) is read lazily: at most `window` items
 (default `2 * concurrency`) are submitted and not yet handed out at any time.
 
-On the Rust backend the concurrency limit, the rate limiter and the HTTP calls run in Rust
-(`_core.BatchRunner`); finished items cross into Python in batches. The pure backend does the same
+On the Rust backend (talking to a v1 Rhetor) the concurrency limit, the rate limiter and the HTTP
+calls run in Rust (`_core.BatchRunner`); finished items cross into Python in batches. The pure backend does the same
 with asyncio (`_pure/batch.py`). The client's retry policy applies to every item, and so does its
 fallback policy (a retryable failure asks the fallback provider/model once, `fallback=True`).
 """
@@ -131,9 +131,13 @@ async def _as_async(
             yield r
 
 
-def _make_runner(client: Any, concurrency: int, rate: Optional[float], burst: int) -> Tuple[Any, bool]:
-    """(runner, native?) — the Rust runner on the Rust backend, the asyncio one otherwise."""
-    if client.backend == "rust":
+async def _make_runner(client: Any, concurrency: int, rate: Optional[float], burst: int) -> Tuple[Any, bool]:
+    """(runner, native?) — the Rust runner on the Rust backend talking to a v1 Rhetor; the asyncio
+    one otherwise (the older dialects go through the client's translating transport)."""
+    from . import dialects
+
+    await client._ensure_transport()  # detects the dialect once per client, as any call does
+    if client.backend == "rust" and client.dialect == dialects.V1:
         from ._backend import native
 
         core = native()
@@ -212,7 +216,7 @@ class BatchIterator:
         return BatchResult(item_id, index, error=value)
 
     async def _run(self) -> AsyncGenerator[BatchResult, None]:
-        runner, native = _make_runner(self._client, self.concurrency, self.rate_limit, self.burst)
+        runner, native = await _make_runner(self._client, self.concurrency, self.rate_limit, self.burst)
         self._runner, self.native = runner, native
         source = _as_async(self._requests)
         ids: Dict[int, str] = {}  # key (= index) → id, for items submitted and not yet handed out
