@@ -148,16 +148,19 @@ def error_message(body: bytes) -> Tuple[str, Optional[str]]:
 
 
 def _deepest_detail(e: BaseException) -> str:
-    """The innermost cause's text (as the Rust side reports the deepest `source()`)."""
+    """The innermost cause's text (as the Rust side reports the deepest `source()`); the
+    cancellations anyio uses to implement timeouts are not causes worth showing."""
     detail = str(e)
     seen = {id(e)}
     cur: Optional[BaseException] = e.__cause__ or e.__context__
-    while cur is not None and id(cur) not in seen:
+    while cur is not None and id(cur) not in seen and isinstance(cur, Exception):
         seen.add(id(cur))
         text = str(cur)
         if text:
             detail = text
         cur = cur.__cause__ or cur.__context__
+    if not detail and isinstance(e, httpx.TimeoutException):
+        detail = "deadline has elapsed"  # what the Rust side says
     return detail
 
 
