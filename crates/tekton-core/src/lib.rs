@@ -5,6 +5,7 @@ pub mod batch;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod panic_guard;
 pub mod protocol;
 pub mod retry;
 pub mod sse;

@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 
 use crate::error::{CoreError, ErrorKind};
 use crate::http::{closed_error, transport_error, RhetorHttp};
+use crate::panic_guard;
 use crate::protocol::v1::{ChatRequest, StreamEvent};
 use crate::retry::delay_before_retry;
 use crate::sse::SseDecoder;
@@ -67,6 +68,27 @@ impl ChatStream {
     pub fn abort(&self) {
         self.task.abort();
     }
+
+    /// Run `reader` on `rt` as this stream's producer, feeding a channel of `buffer` items.
+    /// A panic in the reader reaches the consumer as a terminal error item: a bare closed
+    /// channel would look like a clean end of the stream.
+    pub fn spawn<F, Fut>(rt: &tokio::runtime::Handle, request_id: String, buffer: usize, reader: F) -> ChatStream
+    where
+        F: FnOnce(mpsc::Sender<StreamItem>) -> Fut,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let (tx, rx) = mpsc::channel(buffer.max(1));
+        let on_panic = tx.clone();
+        let rid = request_id.clone();
+        let work = reader(tx);
+        let task = rt.spawn(async move {
+            if let Err(message) = panic_guard::catch(work).await {
+                let error = panic_guard::panic_error("the stream reader", &message).with_request_id(rid);
+                let _ = on_panic.send(StreamItem::Error { error, delivered: false }).await;
+            }
+        });
+        ChatStream { rx, task, request_id }
+    }
 }
 
 /// What one attempt ended with.
@@ -87,11 +109,9 @@ impl RhetorHttp {
         let body = Bytes::from(req.to_v1_body(true).map_err(|e| {
             CoreError::new(ErrorKind::InvalidRequest, format!("cannot encode request: {e}"))
         })?);
-        let (tx, rx) = mpsc::channel(self.cfg.stream_buffer_events.max(1));
         let http = Arc::clone(self);
         let rid = request_id.clone();
-        let task = rt.spawn(async move { http.run_stream(body, rid, tx).await });
-        Ok(ChatStream { rx, task, request_id })
+        Ok(ChatStream::spawn(rt, request_id, self.cfg.stream_buffer_events, move |tx| http.run_stream(body, rid, tx)))
     }
 
     async fn run_stream(self: Arc<Self>, body: Bytes, request_id: String, tx: mpsc::Sender<StreamItem>) {
