@@ -13,6 +13,7 @@ use crate::error::{CoreError, CoreResult, ErrorKind};
 use crate::ws::config::WsConfig;
 use crate::ws::events::WsEvent;
 use crate::ws::handshake::open_socket;
+use crate::ws::panic::guarded;
 use crate::ws::reconnect::supervise;
 use crate::ws::shared::Shared;
 
@@ -66,11 +67,9 @@ impl WsClient {
         let Some(outbound) = self.shared.install_link(&socket.session_id, &socket.ack_text) else {
             return Err(CoreError::new(ErrorKind::Connection, "the WebSocket client was closed while connecting"));
         };
-        let task = tokio::spawn(supervise(
+        let task = tokio::spawn(guarded(
             Arc::clone(&self.shared),
-            socket.stream,
-            outbound,
-            self.shutdown.subscribe(),
+            supervise(Arc::clone(&self.shared), socket.stream, outbound, self.shutdown.subscribe()),
         ));
         *self.lock_task() = Some(task);
         Ok(socket.session_id)
@@ -163,6 +162,28 @@ impl WsClient {
         self.shared.lock().router.len()
     }
 
+    /// Test hook (not API): a client with request `request_id` in flight on a pretend socket
+    /// whose connection task panics at once, to check that the panic reaches the caller as
+    /// errors and a finished event queue. Must run inside the tokio runtime.
+    #[doc(hidden)]
+    #[allow(clippy::panic)]
+    pub fn with_panicking_connection(config: WsConfig, request_id: &str) -> CoreResult<WsClient> {
+        let client = WsClient::new(config);
+        let Some(outbound) = client.shared.install_link("test-session", "{}") else {
+            return Err(CoreError::new(ErrorKind::Other, "cannot install the test link"));
+        };
+        if !client.shared.try_send(request_id, "{}")? {
+            return Err(CoreError::new(ErrorKind::Other, "cannot register the test request"));
+        }
+        let task = tokio::spawn(guarded(Arc::clone(&client.shared), async move {
+            let _keep = outbound;
+            tokio::task::yield_now().await;
+            panic!("deliberate test panic in the WebSocket connection task");
+        }));
+        *client.lock_task() = Some(task);
+        Ok(client)
+    }
+
     fn lock_task(&self) -> std::sync::MutexGuard<'_, Option<JoinHandle<()>>> {
         self.connection_task.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -172,5 +193,32 @@ impl Drop for WsClient {
     fn drop(&mut self) {
         // Dropped without close(): stop the connection task rather than leak the socket.
         self.shutdown.send_replace(true);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ws::events::WsEvent;
+
+    #[tokio::test]
+    async fn a_panicking_connection_task_fails_requests_and_finishes() {
+        let client = WsClient::with_panicking_connection(WsConfig::new("ws://127.0.0.1:1/ws", "c"), "r1").unwrap();
+        let mut seen = Vec::new();
+        let guard = tokio::time::timeout(Duration::from_secs(10), async {
+            while let Some(batch) = client.next_events(64).await {
+                seen.extend(batch);
+            }
+        });
+        guard.await.expect("the event queue never finished: a panic hung the client");
+        let failed = seen.iter().find_map(|e| match e {
+            WsEvent::RequestFailed { request_id, error } if request_id == "r1" => Some(error.clone()),
+            _ => None,
+        });
+        let error = failed.expect("request r1 was never failed");
+        assert_eq!(error.kind, ErrorKind::Connection);
+        assert!(error.message.contains("panicked"), "{}", error.message);
+        assert!(seen.iter().any(|e| matches!(e, WsEvent::Error(e) if e.kind == ErrorKind::Other)));
+        assert!(client.send("r2", "{}").await.is_err());
     }
 }

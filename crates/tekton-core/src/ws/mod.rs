@@ -11,6 +11,7 @@ mod events;
 mod frames;
 mod handshake;
 mod log;
+mod panic;
 mod reconnect;
 mod router;
 mod session;
