@@ -205,8 +205,12 @@ impl BatchRunner {
                 let _in_flight = InFlight::enter(&counters);
                 run_item(&http, &item).await
             };
+            // A panicking item still delivers an outcome: without one `pending` never drops
+            // and the collector would wait forever.
             let result = tokio::select! {
-                r = work => r,
+                r = crate::panic_guard::catch(work) => {
+                    r.unwrap_or_else(|m| Err(crate::panic_guard::panic_error("a batch item", &m)))
+                }
                 _ = cancel.wait_for(|c| *c) => return,
             };
             // The receiver lives as long as the runner; a send after it is gone has no reader.
