@@ -4,12 +4,14 @@ use pyo3::prelude::*;
 
 mod py_batch;
 mod py_errors;
+mod py_guard;
 mod py_http;
 mod py_json;
 mod py_log;
 mod py_models;
 mod py_sim;
 mod py_sse;
+mod py_test_hooks;
 mod py_tokens;
 mod py_ws;
 mod runtime;
@@ -21,6 +23,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     py_http::register(m)?;
     py_sim::register(m)?;
     py_sse::register(m)?;
+    py_test_hooks::register(m)?;
     py_tokens::register(m)?;
     py_ws::register(m)?;
     Ok(())

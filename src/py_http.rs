@@ -102,7 +102,7 @@ impl HttpClient {
         let req = self.request(messages, system_prompt, context_id, provider_id, model_id, options)?;
         let rid = request_id.unwrap_or_else(new_request_id);
         let http = Arc::clone(&self.inner);
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        crate::py_guard::future_into_py(py, async move {
             let out = http.chat(&req, &rid).await;
             Ok(CompletionResult(out))
         })
@@ -158,7 +158,7 @@ impl HttpClient {
         };
         let rid = request_id.unwrap_or_else(new_request_id);
         let http = Arc::clone(&self.inner);
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        crate::py_guard::future_into_py(py, async move {
             let out = http.request_json(method, &path, body, &rid).await;
             Ok(JsonResult(out))
         })
@@ -245,6 +245,14 @@ pub struct ChunkStream {
     ended: Arc<AtomicBool>,
 }
 
+impl ChunkStream {
+    /// Wrap a core stream (the test hooks build streams without HTTP).
+    pub(crate) fn from_stream(stream: ChatStream) -> ChunkStream {
+        let request_id = stream.request_id.clone();
+        ChunkStream { inner: Arc::new(Mutex::new(stream)), request_id, ended: Arc::new(AtomicBool::new(false)) }
+    }
+}
+
 #[pymethods]
 impl ChunkStream {
     /// The chunks ready now, without waiting: a list (maybe empty), or None once the stream is over.
@@ -269,7 +277,7 @@ impl ChunkStream {
     fn next_batch<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let inner = Arc::clone(&self.inner);
         let ended = Arc::clone(&self.ended);
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        crate::py_guard::future_into_py(py, async move {
             let mut items = Vec::new();
             let open = if ended.load(Ordering::Relaxed) {
                 false

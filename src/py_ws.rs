@@ -46,6 +46,13 @@ fn py_err(e: &CoreError) -> PyErr {
     Python::attach(|py| to_py_err(py, e))
 }
 
+impl PyWebSocketTransport {
+    /// Wrap a core client (the test hooks build clients without a server).
+    pub(crate) fn from_client(client: WsClient) -> PyWebSocketTransport {
+        PyWebSocketTransport { client: Arc::new(client) }
+    }
+}
+
 #[pymethods]
 impl PyWebSocketTransport {
     #[new]
@@ -90,7 +97,7 @@ impl PyWebSocketTransport {
     /// Open and register the socket; resolves to the session id.
     fn connect<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let client = Arc::clone(&self.client);
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        crate::py_guard::future_into_py(py, async move {
             client.connect().await.map_err(|e| py_err(&e))
         })
     }
@@ -98,7 +105,7 @@ impl PyWebSocketTransport {
     /// Register `request_id` and send its JSON frame (waits for a reconnect if one is under way).
     fn send<'py>(&self, py: Python<'py>, request_id: String, frame: String) -> PyResult<Bound<'py, PyAny>> {
         let client = Arc::clone(&self.client);
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        crate::py_guard::future_into_py(py, async move {
             client.send(&request_id, &frame).await.map_err(|e| py_err(&e))
         })
     }
@@ -112,7 +119,7 @@ impl PyWebSocketTransport {
     #[pyo3(signature = (max=4096))]
     fn next_events<'py>(&self, py: Python<'py>, max: usize) -> PyResult<Bound<'py, PyAny>> {
         let client = Arc::clone(&self.client);
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        crate::py_guard::future_into_py(py, async move {
             let batch = client.next_events(max).await;
             Python::attach(|py| -> PyResult<Py<PyAny>> {
                 match batch {
@@ -132,7 +139,7 @@ impl PyWebSocketTransport {
     /// Close the socket; requests in flight fail with ConnectionError. Idempotent.
     fn close<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let client = Arc::clone(&self.client);
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        crate::py_guard::future_into_py(py, async move {
             client.close().await;
             Ok(())
         })
