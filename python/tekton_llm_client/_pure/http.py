@@ -547,7 +547,7 @@ class HttpClient:
                 verify=self._ssl,
                 follow_redirects=True,
                 max_redirects=10,
-                trust_env=False,
+                trust_env=True,  # HTTP(S)_PROXY / NO_PROXY, as reqwest reads them
                 http1=True,
                 http2=False,
             )
