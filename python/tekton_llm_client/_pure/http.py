@@ -67,6 +67,12 @@ class _Failure(Exception):
                                retry_after=self.retry_after)
 
 
+def _internal_failure(what: str, e: BaseException, request_id: Optional[str]) -> _Failure:
+    """A bug in this library (the Rust side's `panic_error`): never a hang, never a clean end."""
+    return _Failure("error", f"internal error: {what} panicked ({type(e).__name__}: {e}); this is a bug in "
+                             "tekton-llm-client, please report it", request_id, retryable=False)
+
+
 def _closed_failure(request_id: str) -> _Failure:
     return _Failure("connection", "the client was shut down", request_id, retryable=False)
 
@@ -581,6 +587,11 @@ class HttpClient:
             if self._closed:
                 raise _closed_failure(request_id).to_exception() from None
             raise
+        except Exception as e:
+            if isinstance(e, TektonLLMError):
+                raise
+            logger.exception("request %s: unexpected error", request_id)
+            raise _internal_failure("an awaitable's task", e, request_id).to_exception() from e
         finally:
             if asyncio.iscoroutine(coro):
                 coro.close()  # never started (closed client): no "never awaited" warning
@@ -925,7 +936,7 @@ async def _produce(http: HttpClient, body: bytes, request_id: str, sink: _Sink) 
         # otherwise the consumer closed or dropped the stream: end quietly
     except Exception as e:  # a bug must not leave the consumer waiting forever
         logger.exception("stream %s: unexpected error", request_id)
-        sink.fail(_Failure("error", f"unexpected error in the stream reader: {e!r}", request_id))
+        sink.error = (_internal_failure("the stream reader", e, request_id), False)
     finally:
         sink.finished = True
         sink.wake()
