@@ -5,6 +5,8 @@ backend and the pure-Python one alike, whatever the test's loop is doing). For e
 picks the first route whose method, path and (optionally) body predicate match, and writes that
 recording's `.response.bin` verbatim: status line, headers and body exactly as the real server
 sent them (chunked framing included). An unmatched request gets the server's own recorded 404.
+A route whose recording is a WebSocket exchange (`NAME.frames`) accepts the upgrade and answers
+the client's n-th text frame with the frames the real server sent after the n-th recorded one.
 Every request is recorded (method, path, headers, raw body, decoded JSON) so tests can check
 what the client sent.
 
@@ -20,7 +22,10 @@ clone needs nothing outside it).
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import json
+import struct
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +33,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "rhetor-transcripts"
 
-__all__ = ["FIXTURES", "Route", "Request", "RhetorReplay", "gen_a", "gen_b", "recorded_request",
+__all__ = ["FIXTURES", "Route", "Request", "RhetorReplay", "gen_a", "gen_b", "recorded_request", "recorded_ws_replies",
            "response_body"]
 
 
@@ -62,6 +67,18 @@ def _read_bin(recording: str, suffix: str) -> bytes:
     return (FIXTURES / f"{recording}.{suffix}.bin").read_bytes()
 
 
+def recorded_ws_replies(recording: str) -> List[List[str]]:
+    """For each frame the recorder sent, the text frames the server sent back before the next."""
+    replies: List[List[str]] = []
+    for line in (FIXTURES / f"{recording}.jsonl").read_text(encoding="utf-8").splitlines():
+        frame = json.loads(line)
+        if frame["dir"] == "SEND":
+            replies.append([])
+        elif frame["dir"] == "RECV" and replies:
+            replies[-1].append(frame["text"])
+    return replies
+
+
 def recorded_request(recording: str) -> Tuple[str, str, Any]:
     """(method, path, decoded JSON body or None) of the request a real server was sent."""
     raw = _read_bin(recording, "request")
@@ -88,8 +105,13 @@ class RhetorReplay:
         self.not_found = not_found
         self.requests: List[Request] = []
         self._responses: Dict[str, bytes] = {}
+        self._ws_replies: Dict[str, List[List[str]]] = {}
         for name in {r.recording for r in self.routes} | {not_found}:
-            self._responses[name] = _read_bin(name, "response")
+            if name.endswith(".frames"):
+                self._ws_replies[name] = recorded_ws_replies(name)
+            else:
+                self._responses[name] = _read_bin(name, "response")
+        self.ws_frames: List[str] = []  # text frames received over WebSocket
         self._loop = asyncio.new_event_loop()
         self._server: Optional[asyncio.base_events.Server] = None
         self._writers: List[asyncio.StreamWriter] = []
@@ -154,6 +176,9 @@ class RhetorReplay:
                     break
                 req.answered_with = self._pick(req.method, req.path, req.json)
                 self.requests.append(req)
+                if req.answered_with in self._ws_replies:
+                    await self._serve_ws(req, reader, writer, self._ws_replies[req.answered_with])
+                    break
                 writer.write(self._responses[req.answered_with])
                 await writer.drain()
                 if req.headers.get("connection", "").lower() == "close":
@@ -162,6 +187,57 @@ class RhetorReplay:
             pass
         finally:
             writer.close()
+
+
+    async def _serve_ws(self, req: Request, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                        replies: List[List[str]]) -> None:
+        """RFC 6455 server side, just enough for the recorded exchanges: the upgrade, then the
+        recorded answers to each text frame; a close frame is answered and ends the session."""
+        accept = base64.b64encode(hashlib.sha1(
+            (req.headers["sec-websocket-key"] + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest())
+        writer.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+        await writer.drain()
+        n = 0
+        while True:
+            opcode, payload = await _read_ws_frame(reader)
+            if opcode == 0x8:  # close: echo it and stop
+                writer.write(_ws_frame(0x8, payload[:2]))
+                await writer.drain()
+                return
+            if opcode == 0x9:  # ping → pong
+                writer.write(_ws_frame(0xA, payload))
+            elif opcode == 0x1:
+                self.ws_frames.append(payload.decode("utf-8"))
+                for text in replies[n] if n < len(replies) else []:
+                    writer.write(_ws_frame(0x1, text.encode("utf-8")))
+                n += 1
+            await writer.drain()
+
+
+def _ws_frame(opcode: int, payload: bytes) -> bytes:
+    """One unmasked, unfragmented server frame."""
+    n = len(payload)
+    if n < 126:
+        head = struct.pack("!BB", 0x80 | opcode, n)
+    elif n < 1 << 16:
+        head = struct.pack("!BBH", 0x80 | opcode, 126, n)
+    else:
+        head = struct.pack("!BBQ", 0x80 | opcode, 127, n)
+    return head + payload
+
+
+async def _read_ws_frame(reader: asyncio.StreamReader) -> Tuple[int, bytes]:
+    """(opcode, unmasked payload) of one client frame (clients always mask; no fragmentation)."""
+    b0, b1 = await reader.readexactly(2)
+    n = b1 & 0x7F
+    if n == 126:
+        n = struct.unpack("!H", await reader.readexactly(2))[0]
+    elif n == 127:
+        n = struct.unpack("!Q", await reader.readexactly(8))[0]
+    mask = await reader.readexactly(4) if b1 & 0x80 else b"\0\0\0\0"
+    data = await reader.readexactly(n)
+    return b0 & 0x0F, bytes(c ^ mask[i % 4] for i, c in enumerate(data))
 
 
 async def _read_request(reader: asyncio.StreamReader) -> Optional[Request]:
@@ -211,6 +287,8 @@ def gen_a(*overrides: Route) -> RhetorReplay:
         Route("POST", "/chat", "genA-shim/06_post_chat_nonstream", _streaming(False)),
         # what that server did with streaming=true: 200, SSE headers, zero body bytes
         Route("POST", "/chat", "genA-shim/09_post_chat_streaming_true", _streaming(True)),
+        # its /ws answers REGISTER with its own envelope, never REGISTER_ACK
+        Route("GET", "/ws", "genA-shim/20_ws_register.frames"),
     ], not_found="genA-shim/17_unknown_path")
 
 
@@ -230,4 +308,6 @@ def gen_b(*overrides: Route) -> RhetorReplay:
               lambda b: isinstance(b, Mapping) and "system_prompt" not in b),
         Route("POST", "/api/v1/generate", "genB-stubci/07b_post_generate_with_system"),
         Route("POST", "/api/v1/chat/stream", "genB-stubci/08_post_chat_stream"),
+        # its /ws answers any frame without `messages` (REGISTER too) with {"type": "error"}
+        Route("GET", "/ws", "genB/31_ws_no_messages.frames"),
     ], not_found="genB-stubci/19_legacy_message_404")
