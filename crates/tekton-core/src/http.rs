@@ -154,7 +154,8 @@ impl RhetorHttp {
             }
             let result = tokio::select! {
                 r = attempt(request_id.to_owned()) => r,
-                _ = shutdown.changed() => Err(closed_error(request_id)),
+                // Shut down mid-attempt: final, never retried.
+                _ = shutdown.changed() => return Err(closed_error(request_id)),
             };
             match result {
                 Ok(v) => return Ok((v, n + 1)),

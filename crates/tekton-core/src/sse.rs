@@ -57,6 +57,9 @@ impl SseDecoder {
 
     /// Feed one network read; complete events are appended to `out`.
     pub fn feed(&mut self, mut input: &[u8], out: &mut Vec<SseEvent>) -> Result<(), SseLimitExceeded> {
+        if input.is_empty() {
+            return Ok(()); // an empty read must not forget a CR that ended the previous one
+        }
         if self.pending_cr {
             self.pending_cr = false;
             if let Some(rest) = input.strip_prefix(b"\n") {
