@@ -144,7 +144,8 @@ class TektonLLMWebSocketClient:
         """Open the socket and register (REGISTER → REGISTER_ACK). Does nothing when connected.
 
         Raises AuthenticationError when Rhetor refuses the token, TimeoutError when no
-        REGISTER_ACK arrives within `connect_timeout`, ConnectionError when Rhetor is unreachable.
+        REGISTER_ACK arrives within `connect_timeout`, ConnectionError when Rhetor is unreachable,
+        ProtocolError naming the server when it is an older Rhetor that does not speak v1's `/ws`.
         """
         if self._connect_lock is None:
             self._connect_lock = asyncio.Lock()
@@ -152,7 +153,17 @@ class TektonLLMWebSocketClient:
             if self._transport is not None:
                 return
             transport = self._new_transport()
-            self._session_id = await transport.connect()
+            try:
+                self._session_id = await transport.connect()
+            except TektonLLMError as exc:
+                # An older Rhetor (Gen A / Gen B) fails the v1 handshake confusingly: say which
+                # server it is and what to use instead (probed only after a failure).
+                from .dialects.ws_guard import ws_refusal
+
+                refusal = await ws_refusal(self.ws_url, self.component_id, self.backend, self._auth_token, exc)
+                if refusal is None:
+                    raise
+                raise refusal from exc
             self._transport = transport
             self._pump_task = asyncio.get_running_loop().create_task(
                 self._dispatch(transport), name=f"tekton-ws-dispatch-{self.component_id}")
