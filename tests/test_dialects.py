@@ -463,3 +463,23 @@ async def test_guide_common_patterns_against_gen_a(backend: str, monkeypatch: py
         assert first["options"] == {"provider": "anthropic", "model": "claude-3-opus-20240229",
                                     "options": {"fallback_provider": "openai", "fallback_model": "gpt-4o"}}
         assert second["options"] == {"provider": "openai", "model": "gpt-4o"}
+
+
+async def test_websocket_client_refuses_an_older_rhetor_clearly(backend: str) -> None:
+    """Against the recorded /ws of each older server the v1 handshake fails (Gen A never sends
+    REGISTER_ACK, Gen B answers {"type": "error"}); the client then says which server it is and
+    what to use instead."""
+    from tekton_llm_client import TektonLLMWebSocketClient
+    from tekton_llm_client.exceptions import ProtocolError
+
+    for factory, name in ((gen_a, "gen_a"), (gen_b, "gen_b")):
+        with factory() as server:
+            ws = TektonLLMWebSocketClient("c", rhetor_url=server.url, backend=backend, connect_timeout=0.5,
+                                          reconnect=False)
+            with pytest.raises(ProtocolError) as ei:
+                await ws.connect()
+            assert f"dialect={name!r}" in str(ei.value) and "Use TektonLLMClient over HTTP" in str(ei.value)
+            assert not ws.connected
+            assert '"type": "REGISTER"' in server.ws_frames[0].replace('":"', '": "')
+            assert server.paths() == [("GET", "/ws"), ("GET", "/api/v1/health"), ("GET", "/health")]
+            await ws.disconnect()
