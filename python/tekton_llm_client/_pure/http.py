@@ -571,16 +571,19 @@ class HttpClient:
         """Run a call as a task (like the Rust binding's future): it starts now, `close()` can stop
         it, and cancelling whoever awaits it cancels the request. The last arg is the request id."""
         loop = asyncio.get_running_loop()  # RuntimeError outside a loop, as the Rust binding
-        task = loop.create_task(self._guard(work(*args), args[-1]))
+        # The call's coroutine is made inside the guard: a task cancelled before it starts then
+        # leaves no never-awaited coroutine behind.
+        task = loop.create_task(self._guard(work, args))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
 
-    async def _guard(self, coro: Awaitable[Any], request_id: str) -> Any:
+    async def _guard(self, work: Callable[..., Awaitable[Any]], args: Tuple[Any, ...]) -> Any:
+        request_id = args[-1]
         try:
             if self._closed:
                 raise _closed_failure(request_id)
-            return await coro
+            return await work(*args)
         except _Failure as f:
             raise f.to_exception() from None
         except asyncio.CancelledError:
@@ -592,9 +595,6 @@ class HttpClient:
                 raise
             logger.exception("request %s: unexpected error", request_id)
             raise _internal_failure("an awaitable's task", e, request_id).to_exception() from e
-        finally:
-            if asyncio.iscoroutine(coro):
-                coro.close()  # never started (closed client): no "never awaited" warning
 
     def _retry_delay(self, f: _Failure, attempt: int) -> Optional[float]:
         return delay_before_retry(f.kind, f.retry_after, attempt, max_retries=self._max_retries,
