@@ -8,7 +8,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
-use tekton_tokens::{Encoding, Keep, MessageSpec, Plan, TokenError};
+use tekton_tokens::{Encoding, EncodingName, Keep, MessageSpec, Plan, Role, Shape, TokenError};
 
 use tekton_tokens::messages_tokens;
 
@@ -25,9 +25,17 @@ fn value_err(e: TokenError) -> PyErr {
     PyValueError::new_err(e.to_string())
 }
 
+/// Texts shorter than this are counted without releasing the GIL: releasing and re-taking it
+/// costs more than counting them (well under a microsecond per hundred bytes).
+const DETACH_BYTES: usize = 4096;
+
 fn encoding(py: Python<'_>, name: &str) -> PyResult<&'static Encoding> {
-    // First use builds the rank table (tens of ms): do it without the GIL too.
-    py.detach(|| Encoding::get(name)).map_err(value_err)
+    let name = EncodingName::parse(name).map_err(value_err)?;
+    if let Some(enc) = Encoding::loaded(name) {
+        return Ok(enc);
+    }
+    // First use builds the rank table (tens of ms): without the GIL.
+    py.detach(|| Encoding::for_name(name)).map_err(value_err)
 }
 
 /// Tokens of `text` (an int), or of each text of a list (a list of ints, counted in parallel).
@@ -35,8 +43,12 @@ fn encoding(py: Python<'_>, name: &str) -> PyResult<&'static Encoding> {
 fn count_tokens(py: Python<'_>, text: &Bound<'_, PyAny>, encoding_name: &str) -> PyResult<Py<PyAny>> {
     let enc = encoding(py, encoding_name)?;
     if let Ok(s) = text.cast::<PyString>() {
-        let s: PyBackedStr = s.clone().try_into()?;
-        let n = py.detach(|| tekton_tokens::count(enc, &s));
+        let s = s.to_str()?;
+        let n = if s.len() < DETACH_BYTES {
+            tekton_tokens::count(enc, s)
+        } else {
+            py.detach(|| tekton_tokens::count(enc, s))
+        };
         return Ok(n.into_pyobject(py)?.into_any().unbind());
     }
     let texts: Vec<PyBackedStr> = match text.cast::<PyList>() {
@@ -76,6 +88,9 @@ fn truncate_text(
 
 /// The optimization plan: None when the conversation already fits, else
 /// `(kept_indices, truncated_index or None, truncated_content or None)`.
+///
+/// Every message is checked and its role read; only the messages the walk reaches are counted
+/// (in parallel batches, without the GIL).
 #[pyfunction]
 fn optimize_plan(
     py: Python<'_>,
@@ -86,15 +101,82 @@ fn optimize_plan(
     marker: PyBackedStr,
 ) -> PyResult<Option<(Vec<usize>, Option<usize>, Option<String>)>> {
     let enc = encoding(py, encoding_name)?;
-    let specs = specs(py, messages)?;
-    let plan = py
-        .detach(|| tekton_tokens::optimize(enc, &specs, max_tokens, keep_system_prompt, &marker))
-        .map_err(value_err)?;
-    Ok(match plan {
+    let mut src = PySource::new(py, enc, messages, &marker)?;
+    let plan = tekton_tokens::optimize_source(&mut src, max_tokens, keep_system_prompt);
+    if let Some(e) = src.py_error.take() {
+        return Err(e);
+    }
+    Ok(match plan.map_err(value_err)? {
         Plan::Unchanged => None,
         Plan::Keep { indices, truncated: Some((i, s)) } => Some((indices, Some(i), Some(s))),
         Plan::Keep { indices, truncated: None } => Some((indices, None, None)),
     })
+}
+
+/// Messages read from Python on demand for `optimize_source`.
+struct PySource<'py, 'm> {
+    py: Python<'py>,
+    enc: &'static Encoding,
+    dicts: Vec<Bound<'py, PyDict>>,
+    shapes: Vec<Shape>,
+    specs: Vec<Option<MessageSpec<PyBackedStr>>>,
+    dumps: Option<Bound<'py, PyAny>>,
+    marker: &'m str,
+    /// A Python error met while reading a message; reported after the plan.
+    py_error: Option<PyErr>,
+}
+
+impl<'py, 'm> PySource<'py, 'm> {
+    fn new(py: Python<'py>, enc: &'static Encoding, messages: &Bound<'py, PyAny>, marker: &'m str) -> PyResult<Self> {
+        let mut dicts = Vec::new();
+        let mut shapes = Vec::new();
+        let mut dumps = None;
+        for m in messages.try_iter()? {
+            let d = as_dict(&m?)?;
+            shapes.push(shape(py, &d, &mut dumps)?);
+            dicts.push(d);
+        }
+        let specs = (0..dicts.len()).map(|_| None).collect();
+        Ok(Self { py, enc, dicts, shapes, specs, dumps, marker, py_error: None })
+    }
+
+    fn load(&mut self, idx: &[usize]) -> Result<(), TokenError> {
+        for &i in idx {
+            if self.specs.get(i).is_some_and(Option::is_none) {
+                match spec(self.py, &self.dicts[i], &mut self.dumps) {
+                    Ok(s) => self.specs[i] = Some(s),
+                    Err(e) => {
+                        self.py_error = Some(e);
+                        return Err(TokenError::InvalidArgument("a message could not be read".into()));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl tekton_tokens::Source for PySource<'_, '_> {
+    fn shapes(&self) -> &[Shape] {
+        &self.shapes
+    }
+
+    fn counts(&mut self, idx: &[usize]) -> Result<Vec<usize>, TokenError> {
+        self.load(idx)?;
+        let picked: Vec<&MessageSpec<PyBackedStr>> =
+            idx.iter().filter_map(|&i| self.specs.get(i).and_then(Option::as_ref)).collect();
+        let enc = self.enc;
+        Ok(self.py.detach(|| tekton_tokens::count_specs(enc, &picked)))
+    }
+
+    fn cut(&mut self, i: usize, need: usize, budget: usize) -> Result<(usize, String), TokenError> {
+        self.load(&[i])?;
+        let m = self.specs.get(i).and_then(Option::as_ref).ok_or_else(|| {
+            TokenError::InvalidArgument(format!("no message {i}"))
+        })?;
+        let (enc, marker) = (self.enc, self.marker);
+        self.py.detach(|| tekton_tokens::cut_message(enc, m, need, budget, marker))
+    }
 }
 
 /// The official `.tiktoken` rank file for an encoding, rebuilt from the embedded ranks.
@@ -112,65 +194,90 @@ fn specs(py: Python<'_>, messages: &Bound<'_, PyAny>) -> PyResult<Vec<MessageSpe
     let mut dumps: Option<Bound<'_, PyAny>> = None;
     let mut out = Vec::new();
     for m in messages.try_iter()? {
-        let m = m?;
-        let dict: Bound<'_, PyDict> = match m.cast::<PyDict>() {
-            Ok(d) => d.clone(),
-            Err(_) => match m.getattr("to_dict") {
-                Ok(f) => f.call0()?.cast_into::<PyDict>()?,
-                Err(_) => {
-                    return Err(PyTypeError::new_err(format!(
-                        "a message must be a dict or a Message, not {}",
-                        m.get_type().name()?
-                    )))
-                }
-            },
-        };
-        let mut spec = MessageSpec {
-            role: tekton_tokens::Role::Other,
-            texts: Vec::with_capacity(dict.len()),
-            content: None,
-            has_name: false,
-            calls_tool: false,
-        };
-        let mut tool_calls = false;
-        for (k, v) in dict.iter() {
-            if v.is_none() {
-                continue;
-            }
-            let key = k.cast::<PyString>().ok().map(|k| k.to_cow()).transpose()?;
-            let key = key.as_deref().unwrap_or("");
-            let text: PyBackedStr = match v.cast::<PyString>() {
-                Ok(s) => {
-                    if key == "content" {
-                        spec.content = Some(spec.texts.len());
-                    }
-                    s.clone().try_into()?
-                }
-                Err(_) => {
-                    let f = match &dumps {
-                        Some(f) => f.clone(),
-                        None => {
-                            let f = json_dumps(py)?;
-                            dumps = Some(f.clone());
-                            f
-                        }
-                    };
-                    f.call1((&v,))?.extract()?
-                }
-            };
-            match key {
-                "role" => spec.role = tekton_tokens::Role::parse(&text),
-                "name" => spec.has_name = true,
-                "tool_calls" => tool_calls = v.is_truthy()?,
-                "function_call" => tool_calls = true,
-                _ => {}
-            }
-            spec.texts.push(text);
-        }
-        spec.calls_tool = tool_calls && spec.role == tekton_tokens::Role::Assistant;
-        out.push(spec);
+        out.push(spec(py, &as_dict(&m?)?, &mut dumps)?);
     }
     Ok(out)
+}
+
+fn as_dict<'py>(m: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
+    if let Ok(d) = m.cast::<PyDict>() {
+        return Ok(d.clone());
+    }
+    match m.getattr("to_dict") {
+        Ok(f) => Ok(f.call0()?.cast_into::<PyDict>()?),
+        Err(_) => Err(PyTypeError::new_err(format!(
+            "a message must be a dict or a Message, not {}",
+            m.get_type().name()?
+        ))),
+    }
+}
+
+/// A value as the text that is counted for it.
+fn value_text<'py>(
+    py: Python<'py>,
+    v: &Bound<'py, PyAny>,
+    dumps: &mut Option<Bound<'py, PyAny>>,
+) -> PyResult<PyBackedStr> {
+    if let Ok(s) = v.cast::<PyString>() {
+        return s.clone().try_into();
+    }
+    let f = match dumps {
+        Some(f) => f.clone(),
+        None => dumps.insert(json_dumps(py)?).clone(),
+    };
+    f.call1((v,))?.extract()
+}
+
+/// Role and tool-call flag, read the way `spec` reads them.
+fn shape<'py>(py: Python<'py>, d: &Bound<'py, PyDict>, dumps: &mut Option<Bound<'py, PyAny>>) -> PyResult<Shape> {
+    let role = match d.get_item("role")? {
+        Some(r) if !r.is_none() => Role::parse(&value_text(py, &r, dumps)?),
+        _ => Role::Other,
+    };
+    let mut calls = false;
+    if let Some(v) = d.get_item("tool_calls")? {
+        calls = !v.is_none() && v.is_truthy()?;
+    }
+    if let Some(v) = d.get_item("function_call")? {
+        calls |= !v.is_none();
+    }
+    Ok(Shape { role, calls_tool: calls && role == Role::Assistant })
+}
+
+fn spec<'py>(
+    py: Python<'py>,
+    dict: &Bound<'py, PyDict>,
+    dumps: &mut Option<Bound<'py, PyAny>>,
+) -> PyResult<MessageSpec<PyBackedStr>> {
+    let mut spec = MessageSpec {
+        role: Role::Other,
+        texts: Vec::with_capacity(dict.len()),
+        content: None,
+        has_name: false,
+        calls_tool: false,
+    };
+    let mut tool_calls = false;
+    for (k, v) in dict.iter() {
+        if v.is_none() {
+            continue;
+        }
+        let key = k.cast::<PyString>().ok().map(|k| k.to_cow()).transpose()?;
+        let key = key.as_deref().unwrap_or("");
+        if key == "content" && v.is_instance_of::<PyString>() {
+            spec.content = Some(spec.texts.len());
+        }
+        let text = value_text(py, &v, dumps)?;
+        match key {
+            "role" => spec.role = Role::parse(&text),
+            "name" => spec.has_name = true,
+            "tool_calls" => tool_calls |= v.is_truthy()?,
+            "function_call" => tool_calls = true,
+            _ => {}
+        }
+        spec.texts.push(text);
+    }
+    spec.calls_tool = tool_calls && spec.role == Role::Assistant;
+    Ok(spec)
 }
 
 /// `functools.partial(json.dumps, ensure_ascii=False, separators=(",", ":"), default=str)`.

@@ -66,17 +66,25 @@ impl Encoding {
     }
 
     pub fn for_name(name: EncodingName) -> Result<&'static Encoding, TokenError> {
+        Self::cell(name).get_or_init(|| Self::build(name)).as_ref().map_err(Clone::clone)
+    }
+
+    /// The instance if it is already built (never blocks, never builds).
+    pub fn loaded(name: EncodingName) -> Option<&'static Encoding> {
+        Self::cell(name).get().and_then(|r| r.as_ref().ok())
+    }
+
+    fn cell(name: EncodingName) -> &'static OnceLock<Result<Encoding, TokenError>> {
         static O200K: OnceLock<Result<Encoding, TokenError>> = OnceLock::new();
         static CL100K: OnceLock<Result<Encoding, TokenError>> = OnceLock::new();
         static P50K: OnceLock<Result<Encoding, TokenError>> = OnceLock::new();
         static R50K: OnceLock<Result<Encoding, TokenError>> = OnceLock::new();
-        let cell = match name {
+        match name {
             EncodingName::O200kBase => &O200K,
             EncodingName::Cl100kBase => &CL100K,
             EncodingName::P50kBase => &P50K,
             EncodingName::R50kBase => &R50K,
-        };
-        cell.get_or_init(|| Self::build(name)).as_ref().map_err(Clone::clone)
+        }
     }
 
     fn build(name: EncodingName) -> Result<Encoding, TokenError> {

@@ -8,6 +8,7 @@
 //! network; each encoding loads once, lazily.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+mod ascii;
 mod bpe;
 mod count;
 mod encoding;
@@ -20,6 +21,9 @@ mod truncate;
 pub use count::{count, count_many, pieces, token_ends};
 pub use encoding::{Encoding, EncodingName};
 pub use error::TokenError;
-pub use messages::{message_tokens, messages_tokens, optimize, MessageSpec, Plan, Role, REPLY_PRIMING};
+pub use messages::{
+    count_specs, cut_message, message_tokens, messages_tokens, optimize, optimize_source, MessageSpec, Plan,
+    Role, Shape, Source, SpecSource, REPLY_PRIMING,
+};
 pub use rank_file::{rank_file, rank_file_sha256_expected};
 pub use truncate::{truncate, Keep};

@@ -75,14 +75,80 @@ pub fn message_tokens<S: AsRef<str>>(enc: &Encoding, m: &MessageSpec<S>) -> usiz
 
 /// The whole conversation's count, including the reply priming.
 pub fn messages_tokens<S: AsRef<str> + Sync>(enc: &Encoding, ms: &[MessageSpec<S>]) -> usize {
-    per_message(enc, ms).iter().sum::<usize>() + REPLY_PRIMING
+    let all: Vec<&MessageSpec<S>> = ms.iter().collect();
+    count_specs(enc, &all).iter().sum::<usize>() + REPLY_PRIMING
 }
 
-fn per_message<S: AsRef<str> + Sync>(enc: &Encoding, ms: &[MessageSpec<S>]) -> Vec<usize> {
-    if ms.len() < 64 {
+/// Role and tool-call flag of one message: all the rule needs before counting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shape {
+    pub role: Role,
+    pub calls_tool: bool,
+}
+
+/// Where `optimize_source` gets counts from, on demand: the walk from the newest message stops
+/// at the first unit that does not fit, so older messages are never counted.
+pub trait Source {
+    fn shapes(&self) -> &[Shape];
+    /// Cookbook token counts (`message_tokens`) of the messages `idx`, in that order.
+    fn counts(&mut self, idx: &[usize]) -> Result<Vec<usize>, TokenError>;
+    /// Message `i`'s content cut so that the message, which needs `need` tokens now, needs at
+    /// most `budget`; returns the new count of the message and the cut content.
+    fn cut(&mut self, i: usize, need: usize, budget: usize) -> Result<(usize, String), TokenError>;
+}
+
+/// Messages already described by `MessageSpec`s (tests, benches, Rust callers).
+pub struct SpecSource<'a, S> {
+    enc: &'a Encoding,
+    specs: &'a [MessageSpec<S>],
+    shapes: Vec<Shape>,
+    marker: &'a str,
+}
+
+impl<'a, S: AsRef<str> + Sync> SpecSource<'a, S> {
+    pub fn new(enc: &'a Encoding, specs: &'a [MessageSpec<S>], marker: &'a str) -> Self {
+        let shapes = specs.iter().map(|m| Shape { role: m.role, calls_tool: m.calls_tool }).collect();
+        Self { enc, specs, shapes, marker }
+    }
+}
+
+impl<S: AsRef<str> + Sync> Source for SpecSource<'_, S> {
+    fn shapes(&self) -> &[Shape] {
+        &self.shapes
+    }
+
+    fn counts(&mut self, idx: &[usize]) -> Result<Vec<usize>, TokenError> {
+        let picked: Vec<&MessageSpec<S>> = idx.iter().filter_map(|&i| self.specs.get(i)).collect();
+        Ok(count_specs(self.enc, &picked))
+    }
+
+    fn cut(&mut self, i: usize, need: usize, budget: usize) -> Result<(usize, String), TokenError> {
+        let m = self
+            .specs
+            .get(i)
+            .ok_or_else(|| TokenError::InvalidArgument(format!("no message {i}")))?;
+        cut_message(self.enc, m, need, budget, self.marker)
+    }
+}
+
+/// Counts of several messages, on rayon's pool when there are enough of them.
+pub fn count_specs<S: AsRef<str> + Sync>(enc: &Encoding, ms: &[&MessageSpec<S>]) -> Vec<usize> {
+    if ms.len() < 16 {
         return ms.iter().map(|m| message_tokens(enc, m)).collect();
     }
-    ms.par_iter().with_min_len(32).map(|m| message_tokens(enc, m)).collect()
+    ms.par_iter().with_min_len(4).map(|m| message_tokens(enc, m)).collect()
+}
+
+/// Message `m` with its content cut to fit `budget` (see `Source::cut`).
+pub fn cut_message<S: AsRef<str>>(
+    enc: &Encoding,
+    m: &MessageSpec<S>,
+    need: usize,
+    budget: usize,
+    marker: &str,
+) -> Result<(usize, String), TokenError> {
+    let (content_tokens, cut) = cut_content(enc, m, need, budget, marker)?;
+    Ok((need - content_tokens + count(enc, &cut), cut))
 }
 
 pub fn optimize<S: AsRef<str> + Sync>(
@@ -92,44 +158,66 @@ pub fn optimize<S: AsRef<str> + Sync>(
     keep_system: bool,
     marker: &str,
 ) -> Result<Plan, TokenError> {
-    let counts = per_message(enc, ms);
-    if counts.iter().sum::<usize>() + REPLY_PRIMING <= max_tokens {
-        return Ok(Plan::Unchanged);
-    }
-    let pinned = |i: usize| keep_system && ms[i].role == Role::System;
-    let pinned_total: usize = (0..ms.len()).filter(|&i| pinned(i)).map(|i| counts[i]).sum();
+    optimize_source(&mut SpecSource::new(enc, ms, marker), max_tokens, keep_system)
+}
+
+/// The rule of the module doc, counting lazily. "Unchanged" is exactly "every unit was kept and
+/// nothing was cut", which holds exactly when the whole conversation fits.
+pub fn optimize_source<Src: Source>(
+    src: &mut Src,
+    max_tokens: usize,
+    keep_system: bool,
+) -> Result<Plan, TokenError> {
+    let shapes: Vec<Shape> = src.shapes().to_vec();
+    let pinned = |i: usize| keep_system && shapes[i].role == Role::System;
+    let mut keep: Vec<usize> = (0..shapes.len()).filter(|&i| pinned(i)).collect();
+    let pinned_total: usize = src.counts(&keep)?.iter().sum();
     let mut budget = max_tokens
         .checked_sub(REPLY_PRIMING + pinned_total)
         .ok_or_else(|| TokenError::InvalidArgument(format!(
             "the system messages alone need {} tokens, more than max_tokens={max_tokens}",
             pinned_total + REPLY_PRIMING
         )))?;
-    let mut keep: Vec<usize> = (0..ms.len()).filter(|&i| pinned(i)).collect();
     let mut truncated = None;
 
-    let anchor = (0..ms.len()).rev().find(|&i| !pinned(i) && ms[i].role == Role::User);
+    let anchor = (0..shapes.len()).rev().find(|&i| !pinned(i) && shapes[i].role == Role::User);
     if let Some(a) = anchor {
-        let need = counts[a];
+        let need = src.counts(&[a])?.iter().sum::<usize>();
         if need <= budget {
             budget -= need;
         } else {
-            let (content, cut) = cut_content(enc, &ms[a], need, budget, marker)?;
-            budget -= need - content + count(enc, &cut);
+            let (now, cut) = src.cut(a, need, budget)?;
+            budget = budget.saturating_sub(now);
             truncated = Some((a, cut));
         }
         keep.push(a);
     }
 
-    for unit in units(ms, &pinned).iter().rev() {
-        if Some(unit[0]) == anchor {
-            continue;
+    let units = units(&shapes, &pinned);
+    let mut pending = units.iter().rev().filter(|u| Some(u[0]) != anchor).peekable();
+    let mut batch_size = 16;
+    let mut complete = true;
+    'walk: while pending.peek().is_some() {
+        // Count the next units together (in parallel); batches double so that waste stays
+        // below the work actually needed.
+        let batch: Vec<&Vec<usize>> = pending.by_ref().take(batch_size).collect();
+        batch_size *= 2;
+        let flat: Vec<usize> = batch.iter().flat_map(|u| u.iter().copied()).collect();
+        let counts = src.counts(&flat)?;
+        let mut at = 0;
+        for unit in batch {
+            let cost: usize = counts[at..at + unit.len()].iter().sum();
+            at += unit.len();
+            if cost > budget {
+                complete = false;
+                break 'walk;
+            }
+            budget -= cost;
+            keep.extend_from_slice(unit);
         }
-        let cost: usize = unit.iter().map(|&i| counts[i]).sum();
-        if cost > budget {
-            break;
-        }
-        budget -= cost;
-        keep.extend_from_slice(unit);
+    }
+    if complete && truncated.is_none() {
+        return Ok(Plan::Unchanged);
     }
     keep.sort_unstable();
     Ok(Plan::Keep { indices: keep, truncated })
@@ -160,7 +248,7 @@ fn cut_content<S: AsRef<str>>(
 }
 
 /// Messages grouped into units (see the module doc), pinned ones left out, in order.
-fn units<S, F: Fn(usize) -> bool>(ms: &[MessageSpec<S>], pinned: &F) -> Vec<Vec<usize>> {
+fn units<F: Fn(usize) -> bool>(ms: &[Shape], pinned: &F) -> Vec<Vec<usize>> {
     let mut out: Vec<Vec<usize>> = Vec::new();
     let mut open_call = false;
     for (i, m) in ms.iter().enumerate() {

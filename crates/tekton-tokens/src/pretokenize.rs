@@ -9,6 +9,7 @@
 //! encodings, so it is never shortened. r50k/p50k have no newline branch: every run shortens.
 use regex::Regex;
 
+use crate::ascii::{piece_end, Flavor};
 use crate::encoding::EncodingName;
 
 const O200K: &str = concat!(
@@ -36,26 +37,36 @@ const R50K: &str = r"'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\
 
 pub struct Pretokenizer {
     regex: Regex,
+    /// The hand-written ASCII matcher (o200k and cl100k), tried before the regex.
+    ascii: Option<Flavor>,
     /// Whether a whitespace run holding `\r`/`\n` came from an earlier branch (never shortened).
     newline_branch: bool,
 }
 
 impl Pretokenizer {
     pub fn new(name: EncodingName) -> Result<Self, String> {
-        let (pat, newline_branch) = match name {
-            EncodingName::O200kBase => (O200K, true),
-            EncodingName::Cl100kBase => (CL100K, true),
-            EncodingName::P50kBase | EncodingName::R50kBase => (R50K, false),
+        let (pat, newline_branch, ascii) = match name {
+            EncodingName::O200kBase => (O200K, true, Some(Flavor::O200k)),
+            EncodingName::Cl100kBase => (CL100K, true, Some(Flavor::Cl100k)),
+            EncodingName::P50kBase | EncodingName::R50kBase => (R50K, false, None),
         };
         let regex = Regex::new(pat).map_err(|e| e.to_string())?;
-        Ok(Self { regex, newline_branch })
+        Ok(Self { regex, ascii, newline_branch })
     }
 
     /// Calls `f(offset, piece)` for each piece, in order; the pieces tile `text`.
     #[inline]
     pub fn for_each_piece<F: FnMut(usize, &str)>(&self, text: &str, mut f: F) {
         let mut pos = 0;
+        let bytes = text.as_bytes();
         while pos < text.len() {
+            if let Some(flavor) = self.ascii {
+                if let Some(end) = piece_end(flavor, bytes, pos).filter(|&end| end > pos) {
+                    f(pos, &text[pos..end]);
+                    pos = end;
+                    continue;
+                }
+            }
             let Some(m) = self.regex.find_at(text, pos) else { break };
             let start = m.start();
             let end = self.lookahead_end(text, start, m.end());

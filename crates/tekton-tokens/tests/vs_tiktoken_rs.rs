@@ -30,6 +30,22 @@ fn corpus() -> Vec<String> {
         }
         out.push(s);
     }
+    // ASCII-dense strings: the hand-written ASCII matcher's territory.
+    let alphabet: Vec<char> = " \t\n\r\x0b\x0c'sSlLvVrReEdDmMtTaZ!?/.,19_-é\u{3000}日".chars().collect();
+    for _ in 0..20_000 {
+        let mut s = String::new();
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let len = (seed % 16) as usize;
+        for _ in 0..len {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            s.push(alphabet[(seed % alphabet.len() as u64) as usize]);
+        }
+        out.push(s);
+    }
     out.push(" ".repeat(5000));
     out.push("a".repeat(5000));
     out.push("\n".repeat(300) + "x");

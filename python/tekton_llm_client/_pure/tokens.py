@@ -109,7 +109,7 @@ def _spec(message: Any) -> Spec:
         elif key == "name":
             has_name = True
         elif key == "tool_calls":
-            tool_calls = bool(v)
+            tool_calls = tool_calls or bool(v)
         elif key == "function_call":
             tool_calls = True
         texts.append(text)

@@ -16,6 +16,7 @@ differ only in special tokens, which counting treats as ordinary text anyway.
 
 from __future__ import annotations
 
+import functools
 from typing import Dict, Optional, Tuple
 
 __all__ = [
@@ -144,6 +145,7 @@ def is_exact(model: str) -> bool:
     return _lookup(model) is not None
 
 
+@functools.lru_cache(maxsize=512)
 def resolve_encoding(model: Optional[str] = None, encoding: Optional[str] = None) -> str:
     """The encoding to use: an explicit ``encoding`` (aliases folded) wins over ``model``.
 
