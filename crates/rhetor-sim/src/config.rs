@@ -381,6 +381,9 @@ pub struct SimConfig {
     pub record: bool,
     /// Serve every route under this prefix too (e.g. `/api/llm`), as well as at the root.
     pub path_prefix: Option<String>,
+    /// Serve HTTPS / wss with this certificate chain and key (PEM files); both or neither.
+    pub tls_cert: Option<std::path::PathBuf>,
+    pub tls_key: Option<std::path::PathBuf>,
 }
 
 impl Default for SimConfig {
@@ -394,6 +397,8 @@ impl Default for SimConfig {
             unavailable_providers: Vec::new(),
             record: true,
             path_prefix: None,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }

@@ -24,6 +24,7 @@ mod server;
 mod sse_stream;
 mod state;
 mod static_files;
+mod tls;
 mod ws;
 
 pub use answer::{answer_for, answer_text, split_chunks, target_length, ANSWER_PREFIX};

@@ -12,7 +12,9 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tokio::runtime::Runtime;
 use tokio::sync::watch;
 
@@ -20,6 +22,8 @@ use tokio::sync::watch;
 #[derive(Debug)]
 pub struct Simulator {
     addr: SocketAddr,
+    /// Serving HTTPS / wss.
+    tls: bool,
     state: Arc<State>,
     runtime: Option<Runtime>,
     stop: watch::Sender<bool>,
@@ -40,6 +44,11 @@ impl Simulator {
                 config.path_prefix = Some(trimmed.to_string());
             }
         }
+        let acceptor = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
+            (None, None) => None,
+            _ => return Err(SimError::Config("tls_cert and tls_key go together".to_string())),
+        };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(config.worker_threads.max(1))
             .thread_name("rhetor-sim")
@@ -54,9 +63,11 @@ impl Simulator {
         };
         let state = Arc::new(State::new(config));
         let (stop, stopped) = watch::channel(false);
-        runtime.spawn(accept_loop(listener, state.clone(), stopped));
+        let tls = acceptor.is_some();
+        runtime.spawn(accept_loop(listener, acceptor, state.clone(), stopped));
         Ok(Simulator {
             addr,
+            tls,
             state,
             runtime: Some(runtime),
             stop,
@@ -67,13 +78,14 @@ impl Simulator {
         self.addr
     }
 
-    /// `http://127.0.0.1:PORT`, without the path prefix (routes answer with and without it).
+    /// `http://127.0.0.1:PORT` (`https://` with TLS), without the path prefix (routes answer
+    /// with and without it).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", if self.tls { "https" } else { "http" }, self.addr)
     }
 
     pub fn ws_url(&self) -> String {
-        format!("ws://{}/ws", self.addr)
+        format!("{}://{}/ws", if self.tls { "wss" } else { "ws" }, self.addr)
     }
 
     /// Recorded requests and frames, credentials redacted.
@@ -125,7 +137,12 @@ impl Drop for Simulator {
     }
 }
 
-async fn accept_loop(listener: TcpListener, state: Arc<State>, mut stopped: watch::Receiver<bool>) {
+async fn accept_loop(
+    listener: TcpListener,
+    acceptor: Option<TlsAcceptor>,
+    state: Arc<State>,
+    mut stopped: watch::Receiver<bool>,
+) {
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -143,23 +160,46 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>, mut stopped: watc
         let _ = stream.set_nodelay(true);
         let connection_id = state.connections.fetch_add(1, Ordering::SeqCst) + 1;
         let state = state.clone();
-        let mut stopped = stopped.clone();
+        let stopped = stopped.clone();
+        let acceptor = acceptor.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |request| {
-                http_routes::handle(state.clone(), connection_id, request)
-            });
-            let connection = http1::Builder::new()
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), service)
-                .with_upgrades();
-            tokio::select! {
-                result = connection => {
-                    if let Err(e) = result {
-                        tracing::debug!("simulator connection {connection_id} ended: {e}");
+            match acceptor {
+                None => serve(stream, state, connection_id, stopped).await,
+                Some(acceptor) => {
+                    // The handshake runs in the connection's task, so a slow client cannot
+                    // hold up the accept loop.
+                    let mut stop = stopped.clone();
+                    let handshake = tokio::select! {
+                        r = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)) => r,
+                        _ = stop.changed() => return,
+                    };
+                    match handshake {
+                        Ok(Ok(tls)) => serve(tls, state, connection_id, stopped).await,
+                        Ok(Err(e)) => tracing::debug!("simulator TLS handshake {connection_id} failed: {e}"),
+                        Err(_) => tracing::debug!("simulator TLS handshake {connection_id} timed out"),
                     }
                 }
-                _ = stopped.changed() => {}
             }
         });
+    }
+}
+
+/// Serve one connection (plain TCP or TLS) until it ends or the simulator stops.
+async fn serve<S>(io: S, state: Arc<State>, connection_id: u64, mut stopped: watch::Receiver<bool>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |request| http_routes::handle(state.clone(), connection_id, request));
+    let connection = http1::Builder::new()
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(io), service)
+        .with_upgrades();
+    tokio::select! {
+        result = connection => {
+            if let Err(e) = result {
+                tracing::debug!("simulator connection {connection_id} ended: {e}");
+            }
+        }
+        _ = stopped.changed() => {}
     }
 }

@@ -27,6 +27,8 @@ pub struct ClientConfig {
     pub stream_buffer_events: usize,
     pub user_agent: String,
     pub extra_headers: Vec<(String, String)>,
+    /// Extra trusted CAs (PEM) for https://, on top of the platform's roots.
+    pub ca_bundle: Option<std::path::PathBuf>,
 }
 
 impl Default for ClientConfig {
@@ -49,6 +51,7 @@ impl Default for ClientConfig {
             stream_buffer_events: 4096,
             user_agent: concat!("tekton-llm-client/", env!("CARGO_PKG_VERSION")).to_owned(),
             extra_headers: Vec::new(),
+            ca_bundle: None,
         }
     }
 }

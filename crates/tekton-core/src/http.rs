@@ -55,7 +55,12 @@ impl RhetorHttp {
         // reqwest is built without a bundled crypto provider: ring is ours (fast to build, no
         // cmake). Installing twice is refused harmlessly, so every client may try.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if let Some(path) = &cfg.ca_bundle {
+            let certs = crate::tls::read_ca_bundle(path)?;
+            builder = builder.tls_certs_merge(certs.iter().filter_map(|c| reqwest::Certificate::from_der(c).ok()));
+        }
+        let client = builder
             .user_agent(cfg.user_agent.clone())
             .default_headers(headers)
             .connect_timeout(cfg.connect_timeout)

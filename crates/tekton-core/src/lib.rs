@@ -10,6 +10,7 @@ pub mod protocol;
 pub mod retry;
 pub mod sse;
 pub mod stream;
+pub mod tls;
 pub mod ws;
 
 pub use config::ClientConfig;

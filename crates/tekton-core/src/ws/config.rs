@@ -32,6 +32,8 @@ pub struct WsConfig {
     pub emit_messages: bool,
     /// Where log lines go besides `tracing`.
     pub log: Option<LogSink>,
+    /// Extra trusted CAs (PEM) for wss://, on top of the platform's roots.
+    pub ca_bundle: Option<std::path::PathBuf>,
 }
 
 impl WsConfig {
@@ -49,6 +51,7 @@ impl WsConfig {
             max_message_size: 16 * 1024 * 1024,
             emit_messages: false,
             log: None,
+            ca_bundle: None,
         }
     }
 

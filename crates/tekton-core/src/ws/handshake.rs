@@ -37,7 +37,13 @@ pub async fn open_socket(config: &WsConfig) -> CoreResult<OpenedSocket> {
     let ws_config = WebSocketConfig::default()
         .max_message_size(Some(config.max_message_size))
         .max_frame_size(Some(config.max_message_size));
-    let connecting = tokio_tungstenite::connect_async_with_config(request, Some(ws_config), true);
+    // wss:// through rustls with the platform's roots (+ ca_bundle); ring, like the HTTP client.
+    let connector = if config.url.starts_with("wss://") {
+        Some(tokio_tungstenite::Connector::Rustls(crate::tls::client_config(config.ca_bundle.as_deref())?))
+    } else {
+        None
+    };
+    let connecting = tokio_tungstenite::connect_async_tls_with_config(request, Some(ws_config), true, connector);
     let (mut stream, _response) = match timeout_at(deadline, connecting).await {
         Ok(Ok(pair)) => pair,
         Ok(Err(e)) => return Err(upgrade_error(config, e)),
