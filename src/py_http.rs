@@ -40,7 +40,7 @@ impl HttpClient {
     #[pyo3(signature = (base_url, component_id, *, auth_token=None, timeout=30.0, connect_timeout=5.0,
         stream_idle_timeout=None, max_retries=3, backoff_initial=0.5, backoff_max=8.0,
         max_retry_after=60.0, pool_max_idle_per_host=100, max_response_bytes=64<<20,
-        max_event_bytes=8<<20, headers=None))]
+        max_event_bytes=8<<20, headers=None, ca_bundle=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         base_url: String,
@@ -57,6 +57,7 @@ impl HttpClient {
         max_response_bytes: usize,
         max_event_bytes: usize,
         headers: Option<Vec<(String, String)>>,
+        ca_bundle: Option<std::path::PathBuf>,
     ) -> PyResult<HttpClient> {
         if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
             return Err(PyValueError::new_err(format!("rhetor_url must start with http:// or https://, got {base_url:?}")));
@@ -76,6 +77,7 @@ impl HttpClient {
             max_response_bytes,
             max_event_bytes,
             extra_headers: headers.unwrap_or_default(),
+            ca_bundle,
             ..ClientConfig::default()
         };
         // reqwest's builder must run inside the runtime (it spawns nothing, but resolves TLS roots).

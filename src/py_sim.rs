@@ -55,7 +55,7 @@ impl PySimulator {
     #[new]
     #[pyo3(signature = (*, host = "127.0.0.1".to_string(), port = 0, auth_token = None,
         unavailable_providers = None, path_prefix = None, record = true, worker_threads = 1,
-        knobs = None))]
+        knobs = None, tls_cert = None, tls_key = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -67,6 +67,8 @@ impl PySimulator {
         record: bool,
         worker_threads: usize,
         knobs: Option<&Bound<'_, PyDict>>,
+        tls_cert: Option<std::path::PathBuf>,
+        tls_key: Option<std::path::PathBuf>,
     ) -> PyResult<Self> {
         let config = SimConfig {
             host,
@@ -77,6 +79,8 @@ impl PySimulator {
             unavailable_providers: unavailable_providers.unwrap_or_default(),
             record,
             path_prefix,
+            tls_cert,
+            tls_key,
         };
         let sim = py.detach(|| Simulator::start(config)).map_err(to_py_err)?;
         Ok(PySimulator {

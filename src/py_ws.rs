@@ -59,7 +59,7 @@ impl PyWebSocketTransport {
     #[pyo3(signature = (
         url, component_id, *, auth_token=None, capabilities=None, connect_timeout=10.0,
         reconnect=true, reconnect_base_delay=0.25, max_reconnect_delay=30.0, ping_interval=20.0,
-        max_message_size=16_777_216, emit_messages=false
+        max_message_size=16_777_216, emit_messages=false, ca_bundle=None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -74,6 +74,7 @@ impl PyWebSocketTransport {
         ping_interval: f64,
         max_message_size: usize,
         emit_messages: bool,
+        ca_bundle: Option<std::path::PathBuf>,
     ) -> PyResult<Self> {
         if max_message_size == 0 {
             return Err(PyValueError::new_err("max_message_size must be positive"));
@@ -90,6 +91,7 @@ impl PyWebSocketTransport {
         config.ping_interval = seconds("ping_interval", ping_interval)?;
         config.max_message_size = max_message_size;
         config.emit_messages = emit_messages;
+        config.ca_bundle = ca_bundle;
         config.log = Some(crate::py_log::sink());
         Ok(PyWebSocketTransport { client: Arc::new(WsClient::new(config)) })
     }
@@ -98,7 +100,9 @@ impl PyWebSocketTransport {
     fn connect<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let client = Arc::clone(&self.client);
         crate::py_guard::future_into_py(py, async move {
-            client.connect().await.map_err(|e| py_err(&e))
+            let r = client.connect().await;
+            crate::runtime::park_if_finalizing().await; // py_err attaches
+            r.map_err(|e| py_err(&e))
         })
     }
 
@@ -106,7 +110,9 @@ impl PyWebSocketTransport {
     fn send<'py>(&self, py: Python<'py>, request_id: String, frame: String) -> PyResult<Bound<'py, PyAny>> {
         let client = Arc::clone(&self.client);
         crate::py_guard::future_into_py(py, async move {
-            client.send(&request_id, &frame).await.map_err(|e| py_err(&e))
+            let r = client.send(&request_id, &frame).await;
+            crate::runtime::park_if_finalizing().await; // py_err attaches
+            r.map_err(|e| py_err(&e))
         })
     }
 
@@ -121,6 +127,7 @@ impl PyWebSocketTransport {
         let client = Arc::clone(&self.client);
         crate::py_guard::future_into_py(py, async move {
             let batch = client.next_events(max).await;
+            crate::runtime::park_if_finalizing().await;
             Python::attach(|py| -> PyResult<Py<PyAny>> {
                 match batch {
                     None => Ok(py.None()),

@@ -27,6 +27,7 @@ class HttpClient:
         max_response_bytes: int = 67108864,
         max_event_bytes: int = 8388608,
         headers: Sequence[tuple[str, str]] | None = None,
+        ca_bundle: str | None = None,
     ) -> None: ...
     def chat(
         self,
@@ -66,13 +67,17 @@ class ChunkStream:
 
 def decode_sse(reads: Sequence[bytes], max_event_bytes: int = 8388608) -> list[tuple[str, str, str | None]]: ...
 
+# Test hook (src/py_test_hooks.rs): panics at `where` only with TEKTON_LLM_TEST_PANICS=1.
+def _test_panic(where: str) -> Any: ...
+
 # -- Rhetor simulator (src/py_sim.rs) ----------------------------------------------------------
 
 class Simulator:
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, auth_token: str | None = None,
                  unavailable_providers: list[str] | None = None, path_prefix: str | None = None,
                  record: bool = True, worker_threads: int = 1,
-                 knobs: dict[str, Any] | None = None) -> None: ...
+                 knobs: dict[str, Any] | None = None, tls_cert: str | None = None,
+                 tls_key: str | None = None) -> None: ...
     @property
     def url(self) -> str: ...
     @property
@@ -110,6 +115,7 @@ class WebSocketTransport:
         ping_interval: float = 20.0,
         max_message_size: int = 16777216,
         emit_messages: bool = False,
+        ca_bundle: str | None = None,
     ) -> None: ...
     def connect(self) -> Awaitable[str]: ...
     def send(self, request_id: str, frame: str) -> Awaitable[None]: ...

@@ -84,6 +84,9 @@ class TektonLLMClient:
     fallback provider/model is named (in `options` or here), the client asks once more naming the
     fallback and marks the answer `fallback=True`. No answer is ever invented.
 
+    `ca_bundle`: a PEM file of extra CAs to trust for an https:// Rhetor, on top of the
+    system's (which honour SSL_CERT_FILE / SSL_CERT_DIR).
+
     `dialect`: which Rhetor this is — "v1", "gen_a" or "gen_b" (the older servers that shipped;
     see `tekton_llm_client.dialects`). None (and env RHETOR_DIALECT unset) means detect: once per
     client, in `initialize()` or else before the first call; `client.dialect` then says which.
@@ -113,6 +116,7 @@ class TektonLLMClient:
         headers: Optional[Mapping[str, str]] = None,
         backend: Optional[str] = None,
         dialect: Optional[str] = None,
+        ca_bundle: Optional[str] = None,
     ) -> None:
         if not isinstance(component_id, str) or not component_id:
             raise ValueError("component_id must be a non-empty string")
@@ -143,6 +147,7 @@ class TektonLLMClient:
             max_response_bytes=max_response_bytes,
             max_event_bytes=max_event_bytes,
             headers=list((headers or {}).items()),
+            ca_bundle=ca_bundle,
         )
         self._has_token = token is not None
         self.initialized = False

@@ -104,6 +104,7 @@ class TektonLLMWebSocketClient:
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         reconnect_base_delay: float = 0.25,
         capabilities: Sequence[str] = ("generate", "stream", "chat"),
+        ca_bundle: Optional[str] = None,
     ) -> None:
         if not component_id:
             raise ValueError("component_id is required")
@@ -129,6 +130,7 @@ class TektonLLMWebSocketClient:
         self.ping_interval = float(ping_interval)
         self.max_message_size = int(max_message_size)
         self.capabilities = list(capabilities)
+        self.ca_bundle = ca_bundle  # extra CAs (PEM) for wss://, on top of the system's
         self.backend = _backend.backend_name(backend)
 
         self._transport: Any = None
@@ -315,6 +317,8 @@ class TektonLLMWebSocketClient:
             max_reconnect_delay=self.max_reconnect_delay, ping_interval=self.ping_interval,
             max_message_size=self.max_message_size, emit_messages=self.on_message is not None,
         )
+        if self.ca_bundle is not None:
+            kwargs["ca_bundle"] = self.ca_bundle
         if self.backend == "rust":
             return _backend.require_native().WebSocketTransport(self.ws_url, self.component_id, **kwargs)
         from ._pure.websocket import WebSocketTransport
