@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import re
 import ssl
 import sys
@@ -269,25 +270,32 @@ def _header_value(v: str) -> bytes:
 
 
 _user_agent: Optional[str] = None
-_ssl_ctx: Optional[ssl.SSLContext] = None
+_ssl_ctxs: Dict[Tuple[Optional[str], Optional[str], Optional[str]], ssl.SSLContext] = {}
 
 
-def _ssl_context() -> ssl.SSLContext:
-    """One TLS context per process (httpx would load the CA bundle again for every client,
-    ~50 ms each)."""
-    global _ssl_ctx
-    if _ssl_ctx is None:
+def _ssl_context(ca_bundle: Optional[str] = None) -> ssl.SSLContext:
+    """One TLS context per (ca_bundle, SSL_CERT_FILE, SSL_CERT_DIR) (httpx would load the CA
+    bundle again for every client, ~50 ms each). `ca_bundle` adds its CAs to the default roots."""
+    key = (ca_bundle, os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+    ctx = _ssl_ctxs.get(key)
+    if ctx is None:
         make = getattr(httpx, "create_ssl_context", None)
         if make is not None:
-            _ssl_ctx = make()
+            ctx = make()  # honours SSL_CERT_FILE / SSL_CERT_DIR
         else:  # pragma: no cover - httpx < 0.28
             try:
                 import certifi
 
-                _ssl_ctx = ssl.create_default_context(cafile=certifi.where())
+                ctx = ssl.create_default_context(cafile=certifi.where())
             except ImportError:
-                _ssl_ctx = ssl.create_default_context()
-    return _ssl_ctx
+                ctx = ssl.create_default_context()
+        if ca_bundle is not None:
+            try:
+                ctx.load_verify_locations(cafile=ca_bundle)
+            except (OSError, ssl.SSLError, ValueError) as exc:
+                raise error_from_kind("invalid_request", f"cannot read ca_bundle {ca_bundle}: {exc}") from None
+        _ssl_ctxs[key] = ctx
+    return ctx
 
 
 def _ua() -> str:
@@ -478,6 +486,7 @@ class HttpClient:
         max_response_bytes: int = 64 << 20,
         max_event_bytes: int = 8 << 20,
         headers: Optional[Iterable[Tuple[str, str]]] = None,
+        ca_bundle: Optional[str] = None,
     ) -> None:
         if not isinstance(base_url, str):
             raise TypeError(f"base_url must be a str, not {type(base_url).__name__}")
@@ -527,7 +536,7 @@ class HttpClient:
         base = base_url.rstrip("/")
         self._chat_url = base + "/api/v1/chat"
         self._stream_url = base + "/api/v1/chat/stream"
-        self._ssl = _ssl_context()
+        self._ssl = _ssl_context(ca_bundle)
         self._client: Optional[httpx.AsyncClient] = None
         self._client_loop: Optional[asyncio.AbstractEventLoop] = None
         self._closed = False

@@ -148,6 +148,7 @@ class WebSocketTransport:
         ping_interval: float = 20.0,
         max_message_size: int = 16 * 1024 * 1024,
         emit_messages: bool = False,
+        ca_bundle: Optional[str] = None,
     ) -> None:
         for name, value in (("connect_timeout", connect_timeout), ("reconnect_base_delay", reconnect_base_delay),
                             ("max_reconnect_delay", max_reconnect_delay), ("ping_interval", ping_interval)):
@@ -166,6 +167,7 @@ class WebSocketTransport:
         self._ping_interval = float(ping_interval)
         self._max_size = int(max_message_size)
         self._emit_messages = emit_messages
+        self._ca_bundle = ca_bundle
 
         self._events: List[Tuple[Any, ...]] = []
         self._ready = asyncio.Event()
@@ -324,13 +326,18 @@ class WebSocketTransport:
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"
         ping = self._ping_interval or None
+        tls: Dict[str, Any] = {}
+        if self._url.startswith("wss://"):
+            from .http import _ssl_context  # the HTTP path's roots (+ ca_bundle, SSL_CERT_FILE)
+
+            tls["ssl"] = _ssl_context(self._ca_bundle)
         try:
             ws = await asyncio.wait_for(
                 ws_connect(
                     self._url, additional_headers=headers, user_agent_header=_USER_AGENT,
                     max_size=self._max_size, ping_interval=ping, ping_timeout=ping,
                     open_timeout=None, close_timeout=2, compression=None, proxy=None,
-                    logger=_RedactingLogger(self._token),
+                    logger=_RedactingLogger(self._token), **tls,
                 ),
                 max(deadline - loop.time(), 0.0),
             )
