@@ -77,6 +77,8 @@ class RhetorSimulator:
         *,
         record: bool = True,
         worker_threads: int = 1,
+        tls_cert: str | None = None,
+        tls_key: str | None = None,
         **knobs: Any,
     ) -> None:
         self.port = port
@@ -86,6 +88,9 @@ class RhetorSimulator:
         self.path_prefix = path_prefix
         self.record = record
         self.worker_threads = worker_threads
+        # PEM paths: serve https:// and wss:// (both or neither)
+        self.tls_cert = tls_cert
+        self.tls_key = tls_key
         self.knobs: dict[str, Any] = dict(knobs)
         self._sim: Any = None
 
@@ -103,6 +108,8 @@ class RhetorSimulator:
                 record=self.record,
                 worker_threads=self.worker_threads,
                 knobs=self.knobs,
+                tls_cert=self.tls_cert,
+                tls_key=self.tls_key,
             )
         return self
 
@@ -163,12 +170,13 @@ class RhetorSimulator:
 
     @property
     def ws_url(self) -> str:
-        """WebSocket URL, ``ws://127.0.0.1:PORT[/prefix]/ws``."""
-        return f"ws://{self.host_port}{self._prefix() or ''}/ws"
+        """WebSocket URL, ``ws://127.0.0.1:PORT[/prefix]/ws`` (``wss://`` with TLS)."""
+        scheme = "wss" if self.tls_cert else "ws"
+        return f"{scheme}://{self.host_port}{self._prefix() or ''}/ws"
 
     @property
     def host_port(self) -> str:
-        return str(self._running().url).removeprefix("http://")
+        return str(self._running().url).split("://", 1)[1]
 
     @property
     def bound_port(self) -> int:

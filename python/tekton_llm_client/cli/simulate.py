@@ -63,6 +63,8 @@ def add_parser(subparsers: Any) -> None:
         metavar="ID",
         help="a provider that answers 503 (repeatable)",
     )
+    p.add_argument("--tls-cert", default=None, metavar="PEM", help="serve https:// and wss:// with this certificate chain")
+    p.add_argument("--tls-key", default=None, metavar="PEM", help="the private key of --tls-cert")
     p.add_argument("--workers", type=int, default=1, help="simulator runtime threads (default 1)")
     p.add_argument(
         "--record",
@@ -108,6 +110,8 @@ def run(args: argparse.Namespace) -> int:
             path_prefix=args.path_prefix,
             record=args.record,
             worker_threads=max(1, args.workers),
+            tls_cert=args.tls_cert,
+            tls_key=args.tls_key,
             **_knobs(args),
         )
         sim.start()
