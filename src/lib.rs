@@ -19,6 +19,7 @@ mod runtime;
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    runtime::register(m)?;
     py_batch::register(m)?;
     py_http::register(m)?;
     py_sim::register(m)?;

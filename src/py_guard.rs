@@ -18,7 +18,12 @@ where
     F: Future<Output = PyResult<T>> + Send + 'static,
     T: for<'a> IntoPyObject<'a> + Send + 'static,
 {
-    pyo3_async_runtimes::tokio::future_into_py(py, async move { Ok(Guarded(catch(fut).await)) })
+    pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        let out = catch(fut).await;
+        // Handing the result back attaches to Python: never while the interpreter exits.
+        crate::runtime::park_if_finalizing().await;
+        Ok(Guarded(out))
+    })
 }
 
 struct Guarded<T>(Result<PyResult<T>, String>);

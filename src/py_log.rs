@@ -9,6 +9,9 @@ use tekton_core::LogSink;
 static LOGGER: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
 pub fn log(level: u8, msg: &str) {
+    if crate::runtime::finalizing() {
+        return; // attaching now would abort the exiting interpreter
+    }
     Python::attach(|py| {
         let logger = LOGGER.get_or_try_init(py, || -> PyResult<Py<PyAny>> {
             Ok(py.import("logging")?.call_method1("getLogger", ("tekton_llm_client",))?.unbind())
