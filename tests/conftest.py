@@ -16,10 +16,6 @@ from tekton_llm_client.testing import RhetorSimulator
 def _offline_tiktoken() -> None:
     """Python tiktoken (used by the pure path and the differential tests) reads its rank files
     from a cache the project fills from the native module: no network."""
-    import importlib.util
-
-    if importlib.util.find_spec("tekton_llm_client._tiktoken_files") is None:
-        return  # TEMP until the tokens work lands
     from tekton_llm_client._tiktoken_files import ensure_tiktoken_cache
 
     ensure_tiktoken_cache()
