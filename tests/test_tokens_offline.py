@@ -63,3 +63,13 @@ def test_python_tiktoken_loads_without_network(tmp_path: Path) -> None:
                          check=True)
     assert out.stdout.strip() == "2"
     assert (tmp_path / "tekton-llm-client" / "tiktoken").is_dir()
+
+
+def test_without_native_module_nothing_is_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tekton_llm_client._tiktoken_files as files
+
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(files, "native", lambda: None)
+    assert files.ensure_tiktoken_cache() == str(tmp_path)
+    assert list(tmp_path.iterdir()) == []
+    assert sorted(files.missing_rank_files()) == sorted(RANK_FILES)
