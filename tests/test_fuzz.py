@@ -4,8 +4,8 @@ client (both backends) fed hostile HTTP answers by a raw TCP server on loopback.
 Properties: no crash and no exception other than a TektonLLMError; limits hold; a valid stream
 split anywhere decodes like the unsplit one; nothing hangs (every exchange has a hang guard).
 Seeds: the Rust property tests' corpus (crates/tekton-core/tests/corpus).
-Quick by default; a long run: `HYPOTHESIS_PROFILE=long pytest tests/test_fuzz.py` (20,000
-examples per test)."""
+Quick by default (100 examples per test); a long run: `HYPOTHESIS_PROFILE=long pytest
+tests/test_fuzz.py` (20,000 examples per test; `medium`: 2,000)."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from tekton_llm_client._backend import require_native
 _core = require_native()
 
 settings.register_profile("long", max_examples=20_000, deadline=None)
+settings.register_profile("medium", max_examples=2_000, deadline=None)
 if os.environ.get("HYPOTHESIS_PROFILE"):
     settings.load_profile(os.environ["HYPOTHESIS_PROFILE"])
 
