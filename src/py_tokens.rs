@@ -86,6 +86,9 @@ fn truncate_text(
     Ok(py.detach(|| tekton_tokens::truncate(enc, &text, max_tokens, keep, &marker)))
 }
 
+/// `(kept indices, index of the cut message, its cut content)`.
+type PlanTuple = (Vec<usize>, Option<usize>, Option<String>);
+
 /// The optimization plan: None when the conversation already fits, else
 /// `(kept_indices, truncated_index or None, truncated_content or None)`.
 ///
@@ -99,7 +102,7 @@ fn optimize_plan(
     encoding_name: &str,
     keep_system_prompt: bool,
     marker: PyBackedStr,
-) -> PyResult<Option<(Vec<usize>, Option<usize>, Option<String>)>> {
+) -> PyResult<Option<PlanTuple>> {
     let enc = encoding(py, encoding_name)?;
     let mut src = PySource::new(py, enc, messages, &marker)?;
     let plan = tekton_tokens::optimize_source(&mut src, max_tokens, keep_system_prompt);
