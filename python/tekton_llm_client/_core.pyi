@@ -3,15 +3,16 @@
 The public API lives in the Python modules; these are the backend's building blocks.
 """
 
-from typing import Any, Awaitable, Iterable, Mapping, Sequence, overload
+from typing import Any, Awaitable, Iterable, Mapping, Sequence, final, overload
 
 __version__: str
 
 # -- HTTP client (src/py_http.rs) --------------------------------------------------------------
 
+@final
 class HttpClient:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         base_url: str,
         component_id: str,
         *,
@@ -24,17 +25,17 @@ class HttpClient:
         backoff_max: float = 8.0,
         max_retry_after: float = 60.0,
         pool_max_idle_per_host: int = 100,
-        max_response_bytes: int = 67108864,
-        max_event_bytes: int = 8388608,
+        max_response_bytes: int = ...,
+        max_event_bytes: int = ...,
         headers: Sequence[tuple[str, str]] | None = None,
         ca_bundle: str | None = None,
-    ) -> None: ...
+    ) -> HttpClient: ...
     def chat(
         self,
         messages: Sequence[Mapping[str, Any]],
         *,
         system_prompt: str | None = None,
-        context_id: str = "",
+        context_id: str = ...,
         provider_id: str | None = None,
         model_id: str | None = None,
         options: Mapping[str, Any] | None = None,
@@ -45,7 +46,7 @@ class HttpClient:
         messages: Sequence[Mapping[str, Any]],
         *,
         system_prompt: str | None = None,
-        context_id: str = "",
+        context_id: str = ...,
         provider_id: str | None = None,
         model_id: str | None = None,
         options: Mapping[str, Any] | None = None,
@@ -58,6 +59,7 @@ class HttpClient:
     @property
     def closed(self) -> bool: ...
 
+@final
 class ChunkStream:
     def take_ready(self) -> list[Any] | None: ...
     def next_batch(self) -> Awaitable[list[Any] | None]: ...
@@ -65,19 +67,20 @@ class ChunkStream:
     @property
     def request_id(self) -> str: ...
 
-def decode_sse(reads: Sequence[bytes], max_event_bytes: int = 8388608) -> list[tuple[str, str, str | None]]: ...
+def decode_sse(reads: Sequence[bytes], max_event_bytes: int = ...) -> list[tuple[str, str, str | None]]: ...
 
 # Test hook (src/py_test_hooks.rs): panics at `where` only with TEKTON_LLM_TEST_PANICS=1.
 def _test_panic(where: str) -> Any: ...
 
 # -- Rhetor simulator (src/py_sim.rs) ----------------------------------------------------------
 
+@final
 class Simulator:
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, auth_token: str | None = None,
+    def __new__(cls, *, host: str = ..., port: int = 0, auth_token: str | None = None,
                  unavailable_providers: list[str] | None = None, path_prefix: str | None = None,
                  record: bool = True, worker_threads: int = 1,
                  knobs: dict[str, Any] | None = None, tls_cert: str | None = None,
-                 tls_key: str | None = None) -> None: ...
+                 tls_key: str | None = None) -> Simulator: ...
     @property
     def url(self) -> str: ...
     @property
@@ -100,9 +103,10 @@ def sim_split_chunks(text: str, chunks: int | None = None, chunk_size: int | Non
 
 # -- WebSocket transport (src/py_ws.rs) --------------------------------------------------------
 
+@final
 class WebSocketTransport:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         url: str,
         component_id: str,
         *,
@@ -116,7 +120,7 @@ class WebSocketTransport:
         max_message_size: int = 16777216,
         emit_messages: bool = False,
         ca_bundle: str | None = None,
-    ) -> None: ...
+    ) -> WebSocketTransport: ...
     def connect(self) -> Awaitable[str]: ...
     def send(self, request_id: str, frame: str) -> Awaitable[None]: ...
     def cancel(self, request_id: str) -> bool: ...
@@ -133,11 +137,12 @@ class WebSocketTransport:
 
 # -- batch runner (src/py_batch.rs) ------------------------------------------------------------
 
+@final
 class BatchRunner:
-    def __init__(self, http: HttpClient, *, concurrency: int = 32, rate: float | None = None,
-                 burst: int = 1) -> None: ...
+    def __new__(cls, http: HttpClient, *, concurrency: int = 32, rate: float | None = None,
+                 burst: int = 1) -> BatchRunner: ...
     def submit(self, key: int, messages: Sequence[Mapping[str, Any]], *, system_prompt: str | None = None,
-               context_id: str = "", provider_id: str | None = None, model_id: str | None = None,
+               context_id: str = ..., provider_id: str | None = None, model_id: str | None = None,
                options: Mapping[str, Any] | None = None, request_id: str | None = None,
                fallback: tuple[str | None, str | None, Mapping[str, Any] | None] | None = None) -> None: ...
     def take_ready(self) -> list[tuple[int, bool, Any]]: ...
@@ -157,7 +162,7 @@ def _at_exit() -> None: ...
 # -- tokens (src/py_tokens.rs) -----------------------------------------------------------------
 
 @overload
-def count_tokens(text: str, encoding_name: str) -> int: ...
+def count_tokens(text: str, encoding_name: str) -> int: ...  # type: ignore[overload-overlap]
 @overload
 def count_tokens(text: Iterable[str], encoding_name: str) -> list[int]: ...
 def count_message_tokens(messages: Iterable[Any], encoding_name: str) -> int: ...
