@@ -917,7 +917,6 @@ def test_stop_is_idempotent_and_frees_the_port() -> None:
 
 def test_cli_prints_url_line_and_serves() -> None:
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "python"), env.get("PYTHONPATH")]))
     proc = subprocess.Popen(
         [sys.executable, "-m", "tekton_llm_client", "simulate", "--port", "0", "--chunk-size", "5", "--path-prefix", "/p"],
         stdout=subprocess.PIPE,
