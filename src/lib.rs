@@ -3,6 +3,7 @@
 use pyo3::prelude::*;
 
 mod py_batch;
+mod py_bridge;
 mod py_errors;
 mod py_guard;
 mod py_http;
@@ -21,6 +22,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     runtime::register(m)?;
     py_batch::register(m)?;
+    py_bridge::register(m)?;
     py_http::register(m)?;
     py_sim::register(m)?;
     py_sse::register(m)?;

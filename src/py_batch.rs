@@ -97,7 +97,7 @@ impl BatchRunner {
     /// the runner was closed.
     fn next_results<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let inner = Arc::clone(&self.inner);
-        crate::py_guard::future_into_py(py, async move {
+        crate::py_bridge::spawn_result(py, async move {
             let mut out = Vec::new();
             inner.recv_batch(&mut out, MAX_BATCH).await;
             Ok(Outcomes(out))

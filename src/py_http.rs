@@ -104,7 +104,7 @@ impl HttpClient {
         let req = self.request(messages, system_prompt, context_id, provider_id, model_id, options)?;
         let rid = request_id.unwrap_or_else(new_request_id);
         let http = Arc::clone(&self.inner);
-        crate::py_guard::future_into_py(py, async move {
+        crate::py_bridge::spawn_result(py, async move {
             let out = http.chat(&req, &rid).await;
             Ok(CompletionResult(out))
         })
@@ -160,7 +160,7 @@ impl HttpClient {
         };
         let rid = request_id.unwrap_or_else(new_request_id);
         let http = Arc::clone(&self.inner);
-        crate::py_guard::future_into_py(py, async move {
+        crate::py_bridge::spawn_result(py, async move {
             let out = http.request_json(method, &path, body, &rid).await;
             Ok(JsonResult(out))
         })
@@ -279,7 +279,7 @@ impl ChunkStream {
     fn next_batch<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let inner = Arc::clone(&self.inner);
         let ended = Arc::clone(&self.ended);
-        crate::py_guard::future_into_py(py, async move {
+        crate::py_bridge::spawn_result(py, async move {
             let mut items = Vec::new();
             let open = if ended.load(Ordering::Relaxed) {
                 false

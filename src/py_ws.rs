@@ -99,7 +99,7 @@ impl PyWebSocketTransport {
     /// Open and register the socket; resolves to the session id.
     fn connect<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let client = Arc::clone(&self.client);
-        crate::py_guard::future_into_py(py, async move {
+        crate::py_bridge::spawn_result(py, async move {
             let r = client.connect().await;
             crate::runtime::park_if_finalizing().await; // py_err attaches
             r.map_err(|e| py_err(&e))
@@ -109,7 +109,7 @@ impl PyWebSocketTransport {
     /// Register `request_id` and send its JSON frame (waits for a reconnect if one is under way).
     fn send<'py>(&self, py: Python<'py>, request_id: String, frame: String) -> PyResult<Bound<'py, PyAny>> {
         let client = Arc::clone(&self.client);
-        crate::py_guard::future_into_py(py, async move {
+        crate::py_bridge::spawn_result(py, async move {
             let r = client.send(&request_id, &frame).await;
             crate::runtime::park_if_finalizing().await; // py_err attaches
             r.map_err(|e| py_err(&e))
@@ -125,7 +125,7 @@ impl PyWebSocketTransport {
     #[pyo3(signature = (max=4096))]
     fn next_events<'py>(&self, py: Python<'py>, max: usize) -> PyResult<Bound<'py, PyAny>> {
         let client = Arc::clone(&self.client);
-        crate::py_guard::future_into_py(py, async move {
+        crate::py_bridge::spawn_result(py, async move {
             let batch = client.next_events(max).await;
             crate::runtime::park_if_finalizing().await;
             Python::attach(|py| -> PyResult<Py<PyAny>> {
@@ -146,7 +146,7 @@ impl PyWebSocketTransport {
     /// Close the socket; requests in flight fail with ConnectionError. Idempotent.
     fn close<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let client = Arc::clone(&self.client);
-        crate::py_guard::future_into_py(py, async move {
+        crate::py_bridge::spawn_result(py, async move {
             client.close().await;
             Ok(())
         })
