@@ -5,7 +5,6 @@ use pyo3::prelude::*;
 mod py_batch;
 mod py_bridge;
 mod py_errors;
-mod py_guard;
 mod py_http;
 mod py_json;
 mod py_log;

@@ -64,11 +64,14 @@ pub struct ChunkBuilder<'py> {
     cls: Bound<'py, PyAny>,
     pub model: StrCache,
     pub provider: StrCache,
+    context_id: StrCache,
+    timestamp: StrCache,
 }
 
 impl<'py> ChunkBuilder<'py> {
     pub fn new(py: Python<'py>) -> PyResult<ChunkBuilder<'py>> {
-        Ok(ChunkBuilder { cls: class(py, &STREAMING_CHUNK, "StreamingChunk")?, model: StrCache::default(), provider: StrCache::default() })
+        Ok(ChunkBuilder { cls: class(py, &STREAMING_CHUNK, "StreamingChunk")?, model: StrCache::default(), provider: StrCache::default(),
+            context_id: StrCache::default(), timestamp: StrCache::default() })
     }
 
     pub fn event(&mut self, py: Python<'py>, e: &StreamEvent) -> PyResult<Bound<'py, PyAny>> {
@@ -83,8 +86,8 @@ impl<'py> ChunkBuilder<'py> {
                 pyo3::types::PyBool::new(py, e.fallback.unwrap_or(false)).to_owned().into_any(),
                 opt_str(py, e.finish_reason.as_deref()),
                 usage(py, &e.usage)?,
-                opt_str(py, e.context_id.as_deref()),
-                opt_str(py, e.timestamp.as_deref()),
+                self.context_id.get(py, e.context_id.as_deref()),
+                self.timestamp.get(py, e.timestamp.as_deref()),
             ],
         )?;
         self.cls.call1(args)

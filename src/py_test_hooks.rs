@@ -41,14 +41,14 @@ fn _test_panic<'py>(py: Python<'py>, r#where: &str) -> PyResult<Bound<'py, PyAny
     }
     match r#where {
         "pyfunction" => panic!("deliberate test panic in a pyfunction"),
-        "future" => crate::py_guard::future_into_py(py, async move {
+        "future" => crate::py_bridge::spawn_result(py, async move {
             tokio::task::yield_now().await;
             if std::env::var(SWITCH).is_ok() {
                 panic!("deliberate test panic in a future");
             }
             Ok(())
         }),
-        "convert" => crate::py_guard::future_into_py(py, async move { Ok(PanicsOnConversion) }),
+        "convert" => crate::py_bridge::spawn_result(py, async move { Ok(PanicsOnConversion) }),
         "stream" => {
             let stream = ChatStream::spawn(&runtime::handle(), "test-stream".into(), 8, |tx| async move {
                 let ev = StreamEvent { chunk: Some("partial".into()), ..StreamEvent::default() };
