@@ -176,6 +176,12 @@ def test_soak(sim_url: str) -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # 1,000 concurrent sockets
 
     async def go() -> Dict[str, Any]:
+        if BACKEND == "rust":
+            # The loop's wake-up socket pair (src/py_bridge.rs) lives as long as the loop: count
+            # from after it exists.
+            from tekton_llm_client._bridge import waker_for
+
+            waker_for(asyncio.get_running_loop())
         sockets_before = open_sockets()
         tasks_before = len(asyncio.all_tasks())
         client = TektonLLMClient("soak", rhetor_url=sim_url, backend=BACKEND, max_retries=MAX_RETRIES,

@@ -39,11 +39,11 @@ def pure_decode() -> int:
     from tekton_llm_client._pure.sse import SseDecoder
 
     d = SseDecoder()
-    n = 0
+    out: list = []
     for r in READS:
-        n += len(d.feed(r))
-    n += len(d.finish())
-    return n
+        d.feed(r, out)
+    d.finish(out)
+    return len(out)
 
 
 def httpx_sse_decode() -> int:
