@@ -1,7 +1,7 @@
 //! Building the facade's model objects (`tekton_llm_client.models`) from core values.
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyString, PyTuple};
+use pyo3::types::PyString;
 use tekton_core::protocol::v1::{Completion, StreamEvent, Usage};
 
 static STREAMING_CHUNK: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
@@ -75,22 +75,19 @@ impl<'py> ChunkBuilder<'py> {
     }
 
     pub fn event(&mut self, py: Python<'py>, e: &StreamEvent) -> PyResult<Bound<'py, PyAny>> {
-        let args = PyTuple::new(
-            py,
-            [
-                PyString::new(py, e.chunk.as_deref().unwrap_or("")).into_any(),
-                pyo3::types::PyBool::new(py, e.done).to_owned().into_any(),
-                py.None().into_bound(py),
-                self.model.get(py, e.model.as_deref()),
-                self.provider.get(py, e.provider.as_deref()),
-                pyo3::types::PyBool::new(py, e.fallback.unwrap_or(false)).to_owned().into_any(),
-                opt_str(py, e.finish_reason.as_deref()),
-                usage(py, &e.usage)?,
-                self.context_id.get(py, e.context_id.as_deref()),
-                self.timestamp.get(py, e.timestamp.as_deref()),
-            ],
-        )?;
-        self.cls.call1(args)
+        // A Rust tuple goes through vectorcall: no argument tuple is allocated per chunk.
+        self.cls.call1((
+            PyString::new(py, e.chunk.as_deref().unwrap_or("")),
+            e.done,
+            py.None(),
+            self.model.get(py, e.model.as_deref()),
+            self.provider.get(py, e.provider.as_deref()),
+            e.fallback.unwrap_or(false),
+            opt_str(py, e.finish_reason.as_deref()),
+            usage(py, &e.usage)?,
+            self.context_id.get(py, e.context_id.as_deref()),
+            self.timestamp.get(py, e.timestamp.as_deref()),
+        ))
     }
 
     /// The terminal chunk of a stream that failed after content was delivered.

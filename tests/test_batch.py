@@ -190,7 +190,10 @@ async def test_closing_early_stops_waiting_and_running_items(sim: RhetorSimulato
     client = make(sim, backend)
     fast = [f"f{i}" for i in range(2)]
     slow = [{"prompt": f"s{i}", "options": {"sim": {"first_chunk_delay_ms": 60_000}}} for i in range(20)]
-    it = client.generate_batch(fast + slow, concurrency=4)
+    # window=4 pulls exactly the two fast items and two slow ones first, so every one of them
+    # has a permit: tokio starts tasks in no set order, and a slow item taking a fast one's
+    # permit would keep the fast one waiting for a minute.
+    it = client.generate_batch(fast + slow, concurrency=4, window=4)
     seen = [await it.__anext__(), await it.__anext__()]
     assert {r.id for r in seen} == {"0", "1"}
     assert await wait_until(lambda: it.in_flight > 0)
