@@ -211,6 +211,8 @@ fn sim_split_chunks(
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PySimulator>()?;
+    // The one list of knob names: the CLI builds its options from it.
+    m.add("SIM_KNOB_NAMES", rhetor_sim::KNOB_NAMES.to_vec())?;
     m.add_function(wrap_pyfunction!(sim_answer_text, m)?)?;
     m.add_function(wrap_pyfunction!(sim_split_chunks, m)?)?;
     Ok(())

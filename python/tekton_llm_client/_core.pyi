@@ -182,3 +182,5 @@ class LoopWaker:
 @final
 class AbortOnCancel:
     def __call__(self, future: Any) -> None: ...
+
+SIM_KNOB_NAMES: list[str]

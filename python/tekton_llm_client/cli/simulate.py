@@ -13,32 +13,11 @@ import sys
 import threading
 from typing import Any
 
-# Every knob of docs/simulator.md, as `--kebab-case VALUE` options.
-KNOBS = (
-    "length",
-    "chunks",
-    "chunk_size",
-    "first_chunk_delay_ms",
-    "chunk_delay_ms",
-    "fail_status",
-    "fail_times",
-    "retry_after",
-    "retry_after_http_date",
-    "fail_body",
-    "reset_times",
-    "cut_after",
-    "no_done_after",
-    "stall_after",
-    "malformed_after",
-    "bad_json_after",
-    "error_after",
-    "ws_close_after",
-    "ws_malformed_after",
-    "ping_every_ms",
-    "line_ending",
-    "done_marker",
-    "trickle_ms",
-)
+from .._backend import require_native
+
+# Every knob of docs/simulator.md, as `--kebab-case VALUE` options: the simulator's own list
+# (`unavailable_providers` has its own repeatable option).
+KNOBS = tuple(n for n in require_native().SIM_KNOB_NAMES if n != "unavailable_providers")
 
 
 def add_parser(subparsers: Any) -> None:
