@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from types import TracebackType
-from typing import Any, Dict, Generator, List, Mapping, Optional, Sequence, Tuple, Type
+from typing import (Any, Awaitable, Callable, Dict, Generator, List, Mapping, Optional, Sequence, Tuple, Type,
+                    TypeVar)
 
 from . import config
 from . import dialects as _dialects
@@ -39,6 +40,8 @@ logger = logging.getLogger("tekton_llm_client")
 # Failures that the fallback provider may cure: the first choice is down or overloaded.
 _FALLBACK_ON = (ServiceUnavailableError, ConnectionError, TimeoutError, RateLimitError)
 _FALLBACK_KEYS = ("fallback_provider", "fallback_model")
+
+T = TypeVar("T")
 
 
 def _make_http(backend: str, base_url: str, component_id: str, **kw: Any) -> Any:
@@ -355,10 +358,13 @@ class TektonLLMClient:
             "options": {k: v for k, v in opts.items() if k not in _FALLBACK_KEYS},
         }
 
-    async def _complete(self, messages: List[Any], kw: Dict[str, Any]) -> CompletionResponse:
-        http = self._transport or await self._ensure_transport()
+    async def _with_fallback(self, kw: Dict[str, Any],
+                             attempt: Callable[[Dict[str, Any], Optional[str]], Awaitable[T]]) -> Tuple[T, bool]:
+        """Run `attempt(kw, request_id)`; when it fails in a way the fallback may cure and a
+        fallback is named, run it once more with the fallback's arguments and the first attempt's
+        X-Request-ID (one logical call, one id). Returns (result, fallback used)."""
         try:
-            return await http.chat(messages, **kw)  # type: ignore[no-any-return]
+            return await attempt(kw, None), False
         except _FALLBACK_ON as first:
             fb = self._fallback_kw(kw)
             if fb is None:
@@ -366,12 +372,20 @@ class TektonLLMClient:
             logger.warning("%s failed (%s); asking the fallback %s/%s", kw["provider_id"] or "default provider",
                            first, fb["provider_id"], fb["model_id"])
             try:
-                # one logical call, one X-Request-ID, the fallback attempt included
-                resp: CompletionResponse = await http.chat(messages, request_id=first.request_id, **fb)
+                return await attempt(fb, first.request_id), True
             except TektonLLMError as second:
                 raise second from first
+
+    async def _complete(self, messages: List[Any], kw: Dict[str, Any]) -> CompletionResponse:
+        http = self._transport or await self._ensure_transport()
+
+        async def attempt(k: Dict[str, Any], request_id: Optional[str]) -> CompletionResponse:
+            return await http.chat(messages, request_id=request_id, **k)  # type: ignore[no-any-return]
+
+        resp, used_fallback = await self._with_fallback(kw, attempt)
+        if used_fallback:
             resp.fallback = True
-            return resp
+        return resp
 
 
 class ChatCall:
@@ -448,22 +462,14 @@ class ChunkIterator:
 
     async def _first(self) -> StreamingChunk:
         """Open the stream; a failure before the first chunk may go to the fallback provider."""
-        http = self._client._transport or await self._client._ensure_transport()
-        self._stream = http.stream_chat(self._messages, **self._kw)
-        try:
-            batch = await self._stream.next_batch()
-        except _FALLBACK_ON as first:
-            fb = self._client._fallback_kw(self._kw)
-            if fb is None:
-                raise
-            logger.warning("stream failed before its first chunk (%s); asking the fallback %s/%s",
-                           first, fb["provider_id"], fb["model_id"])
-            self._stream = http.stream_chat(self._messages, request_id=first.request_id, **fb)
-            self._fallback = True
-            try:
-                batch = await self._stream.next_batch()
-            except TektonLLMError as second:
-                raise second from first
+        client = self._client
+        http = client._transport or await client._ensure_transport()
+
+        async def attempt(k: Dict[str, Any], request_id: Optional[str]) -> Optional[List[StreamingChunk]]:
+            self._stream = http.stream_chat(self._messages, request_id=request_id, **k)
+            return await self._stream.next_batch()  # type: ignore[no-any-return]
+
+        batch, self._fallback = await client._with_fallback(self._kw, attempt)
         if batch is None:
             raise StopAsyncIteration
         if self._fallback:
