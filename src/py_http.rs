@@ -104,9 +104,9 @@ impl HttpClient {
         let req = self.request(messages, system_prompt, context_id, provider_id, model_id, options)?;
         let rid = request_id.unwrap_or_else(new_request_id);
         let http = Arc::clone(&self.inner);
-        crate::py_bridge::spawn_result(py, async move {
-            let out = http.chat(&req, &rid).await;
-            Ok(CompletionResult(out))
+        crate::py_bridge::spawn(py, async move { http.chat(&req, &rid).await }, |py, out| {
+            let out = out.map_err(|e| to_py_err(py, &e))?;
+            Ok(py_models::completion(py, &out.completion, out.latency_s, &out.request_id)?.unbind())
         })
     }
 
@@ -160,9 +160,9 @@ impl HttpClient {
         };
         let rid = request_id.unwrap_or_else(new_request_id);
         let http = Arc::clone(&self.inner);
-        crate::py_bridge::spawn_result(py, async move {
-            let out = http.request_json(method, &path, body, &rid).await;
-            Ok(JsonResult(out))
+        crate::py_bridge::spawn(py, async move { http.request_json(method, &path, body, &rid).await }, |py, out| {
+            let value = out.map_err(|e| to_py_err(py, &e))?;
+            Ok(py_json::to_py(py, &value)?.unbind())
         })
     }
 
@@ -207,36 +207,6 @@ impl HttpClient {
             model_id,
             options: py_json::to_map(options)?,
         })
-    }
-}
-
-struct CompletionResult(Result<tekton_core::CompletionOut, tekton_core::CoreError>);
-
-impl<'py> IntoPyObject<'py> for CompletionResult {
-    type Target = PyAny;
-    type Output = Bound<'py, PyAny>;
-    type Error = PyErr;
-
-    fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        match self.0 {
-            Ok(out) => py_models::completion(py, &out.completion, out.latency_s, &out.request_id),
-            Err(e) => Err(to_py_err(py, &e)),
-        }
-    }
-}
-
-struct JsonResult(Result<serde_json::Value, tekton_core::CoreError>);
-
-impl<'py> IntoPyObject<'py> for JsonResult {
-    type Target = PyAny;
-    type Output = Bound<'py, PyAny>;
-    type Error = PyErr;
-
-    fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        match self.0 {
-            Ok(v) => py_json::to_py(py, &v),
-            Err(e) => Err(to_py_err(py, &e)),
-        }
     }
 }
 
