@@ -4,17 +4,24 @@ use pyo3::prelude::*;
 
 mod py_batch;
 mod py_bridge;
+mod py_chunk_iter;
 mod py_errors;
 mod py_http;
 mod py_json;
 mod py_log;
 mod py_models;
 mod py_sim;
+mod py_slots;
 mod py_sse;
 mod py_test_hooks;
 mod py_tokens;
 mod py_ws;
 mod runtime;
+
+// Streams allocate small strings on runtime threads that the Python thread frees; glibc malloc
+// pays for every such cross-thread free (see docs/performance.md), mimalloc does not.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -22,6 +29,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     runtime::register(m)?;
     py_batch::register(m)?;
     py_bridge::register(m)?;
+    py_chunk_iter::register(m)?;
     py_http::register(m)?;
     py_sim::register(m)?;
     py_sse::register(m)?;
