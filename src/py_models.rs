@@ -1,11 +1,14 @@
 //! Building the facade's model objects (`tekton_llm_client.models`) from core values.
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::PyString;
-use tekton_core::protocol::v1::{Completion, StreamEvent, Usage};
+use pyo3::types::{PyBool, PyFloat, PyString, PyType};
+use tekton_core::protocol::v1::{Completion, Usage};
+use tekton_core::ChunkView;
 
-static STREAMING_CHUNK: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-static COMPLETION: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+use crate::py_slots::SlotsClass;
+
+static STREAMING_CHUNK: PyOnceLock<SlotsClass> = PyOnceLock::new();
+static COMPLETION: PyOnceLock<SlotsClass> = PyOnceLock::new();
 static USAGE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
 fn class<'py>(py: Python<'py>, cell: &'static PyOnceLock<Py<PyAny>>, name: &str) -> PyResult<Bound<'py, PyAny>> {
@@ -13,6 +16,19 @@ fn class<'py>(py: Python<'py>, cell: &'static PyOnceLock<Py<PyAny>>, name: &str)
         Ok(py.import("tekton_llm_client.models")?.getattr(name)?.unbind())
     })?;
     Ok(cls.bind(py).clone())
+}
+
+/// The fields of `StreamingChunk` and `CompletionResponse`, in `__slots__` order.
+const CHUNK_FIELDS: [&str; 10] =
+    ["chunk", "done", "error", "model", "provider", "fallback", "finish_reason", "usage", "context_id", "timestamp"];
+const COMPLETION_FIELDS: [&str; 10] =
+    ["content", "model", "provider", "finish_reason", "usage", "context_id", "fallback", "timestamp", "latency", "request_id"];
+
+fn slots_class<'py>(py: Python<'py>, cell: &'static PyOnceLock<SlotsClass>, name: &str, fields: &[&str]) -> PyResult<&'static SlotsClass> {
+    cell.get_or_try_init(py, || -> PyResult<SlotsClass> {
+        let cls = py.import("tekton_llm_client.models")?.getattr(name)?.cast_into::<PyType>()?;
+        SlotsClass::new(cls, fields)
+    })
 }
 
 pub fn usage<'py>(py: Python<'py>, u: &Option<Usage>) -> PyResult<Bound<'py, PyAny>> {
@@ -23,19 +39,18 @@ pub fn usage<'py>(py: Python<'py>, u: &Option<Usage>) -> PyResult<Bound<'py, PyA
 }
 
 pub fn completion<'py>(py: Python<'py>, c: &Completion, latency: f64, request_id: &str) -> PyResult<Bound<'py, PyAny>> {
-    let args = (
-        c.content.as_deref().unwrap_or(""),
-        c.model.as_deref().unwrap_or(""),
-        c.provider.as_deref().unwrap_or(""),
-        c.finish_reason.as_deref(),
+    slots_class(py, &COMPLETION, "CompletionResponse", &COMPLETION_FIELDS)?.build(py, [
+        PyString::new(py, c.content.as_deref().unwrap_or("")).into_any(),
+        PyString::new(py, c.model.as_deref().unwrap_or("")).into_any(),
+        PyString::new(py, c.provider.as_deref().unwrap_or("")).into_any(),
+        opt_str(py, c.finish_reason.as_deref()),
         usage(py, &c.usage)?,
-        c.context_id.as_deref(),
-        c.fallback.unwrap_or(false),
-        c.timestamp.as_deref(),
-        latency,
-        request_id,
-    );
-    class(py, &COMPLETION, "CompletionResponse")?.call1(args)
+        opt_str(py, c.context_id.as_deref()),
+        PyBool::new(py, c.fallback.unwrap_or(false)).to_owned().into_any(),
+        opt_str(py, c.timestamp.as_deref()),
+        PyFloat::new(py, latency).into_any(),
+        PyString::new(py, request_id).into_any(),
+    ])
 }
 
 /// Reuses the Python string of a repeated value (model and provider repeat on every chunk).
@@ -61,7 +76,8 @@ impl StrCache {
 }
 
 pub struct ChunkBuilder<'py> {
-    cls: Bound<'py, PyAny>,
+    cls: &'static SlotsClass,
+    _py: std::marker::PhantomData<Python<'py>>,
     pub model: StrCache,
     pub provider: StrCache,
     context_id: StrCache,
@@ -70,29 +86,36 @@ pub struct ChunkBuilder<'py> {
 
 impl<'py> ChunkBuilder<'py> {
     pub fn new(py: Python<'py>) -> PyResult<ChunkBuilder<'py>> {
-        Ok(ChunkBuilder { cls: class(py, &STREAMING_CHUNK, "StreamingChunk")?, model: StrCache::default(), provider: StrCache::default(),
+        Ok(ChunkBuilder { cls: slots_class(py, &STREAMING_CHUNK, "StreamingChunk", &CHUNK_FIELDS)?, _py: std::marker::PhantomData, model: StrCache::default(), provider: StrCache::default(),
             context_id: StrCache::default(), timestamp: StrCache::default() })
     }
 
-    pub fn event(&mut self, py: Python<'py>, e: &StreamEvent) -> PyResult<Bound<'py, PyAny>> {
-        // A Rust tuple goes through vectorcall: no argument tuple is allocated per chunk.
-        self.cls.call1((
-            PyString::new(py, e.chunk.as_deref().unwrap_or("")),
-            e.done,
-            py.None(),
-            self.model.get(py, e.model.as_deref()),
-            self.provider.get(py, e.provider.as_deref()),
-            e.fallback.unwrap_or(false),
-            opt_str(py, e.finish_reason.as_deref()),
-            usage(py, &e.usage)?,
-            self.context_id.get(py, e.context_id.as_deref()),
-            self.timestamp.get(py, e.timestamp.as_deref()),
-        ))
+    /// One chunk of a batch. The repeated fields' Python strings are made once per change.
+    pub fn chunk(&mut self, py: Python<'py>, c: &ChunkView<'_>) -> PyResult<Bound<'py, PyAny>> {
+        self.cls.build(py, [
+            PyString::new(py, c.text).into_any(),
+            PyBool::new(py, c.done).to_owned().into_any(),
+            py.None().into_bound(py),
+            self.model.get(py, c.meta.model.as_deref()),
+            self.provider.get(py, c.meta.provider.as_deref()),
+            PyBool::new(py, c.fallback.unwrap_or(false)).to_owned().into_any(),
+            opt_str(py, c.finish_reason),
+            usage(py, &c.usage.cloned())?,
+            self.context_id.get(py, c.meta.context_id.as_deref()),
+            self.timestamp.get(py, c.meta.timestamp.as_deref()),
+        ])
     }
 
     /// The terminal chunk of a stream that failed after content was delivered.
-    pub fn error(&mut self, _py: Python<'py>, message: &str) -> PyResult<Bound<'py, PyAny>> {
-        self.cls.call1(("", true, message))
+    pub fn error(&mut self, py: Python<'py>, message: &str) -> PyResult<Bound<'py, PyAny>> {
+        let none = || py.None().into_bound(py);
+        let no = || PyBool::new(py, false).to_owned().into_any();
+        self.cls.build(py, [
+            PyString::new(py, "").into_any(),
+            PyBool::new(py, true).to_owned().into_any(),
+            PyString::new(py, message).into_any(),
+            none(), none(), no(), none(), none(), none(), none(),
+        ])
     }
 }
 

@@ -7,7 +7,7 @@ Each has `to_dict()`, value equality and a readable repr.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Union
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple, Union
 
 __all__ = [
     "Message",
@@ -23,7 +23,7 @@ __all__ = [
 
 
 class _Model:
-    __slots__ = ()
+    __slots__: Tuple[str, ...] = ()
 
     def to_dict(self) -> Dict[str, Any]:
         out: Dict[str, Any] = {}
