@@ -411,38 +411,43 @@ class ChatCall:
     def __aiter__(self) -> "ChunkIterator":
         if not self.streaming:
             raise TypeError("this call is not streaming: pass streaming=True to iterate over chunks")
-        return ChunkIterator(self._client, self._messages, self._kw)
+        native_iter = _NativeChunkIterator if self._client.backend == "rust" else None
+        return (native_iter or _PyChunkIterator)(self._client, self._messages, self._kw)
 
 
 class ChunkIterator:
     """Async iterator over StreamingChunk objects. Chunks arrive from the backend in batches;
-    leaving the loop early (or `aclose()`) closes the HTTP exchange."""
+    leaving the loop early (or `aclose()`) closes the HTTP exchange.
 
-    __slots__ = ("_client", "_messages", "_kw", "_stream", "_buf", "_i", "_started", "_fallback")
+    Two concrete classes share this logic: on the Rust path `__anext__` is native (a buffered
+    chunk is handed out without a coroutine), on the pure path it is the Python method below."""
 
     def __init__(self, client: TektonLLMClient, messages: List[Any], kw: Dict[str, Any]) -> None:
         self._client = client
         self._messages = messages
         self._kw = kw
         self._stream: Any = None
-        self._buf: List[StreamingChunk] = []
-        self._i = 0
-        self._started = False
         self._fallback = False
+        self._clear_buffer()
 
     def __aiter__(self) -> "ChunkIterator":
         return self
+
+    def __anext__(self) -> Awaitable[StreamingChunk]:
+        raise NotImplementedError
 
     @property
     def request_id(self) -> Optional[str]:
         return self._stream.request_id if self._stream is not None else None
 
-    async def __anext__(self) -> StreamingChunk:
-        i = self._i
-        buf = self._buf
-        if i < len(buf):
-            self._i = i + 1
-            return buf[i]
+    def _set_buffer(self, batch: List[StreamingChunk], start: int) -> None:
+        raise NotImplementedError
+
+    def _clear_buffer(self) -> None:
+        raise NotImplementedError
+
+    async def _refill(self) -> StreamingChunk:
+        """The next batch (waiting for it if need be); returns its first chunk, buffers the rest."""
         stream = self._stream
         if stream is None:
             return await self._first()
@@ -456,8 +461,7 @@ class ChunkIterator:
         if self._fallback:
             for c in batch:
                 c.fallback = True
-        self._buf = batch
-        self._i = 1
+        self._set_buffer(batch, 1)
         return batch[0]  # type: ignore[no-any-return]
 
     async def _first(self) -> StreamingChunk:
@@ -475,16 +479,14 @@ class ChunkIterator:
         if self._fallback:
             for c in batch:
                 c.fallback = True
-        self._buf = batch
-        self._i = 1
+        self._set_buffer(batch, 1)
         return batch[0]  # type: ignore[no-any-return]
 
     async def aclose(self) -> None:
         """Stop the stream now and close its HTTP exchange."""
         if self._stream is not None:
             self._stream.close()
-        self._buf = []
-        self._i = 0
+        self._clear_buffer()
 
     async def __aenter__(self) -> "ChunkIterator":
         return self
@@ -504,3 +506,30 @@ class ChunkIterator:
         return "".join(parts)
 
 
+class _PyChunkIterator(ChunkIterator):
+    """The pure path's iterator: everything in Python."""
+
+    __slots__ = ("_buf", "_i")
+
+    def _set_buffer(self, batch: List[StreamingChunk], start: int) -> None:
+        self._buf = batch
+        self._i = start
+
+    def _clear_buffer(self) -> None:
+        self._buf = []
+        self._i = 0
+
+    async def __anext__(self) -> StreamingChunk:
+        i = self._i
+        buf = self._buf
+        if i < len(buf):
+            self._i = i + 1
+            return buf[i]
+        return await self._refill()
+
+
+_NativeChunkIterator: Optional[Type[ChunkIterator]]
+try:
+    from ._native_chunk_iterator import NativeChunkIterator as _NativeChunkIterator
+except ImportError:  # no native module: the pure path serves every client
+    _NativeChunkIterator = None
