@@ -10,13 +10,11 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 use tekton_core::protocol::v1::ChatRequest;
-use tekton_core::{ChatStream, ClientConfig, RhetorHttp, StreamItem};
+use tekton_core::{ChatStream, ChunkBatch, ClientConfig, RhetorHttp, StreamEnd};
 use tokio::sync::Mutex;
 
 use crate::py_errors::to_py_err;
 use crate::{py_json, py_log, py_models, runtime};
-
-const MAX_BATCH: usize = 4096;
 
 fn seconds(name: &str, v: f64) -> PyResult<Duration> {
     if !v.is_finite() || v <= 0.0 {
@@ -235,14 +233,10 @@ impl ChunkStream {
         let Ok(mut guard) = self.inner.try_lock() else {
             return Ok(Some(PyList::empty(py)));
         };
-        let mut items = Vec::new();
-        let open = guard.try_recv_batch(&mut items, MAX_BATCH);
+        let mut batch = ChunkBatch::default();
+        let end = guard.try_take(&mut batch);
         drop(guard);
-        if !open {
-            self.ended.store(true, Ordering::Relaxed);
-            return Ok(None);
-        }
-        convert_batch(py, items, &self.ended).map(Some)
+        convert_batch(py, &batch, end, &self.ended)
     }
 
     /// Awaitable → the next non-empty list of chunks, or None once the stream is over.
@@ -250,13 +244,13 @@ impl ChunkStream {
         let inner = Arc::clone(&self.inner);
         let ended = Arc::clone(&self.ended);
         crate::py_bridge::spawn_result(py, async move {
-            let mut items = Vec::new();
-            let open = if ended.load(Ordering::Relaxed) {
-                false
+            let mut batch = ChunkBatch::default();
+            let end = if ended.load(Ordering::Relaxed) {
+                Some(StreamEnd::Finished)
             } else {
-                inner.lock().await.recv_batch(&mut items, MAX_BATCH).await
+                inner.lock().await.take(&mut batch).await
             };
-            Ok(Batch { items, open, ended })
+            Ok(Batch { batch, end, ended })
         })
     }
 
@@ -278,8 +272,8 @@ impl ChunkStream {
 }
 
 struct Batch {
-    items: Vec<StreamItem>,
-    open: bool,
+    batch: ChunkBatch,
+    end: Option<StreamEnd>,
     ended: Arc<AtomicBool>,
 }
 
@@ -289,32 +283,36 @@ impl<'py> IntoPyObject<'py> for Batch {
     type Error = PyErr;
 
     fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        if !self.open {
-            self.ended.store(true, Ordering::Relaxed);
-            return Ok(py.None().into_bound(py));
-        }
-        Ok(convert_batch(py, self.items, &self.ended)?.into_any())
+        Ok(match convert_batch(py, &self.batch, self.end, &self.ended)? {
+            Some(list) => list.into_any(),
+            None => py.None().into_bound(py),
+        })
     }
 }
 
-/// Items → StreamingChunk objects. An error before any content raises; after content it becomes
-/// the stream's last chunk, with `error` set.
-fn convert_batch<'py>(py: Python<'py>, items: Vec<StreamItem>, ended: &AtomicBool) -> PyResult<Bound<'py, PyList>> {
-    let mut builder = py_models::ChunkBuilder::new(py)?;
-    let mut out = Vec::with_capacity(items.len());
-    for item in items {
-        match item {
-            StreamItem::Event(e) => out.push(builder.event(py, &e)?),
-            StreamItem::Error { error, delivered } => {
-                ended.store(true, Ordering::Relaxed);
-                if !delivered && out.is_empty() {
-                    return Err(to_py_err(py, &error));
-                }
-                out.push(builder.error(py, &error.to_string())?);
-            }
-        }
+/// Chunks → a list of StreamingChunk objects; None once the stream is over and nothing is left.
+/// A failure before any content raises; after content it becomes the stream's last chunk, with
+/// `error` set.
+fn convert_batch<'py>(py: Python<'py>, batch: &ChunkBatch, end: Option<StreamEnd>, ended: &AtomicBool) -> PyResult<Option<Bound<'py, PyList>>> {
+    if end.is_some() {
+        ended.store(true, Ordering::Relaxed);
     }
-    PyList::new(py, out)
+    let mut builder = py_models::ChunkBuilder::new(py)?;
+    let mut out = Vec::with_capacity(batch.len() + 1);
+    for chunk in batch.iter() {
+        out.push(builder.chunk(py, &chunk)?);
+    }
+    match end {
+        Some(StreamEnd::Failed { error, delivered }) => {
+            if !delivered && out.is_empty() {
+                return Err(to_py_err(py, &error));
+            }
+            out.push(builder.error(py, &error.to_string())?);
+        }
+        Some(StreamEnd::Finished) if out.is_empty() => return Ok(None),
+        _ => {}
+    }
+    PyList::new(py, out).map(Some)
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

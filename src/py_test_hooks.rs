@@ -6,7 +6,7 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use tekton_core::protocol::v1::StreamEvent;
 use tekton_core::ws::{WsClient, WsConfig};
-use tekton_core::{ChatStream, StreamItem};
+use tekton_core::ChatStream;
 
 use crate::py_errors::to_py_err;
 use crate::py_http::ChunkStream;
@@ -50,9 +50,10 @@ fn _test_panic<'py>(py: Python<'py>, r#where: &str) -> PyResult<Bound<'py, PyAny
         }),
         "convert" => crate::py_bridge::spawn_result(py, async move { Ok(PanicsOnConversion) }),
         "stream" => {
-            let stream = ChatStream::spawn(&runtime::handle(), "test-stream".into(), 8, |tx| async move {
+            let stream = ChatStream::spawn(&runtime::handle(), "test-stream".into(), 8, |mut sink| async move {
                 let ev = StreamEvent { chunk: Some("partial".into()), ..StreamEvent::default() };
-                let _ = tx.send(StreamItem::Event(ev)).await;
+                sink.batch().push_event(&ev);
+                let _ = sink.flush().await;
                 tokio::task::yield_now().await;
                 panic!("deliberate test panic in a stream reader");
             });

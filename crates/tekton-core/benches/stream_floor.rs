@@ -11,7 +11,7 @@ use std::time::Instant;
 use rhetor_sim::{SimConfig, Simulator};
 use serde_json::json;
 use tekton_core::protocol::v1::ChatRequest;
-use tekton_core::{ClientConfig, RhetorHttp, StreamItem};
+use tekton_core::{ChunkBatch, ClientConfig, RhetorHttp, StreamEnd};
 
 fn request(chunks: u64) -> ChatRequest {
     let mut req = ChatRequest {
@@ -27,16 +27,16 @@ fn request(chunks: u64) -> ChatRequest {
 async fn drain(http: Arc<RhetorHttp>, rt: tokio::runtime::Handle, chunks: u64, id: usize) -> usize {
     let mut stream = http.stream_chat(&rt, &request(chunks), format!("floor-{id}")).unwrap();
     let mut n = 0;
-    let mut batch = Vec::new();
-    while stream.recv_batch(&mut batch, 4096).await {
-        for item in batch.drain(..) {
-            match item {
-                StreamItem::Event(_) => n += 1,
-                StreamItem::Error { error, .. } => panic!("stream failed: {error}"),
-            }
+    let mut batch = ChunkBatch::default();
+    loop {
+        let end = stream.take(&mut batch).await;
+        n += batch.iter().count();
+        match end {
+            None => {}
+            Some(StreamEnd::Finished) => return n,
+            Some(StreamEnd::Failed { error, .. }) => panic!("stream failed: {error}"),
         }
     }
-    n
 }
 
 fn main() {

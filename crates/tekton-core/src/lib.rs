@@ -2,8 +2,10 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod batch;
+pub mod chunk_batch;
 pub mod config;
 pub mod error;
+pub mod handover;
 pub mod http;
 pub mod panic_guard;
 pub mod protocol;
@@ -17,4 +19,6 @@ pub use config::ClientConfig;
 pub use error::{CoreError, CoreResult, ErrorKind};
 pub use http::{CompletionOut, LogSink, RhetorHttp};
 pub use reqwest::Method;
-pub use stream::{ChatStream, StreamItem};
+pub use chunk_batch::{ChunkBatch, ChunkView};
+pub use handover::StreamEnd;
+pub use stream::ChatStream;

@@ -16,6 +16,18 @@ pub struct SseEvent {
     pub id: Option<String>,
 }
 
+/// Where decoded events go. Events are lent, not moved: a receiver that only looks at them (the
+/// stream reader parses each one in place) costs no allocation per event.
+pub trait SseSink {
+    fn event(&mut self, event_type: &str, data: &str, id: Option<&str>);
+}
+
+impl SseSink for Vec<SseEvent> {
+    fn event(&mut self, event_type: &str, data: &str, id: Option<&str>) {
+        self.push(SseEvent { event: event_type.to_owned(), data: data.to_owned(), id: id.map(str::to_owned) });
+    }
+}
+
 /// An event or a line grew past the configured limit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SseLimitExceeded {
@@ -56,7 +68,7 @@ impl SseDecoder {
     }
 
     /// Feed one network read; complete events are appended to `out`.
-    pub fn feed(&mut self, mut input: &[u8], out: &mut Vec<SseEvent>) -> Result<(), SseLimitExceeded> {
+    pub fn feed<S: SseSink>(&mut self, mut input: &[u8], out: &mut S) -> Result<(), SseLimitExceeded> {
         if input.is_empty() {
             return Ok(()); // an empty read must not forget a CR that ended the previous one
         }
@@ -99,7 +111,7 @@ impl SseDecoder {
     }
 
     /// End of stream: an unterminated last line is processed, and a pending event is dispatched.
-    pub fn finish(&mut self, out: &mut Vec<SseEvent>) -> Result<(), SseLimitExceeded> {
+    pub fn finish<S: SseSink>(&mut self, out: &mut S) -> Result<(), SseLimitExceeded> {
         if !self.partial.is_empty() {
             let line = std::mem::take(&mut self.partial);
             self.line(&line, out)?;
@@ -115,7 +127,7 @@ impl SseDecoder {
         Ok(())
     }
 
-    fn line(&mut self, mut line: &[u8], out: &mut Vec<SseEvent>) -> Result<(), SseLimitExceeded> {
+    fn line<S: SseSink>(&mut self, mut line: &[u8], out: &mut S) -> Result<(), SseLimitExceeded> {
         if self.at_stream_start {
             self.at_stream_start = false;
             if let Some(rest) = line.strip_prefix(BOM) {
@@ -143,10 +155,17 @@ impl SseDecoder {
                     self.data.push('\n');
                 }
                 self.has_data = true;
-                self.data.push_str(&String::from_utf8_lossy(value));
+                // Valid UTF-8 (the normal case) is copied as is; the lossy path allocates.
+                match std::str::from_utf8(value) {
+                    Ok(v) => self.data.push_str(v),
+                    Err(_) => self.data.push_str(&String::from_utf8_lossy(value)),
+                }
                 self.check_limit()?;
             }
-            b"event" => self.event_type = String::from_utf8_lossy(value).into_owned(),
+            b"event" => {
+                self.event_type.clear();
+                self.event_type.push_str(&String::from_utf8_lossy(value));
+            }
             // An id with NUL is ignored (WHATWG).
             b"id" if !value.contains(&0) => {
                 self.last_id = Some(String::from_utf8_lossy(value).into_owned());
@@ -157,18 +176,10 @@ impl SseDecoder {
         Ok(())
     }
 
-    fn dispatch(&mut self, out: &mut Vec<SseEvent>) {
+    fn dispatch<S: SseSink>(&mut self, out: &mut S) {
         if self.has_data {
-            let event = if self.event_type.is_empty() {
-                "message".to_owned()
-            } else {
-                std::mem::take(&mut self.event_type)
-            };
-            out.push(SseEvent {
-                event,
-                data: std::mem::take(&mut self.data),
-                id: self.last_id.clone(),
-            });
+            let event_type = if self.event_type.is_empty() { "message" } else { &self.event_type };
+            out.event(event_type, &self.data, self.last_id.as_deref());
         }
         self.has_data = false;
         self.data.clear();

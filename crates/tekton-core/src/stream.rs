@@ -1,36 +1,30 @@
-//! A streamed chat: a reader task on the runtime turns SSE bytes into events and hands them to
-//! the consumer through a bounded channel (backpressure: a slow consumer pauses the socket read).
-//! The consumer takes every ready event at once, so one hop into Python carries a batch.
+//! A streamed chat: a reader task on the runtime turns SSE bytes into chunks and hands them to
+//! the consumer (`handover`): every chunk of a network read in one step, and the consumer takes
+//! every ready chunk at once, so one hop into Python carries a batch.
 //!
 //! Retry rule: an attempt that fails before the first content chunk was delivered is retried like
-//! any call; after that, the failure is delivered as a terminal error item carrying the partial
-//! text, and nothing is ever sent twice.
+//! any call; after that, the failure is delivered as the stream's end carrying the partial text,
+//! and nothing is ever sent twice.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use reqwest::Method;
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::chunk_batch::{ChunkBatch, StreamEventRef};
 use crate::error::{CoreError, ErrorKind};
+use crate::handover::{self, ChunkSink, ChunkSource, StreamEnd};
 use crate::http::{closed_error, transport_error, RhetorHttp};
 use crate::panic_guard;
-use crate::protocol::v1::{ChatRequest, StreamEvent};
+use crate::protocol::v1::ChatRequest;
 use crate::retry::delay_before_retry;
-use crate::sse::SseDecoder;
-
-#[derive(Debug)]
-pub enum StreamItem {
-    Event(StreamEvent),
-    /// Terminal. `delivered` says whether content chunks reached the consumer before it.
-    Error { error: CoreError, delivered: bool },
-}
+use crate::sse::{SseDecoder, SseSink};
 
 /// The consumer's end. Dropping it aborts the reader, which closes the HTTP exchange at once.
 pub struct ChatStream {
-    rx: mpsc::Receiver<StreamItem>,
+    source: ChunkSource,
     task: JoinHandle<()>,
     pub request_id: String,
 }
@@ -42,26 +36,15 @@ impl Drop for ChatStream {
 }
 
 impl ChatStream {
-    /// Wait for at least one item, then take every ready one (up to `max`). False: the stream is over.
-    pub async fn recv_batch(&mut self, out: &mut Vec<StreamItem>, max: usize) -> bool {
-        match self.rx.recv().await {
-            None => return false,
-            Some(item) => out.push(item),
-        }
-        self.try_recv_batch(out, max);
-        true
+    /// Wait for chunks or the end, then take every ready chunk into `out` (emptied first).
+    /// Returns the end once the stream is over (`out` may still hold its last chunks).
+    pub async fn take(&mut self, out: &mut ChunkBatch) -> Option<StreamEnd> {
+        self.source.take(out).await
     }
 
-    /// Take the ready items without waiting. False: the stream is over and nothing is left.
-    pub fn try_recv_batch(&mut self, out: &mut Vec<StreamItem>, max: usize) -> bool {
-        while out.len() < max {
-            match self.rx.try_recv() {
-                Ok(item) => out.push(item),
-                Err(mpsc::error::TryRecvError::Empty) => return true,
-                Err(mpsc::error::TryRecvError::Disconnected) => return !out.is_empty(),
-            }
-        }
-        true
+    /// `take` without waiting: `out` may come back empty.
+    pub fn try_take(&mut self, out: &mut ChunkBatch) -> Option<StreamEnd> {
+        self.source.try_take(out)
     }
 
     /// Stop now: the reader is aborted and its connection closed.
@@ -69,25 +52,25 @@ impl ChatStream {
         self.task.abort();
     }
 
-    /// Run `reader` on `rt` as this stream's producer, feeding a channel of `buffer` items.
-    /// A panic in the reader reaches the consumer as a terminal error item: a bare closed
-    /// channel would look like a clean end of the stream.
+    /// Run `reader` on `rt` as this stream's producer, at most `buffer` chunks ahead of the
+    /// consumer. A panic in the reader reaches the consumer as a failed end: a bare stop would
+    /// look like a clean end of the stream.
     pub fn spawn<F, Fut>(rt: &tokio::runtime::Handle, request_id: String, buffer: usize, reader: F) -> ChatStream
     where
-        F: FnOnce(mpsc::Sender<StreamItem>) -> Fut,
+        F: FnOnce(ChunkSink) -> Fut,
         Fut: std::future::Future<Output = ()> + Send + 'static,
     {
-        let (tx, rx) = mpsc::channel(buffer.max(1));
-        let on_panic = tx.clone();
+        let (sink, source) = handover::channel(buffer);
+        let guard = sink.guard();
         let rid = request_id.clone();
-        let work = reader(tx);
+        let work = reader(sink);
         let task = rt.spawn(async move {
             if let Err(message) = panic_guard::catch(work).await {
                 let error = panic_guard::panic_error("the stream reader", &message).with_request_id(rid);
-                let _ = on_panic.send(StreamItem::Error { error, delivered: false }).await;
+                guard.end_if_open(StreamEnd::Failed { error, delivered: false });
             }
         });
-        ChatStream { rx, task, request_id }
+        ChatStream { source, task, request_id }
     }
 }
 
@@ -111,10 +94,10 @@ impl RhetorHttp {
         })?);
         let http = Arc::clone(self);
         let rid = request_id.clone();
-        Ok(ChatStream::spawn(rt, request_id, self.cfg.stream_buffer_events, move |tx| http.run_stream(body, rid, tx)))
+        Ok(ChatStream::spawn(rt, request_id, self.cfg.stream_buffer_events, move |sink| http.run_stream(body, rid, sink)))
     }
 
-    async fn run_stream(self: Arc<Self>, body: Bytes, request_id: String, tx: mpsc::Sender<StreamItem>) {
+    async fn run_stream(self: Arc<Self>, body: Bytes, request_id: String, mut sink: ChunkSink) {
         let url = self.cfg.url("/api/v1/chat/stream");
         let mut shutdown = self.shutdown_tx.subscribe();
         let mut progress = Progress { delivered: false, partial: String::new() };
@@ -124,12 +107,12 @@ impl RhetorHttp {
                 AttemptEnd::Failed { error: closed_error(&request_id), retryable: false }
             } else {
                 tokio::select! {
-                    end = self.stream_attempt(&url, body.clone(), &request_id, &tx, &mut progress) => end,
+                    end = self.stream_attempt(&url, body.clone(), &request_id, &mut sink, &mut progress) => end,
                     _ = shutdown.changed() => AttemptEnd::Failed { error: closed_error(&request_id), retryable: false },
                 }
             };
             let (mut error, retryable) = match end {
-                AttemptEnd::Finished => return,
+                AttemptEnd::Finished => return sink.end(StreamEnd::Finished).await,
                 AttemptEnd::Failed { error, retryable } => (error, retryable),
             };
             if retryable && !progress.delivered {
@@ -150,8 +133,7 @@ impl RhetorHttp {
             if progress.delivered {
                 error.partial = std::mem::take(&mut progress.partial);
             }
-            let _ = tx.send(StreamItem::Error { error, delivered: progress.delivered }).await;
-            return;
+            return sink.end(StreamEnd::Failed { error, delivered: progress.delivered }).await;
         }
     }
 
@@ -160,7 +142,7 @@ impl RhetorHttp {
         url: &str,
         body: Bytes,
         request_id: &str,
-        tx: &mpsc::Sender<StreamItem>,
+        sink: &mut ChunkSink,
         progress: &mut Progress,
     ) -> AttemptEnd {
         let idle = self.cfg.stream_idle();
@@ -171,12 +153,12 @@ impl RhetorHttp {
             Err(_) => return failed(idle_error(idle, request_id, "no answer")),
         };
         let mut decoder = SseDecoder::new(self.cfg.max_event_bytes);
-        let mut events = Vec::new();
         let mut saw_done = false;
         let mut last_event = Instant::now();
         loop {
             let wait = idle.saturating_sub(last_event.elapsed());
             let read = tokio::time::timeout(wait, resp.chunk()).await;
+            let mut events = EventReader { batch: sink.batch(), progress: &mut *progress, saw_done, failure: None, seen: 0 };
             let at_eof = match read {
                 Err(_) if saw_done => return AttemptEnd::Finished,
                 Err(_) => return failed(idle_error(idle, request_id, "no stream event")),
@@ -199,43 +181,15 @@ impl RhetorHttp {
                     false
                 }
             };
-            if !events.is_empty() {
+            if events.seen > 0 {
                 last_event = Instant::now();
             }
-            for sse in events.drain(..) {
-                if saw_done {
-                    continue;
-                }
-                let event = if sse.data == "[DONE]" {
-                    StreamEvent { done: true, ..StreamEvent::default() }
-                } else {
-                    match serde_json::from_str::<StreamEvent>(&sse.data) {
-                        Ok(ev) => ev,
-                        Err(e) => {
-                            let msg = format!("Rhetor sent an event that is not valid JSON ({e})");
-                            return AttemptEnd::Failed {
-                                error: CoreError::new(ErrorKind::Protocol, msg).with_request_id(request_id),
-                                retryable: false,
-                            };
-                        }
-                    }
-                };
-                if let Some(message) = event.error {
-                    let error = CoreError::new(ErrorKind::ServiceUnavailable, format!("Rhetor reported an error in the stream: {message}"))
-                        .with_request_id(request_id)
-                        .with_code(event.code);
-                    return AttemptEnd::Failed { error, retryable: false };
-                }
-                saw_done = event.done;
-                if let Some(text) = event.chunk.as_deref() {
-                    if !text.is_empty() {
-                        progress.delivered = true;
-                        progress.partial.push_str(text);
-                    }
-                }
-                if tx.send(StreamItem::Event(event)).await.is_err() {
-                    return AttemptEnd::Finished; // the consumer went away
-                }
+            saw_done = events.saw_done;
+            if let Some(failure) = events.failure.take() {
+                return AttemptEnd::Failed { error: failure.with_request_id(request_id), retryable: false };
+            }
+            if sink.flush().await.is_err() {
+                return AttemptEnd::Finished; // the consumer went away
             }
             if at_eof {
                 if saw_done {
@@ -249,6 +203,52 @@ impl RhetorHttp {
                 return failed(error);
             }
         }
+    }
+}
+
+/// Decodes each SSE event of one read in place (no copy of its strings) into the batch.
+struct EventReader<'a> {
+    batch: &'a mut ChunkBatch,
+    progress: &'a mut Progress,
+    saw_done: bool,
+    /// The first event that ends the attempt (bad JSON, an error event); later ones are ignored.
+    failure: Option<CoreError>,
+    seen: usize,
+}
+
+impl SseSink for EventReader<'_> {
+    fn event(&mut self, _event_type: &str, data: &str, _id: Option<&str>) {
+        self.seen += 1;
+        if self.saw_done || self.failure.is_some() {
+            return;
+        }
+        if data == "[DONE]" {
+            self.saw_done = true;
+            self.batch.push(&StreamEventRef { done: true, ..StreamEventRef::default() });
+            return;
+        }
+        let event = match serde_json::from_str::<StreamEventRef<'_>>(data) {
+            Ok(event) => event,
+            Err(e) => {
+                self.failure = Some(CoreError::new(ErrorKind::Protocol, format!("Rhetor sent an event that is not valid JSON ({e})")));
+                return;
+            }
+        };
+        if let Some(message) = &event.error {
+            self.failure = Some(
+                CoreError::new(ErrorKind::ServiceUnavailable, format!("Rhetor reported an error in the stream: {}", message.as_str()))
+                    .with_code(event.code.as_ref().map(|c| c.as_str().to_owned())),
+            );
+            return;
+        }
+        self.saw_done = event.done;
+        if let Some(text) = &event.chunk {
+            if !text.as_str().is_empty() {
+                self.progress.delivered = true;
+                self.progress.partial.push_str(text.as_str());
+            }
+        }
+        self.batch.push(&event);
     }
 }
 

@@ -5,29 +5,37 @@
 use std::time::Duration;
 
 use tekton_core::protocol::v1::StreamEvent;
-use tekton_core::{ChatStream, ErrorKind, StreamItem};
+use tekton_core::{ChatStream, ChunkBatch, ErrorKind, StreamEnd};
 
-async fn drain(stream: &mut ChatStream) -> Vec<StreamItem> {
-    let mut items = Vec::new();
+/// Every chunk text, and how the stream ended.
+async fn drain(stream: &mut ChatStream) -> (Vec<String>, StreamEnd) {
+    let mut texts = Vec::new();
     let all = async {
-        while stream.recv_batch(&mut items, 64).await {}
+        let mut batch = ChunkBatch::default();
+        loop {
+            let end = stream.take(&mut batch).await;
+            texts.extend(batch.iter().map(|c| c.text.to_owned()));
+            if let Some(end) = end {
+                return end;
+            }
+        }
     };
-    tokio::time::timeout(Duration::from_secs(10), all).await.expect("the stream hung");
-    items
+    let end = tokio::time::timeout(Duration::from_secs(10), all).await.expect("the stream hung");
+    (texts, end)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reader_panic_after_a_chunk_is_an_error_item() {
     let rt = tokio::runtime::Handle::current();
-    let mut stream = ChatStream::spawn(&rt, "rid-1".into(), 8, |tx| async move {
+    let mut stream = ChatStream::spawn(&rt, "rid-1".into(), 8, |mut sink| async move {
         let ev = StreamEvent { chunk: Some("partial".into()), ..StreamEvent::default() };
-        tx.send(StreamItem::Event(ev)).await.unwrap();
+        sink.batch().push_event(&ev);
+        sink.flush().await.unwrap();
         panic!("deliberate reader panic");
     });
-    let items = drain(&mut stream).await;
-    assert_eq!(items.len(), 2, "{items:?}");
-    assert!(matches!(&items[0], StreamItem::Event(e) if e.chunk.as_deref() == Some("partial")));
-    let StreamItem::Error { error, .. } = &items[1] else { panic!("no error item: {items:?}") };
+    let (texts, end) = drain(&mut stream).await;
+    assert_eq!(texts, ["partial"]);
+    let StreamEnd::Failed { error, .. } = &end else { panic!("no error end: {end:?}") };
     assert_eq!(error.kind, ErrorKind::Other);
     assert_eq!(error.request_id.as_deref(), Some("rid-1"));
     assert!(error.message.contains("deliberate reader panic"), "{}", error.message);
@@ -36,20 +44,21 @@ async fn reader_panic_after_a_chunk_is_an_error_item() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reader_panic_before_anything_is_an_error_item() {
     let rt = tokio::runtime::Handle::current();
-    let mut stream = ChatStream::spawn(&rt, "rid-2".into(), 1, |_tx| async move {
+    let mut stream = ChatStream::spawn(&rt, "rid-2".into(), 1, |_sink| async move {
         panic!("deliberate reader panic");
     });
-    let items = drain(&mut stream).await;
-    assert!(matches!(items.as_slice(), [StreamItem::Error { .. }]), "{items:?}");
+    let (texts, end) = drain(&mut stream).await;
+    assert!(texts.is_empty() && matches!(end, StreamEnd::Failed { .. }), "{texts:?} {end:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_clean_reader_ends_without_an_error() {
     let rt = tokio::runtime::Handle::current();
-    let mut stream = ChatStream::spawn(&rt, "rid-3".into(), 1, |tx| async move {
-        let ev = StreamEvent { done: true, ..StreamEvent::default() };
-        tx.send(StreamItem::Event(ev)).await.unwrap();
+    let mut stream = ChatStream::spawn(&rt, "rid-3".into(), 1, |mut sink| async move {
+        let ev = StreamEvent { chunk: Some("all".into()), done: true, ..StreamEvent::default() };
+        sink.batch().push_event(&ev);
+        sink.end(StreamEnd::Finished).await;
     });
-    let items = drain(&mut stream).await;
-    assert!(matches!(items.as_slice(), [StreamItem::Event(e)] if e.done), "{items:?}");
+    let (texts, end) = drain(&mut stream).await;
+    assert!(texts == ["all"] && matches!(end, StreamEnd::Finished), "{texts:?} {end:?}");
 }

@@ -1,0 +1,264 @@
+//! The hand-over between a stream's reader task and its consumer: one shared `ChunkBatch`
+//! behind a mutex. The reader appends what one network read produced; the consumer swaps out
+//! everything ready at once. Buffers are swapped, not reallocated, so a long stream settles into
+//! no allocation per hand-over. Backpressure: a reader that is `capacity` chunks ahead waits
+//! (and stops reading its socket) until the consumer takes them.
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::Notify;
+
+use crate::chunk_batch::ChunkBatch;
+use crate::error::{CoreError, ErrorKind};
+
+/// How a stream ended.
+#[derive(Debug)]
+pub enum StreamEnd {
+    Finished,
+    /// `delivered`: content chunks reached the consumer before the failure.
+    Failed { error: CoreError, delivered: bool },
+}
+
+#[derive(Default)]
+struct State {
+    batch: ChunkBatch,
+    end: Option<StreamEnd>,
+    producer_gone: bool,
+    consumer_gone: bool,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    /// Chunks or the end are ready (one consumer: a stored permit is never lost).
+    data_ready: Notify,
+    /// The consumer took chunks or went away.
+    room: Notify,
+    capacity: usize,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A poisoned lock only means another thread panicked mid-update of plain data.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The consumer went away: the reader should stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConsumerGone;
+
+pub fn channel(capacity: usize) -> (ChunkSink, ChunkSource) {
+    let shared = Arc::new(Shared {
+        state: Mutex::new(State::default()),
+        data_ready: Notify::new(),
+        room: Notify::new(),
+        capacity: capacity.max(1),
+    });
+    (ChunkSink { shared: Arc::clone(&shared), local: ChunkBatch::default() }, ChunkSource { shared, ended: false })
+}
+
+/// The reader's end.
+pub struct ChunkSink {
+    shared: Arc<Shared>,
+    /// Chunks pushed since the last flush.
+    local: ChunkBatch,
+}
+
+impl ChunkSink {
+    /// Where the reader pushes chunks; they reach the consumer at the next `flush`.
+    pub fn batch(&mut self) -> &mut ChunkBatch {
+        &mut self.local
+    }
+
+    /// Hand the pushed chunks to the consumer, first waiting while it is `capacity` chunks behind.
+    pub async fn flush(&mut self) -> Result<(), ConsumerGone> {
+        loop {
+            {
+                let mut state = self.shared.lock();
+                if state.consumer_gone {
+                    return Err(ConsumerGone);
+                }
+                if self.local.is_empty() {
+                    return Ok(());
+                }
+                if state.batch.len() < self.shared.capacity {
+                    if state.batch.is_empty() {
+                        std::mem::swap(&mut state.batch, &mut self.local);
+                    } else {
+                        state.batch.append(&mut self.local);
+                    }
+                    drop(state);
+                    self.shared.data_ready.notify_one();
+                    return Ok(());
+                }
+            }
+            self.shared.room.notified().await;
+        }
+    }
+
+    /// Deliver what is pushed, then the end. A second end is ignored.
+    pub async fn end(mut self, end: StreamEnd) {
+        let _ = self.flush().await;
+        let mut state = self.shared.lock();
+        if state.end.is_none() {
+            // Unflushed chunks (the consumer went away meanwhile) still come before the end.
+            state.batch.append(&mut self.local);
+            state.end = Some(end);
+        }
+        drop(state);
+        self.shared.data_ready.notify_one();
+    }
+
+    /// A handle that outlives the reader (the panic guard keeps one).
+    pub fn guard(&self) -> SinkGuard {
+        SinkGuard { shared: Arc::clone(&self.shared) }
+    }
+}
+
+/// Held by whoever runs the reader. Lets it end a stream whose reader panicked; when dropped
+/// (the reader task finished or was aborted) a stream left without an end becomes an error,
+/// never a clean end and never a hang.
+pub struct SinkGuard {
+    shared: Arc<Shared>,
+}
+
+impl SinkGuard {
+    pub fn end_if_open(&self, end: StreamEnd) {
+        let mut state = self.shared.lock();
+        if state.end.is_none() {
+            state.end = Some(end);
+        }
+        drop(state);
+        self.shared.data_ready.notify_one();
+    }
+}
+
+impl Drop for SinkGuard {
+    fn drop(&mut self) {
+        self.shared.lock().producer_gone = true;
+        self.shared.data_ready.notify_one();
+    }
+}
+
+/// The consumer's end.
+pub struct ChunkSource {
+    shared: Arc<Shared>,
+    ended: bool,
+}
+
+impl ChunkSource {
+    /// Every ready chunk into `out` (emptied first), without waiting. Returns the end once the
+    /// stream is over; `out` may then still hold its last chunks. After the end: `Finished`.
+    pub fn try_take(&mut self, out: &mut ChunkBatch) -> Option<StreamEnd> {
+        out.clear();
+        if self.ended {
+            return Some(StreamEnd::Finished);
+        }
+        let mut state = self.shared.lock();
+        let took = !state.batch.is_empty();
+        if took {
+            std::mem::swap(&mut state.batch, out);
+        }
+        let end = match state.end.take() {
+            Some(end) => Some(end),
+            None if state.producer_gone => Some(StreamEnd::Failed {
+                error: CoreError::new(ErrorKind::Other, "the stream reader stopped without ending the stream"),
+                delivered: false,
+            }),
+            None => None,
+        };
+        drop(state);
+        if took {
+            self.shared.room.notify_one();
+        }
+        self.ended = end.is_some();
+        end
+    }
+
+    /// Wait until there are chunks or the end, then take as `try_take`.
+    pub async fn take(&mut self, out: &mut ChunkBatch) -> Option<StreamEnd> {
+        loop {
+            let end = self.try_take(out);
+            if end.is_some() || !out.is_empty() {
+                return end;
+            }
+            self.shared.data_ready.notified().await;
+        }
+    }
+}
+
+impl Drop for ChunkSource {
+    fn drop(&mut self) {
+        self.shared.lock().consumer_gone = true;
+        self.shared.room.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::v1::StreamEvent;
+
+    fn chunk(text: &str) -> StreamEvent {
+        StreamEvent { chunk: Some(text.into()), ..StreamEvent::default() }
+    }
+
+    fn texts(b: &ChunkBatch) -> Vec<String> {
+        b.iter().map(|c| c.text.to_owned()).collect()
+    }
+
+    #[tokio::test]
+    async fn chunks_then_end_in_order() {
+        let (mut sink, mut source) = channel(8);
+        sink.batch().push_event(&chunk("a"));
+        sink.flush().await.unwrap();
+        sink.batch().push_event(&chunk("b"));
+        sink.flush().await.unwrap();
+        sink.batch().push_event(&chunk("c"));
+        sink.end(StreamEnd::Finished).await;
+        let mut out = ChunkBatch::default();
+        let end = source.take(&mut out).await;
+        assert_eq!(texts(&out), ["a", "b", "c"]);
+        assert!(matches!(end, Some(StreamEnd::Finished)));
+        assert!(matches!(source.try_take(&mut out), Some(StreamEnd::Finished)));
+        assert!(out.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_full_hand_over_waits_for_the_consumer() {
+        let (mut sink, mut source) = channel(2);
+        sink.batch().push_event(&chunk("a"));
+        sink.batch().push_event(&chunk("b"));
+        sink.flush().await.unwrap();
+        sink.batch().push_event(&chunk("c"));
+        let blocked = tokio::time::timeout(std::time::Duration::from_millis(50), sink.flush()).await;
+        assert!(blocked.is_err(), "the reader must wait while the consumer is 2 chunks behind");
+        let mut out = ChunkBatch::default();
+        assert!(source.try_take(&mut out).is_none());
+        assert_eq!(texts(&out), ["a", "b"]);
+        sink.flush().await.unwrap();
+        assert!(source.try_take(&mut out).is_none());
+        assert_eq!(texts(&out), ["c"]);
+    }
+
+    #[tokio::test]
+    async fn a_gone_consumer_stops_the_reader() {
+        let (mut sink, source) = channel(1);
+        sink.batch().push_event(&chunk("a"));
+        sink.flush().await.unwrap();
+        sink.batch().push_event(&chunk("b"));
+        let waiting = tokio::spawn(async move { sink.flush().await });
+        tokio::task::yield_now().await;
+        drop(source);
+        assert_eq!(waiting.await.unwrap(), Err(ConsumerGone));
+    }
+
+    #[tokio::test]
+    async fn a_reader_gone_without_an_end_is_an_error() {
+        let (sink, mut source) = channel(4);
+        let guard = sink.guard();
+        drop(sink);
+        drop(guard);
+        let mut out = ChunkBatch::default();
+        assert!(matches!(source.take(&mut out).await, Some(StreamEnd::Failed { .. })));
+    }
+}
