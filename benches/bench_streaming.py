@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 import pytest
 
@@ -15,19 +15,12 @@ from .contenders import make
 CONTENDERS = ["rust", "python", "httpx+httpx-sse", "aiohttp"]
 
 
-async def _drain(c: Any, prompt: str, sim: Dict[str, Any]) -> int:
-    n = 0
-    async for _ in c.stream(prompt, sim):
-        n += 1
-    return n
-
-
 def _run(url: str, name: str, streams: int, chunks: int) -> Dict[str, float]:
     async def go() -> Dict[str, float]:
         c = make(name, url)
-        await _drain(c, "warm", {"chunks": 4})
+        await c.drain("warm", {"chunks": 4})
         cpu0, t0 = time.process_time(), time.perf_counter()
-        counts = await asyncio.gather(*(_drain(c, f"s{i}", {"chunks": chunks, "chunk_size": 8})
+        counts = await asyncio.gather(*(c.drain(f"s{i}", {"chunks": chunks, "chunk_size": 8})
                                         for i in range(streams)))
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - t0
         await c.close()
@@ -37,27 +30,25 @@ def _run(url: str, name: str, streams: int, chunks: int) -> Dict[str, float]:
     return asyncio.run(go())
 
 
+def _report(benchmark: Any, name: str, rounds: List[Dict[str, float]]) -> None:
+    """The round with the median CPU per chunk stands for the run (the machine is shared: one
+    round can be slowed by a neighbour)."""
+    out = sorted(rounds, key=lambda r: r["cpu_us_per_chunk"])[len(rounds) // 2]
+    benchmark.extra_info.update(out)
+    record(benchmark.group, name, chunks_per_s=out["chunks_per_s"], cpu_us_per_chunk=out["cpu_us_per_chunk"])
+
+
 @pytest.mark.parametrize("name", CONTENDERS)
 def test_one_stream_100k_chunks(benchmark: Any, sim_url: str, name: str) -> None:
     benchmark.group = "stream: 1 x 100,000 chunks"
-    out: Dict[str, float] = {}
-
-    def once() -> None:
-        out.update(_run(sim_url, name, 1, 100_000))
-
-    benchmark.pedantic(once, rounds=3, iterations=1)
-    benchmark.extra_info.update(out)
-    record(benchmark.group, name, chunks_per_s=out["chunks_per_s"], cpu_us_per_chunk=out["cpu_us_per_chunk"])
+    rounds: List[Dict[str, float]] = []
+    benchmark.pedantic(lambda: rounds.append(_run(sim_url, name, 1, 100_000)), rounds=5, iterations=1)
+    _report(benchmark, name, rounds)
 
 
 @pytest.mark.parametrize("name", CONTENDERS)
 def test_64_concurrent_streams(benchmark: Any, sim_url: str, name: str) -> None:
     benchmark.group = "stream: 64 concurrent x 2,000 chunks"
-    out: Dict[str, float] = {}
-
-    def once() -> None:
-        out.update(_run(sim_url, name, 64, 2_000))
-
-    benchmark.pedantic(once, rounds=3, iterations=1)
-    benchmark.extra_info.update(out)
-    record(benchmark.group, name, chunks_per_s=out["chunks_per_s"], cpu_us_per_chunk=out["cpu_us_per_chunk"])
+    rounds: List[Dict[str, float]] = []
+    benchmark.pedantic(lambda: rounds.append(_run(sim_url, name, 64, 2_000)), rounds=5, iterations=1)
+    _report(benchmark, name, rounds)

@@ -1,6 +1,10 @@
 """What a user would otherwise write: httpx + httpx-sse and aiohttp against the same endpoints,
 plus our client on each backend. Every contender does the same work: send the request, decode
-every event's JSON, and hand the text to the caller."""
+every event's JSON, and hand the text to the caller.
+
+`drain` is the loop a user writes around each client, inline (no generator of ours in between,
+whose cost would be the same for every contender and hide the clients' own); the throughput
+benches time it. `stream` yields each text, for the benches that time each chunk."""
 
 from __future__ import annotations
 
@@ -32,6 +36,13 @@ class Ours:
         async for c in self.client.generate_text(prompt, streaming=True, options={"sim": sim}):
             yield c.chunk
 
+    async def drain(self, prompt: str, sim: Dict[str, Any]) -> int:
+        n = 0
+        async for c in self.client.generate_text(prompt, streaming=True, options={"sim": sim}):
+            c.chunk
+            n += 1
+        return n
+
     async def call(self, prompt: str, sim: Dict[str, Any]) -> str:
         r = await self.client.generate_text(prompt, options={"sim": sim})
         return r.content
@@ -56,6 +67,20 @@ class HttpxSse:
                 yield event.get("chunk", "")
                 if event.get("done"):
                     break
+
+    async def drain(self, prompt: str, sim: Dict[str, Any]) -> int:
+        n = 0
+        async with aconnect_sse(self.client, "POST", self.url + "/api/v1/chat/stream",
+                                json=body(prompt, sim, True), headers=headers()) as source:
+            async for sse in source.aiter_sse():
+                if sse.data == "[DONE]":
+                    break
+                event = json.loads(sse.data)
+                event.get("chunk", "")
+                n += 1
+                if event.get("done"):
+                    break
+        return n
 
     async def call(self, prompt: str, sim: Dict[str, Any]) -> str:
         r = await self.client.post(self.url + "/api/v1/chat", json=body(prompt, sim, False), headers=headers())
@@ -91,6 +116,24 @@ class Aiohttp:
                 yield event.get("chunk", "")
                 if event.get("done"):
                     break
+
+    async def drain(self, prompt: str, sim: Dict[str, Any]) -> int:
+        n = 0
+        async with self._s().post(self.url + "/api/v1/chat/stream", json=body(prompt, sim, True),
+                                  headers=headers()) as r:
+            async for raw in r.content:
+                line = raw.rstrip(b"\r\n")
+                if not line.startswith(b"data:"):
+                    continue
+                data = line[5:].strip()
+                if data == b"[DONE]":
+                    break
+                event = json.loads(data)
+                event.get("chunk", "")
+                n += 1
+                if event.get("done"):
+                    break
+        return n
 
     async def call(self, prompt: str, sim: Dict[str, Any]) -> str:
         async with self._s().post(self.url + "/api/v1/chat", json=body(prompt, sim, False), headers=headers()) as r:

@@ -24,10 +24,10 @@ const CHUNK_FIELDS: [&str; 10] =
 const COMPLETION_FIELDS: [&str; 10] =
     ["content", "model", "provider", "finish_reason", "usage", "context_id", "fallback", "timestamp", "latency", "request_id"];
 
-fn slots_class<'py>(py: Python<'py>, cell: &'static PyOnceLock<SlotsClass>, name: &str, fields: &[&str]) -> PyResult<&'static SlotsClass> {
+fn slots_class<'py>(py: Python<'py>, cell: &'static PyOnceLock<SlotsClass>, name: &str, fields: &[&str], untrack: bool) -> PyResult<&'static SlotsClass> {
     cell.get_or_try_init(py, || -> PyResult<SlotsClass> {
         let cls = py.import("tekton_llm_client.models")?.getattr(name)?.cast_into::<PyType>()?;
-        SlotsClass::new(cls, fields)
+        SlotsClass::new(cls, fields, untrack)
     })
 }
 
@@ -39,7 +39,7 @@ pub fn usage<'py>(py: Python<'py>, u: &Option<Usage>) -> PyResult<Bound<'py, PyA
 }
 
 pub fn completion<'py>(py: Python<'py>, c: &Completion, latency: f64, request_id: &str) -> PyResult<Bound<'py, PyAny>> {
-    slots_class(py, &COMPLETION, "CompletionResponse", &COMPLETION_FIELDS)?.build(py, [
+    slots_class(py, &COMPLETION, "CompletionResponse", &COMPLETION_FIELDS, false)?.build(py, [
         PyString::new(py, c.content.as_deref().unwrap_or("")).into_any(),
         PyString::new(py, c.model.as_deref().unwrap_or("")).into_any(),
         PyString::new(py, c.provider.as_deref().unwrap_or("")).into_any(),
@@ -86,7 +86,7 @@ pub struct ChunkBuilder<'py> {
 
 impl<'py> ChunkBuilder<'py> {
     pub fn new(py: Python<'py>) -> PyResult<ChunkBuilder<'py>> {
-        Ok(ChunkBuilder { cls: slots_class(py, &STREAMING_CHUNK, "StreamingChunk", &CHUNK_FIELDS)?, _py: std::marker::PhantomData, model: StrCache::default(), provider: StrCache::default(),
+        Ok(ChunkBuilder { cls: slots_class(py, &STREAMING_CHUNK, "StreamingChunk", &CHUNK_FIELDS, true)?, _py: std::marker::PhantomData, model: StrCache::default(), provider: StrCache::default(),
             context_id: StrCache::default(), timestamp: StrCache::default() })
     }
 

@@ -13,15 +13,21 @@ use pyo3::types::{PyTuple, PyType};
 
 pub struct SlotsClass {
     cls: Py<PyType>,
+    untrack: bool,
     /// One member descriptor per field, in the caller's field order; None: call the class.
     descriptors: Option<Vec<Py<PyAny>>>,
 }
 
 impl SlotsClass {
     /// `fields` must be the class's `__slots__`, in order, for the fast path to be used.
-    pub fn new(cls: Bound<'_, PyType>, fields: &[&str]) -> PyResult<SlotsClass> {
+    ///
+    /// `untrack`: take each new instance out of the cyclic garbage collector's lists, as CPython
+    /// does for tuples and dicts of atomic values. Only for classes whose fields hold strings,
+    /// numbers, None and models of the same kind, which cannot form a cycle: thousands of streamed
+    /// chunks held in a batch otherwise make every young-generation collection walk all of them.
+    pub fn new(cls: Bound<'_, PyType>, fields: &[&str], untrack: bool) -> PyResult<SlotsClass> {
         let descriptors = Self::member_descriptors(&cls, fields)?;
-        Ok(SlotsClass { cls: cls.unbind(), descriptors })
+        Ok(SlotsClass { cls: cls.unbind(), untrack, descriptors })
     }
 
     fn member_descriptors(cls: &Bound<'_, PyType>, fields: &[&str]) -> PyResult<Option<Vec<Py<PyAny>>>> {
@@ -74,6 +80,15 @@ impl SlotsClass {
                 return Err(PyErr::take(py).unwrap_or_else(|| {
                     pyo3::exceptions::PyTypeError::new_err("a model slot could not be set")
                 }));
+            }
+        }
+        if self.untrack {
+            // SAFETY: `obj` is a live instance we just made; untracking an object that is not
+            // tracked (a class without GC support) is checked for first.
+            unsafe {
+                if ffi::PyObject_GC_IsTracked(obj.as_ptr()) == 1 {
+                    ffi::PyObject_GC_UnTrack(obj.as_ptr().cast());
+                }
             }
         }
         Ok(obj)

@@ -163,3 +163,22 @@ def test_leaving_the_loop_early_closes_the_stream(sim: RhetorSimulator, backend:
             assert await wait_until(lambda: sim.active_tasks == 0)
 
     asyncio.run(go())
+
+
+def test_rust_path_chunks_are_not_tracked_by_the_cycle_collector(sim: RhetorSimulator) -> None:
+    """Chunks hold only strings, flags and usage numbers: like a tuple of atomic values, they are
+    left out of the garbage collector's lists (a batch of thousands would otherwise be walked by
+    every young-generation collection). They are still freed by reference counting."""
+    import gc
+    import sys
+
+    async def go() -> List[StreamingChunk]:
+        async with client(sim, "rust") as c:
+            return await by_async_for(c, 20)
+
+    chunks = asyncio.run(go())
+    assert not any(gc.is_tracked(c) for c in chunks)
+    usage = chunks[-1].usage
+    assert usage is not None and usage.total_tokens > 0
+    # Only the list holds each chunk (plus getrefcount's own argument): nothing leaks a reference.
+    assert [sys.getrefcount(chunks[i]) for i in range(len(chunks))] == [2] * len(chunks)

@@ -155,9 +155,20 @@ impl RhetorHttp {
         let mut decoder = SseDecoder::new(self.cfg.max_event_bytes);
         let mut saw_done = false;
         let mut last_event = Instant::now();
+        // One idle timer for the whole stream, moved only when it fires early: a timer per read
+        // cost more than decoding the read.
+        let idle_timer = tokio::time::sleep(idle);
+        tokio::pin!(idle_timer);
         loop {
-            let wait = idle.saturating_sub(last_event.elapsed());
-            let read = tokio::time::timeout(wait, resp.chunk()).await;
+            let read = tokio::select! {
+                biased;
+                read = resp.chunk() => Ok(read),
+                () = &mut idle_timer => Err(()),
+            };
+            if read.is_err() && last_event.elapsed() < idle {
+                idle_timer.as_mut().reset((last_event + idle).into());
+                continue;
+            }
             let mut events = EventReader { batch: sink.batch(), progress: &mut *progress, saw_done, failure: None, seen: 0 };
             let at_eof = match read {
                 Err(_) if saw_done => return AttemptEnd::Finished,
