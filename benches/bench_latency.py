@@ -23,17 +23,20 @@ def _run(url: str, name: str) -> Dict[str, float]:
 
         async def one(i: int) -> None:
             t0 = time.perf_counter()
-            last = None
-            async for text in c.stream(f"paced {i}", {"chunks": 100, "chunk_size": 8, "chunk_delay_ms": 2,
-                                                      "first_chunk_delay_ms": 5}):
+            last: List[float] = []
+
+            def on_text(text: str) -> None:
                 now = time.perf_counter()
                 if not text:
-                    continue
-                if last is None:
+                    return
+                if not last:
                     ttfc.append(now - t0)
                 else:
-                    gaps.append(now - last)
-                last = now
+                    gaps.append(now - last[0])
+                last[:] = [now]
+
+            await c.drain(f"paced {i}", {"chunks": 100, "chunk_size": 8, "chunk_delay_ms": 2,
+                                         "first_chunk_delay_ms": 5}, on_text)
 
         await one(-1)
         ttfc.clear()

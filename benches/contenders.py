@@ -3,20 +3,23 @@ plus our client on each backend. Every contender does the same work: send the re
 every event's JSON, and hand the text to the caller.
 
 `drain` is the loop a user writes around each client, inline (no generator of ours in between,
-whose cost would be the same for every contender and hide the clients' own); the throughput
-benches time it. `stream` yields each text, for the benches that time each chunk."""
+whose cost would be the same for every contender and hide the clients' own). It returns how many
+events it read and hands each text to `on_text` when given (the latency bench timestamps them)."""
 
 from __future__ import annotations
 
 import json
 import uuid
-from typing import Any, AsyncIterator, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import aiohttp
 import httpx
 from httpx_sse import aconnect_sse
 
 from tekton_llm_client import TektonLLMClient
+
+
+OnText = Optional[Callable[[str], None]]
 
 
 def body(prompt: str, sim: Dict[str, Any], streaming: bool) -> Dict[str, Any]:
@@ -32,15 +35,13 @@ class Ours:
     def __init__(self, url: str, backend: str) -> None:
         self.client = TektonLLMClient("bench", rhetor_url=url, backend=backend, timeout=120, pool_size=256)
 
-    async def stream(self, prompt: str, sim: Dict[str, Any]) -> AsyncIterator[str]:
-        async for c in self.client.generate_text(prompt, streaming=True, options={"sim": sim}):
-            yield c.chunk
-
-    async def drain(self, prompt: str, sim: Dict[str, Any]) -> int:
+    async def drain(self, prompt: str, sim: Dict[str, Any], on_text: OnText = None) -> int:
         n = 0
         async for c in self.client.generate_text(prompt, streaming=True, options={"sim": sim}):
-            c.chunk
+            text = c.chunk
             n += 1
+            if on_text is not None:
+                on_text(text)
         return n
 
     async def call(self, prompt: str, sim: Dict[str, Any]) -> str:
@@ -57,18 +58,7 @@ class HttpxSse:
         self.client = httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=256,
                                                                          max_keepalive_connections=256))
 
-    async def stream(self, prompt: str, sim: Dict[str, Any]) -> AsyncIterator[str]:
-        async with aconnect_sse(self.client, "POST", self.url + "/api/v1/chat/stream",
-                                json=body(prompt, sim, True), headers=headers()) as source:
-            async for sse in source.aiter_sse():
-                if sse.data == "[DONE]":
-                    break
-                event = json.loads(sse.data)
-                yield event.get("chunk", "")
-                if event.get("done"):
-                    break
-
-    async def drain(self, prompt: str, sim: Dict[str, Any]) -> int:
+    async def drain(self, prompt: str, sim: Dict[str, Any], on_text: OnText = None) -> int:
         n = 0
         async with aconnect_sse(self.client, "POST", self.url + "/api/v1/chat/stream",
                                 json=body(prompt, sim, True), headers=headers()) as source:
@@ -76,8 +66,10 @@ class HttpxSse:
                 if sse.data == "[DONE]":
                     break
                 event = json.loads(sse.data)
-                event.get("chunk", "")
+                text = event.get("chunk", "")
                 n += 1
+                if on_text is not None:
+                    on_text(text)
                 if event.get("done"):
                     break
         return n
@@ -101,23 +93,7 @@ class Aiohttp:
             self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256))
         return self.session
 
-    async def stream(self, prompt: str, sim: Dict[str, Any]) -> AsyncIterator[str]:
-        # aiohttp has no SSE decoder: read lines, as users of it do
-        async with self._s().post(self.url + "/api/v1/chat/stream", json=body(prompt, sim, True),
-                                  headers=headers()) as r:
-            async for raw in r.content:
-                line = raw.rstrip(b"\r\n")
-                if not line.startswith(b"data:"):
-                    continue
-                data = line[5:].strip()
-                if data == b"[DONE]":
-                    break
-                event = json.loads(data)
-                yield event.get("chunk", "")
-                if event.get("done"):
-                    break
-
-    async def drain(self, prompt: str, sim: Dict[str, Any]) -> int:
+    async def drain(self, prompt: str, sim: Dict[str, Any], on_text: OnText = None) -> int:
         n = 0
         async with self._s().post(self.url + "/api/v1/chat/stream", json=body(prompt, sim, True),
                                   headers=headers()) as r:
@@ -129,8 +105,10 @@ class Aiohttp:
                 if data == b"[DONE]":
                     break
                 event = json.loads(data)
-                event.get("chunk", "")
+                text = event.get("chunk", "")
                 n += 1
+                if on_text is not None:
+                    on_text(text)
                 if event.get("done"):
                     break
         return n
