@@ -31,7 +31,7 @@ fn slots_class<'py>(py: Python<'py>, cell: &'static PyOnceLock<SlotsClass>, name
     })
 }
 
-pub fn usage<'py>(py: Python<'py>, u: &Option<Usage>) -> PyResult<Bound<'py, PyAny>> {
+pub fn usage<'py>(py: Python<'py>, u: Option<&Usage>) -> PyResult<Bound<'py, PyAny>> {
     match u {
         None => Ok(py.None().into_bound(py)),
         Some(u) => class(py, &USAGE, "Usage")?.call1((u.prompt_tokens, u.completion_tokens, u.total_tokens)),
@@ -44,7 +44,7 @@ pub fn completion<'py>(py: Python<'py>, c: &Completion, latency: f64, request_id
         PyString::new(py, c.model.as_deref().unwrap_or("")).into_any(),
         PyString::new(py, c.provider.as_deref().unwrap_or("")).into_any(),
         opt_str(py, c.finish_reason.as_deref()),
-        usage(py, &c.usage)?,
+        usage(py, c.usage.as_ref())?,
         opt_str(py, c.context_id.as_deref()),
         PyBool::new(py, c.fallback.unwrap_or(false)).to_owned().into_any(),
         opt_str(py, c.timestamp.as_deref()),
@@ -53,56 +53,50 @@ pub fn completion<'py>(py: Python<'py>, c: &Completion, latency: f64, request_id
     ])
 }
 
-/// Reuses the Python string of a repeated value (model and provider repeat on every chunk).
-#[derive(Default)]
-pub struct StrCache {
-    last: Option<(String, Py<PyString>)>,
-}
-
-impl StrCache {
-    pub fn get<'py>(&mut self, py: Python<'py>, s: Option<&str>) -> Bound<'py, PyAny> {
-        let Some(s) = s else {
-            return py.None().into_bound(py);
-        };
-        if let Some((k, v)) = &self.last {
-            if k == s {
-                return v.bind(py).clone().into_any();
-            }
-        }
-        let v = PyString::new(py, s);
-        self.last = Some((s.to_owned(), v.clone().unbind()));
-        v.into_any()
-    }
-}
-
+/// Builds the `StreamingChunk` objects of one batch. The batch stores each change of the fields
+/// that repeat from chunk to chunk once (`ChunkView::meta_index`), so their Python strings are
+/// made once per change too.
 pub struct ChunkBuilder<'py> {
     cls: &'static SlotsClass,
-    _py: std::marker::PhantomData<Python<'py>>,
-    pub model: StrCache,
-    pub provider: StrCache,
-    context_id: StrCache,
-    timestamp: StrCache,
+    /// model, provider, context_id, timestamp of the last meta index seen.
+    meta: Option<(usize, [Bound<'py, PyAny>; 4])>,
 }
 
 impl<'py> ChunkBuilder<'py> {
     pub fn new(py: Python<'py>) -> PyResult<ChunkBuilder<'py>> {
-        Ok(ChunkBuilder { cls: slots_class(py, &STREAMING_CHUNK, "StreamingChunk", &CHUNK_FIELDS, true)?, _py: std::marker::PhantomData, model: StrCache::default(), provider: StrCache::default(),
-            context_id: StrCache::default(), timestamp: StrCache::default() })
+        Ok(ChunkBuilder { cls: slots_class(py, &STREAMING_CHUNK, "StreamingChunk", &CHUNK_FIELDS, true)?, meta: None })
     }
 
-    /// One chunk of a batch. The repeated fields' Python strings are made once per change.
+    fn meta_strings(&mut self, py: Python<'py>, c: &ChunkView<'_>) -> [Bound<'py, PyAny>; 4] {
+        if let Some((index, strings)) = &self.meta {
+            if *index == c.meta_index {
+                return strings.clone();
+            }
+        }
+        let m = c.meta;
+        let strings = [
+            opt_str(py, m.model.as_deref()),
+            opt_str(py, m.provider.as_deref()),
+            opt_str(py, m.context_id.as_deref()),
+            opt_str(py, m.timestamp.as_deref()),
+        ];
+        self.meta = Some((c.meta_index, strings.clone()));
+        strings
+    }
+
     pub fn chunk(&mut self, py: Python<'py>, c: &ChunkView<'_>) -> PyResult<Bound<'py, PyAny>> {
+        let [model, provider, context_id, timestamp] = self.meta_strings(py, c);
         self.cls.build(py, [
             PyString::new(py, c.text).into_any(),
             PyBool::new(py, c.done).to_owned().into_any(),
             py.None().into_bound(py),
-            self.model.get(py, c.meta.model.as_deref()),
-            self.provider.get(py, c.meta.provider.as_deref()),
+            model,
+            provider,
             PyBool::new(py, c.fallback.unwrap_or(false)).to_owned().into_any(),
             opt_str(py, c.finish_reason),
-            usage(py, &c.usage.cloned())?,
-            self.context_id.get(py, c.meta.context_id.as_deref()),
-            self.timestamp.get(py, c.meta.timestamp.as_deref()),
+            usage(py, c.usage)?,
+            context_id,
+            timestamp,
         ])
     }
 
