@@ -1,4 +1,3 @@
-#![allow(dead_code)] // used by the bindings as they land
 //! Core errors become the matching Python exception, built by the Python side's
 //! `tekton_llm_client.exceptions.error_from_kind` so that both backends raise the same classes.
 use pyo3::prelude::*;
@@ -19,7 +18,6 @@ fn build(py: Python<'_>, e: &CoreError) -> PyResult<PyErr> {
     kw.set_item("request_id", e.request_id.as_deref())?;
     kw.set_item("code", e.code.as_deref())?;
     kw.set_item("retry_after", e.retry_after)?;
-    kw.set_item("partial", e.partial.as_str())?;
     let exc = module
         .getattr("error_from_kind")?
         .call((e.kind.name(), e.message.as_str()), Some(&kw))?;

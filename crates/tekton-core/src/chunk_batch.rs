@@ -4,53 +4,12 @@
 //! runtime thread and freed on the Python thread — most of the Rust path's cost per chunk. Here
 //! every chunk text of a hand-over shares one buffer, and the fields that repeat on every chunk
 //! (model, provider, context id, timestamp) are stored once per change.
-use std::borrow::Cow;
 use std::ops::Range;
 
-use serde::Deserialize;
-
-use crate::protocol::v1::{StreamEvent, Usage};
-
-/// A JSON string, borrowed from the event text unless it had escapes.
-#[derive(Debug, Deserialize)]
-#[serde(transparent)]
-pub struct Text<'a>(#[serde(borrow)] pub Cow<'a, str>);
-
-impl Text<'_> {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
+use crate::protocol::v1::{StreamEvent, Text, Usage};
 
 fn text<'t>(t: &'t Option<Text<'_>>) -> Option<&'t str> {
     t.as_ref().map(Text::as_str)
-}
-
-/// One `data:` event of `/api/v1/chat/stream`, decoded without copying its strings.
-#[derive(Debug, Default, Deserialize)]
-pub struct StreamEventRef<'a> {
-    #[serde(default, borrow)]
-    pub chunk: Option<Text<'a>>,
-    #[serde(default)]
-    pub done: bool,
-    #[serde(default, borrow)]
-    pub error: Option<Text<'a>>,
-    #[serde(default, borrow)]
-    pub code: Option<Text<'a>>,
-    #[serde(default, borrow)]
-    pub model: Option<Text<'a>>,
-    #[serde(default, borrow)]
-    pub provider: Option<Text<'a>>,
-    #[serde(default, borrow, alias = "contextId")]
-    pub context_id: Option<Text<'a>>,
-    #[serde(default, borrow)]
-    pub timestamp: Option<Text<'a>>,
-    #[serde(default)]
-    pub fallback: Option<bool>,
-    #[serde(default, borrow, alias = "finishReason")]
-    pub finish_reason: Option<Text<'a>>,
-    #[serde(default)]
-    pub usage: Option<Usage>,
 }
 
 /// The fields that usually repeat from chunk to chunk.
@@ -117,7 +76,7 @@ impl ChunkBatch {
         self.metas.clear();
     }
 
-    pub fn push(&mut self, ev: &StreamEventRef<'_>) {
+    pub fn push(&mut self, ev: &StreamEvent<'_>) {
         self.push_parts(
             text(&ev.chunk).unwrap_or(""),
             ev.done,
@@ -125,17 +84,6 @@ impl ChunkBatch {
             text(&ev.finish_reason),
             ev.usage.as_ref(),
             [text(&ev.model), text(&ev.provider), text(&ev.context_id), text(&ev.timestamp)],
-        );
-    }
-
-    pub fn push_event(&mut self, ev: &StreamEvent) {
-        self.push_parts(
-            ev.chunk.as_deref().unwrap_or(""),
-            ev.done,
-            ev.fallback,
-            ev.finish_reason.as_deref(),
-            ev.usage.as_ref(),
-            [ev.model.as_deref(), ev.provider.as_deref(), ev.context_id.as_deref(), ev.timestamp.as_deref()],
         );
     }
 
@@ -200,7 +148,9 @@ impl ChunkBatch {
 mod tests {
     use super::*;
 
-    fn ev(data: &str) -> StreamEventRef<'_> {
+    use std::borrow::Cow;
+
+    fn ev(data: &str) -> StreamEvent<'_> {
         serde_json::from_str(data).unwrap()
     }
 

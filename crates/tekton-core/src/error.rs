@@ -68,8 +68,6 @@ pub struct CoreError {
     pub code: Option<String>,
     /// Seconds the server asked us to wait (429 / 503 Retry-After).
     pub retry_after: Option<f64>,
-    /// Text already delivered when a stream broke.
-    pub partial: String,
 }
 
 impl CoreError {
@@ -81,7 +79,6 @@ impl CoreError {
             request_id: None,
             code: None,
             retry_after: None,
-            partial: String::new(),
         }
     }
 

@@ -40,6 +40,17 @@ impl Shared {
         // A poisoned lock only means another thread panicked mid-update of plain data.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// `last` chunks, then `end`; nothing once the stream has an end already.
+    fn end(&self, end: StreamEnd, last: &mut ChunkBatch) {
+        let mut state = self.lock();
+        if state.end.is_none() {
+            state.batch.append(last);
+            state.end = Some(end);
+        }
+        drop(state);
+        self.data_ready.notify_one();
+    }
 }
 
 /// The consumer went away: the reader should stop.
@@ -98,14 +109,8 @@ impl ChunkSink {
     /// Deliver what is pushed, then the end. A second end is ignored.
     pub async fn end(mut self, end: StreamEnd) {
         let _ = self.flush().await;
-        let mut state = self.shared.lock();
-        if state.end.is_none() {
-            // Unflushed chunks (the consumer went away meanwhile) still come before the end.
-            state.batch.append(&mut self.local);
-            state.end = Some(end);
-        }
-        drop(state);
-        self.shared.data_ready.notify_one();
+        // Unflushed chunks (the consumer went away meanwhile) still come before the end.
+        self.shared.end(end, &mut self.local);
     }
 
     /// A handle that outlives the reader (the panic guard keeps one).
@@ -123,12 +128,7 @@ pub struct SinkGuard {
 
 impl SinkGuard {
     pub fn end_if_open(&self, end: StreamEnd) {
-        let mut state = self.shared.lock();
-        if state.end.is_none() {
-            state.end = Some(end);
-        }
-        drop(state);
-        self.shared.data_ready.notify_one();
+        self.shared.end(end, &mut ChunkBatch::default());
     }
 }
 
@@ -198,7 +198,7 @@ mod tests {
     use super::*;
     use crate::protocol::v1::StreamEvent;
 
-    fn chunk(text: &str) -> StreamEvent {
+    fn chunk(text: &'static str) -> StreamEvent<'static> {
         StreamEvent { chunk: Some(text.into()), ..StreamEvent::default() }
     }
 
@@ -209,11 +209,11 @@ mod tests {
     #[tokio::test]
     async fn chunks_then_end_in_order() {
         let (mut sink, mut source) = channel(8);
-        sink.batch().push_event(&chunk("a"));
+        sink.batch().push(&chunk("a"));
         sink.flush().await.unwrap();
-        sink.batch().push_event(&chunk("b"));
+        sink.batch().push(&chunk("b"));
         sink.flush().await.unwrap();
-        sink.batch().push_event(&chunk("c"));
+        sink.batch().push(&chunk("c"));
         sink.end(StreamEnd::Finished).await;
         let mut out = ChunkBatch::default();
         let end = source.take(&mut out).await;
@@ -226,10 +226,10 @@ mod tests {
     #[tokio::test]
     async fn a_full_hand_over_waits_for_the_consumer() {
         let (mut sink, mut source) = channel(2);
-        sink.batch().push_event(&chunk("a"));
-        sink.batch().push_event(&chunk("b"));
+        sink.batch().push(&chunk("a"));
+        sink.batch().push(&chunk("b"));
         sink.flush().await.unwrap();
-        sink.batch().push_event(&chunk("c"));
+        sink.batch().push(&chunk("c"));
         let blocked = tokio::time::timeout(std::time::Duration::from_millis(50), sink.flush()).await;
         assert!(blocked.is_err(), "the reader must wait while the consumer is 2 chunks behind");
         let mut out = ChunkBatch::default();
@@ -243,9 +243,9 @@ mod tests {
     #[tokio::test]
     async fn a_gone_consumer_stops_the_reader() {
         let (mut sink, source) = channel(1);
-        sink.batch().push_event(&chunk("a"));
+        sink.batch().push(&chunk("a"));
         sink.flush().await.unwrap();
-        sink.batch().push_event(&chunk("b"));
+        sink.batch().push(&chunk("b"));
         let waiting = tokio::spawn(async move { sink.flush().await });
         tokio::task::yield_now().await;
         drop(source);

@@ -3,7 +3,7 @@
 //! every ready chunk at once, so one hop into Python carries a batch.
 //!
 //! Retry rule: an attempt that fails before the first content chunk was delivered is retried like
-//! any call; after that, the failure is delivered as the stream's end carrying the partial text,
+//! any call; after that, the failure is delivered as the stream's end (after the chunks already read),
 //! and nothing is ever sent twice.
 
 use std::sync::Arc;
@@ -13,12 +13,12 @@ use bytes::Bytes;
 use reqwest::Method;
 use tokio::task::JoinHandle;
 
-use crate::chunk_batch::{ChunkBatch, StreamEventRef};
+use crate::chunk_batch::ChunkBatch;
 use crate::error::{CoreError, ErrorKind};
 use crate::handover::{self, ChunkSink, ChunkSource, StreamEnd};
 use crate::http::{closed_error, transport_error, RhetorHttp};
 use crate::panic_guard;
-use crate::protocol::v1::ChatRequest;
+use crate::protocol::v1::{ChatRequest, StreamEvent};
 use crate::retry::delay_before_retry;
 use crate::sse::{SseDecoder, SseSink};
 
@@ -81,11 +81,6 @@ enum AttemptEnd {
     Failed { error: CoreError, retryable: bool },
 }
 
-struct Progress {
-    delivered: bool,
-    partial: String,
-}
-
 impl RhetorHttp {
     /// Start a streamed chat on `rt`. The request is sent by the reader task.
     pub fn stream_chat(self: &Arc<Self>, rt: &tokio::runtime::Handle, req: &ChatRequest, request_id: String) -> Result<ChatStream, CoreError> {
@@ -100,22 +95,23 @@ impl RhetorHttp {
     async fn run_stream(self: Arc<Self>, body: Bytes, request_id: String, mut sink: ChunkSink) {
         let url = self.cfg.url("/api/v1/chat/stream");
         let mut shutdown = self.shutdown_tx.subscribe();
-        let mut progress = Progress { delivered: false, partial: String::new() };
+        // Content chunks reached the consumer: from then on a failure is the stream's end, not a retry.
+        let mut delivered = false;
         let mut attempt: u32 = 0;
         loop {
             let end = if *shutdown.borrow() {
                 AttemptEnd::Failed { error: closed_error(&request_id), retryable: false }
             } else {
                 tokio::select! {
-                    end = self.stream_attempt(&url, body.clone(), &request_id, &mut sink, &mut progress) => end,
+                    end = self.stream_attempt(&url, body.clone(), &request_id, &mut sink, &mut delivered) => end,
                     _ = shutdown.changed() => AttemptEnd::Failed { error: closed_error(&request_id), retryable: false },
                 }
             };
-            let (mut error, retryable) = match end {
+            let (error, retryable) = match end {
                 AttemptEnd::Finished => return sink.end(StreamEnd::Finished).await,
                 AttemptEnd::Failed { error, retryable } => (error, retryable),
             };
-            if retryable && !progress.delivered {
+            if retryable && !delivered {
                 if let Some(delay) = delay_before_retry(&error, attempt, &self.cfg) {
                     self.log(30, &format!(
                         "stream {request_id}: attempt {} failed before its first chunk ({error}); retrying in {:.2}s",
@@ -130,10 +126,7 @@ impl RhetorHttp {
                     continue;
                 }
             }
-            if progress.delivered {
-                error.partial = std::mem::take(&mut progress.partial);
-            }
-            return sink.end(StreamEnd::Failed { error, delivered: progress.delivered }).await;
+            return sink.end(StreamEnd::Failed { error, delivered }).await;
         }
     }
 
@@ -143,7 +136,7 @@ impl RhetorHttp {
         body: Bytes,
         request_id: &str,
         sink: &mut ChunkSink,
-        progress: &mut Progress,
+        delivered: &mut bool,
     ) -> AttemptEnd {
         let idle = self.cfg.stream_idle();
         let failed = |error: CoreError| AttemptEnd::Failed { error, retryable: true };
@@ -169,7 +162,7 @@ impl RhetorHttp {
                 idle_timer.as_mut().reset((last_event + idle).into());
                 continue;
             }
-            let mut events = EventReader { batch: sink.batch(), progress: &mut *progress, saw_done, failure: None, seen: 0 };
+            let mut events = EventReader { batch: sink.batch(), delivered: &mut *delivered, saw_done, failure: None, seen: 0 };
             let at_eof = match read {
                 Err(_) if saw_done => return AttemptEnd::Finished,
                 Err(_) => return failed(idle_error(idle, request_id, "no stream event")),
@@ -207,7 +200,7 @@ impl RhetorHttp {
                     return AttemptEnd::Finished;
                 }
                 let error = CoreError::new(
-                    if progress.delivered { ErrorKind::StreamInterrupted } else { ErrorKind::Connection },
+                    if *delivered { ErrorKind::StreamInterrupted } else { ErrorKind::Connection },
                     "the stream ended before its done event",
                 )
                 .with_request_id(request_id);
@@ -220,7 +213,7 @@ impl RhetorHttp {
 /// Decodes each SSE event of one read in place (no copy of its strings) into the batch.
 struct EventReader<'a> {
     batch: &'a mut ChunkBatch,
-    progress: &'a mut Progress,
+    delivered: &'a mut bool,
     saw_done: bool,
     /// The first event that ends the attempt (bad JSON, an error event); later ones are ignored.
     failure: Option<CoreError>,
@@ -235,10 +228,10 @@ impl SseSink for EventReader<'_> {
         }
         if data == "[DONE]" {
             self.saw_done = true;
-            self.batch.push(&StreamEventRef { done: true, ..StreamEventRef::default() });
+            self.batch.push(&StreamEvent { done: true, ..StreamEvent::default() });
             return;
         }
-        let event = match serde_json::from_str::<StreamEventRef<'_>>(data) {
+        let event = match serde_json::from_str::<StreamEvent<'_>>(data) {
             Ok(event) => event,
             Err(e) => {
                 self.failure = Some(CoreError::new(ErrorKind::Protocol, format!("Rhetor sent an event that is not valid JSON ({e})")));
@@ -255,8 +248,7 @@ impl SseSink for EventReader<'_> {
         self.saw_done = event.done;
         if let Some(text) = &event.chunk {
             if !text.as_str().is_empty() {
-                self.progress.delivered = true;
-                self.progress.partial.push_str(text.as_str());
+                *self.delivered = true;
             }
         }
         self.batch.push(&event);

@@ -29,7 +29,7 @@ async fn reader_panic_after_a_chunk_is_an_error_item() {
     let rt = tokio::runtime::Handle::current();
     let mut stream = ChatStream::spawn(&rt, "rid-1".into(), 8, |mut sink| async move {
         let ev = StreamEvent { chunk: Some("partial".into()), ..StreamEvent::default() };
-        sink.batch().push_event(&ev);
+        sink.batch().push(&ev);
         sink.flush().await.unwrap();
         panic!("deliberate reader panic");
     });
@@ -56,7 +56,7 @@ async fn a_clean_reader_ends_without_an_error() {
     let rt = tokio::runtime::Handle::current();
     let mut stream = ChatStream::spawn(&rt, "rid-3".into(), 1, |mut sink| async move {
         let ev = StreamEvent { chunk: Some("all".into()), done: true, ..StreamEvent::default() };
-        sink.batch().push_event(&ev);
+        sink.batch().push(&ev);
         sink.end(StreamEnd::Finished).await;
     });
     let (texts, end) = drain(&mut stream).await;

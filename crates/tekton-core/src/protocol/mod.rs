@@ -3,4 +3,4 @@
 
 pub mod v1;
 
-pub use v1::{ChatRequest, Completion, StreamEvent, Usage};
+pub use v1::{ChatRequest, Completion, StreamEvent, Text, Usage};

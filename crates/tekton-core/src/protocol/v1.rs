@@ -1,5 +1,7 @@
 //! Rhetor protocol v1 bodies (PROTOCOL.md). Readers accept snake_case and camelCase.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -81,29 +83,47 @@ pub struct Completion {
     pub error: Option<String>,
 }
 
-/// One `data:` event of `/api/v1/chat/stream`.
+/// A JSON string, borrowed from the event text unless it had escapes.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Text<'a>(#[serde(borrow)] pub Cow<'a, str>);
+
+impl Text<'_> {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&'static str> for Text<'static> {
+    fn from(s: &'static str) -> Text<'static> {
+        Text(Cow::Borrowed(s))
+    }
+}
+
+/// One `data:` event of `/api/v1/chat/stream`, decoded without copying its strings (the stream
+/// reader decodes one per chunk; an owned copy per field was most of its cost).
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct StreamEvent {
-    #[serde(default)]
-    pub chunk: Option<String>,
+pub struct StreamEvent<'a> {
+    #[serde(default, borrow)]
+    pub chunk: Option<Text<'a>>,
     #[serde(default)]
     pub done: bool,
-    #[serde(default)]
-    pub error: Option<String>,
-    #[serde(default)]
-    pub code: Option<String>,
-    #[serde(default)]
-    pub model: Option<String>,
-    #[serde(default)]
-    pub provider: Option<String>,
-    #[serde(default, alias = "contextId")]
-    pub context_id: Option<String>,
-    #[serde(default)]
-    pub timestamp: Option<String>,
+    #[serde(default, borrow)]
+    pub error: Option<Text<'a>>,
+    #[serde(default, borrow)]
+    pub code: Option<Text<'a>>,
+    #[serde(default, borrow)]
+    pub model: Option<Text<'a>>,
+    #[serde(default, borrow)]
+    pub provider: Option<Text<'a>>,
+    #[serde(default, borrow, alias = "contextId")]
+    pub context_id: Option<Text<'a>>,
+    #[serde(default, borrow)]
+    pub timestamp: Option<Text<'a>>,
     #[serde(default)]
     pub fallback: Option<bool>,
-    #[serde(default, alias = "finishReason")]
-    pub finish_reason: Option<String>,
+    #[serde(default, borrow, alias = "finishReason")]
+    pub finish_reason: Option<Text<'a>>,
     #[serde(default)]
     pub usage: Option<Usage>,
 }
