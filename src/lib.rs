@@ -10,6 +10,7 @@ mod py_http;
 mod py_json;
 mod py_log;
 mod py_models;
+mod py_request;
 mod py_sim;
 mod py_slots;
 mod py_sse;

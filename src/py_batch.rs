@@ -57,19 +57,8 @@ impl BatchRunner {
         request_id: Option<String>,
         fallback: Option<FallbackSpec<'_>>,
     ) -> PyResult<()> {
-        let messages = match py_json::to_value(messages)? {
-            serde_json::Value::Array(a) => a,
-            _ => return Err(PyValueError::new_err("messages must be a list")),
-        };
-        let request = ChatRequest {
-            messages,
-            system_prompt,
-            context_id,
-            component_id: self.component_id.clone(),
-            provider_id,
-            model_id,
-            options: py_json::to_map(options)?,
-        };
+        let request = crate::py_request::chat_request(messages, system_prompt, context_id, self.component_id.clone(),
+            provider_id, model_id, options)?;
         let fallback = match fallback {
             None => None,
             Some((provider_id, model_id, options)) => Some(ChatRequest {

@@ -192,19 +192,8 @@ impl HttpClient {
         model_id: Option<String>,
         options: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<ChatRequest> {
-        let messages = match py_json::to_value(messages)? {
-            serde_json::Value::Array(a) => a,
-            _ => return Err(PyValueError::new_err("messages must be a list")),
-        };
-        Ok(ChatRequest {
-            messages,
-            system_prompt,
-            context_id,
-            component_id: self.inner.config().component_id.clone(),
-            provider_id,
-            model_id,
-            options: py_json::to_map(options)?,
-        })
+        let component_id = self.inner.config().component_id.clone();
+        crate::py_request::chat_request(messages, system_prompt, context_id, component_id, provider_id, model_id, options)
     }
 }
 
