@@ -1,5 +1,7 @@
 //! Simulator configuration and the per-request behaviour knobs (`X-Sim-*` headers, `"sim"` JSON).
 
+use std::time::Duration;
+
 use hyper::HeaderMap;
 use serde_json::{Map, Value};
 
@@ -174,6 +176,20 @@ fn normalize(name: &str) -> String {
 }
 
 impl Knobs {
+    /// The pause before the first chunk (or the whole answer), if one is set.
+    pub fn first_chunk_delay(&self) -> Option<Duration> {
+        self.first_chunk_delay_ms
+            .filter(|ms| *ms > 0)
+            .map(Duration::from_millis)
+    }
+
+    /// The pause between chunks, if one is set.
+    pub fn chunk_delay(&self) -> Option<Duration> {
+        self.chunk_delay_ms
+            .filter(|ms| *ms > 0)
+            .map(Duration::from_millis)
+    }
+
     /// Sets one knob from its name (any spelling) and value. Unknown names are errors, so that a
     /// typo in a test does not silently test nothing.
     pub fn set(&mut self, name: &str, value: KnobValue<'_>) -> Result<(), String> {

@@ -21,7 +21,6 @@ use hyper::{Method, Request, Response};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 const MAX_BODY: usize = 64 * 1024 * 1024;
 
@@ -186,25 +185,15 @@ async fn route(
         (&Method::GET, "/api/v1/providers") => json_response(&providers_json(
             &state.unavailable(&state.knobs(&[&header_knobs])),
         )),
-        (&Method::POST, "/api/v1/chat") => {
+        (&Method::POST, path @ ("/api/v1/chat" | "/api/v1/chat/stream")) => {
+            let streaming = path.ends_with("/stream");
             chat(
                 state,
                 &body_bytes,
                 json,
                 &header_knobs,
                 request_id.as_deref(),
-                false,
-            )
-            .await?
-        }
-        (&Method::POST, "/api/v1/chat/stream") => {
-            chat(
-                state,
-                &body_bytes,
-                json,
-                &header_knobs,
-                request_id.as_deref(),
-                true,
+                streaming,
             )
             .await?
         }
@@ -263,8 +252,8 @@ async fn chat(
         headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
         return Ok(response);
     }
-    if let Some(ms) = answer.knobs.first_chunk_delay_ms.filter(|ms| *ms > 0) {
-        tokio::time::sleep(Duration::from_millis(ms)).await;
+    if let Some(delay) = answer.knobs.first_chunk_delay() {
+        tokio::time::sleep(delay).await;
     }
     let text = answer.response_json().to_string();
     let Some(trickle_ms) = answer.knobs.trickle_ms else {

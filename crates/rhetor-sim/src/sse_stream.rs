@@ -111,13 +111,10 @@ async fn produce(answer: &Answer, out: BodySender) -> Result<(), Gone> {
     if w.ping_every.is_some() {
         w.ping(); // one up front, so a client always sees a comment line
     }
-    if let Some(ms) = knobs.first_chunk_delay_ms.filter(|ms| *ms > 0) {
-        w.pause(Duration::from_millis(ms)).await?;
+    if let Some(delay) = knobs.first_chunk_delay() {
+        w.pause(delay).await?;
     }
-    let chunk_delay = knobs
-        .chunk_delay_ms
-        .filter(|ms| *ms > 0)
-        .map(Duration::from_millis);
+    let chunk_delay = knobs.chunk_delay();
     let pieces = answer.chunks();
     for sent in 0..=pieces.len() {
         // Faults are positioned "after `sent` chunks".

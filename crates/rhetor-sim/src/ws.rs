@@ -392,8 +392,8 @@ async fn response_task(
     out: mpsc::Sender<Outgoing>,
     _guard: TaskGuard,
 ) {
-    if let Some(ms) = answer.knobs.first_chunk_delay_ms.filter(|ms| *ms > 0) {
-        tokio::time::sleep(Duration::from_millis(ms)).await;
+    if let Some(delay) = answer.knobs.first_chunk_delay() {
+        tokio::time::sleep(delay).await;
     }
     let mut response = answer.response_json();
     if let Some(obj) = response.as_object_mut() {
@@ -434,13 +434,10 @@ async fn stream_frames(
         json_str(&answer.resolved.provider),
         json_str(&answer.context_id),
     );
-    if let Some(ms) = knobs.first_chunk_delay_ms.filter(|ms| *ms > 0) {
-        tokio::time::sleep(Duration::from_millis(ms)).await;
+    if let Some(delay) = knobs.first_chunk_delay() {
+        tokio::time::sleep(delay).await;
     }
-    let chunk_delay = knobs
-        .chunk_delay_ms
-        .filter(|ms| *ms > 0)
-        .map(Duration::from_millis);
+    let chunk_delay = knobs.chunk_delay();
     let pieces = answer.chunks();
     for sent in 0..=pieces.len() {
         if knobs.ws_close_after == Some(sent) {
