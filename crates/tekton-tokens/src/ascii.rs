@@ -138,19 +138,8 @@ fn o200k(s: &[u8], pos: usize, b: u8) -> Option<usize> {
         return digits(s, pos);
     }
     // Branch 4: ` ?[^\s\p{L}\p{N}]+[\r\n/]*`.
-    let other_start = if other(b) {
-        Some(pos)
-    } else if b == b' ' {
-        match at(s, pos + 1)? {
-            Some(c) if other(c) => Some(pos + 1),
-            _ => None,
-        }
-    } else {
-        None
-    };
-    if let Some(i) = other_start {
-        let end = run(s, i, other)?;
-        return Some(end + s[end..].iter().take_while(|&&c| newline(c) || c == b'/').count());
+    if let Some(end) = punctuation(s, pos, b, true)? {
+        return Some(end);
     }
     whitespace(s, pos, false)
 }
@@ -185,21 +174,28 @@ fn cl100k(s: &[u8], pos: usize, b: u8) -> Option<usize> {
         return digits(s, pos);
     }
     // Branch 4: ` ?[^\s\p{L}\p{N}]+[\r\n]*`
-    let other_start = if other(b) {
-        Some(pos)
-    } else if b == b' ' {
-        match at(s, pos + 1)? {
-            Some(c) if other(c) => Some(pos + 1),
-            _ => None,
-        }
-    } else {
-        None
-    };
-    if let Some(i) = other_start {
-        let end = run(s, i, other)?;
-        return Some(end + s[end..].iter().take_while(|&&c| newline(c)).count());
+    if let Some(end) = punctuation(s, pos, b, false)? {
+        return Some(end);
     }
     whitespace(s, pos, true)
+}
+
+/// The punctuation branch both encodings share: ` ?[^\s\p{L}\p{N}]+` then newlines (and, for
+/// o200k, slashes). `Some(None)`: the branch does not match here.
+#[inline]
+fn punctuation(s: &[u8], pos: usize, b: u8, slashes: bool) -> Option<Option<usize>> {
+    let start = if other(b) {
+        pos
+    } else if b == b' ' {
+        match at(s, pos + 1)? {
+            Some(c) if other(c) => pos + 1,
+            _ => return Some(None),
+        }
+    } else {
+        return Some(None);
+    };
+    let end = run(s, start, other)?;
+    Some(Some(end + s[end..].iter().take_while(|&&c| newline(c) || (slashes && c == b'/')).count()))
 }
 
 /// `\p{N}{1,3}`: a shorter ASCII run followed by non-ASCII might continue with another digit.
