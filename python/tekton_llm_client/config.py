@@ -15,7 +15,9 @@
 from __future__ import annotations
 
 import os
-from typing import Optional
+from typing import Any, Callable, Optional, TypeVar
+
+T = TypeVar("T")
 
 DEFAULT_URL = "http://localhost:8003"
 DEFAULT_TIMEOUT = 30.0
@@ -41,33 +43,28 @@ def optional_setting(explicit: Optional[str], env_name: str) -> Optional[str]:
     return explicit if explicit is not None else _env(env_name)
 
 
-def timeout(explicit: Optional[float]) -> float:
+def _number(explicit: Optional[T], env_name: str, parse: Callable[[Any], T], default: T, what: str) -> T:
+    """`explicit`, else the environment variable parsed, else `default`."""
     if explicit is not None:
-        value = float(explicit)
-    else:
-        raw = _env("RHETOR_TIMEOUT")
-        if raw is None:
-            return DEFAULT_TIMEOUT
-        try:
-            value = float(raw)
-        except ValueError:
-            raise ValueError(f"RHETOR_TIMEOUT must be a number of seconds, got {raw!r}") from None
+        return parse(explicit)
+    raw = _env(env_name)
+    if raw is None:
+        return default
+    try:
+        return parse(raw)
+    except ValueError:
+        raise ValueError(f"{env_name} must be {what}, got {raw!r}") from None
+
+
+def timeout(explicit: Optional[float]) -> float:
+    value = _number(explicit, "RHETOR_TIMEOUT", float, DEFAULT_TIMEOUT, "a number of seconds")
     if not value > 0:
         raise ValueError(f"timeout must be a positive number of seconds, got {value!r}")
     return value
 
 
 def max_retries(explicit: Optional[int]) -> int:
-    if explicit is not None:
-        value = int(explicit)
-    else:
-        raw = _env("RHETOR_MAX_RETRIES")
-        if raw is None:
-            return DEFAULT_MAX_RETRIES
-        try:
-            value = int(raw)
-        except ValueError:
-            raise ValueError(f"RHETOR_MAX_RETRIES must be a whole number, got {raw!r}") from None
+    value = _number(explicit, "RHETOR_MAX_RETRIES", int, DEFAULT_MAX_RETRIES, "a whole number")
     if value < 0:
         raise ValueError(f"max_retries must be 0 or more, got {value}")
     return value
