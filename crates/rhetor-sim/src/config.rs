@@ -45,6 +45,7 @@ pub struct Knobs {
     pub chunk_size: Option<usize>,
     pub first_chunk_delay_ms: Option<u64>,
     pub chunk_delay_ms: Option<u64>,
+    pub lockstep: Option<bool>,
     pub fail_status: Option<u16>,
     pub fail_times: Option<u32>,
     pub retry_after: Option<u64>,
@@ -73,6 +74,7 @@ pub const KNOB_NAMES: &[&str] = &[
     "chunk_size",
     "first_chunk_delay_ms",
     "chunk_delay_ms",
+    "lockstep",
     "fail_status",
     "fail_times",
     "retry_after",
@@ -190,6 +192,12 @@ impl Knobs {
             .map(Duration::from_millis)
     }
 
+    /// True when paced chunks go out on the process-wide tick shared by every stream (a batched
+    /// decoder's lock-step) rather than on each stream's own clock.
+    pub fn lockstep(&self) -> bool {
+        self.lockstep.unwrap_or(false)
+    }
+
     /// Sets one knob from its name (any spelling) and value. Unknown names are errors, so that a
     /// typo in a test does not silently test nothing.
     pub fn set(&mut self, name: &str, value: KnobValue<'_>) -> Result<(), String> {
@@ -222,6 +230,7 @@ impl Knobs {
             }
             "firstchunkdelayms" => self.first_chunk_delay_ms = Some(uint()?),
             "chunkdelayms" => self.chunk_delay_ms = Some(uint()?),
+            "lockstep" => self.lockstep = Some(value.as_bool().ok_or_else(|| bad("a boolean"))?),
             "failstatus" => {
                 let s = uint()?;
                 if !(100..=599).contains(&s) {
@@ -336,6 +345,7 @@ impl Knobs {
             chunk_size,
             first_chunk_delay_ms,
             chunk_delay_ms,
+            lockstep,
             fail_status,
             fail_times,
             retry_after,

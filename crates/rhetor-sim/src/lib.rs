@@ -17,6 +17,7 @@ mod cors;
 mod error;
 mod faults;
 mod http_routes;
+mod pacing;
 mod providers;
 mod recorder;
 mod request;

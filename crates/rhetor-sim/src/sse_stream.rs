@@ -2,6 +2,7 @@
 
 use crate::body::{BodySender, Gone};
 use crate::chat::Answer;
+use crate::pacing::Pacing;
 use crate::state::TaskGuard;
 use bytes::Bytes;
 use serde_json::json;
@@ -56,10 +57,9 @@ impl SseWriter {
         Ok(())
     }
 
-    /// Flushes, then waits `delay`, sending `: ping` comments while waiting if asked to.
-    async fn pause(&mut self, delay: Duration) -> Result<(), Gone> {
+    /// Flushes, then waits until `deadline`, sending `: ping` comments meanwhile if asked to.
+    async fn pause_until(&mut self, deadline: Instant) -> Result<(), Gone> {
         self.flush().await?;
-        let deadline = Instant::now() + delay;
         loop {
             let now = Instant::now();
             if now >= deadline {
@@ -112,9 +112,9 @@ async fn produce(answer: &Answer, out: BodySender) -> Result<(), Gone> {
         w.ping(); // one up front, so a client always sees a comment line
     }
     if let Some(delay) = knobs.first_chunk_delay() {
-        w.pause(delay).await?;
+        w.pause_until(Instant::now() + delay).await?;
     }
-    let chunk_delay = knobs.chunk_delay();
+    let mut pacing = knobs.chunk_delay().map(|every| Pacing::new(every, knobs.lockstep()));
     let pieces = answer.chunks();
     for sent in 0..=pieces.len() {
         // Faults are positioned "after `sent` chunks".
@@ -154,8 +154,11 @@ async fn produce(answer: &Answer, out: BodySender) -> Result<(), Gone> {
         let Some(piece) = pieces.get(sent) else {
             break;
         };
-        if let (Some(delay), true) = (chunk_delay, sent > 0) {
-            w.pause(delay).await?;
+        if let Some(pacing) = &mut pacing {
+            let due = pacing.next_due();
+            if sent > 0 || knobs.lockstep() {
+                w.pause_until(due).await?;
+            }
         }
         w.buf.extend_from_slice(br#"data: {"chunk":"#);
         // Writing a &str into a Vec cannot fail; the Result is only the Write trait's shape.

@@ -7,6 +7,7 @@ use crate::clock;
 use crate::config::Knobs;
 use crate::faults::{json_error, retry_after_value, status_code_name};
 use crate::http_routes::bearer;
+use crate::pacing::Pacing;
 use crate::recorder::RecordedRequest;
 use crate::request::{field, parse_request};
 use crate::state::{State, TaskGuard};
@@ -437,7 +438,7 @@ async fn stream_frames(
     if let Some(delay) = knobs.first_chunk_delay() {
         tokio::time::sleep(delay).await;
     }
-    let chunk_delay = knobs.chunk_delay();
+    let mut pacing = knobs.chunk_delay().map(|every| Pacing::new(every, knobs.lockstep()));
     let pieces = answer.chunks();
     for sent in 0..=pieces.len() {
         if knobs.ws_close_after == Some(sent) {
@@ -467,8 +468,11 @@ async fn stream_frames(
         let Some(piece) = pieces.get(sent) else {
             break;
         };
-        if let (Some(delay), true) = (chunk_delay, sent > 0) {
-            tokio::time::sleep(delay).await;
+        if let Some(pacing) = &mut pacing {
+            let due = pacing.next_due();
+            if sent > 0 || knobs.lockstep() {
+                tokio::time::sleep_until(due.into()).await;
+            }
         }
         let mut text = String::with_capacity(head.len() + piece.len() + tail.len() + 8);
         text.push_str(&head);
