@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 from collections import defaultdict
 from typing import Any, Dict, Iterator, List
 
@@ -30,14 +31,9 @@ def _offline_tiktoken() -> None:
     ensure_tiktoken_cache()
 
 
-@pytest.fixture(scope="session")
-def sim_url() -> Iterator[str]:
-    """A simulator process (one worker thread, recording off) for the whole session."""
-    env = dict(os.environ)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tekton_llm_client", "simulate", "--port", "0", "--workers", "1"],
-        stdout=subprocess.PIPE, text=True, env=env,
-    )
+def _server(argv: List[str]) -> Iterator[str]:
+    """Start a server process that prints `RHETOR_SIMULATOR_URL=...`; yield the URL."""
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=dict(os.environ))
     assert proc.stdout is not None
     line = proc.stdout.readline().strip()
     if not line.startswith("RHETOR_SIMULATOR_URL="):
@@ -48,6 +44,18 @@ def sim_url() -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def sim_url() -> Iterator[str]:
+    """A simulator process (one worker thread, recording off) for the whole session."""
+    yield from _server([sys.executable, "-m", "tekton_llm_client", "simulate", "--port", "0", "--workers", "1"])
+
+
+@pytest.fixture(scope="session")
+def one_event_url() -> Iterator[str]:
+    """A Python server that writes one SSE event per write, as uvicorn does (own process)."""
+    yield from _server([sys.executable, str(Path(__file__).with_name("one_event_server.py"))])
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -21,6 +21,9 @@ from tekton_llm_client import TektonLLMClient
 
 OnText = Optional[Callable[[str], None]]
 
+# Connections each contender may keep: more than the largest concurrency any bench runs.
+POOL = 1100
+
 
 def body(prompt: str, sim: Dict[str, Any], streaming: bool) -> Dict[str, Any]:
     return {"messages": [{"role": "user", "content": prompt}], "context_id": "bench",
@@ -33,7 +36,7 @@ def headers() -> Dict[str, str]:
 
 class Ours:
     def __init__(self, url: str, backend: str) -> None:
-        self.client = TektonLLMClient("bench", rhetor_url=url, backend=backend, timeout=120, pool_size=256)
+        self.client = TektonLLMClient("bench", rhetor_url=url, backend=backend, timeout=120, pool_size=POOL)
 
     async def drain(self, prompt: str, sim: Dict[str, Any], on_text: OnText = None) -> int:
         n = 0
@@ -55,8 +58,8 @@ class Ours:
 class HttpxSse:
     def __init__(self, url: str) -> None:
         self.url = url
-        self.client = httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=256,
-                                                                         max_keepalive_connections=256))
+        self.client = httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=POOL,
+                                                                         max_keepalive_connections=POOL))
 
     async def drain(self, prompt: str, sim: Dict[str, Any], on_text: OnText = None) -> int:
         n = 0
@@ -90,7 +93,7 @@ class Aiohttp:
 
     def _s(self) -> aiohttp.ClientSession:
         if self.session is None:
-            self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256))
+            self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=POOL))
         return self.session
 
     async def drain(self, prompt: str, sim: Dict[str, Any], on_text: OnText = None) -> int:
