@@ -17,7 +17,9 @@ mod py_sse;
 mod py_test_hooks;
 mod py_tokens;
 mod py_ws;
+mod io_pacing;
 mod runtime;
+mod wake_timer;
 
 // Streams allocate small strings on runtime threads that the Python thread frees; glibc malloc
 // pays for every such cross-thread free (see docs/performance.md), mimalloc does not.

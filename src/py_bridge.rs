@@ -11,6 +11,7 @@ use std::future::Future;
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use pyo3::exceptions::PyRuntimeError;
@@ -18,7 +19,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::{intern, BoundObject};
 
-type Convert = Box<dyn FnOnce(Python<'_>) -> PyResult<Py<PyAny>> + Send>;
+pub type Convert = Box<dyn FnOnce(Python<'_>) -> PyResult<Py<PyAny>> + Send>;
 
 struct Finished {
     future: Py<PyAny>,
@@ -29,10 +30,14 @@ struct Queue {
     items: Mutex<Vec<Finished>>,
     wake_tx: UnixStream,
     wake_rx: UnixStream,
+    /// When the loop was last woken (`clock::monotonic_ns`).
+    last_wake_ns: AtomicU64,
+    /// A deferred wake-up is scheduled.
+    wake_scheduled: AtomicBool,
 }
 
 impl Queue {
-    fn push(&self, item: Finished) {
+    fn push(self: &Arc<Self>, item: Finished) {
         let was_empty = {
             let mut items = self.items.lock().unwrap_or_else(|e| e.into_inner());
             let was_empty = items.is_empty();
@@ -40,10 +45,42 @@ impl Queue {
             was_empty
         };
         if was_empty {
-            // A full socket buffer means a wake-up is already pending: nothing is lost.
-            let _ = (&self.wake_tx).write(&[1]);
+            self.wake_soon();
         }
     }
+
+    /// Wake the loop, at most once per window: a loop woken less than a window ago is woken at
+    /// the window's end instead, and then finds everything that finished meanwhile. Paced streams
+    /// deliver one event per network read; without this, each would cost the loop a wake-up.
+    fn wake_soon(self: &Arc<Self>) {
+        let now = tekton_core::clock::monotonic_ns();
+        let due = self.last_wake_ns.load(Ordering::Relaxed).saturating_add(wake_window_ns());
+        if now >= due || self.wake_scheduled.swap(true, Ordering::AcqRel) {
+            if now >= due {
+                self.wake_now(now);
+            }
+            return;
+        }
+        let queue = Arc::clone(self);
+        let wake = Box::new(move || {
+            queue.wake_scheduled.store(false, Ordering::Release);
+            queue.wake_now(tekton_core::clock::monotonic_ns());
+        });
+        if let Err(wake) = crate::wake_timer::run_at(due, wake) {
+            wake();
+        }
+    }
+
+    fn wake_now(&self, now: u64) {
+        self.last_wake_ns.store(now, Ordering::Relaxed);
+        // A full socket buffer means a wake-up is already pending: nothing is lost.
+        let _ = (&self.wake_tx).write(&[1]);
+    }
+}
+
+/// The shortest time between two wake-ups of a loop, in ns (`io_pacing::window`).
+fn wake_window_ns() -> u64 {
+    u64::try_from(crate::io_pacing::window().as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// One per event loop: the queue of finished results and the socket the loop watches.
@@ -60,7 +97,15 @@ impl LoopWaker {
         for s in [&wake_tx, &wake_rx] {
             s.set_nonblocking(true).map_err(|e| PyRuntimeError::new_err(format!("socketpair: {e}")))?;
         }
-        Ok(LoopWaker { queue: Arc::new(Queue { items: Mutex::new(Vec::new()), wake_tx, wake_rx }) })
+        Ok(LoopWaker {
+            queue: Arc::new(Queue {
+                items: Mutex::new(Vec::new()),
+                wake_tx,
+                wake_rx,
+                last_wake_ns: AtomicU64::new(0),
+                wake_scheduled: AtomicBool::new(false),
+            }),
+        })
     }
 
     /// The descriptor the event loop watches for readability.
@@ -121,6 +166,64 @@ impl AbortOnCancel {
 static WAKER_FOR: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 static GET_RUNNING_LOOP: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
+/// Where results for one event loop go: anything holding it can resolve that loop's futures
+/// from any thread (the conversion runs later, on the loop's thread).
+#[derive(Clone)]
+pub struct LoopQueue(Arc<Queue>);
+
+impl LoopQueue {
+    /// Resolve `future` with `convert(py)`, computed on the loop's thread.
+    pub fn resolve_later(&self, future: Py<PyAny>, convert: Convert) {
+        self.0.push(Finished { future, convert });
+    }
+}
+
+/// The loop something is used from and its queue, remembered after the first look-up (a stream
+/// is read from one loop; another loop is looked up again).
+#[derive(Default)]
+pub struct LoopCache(Mutex<Option<(Py<PyAny>, LoopQueue)>>);
+
+impl LoopCache {
+    /// A new future on the running loop, and that loop's queue.
+    pub fn new_future<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyAny>, LoopQueue)> {
+        let get_loop = GET_RUNNING_LOOP.get_or_try_init(py, || -> PyResult<Py<PyAny>> {
+            Ok(py.import("asyncio")?.getattr("get_running_loop")?.unbind())
+        })?;
+        let event_loop = get_loop.bind(py).call0()?;
+        let mut cache = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let queue = match cache.as_ref() {
+            Some((cached, queue)) if cached.bind(py).is(&event_loop) => queue.clone(),
+            _ => {
+                let queue = loop_queue(py, &event_loop)?;
+                *cache = Some((event_loop.clone().unbind(), queue.clone()));
+                queue
+            }
+        };
+        drop(cache);
+        let future = event_loop.call_method0(intern!(py, "create_future"))?;
+        Ok((future, queue))
+    }
+}
+
+fn loop_queue(py: Python<'_>, event_loop: &Bound<'_, PyAny>) -> PyResult<LoopQueue> {
+    let waker_for = WAKER_FOR.get_or_try_init(py, || -> PyResult<Py<PyAny>> {
+        Ok(py.import("tekton_llm_client._bridge")?.getattr("waker_for")?.unbind())
+    })?;
+    let waker = waker_for.bind(py).call1((event_loop,))?;
+    Ok(LoopQueue(Arc::clone(&waker.cast::<LoopWaker>()?.get().queue)))
+}
+
+/// A new future on the running loop, and that loop's queue.
+pub fn new_future(py: Python<'_>) -> PyResult<(Bound<'_, PyAny>, LoopQueue)> {
+    let get_loop = GET_RUNNING_LOOP.get_or_try_init(py, || -> PyResult<Py<PyAny>> {
+        Ok(py.import("asyncio")?.getattr("get_running_loop")?.unbind())
+    })?;
+    let event_loop = get_loop.bind(py).call0()?;
+    let queue = loop_queue(py, &event_loop)?;
+    let future = event_loop.call_method0(intern!(py, "create_future"))?;
+    Ok((future, queue))
+}
+
 /// Run `fut` on the runtime; an asyncio future (of the running loop) resolves with
 /// `convert(output)`, computed on the loop's thread. Cancelling the future aborts the task.
 pub fn spawn<'py, F, T, C>(py: Python<'py>, fut: F, convert: C) -> PyResult<Bound<'py, PyAny>>
@@ -129,24 +232,15 @@ where
     T: Send + 'static,
     C: FnOnce(Python<'_>, T) -> PyResult<Py<PyAny>> + Send + 'static,
 {
-    let get_loop = GET_RUNNING_LOOP.get_or_try_init(py, || -> PyResult<Py<PyAny>> {
-        Ok(py.import("asyncio")?.getattr("get_running_loop")?.unbind())
-    })?;
-    let event_loop = get_loop.bind(py).call0()?;
-    let waker_for = WAKER_FOR.get_or_try_init(py, || -> PyResult<Py<PyAny>> {
-        Ok(py.import("tekton_llm_client._bridge")?.getattr("waker_for")?.unbind())
-    })?;
-    let waker = waker_for.bind(py).call1((&event_loop,))?;
-    let queue = Arc::clone(&waker.cast::<LoopWaker>()?.get().queue);
-    let future = event_loop.call_method0(intern!(py, "create_future"))?;
+    let (future, queue) = new_future(py)?;
     let target = future.clone().unbind();
-    let task = crate::runtime::handle().spawn(async move {
+    let task = crate::runtime::handle()?.spawn(async move {
         let out = tekton_core::panic_guard::catch(fut).await;
         let convert: Convert = Box::new(move |py| match out {
             Ok(v) => convert(py, v),
             Err(msg) => Err(crate::py_errors::to_py_err(py, &tekton_core::panic_guard::panic_error("an awaitable's task", &msg))),
         });
-        queue.push(Finished { future: target, convert });
+        queue.resolve_later(target, convert);
     });
     future.call_method1(intern!(py, "add_done_callback"), (AbortOnCancel { handle: task.abort_handle() },))?;
     Ok(future)

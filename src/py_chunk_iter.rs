@@ -3,8 +3,12 @@
 //! `async for` calls `__anext__` once per chunk. A Python `async def __anext__` costs a coroutine
 //! object, a frame and a `StopIteration` per chunk even when the chunk is already in memory. Here
 //! `__anext__` hands out a buffered chunk inside a tiny awaitable whose `am_send` returns it at
-//! once (no exception, no frame); only when the buffer is empty does it call the subclass's
-//! `_refill()` coroutine, which waits for the next batch.
+//! once (no exception, no frame). When the buffer is empty and a native stream is attached
+//! (`_attach`), `__anext__` returns the stream's own asyncio future, which the stream resolves on
+//! the loop's thread with the next batch's first chunk after filling this buffer with the rest:
+//! a paced stream that brings one chunk per refill runs no Python code per chunk either. Only an
+//! iterator without an attached stream (opening, fallback, older dialects) calls the subclass's
+//! `_refill()` coroutine.
 use std::ffi::{c_int, c_void};
 use std::ptr;
 
@@ -14,10 +18,21 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyList, PyType};
 use pyo3::intern;
 
+use crate::py_http::ChunkStream;
+
 #[pyclass(subclass, module = "tekton_llm_client._core")]
 pub struct ChunkBuffer {
     batch: Option<Py<PyList>>,
     next: usize,
+    stream: Option<Py<ChunkStream>>,
+}
+
+impl ChunkBuffer {
+    /// Serve `batch[start:]` next.
+    pub(crate) fn set_buffer(&mut self, batch: Bound<'_, PyList>, start: usize) {
+        self.batch = Some(batch.unbind());
+        self.next = start;
+    }
 }
 
 #[pymethods]
@@ -26,7 +41,7 @@ impl ChunkBuffer {
     #[new]
     #[pyo3(signature = (*_args, **_kwargs))]
     fn new(_args: &Bound<'_, PyAny>, _kwargs: Option<&Bound<'_, PyAny>>) -> ChunkBuffer {
-        ChunkBuffer { batch: None, next: 0 }
+        ChunkBuffer { batch: None, next: 0, stream: None }
     }
 
     fn __anext__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
@@ -42,14 +57,24 @@ impl ChunkBuffer {
                 }
             }
             this.batch = None;
+            if let Some(stream) = &this.stream {
+                let stream = stream.clone_ref(py);
+                drop(this);
+                return stream.get().next_chunk(py, slf);
+            }
         }
         slf.call_method0(intern!(py, "_refill"))
     }
 
     /// Serve `batch[start:]` next.
     fn _set_buffer(&mut self, batch: Bound<'_, PyList>, start: usize) {
-        self.batch = Some(batch.unbind());
-        self.next = start;
+        self.set_buffer(batch, start);
+    }
+
+    /// Read further batches straight from `stream` (a native `ChunkStream`; anything else is
+    /// left to `_refill`).
+    fn _attach(&mut self, stream: &Bound<'_, PyAny>) {
+        self.stream = stream.cast::<ChunkStream>().ok().map(|s| s.clone().unbind());
     }
 
     fn _clear_buffer(&mut self) {
@@ -91,7 +116,7 @@ fn ready_type(py: Python<'_>) -> PyResult<&Py<PyType>> {
     })
 }
 
-fn ready<'py>(py: Python<'py>, value: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+pub(crate) fn ready<'py>(py: Python<'py>, value: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let tp = ready_type(py)?.bind(py).as_type_ptr();
     // SAFETY: `tp` is our ReadyChunk type; `PyType_GenericAlloc` returns a zeroed instance of
     // `basicsize` bytes (a new reference) or NULL with an exception set. The value's reference

@@ -1,18 +1,19 @@
 //! `HttpClient` and `ChunkStream`: the Rust backend of `TektonLLMClient`.
 //!
-//! Awaitables come from pyo3-async-runtimes on the process-wide runtime. A stream hands Python
-//! every ready chunk in one crossing (`take_ready` without waiting, `next_batch` when it must wait).
+//! Awaitables resolve on the event loop's thread (`py_bridge`). A stream hands Python every ready
+//! chunk in one crossing (`take_ready` without waiting, `next_batch` when it must wait).
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyRuntimeError, PyStopAsyncIteration, PyValueError};
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 use tekton_core::protocol::v1::ChatRequest;
 use tekton_core::{ChatStream, ChunkBatch, ClientConfig, RhetorHttp, StreamEnd};
-use tokio::sync::Mutex;
 
+use crate::py_chunk_iter::ChunkBuffer;
 use crate::py_errors::to_py_err;
 use crate::{py_json, py_log, py_models, runtime};
 
@@ -79,7 +80,8 @@ impl HttpClient {
             ..ClientConfig::default()
         };
         // reqwest's builder must run inside the runtime (it spawns nothing, but resolves TLS roots).
-        let _guard = runtime::handle().enter();
+        let runtime = runtime::handle()?;
+        let _guard = runtime.enter();
         let inner = RhetorHttp::new(cfg, Some(py_log::sink())).map_err(|e| Python::attach(|py| to_py_err(py, &e)))?;
         Ok(HttpClient { inner: Arc::new(inner) })
     }
@@ -126,9 +128,9 @@ impl HttpClient {
         let rid = request_id.unwrap_or_else(new_request_id);
         let stream = self
             .inner
-            .stream_chat(&runtime::handle(), &req, rid.clone())
+            .stream_chat(&runtime::handle()?, &req, rid.clone())
             .map_err(|e| Python::attach(|py| to_py_err(py, &e)))?;
-        Ok(ChunkStream { inner: Arc::new(Mutex::new(stream)), request_id: rid, ended: Arc::new(AtomicBool::new(false)) })
+        Ok(ChunkStream::from_stream(stream))
     }
 
     /// Awaitable → the decoded JSON document at `path` (health, providers).
@@ -202,13 +204,75 @@ pub struct ChunkStream {
     inner: Arc<Mutex<ChatStream>>,
     request_id: String,
     ended: Arc<AtomicBool>,
+    /// The loop this stream is read from, and its queue (looked up once, not per refill).
+    event_loop: crate::py_bridge::LoopCache,
+}
+
+/// The stream is only ever locked for a take or an abort, never across a wait.
+fn lock(stream: &Mutex<ChatStream>) -> MutexGuard<'_, ChatStream> {
+    stream.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl ChunkStream {
     /// Wrap a core stream (the test hooks build streams without HTTP).
     pub(crate) fn from_stream(stream: ChatStream) -> ChunkStream {
         let request_id = stream.request_id.clone();
-        ChunkStream { inner: Arc::new(Mutex::new(stream)), request_id, ended: Arc::new(AtomicBool::new(false)) }
+        ChunkStream {
+            inner: Arc::new(Mutex::new(stream)),
+            request_id,
+            ended: Arc::new(AtomicBool::new(false)),
+            event_loop: crate::py_bridge::LoopCache::default(),
+        }
+    }
+
+    /// `__anext__` of an iterator whose buffer is empty: the next chunk, at once when one is
+    /// ready (the rest of its batch goes into `iter`'s buffer), else a future of the loop that
+    /// the reader queues when chunks arrive and the loop resolves on its own thread.
+    pub(crate) fn next_chunk<'py>(&self, py: Python<'py>, iter: &Bound<'py, ChunkBuffer>) -> PyResult<Bound<'py, PyAny>> {
+        let mut batch = ChunkBatch::default();
+        if self.ended.load(Ordering::Relaxed) {
+            return Err(PyStopAsyncIteration::new_err(()));
+        }
+        let end = lock(&self.inner).try_take(&mut batch);
+        if end.is_some() || !batch.is_empty() {
+            let first = deliver(py, &batch, end, &self.ended, iter)?;
+            return crate::py_chunk_iter::ready(py, first.into_bound(py));
+        }
+        let (future, queue) = self.event_loop.new_future(py)?;
+        let target = future.clone().unbind();
+        let inner = Arc::clone(&self.inner);
+        let ended = Arc::clone(&self.ended);
+        // Holding the iterator here keeps it alive while a chunk is awaited; the reader runs this
+        // once, at the latest when the stream ends (close, idle timeout).
+        let reader = iter.clone().unbind();
+        let on_ready = Box::new(move || {
+            queue.resolve_later(target, Box::new(move |py| {
+                let mut batch = ChunkBatch::default();
+                let end = lock(&inner).try_take(&mut batch);
+                deliver(py, &batch, end, &ended, reader.bind(py))
+            }));
+        });
+        if let Some(end) = lock(&self.inner).take_or_notify(&mut batch, on_ready) {
+            match deliver(py, &batch, end, &self.ended, iter) {
+                Ok(first) => future.call_method1(intern!(py, "set_result"), (first,))?,
+                Err(err) => future.call_method1(intern!(py, "set_exception"), (err.value(py),))?,
+            };
+        }
+        Ok(future)
+    }
+}
+
+/// A taken batch into `iter`: its first chunk is returned, the rest buffered. The end of the
+/// stream is StopAsyncIteration; a failure before content is raised.
+fn deliver(py: Python<'_>, batch: &ChunkBatch, end: Option<StreamEnd>, ended: &AtomicBool, iter: &Bound<'_, ChunkBuffer>) -> PyResult<Py<PyAny>> {
+    match convert_batch(py, batch, end, ended)? {
+        None => Err(PyStopAsyncIteration::new_err(())),
+        Some(list) if list.is_empty() => Err(PyRuntimeError::new_err("a stream's reader reported chunks it did not hand over (a bug)")),
+        Some(list) => {
+            let first = list.get_item(0)?.unbind();
+            iter.borrow_mut().set_buffer(list, 1);
+            Ok(first)
+        }
     }
 }
 
@@ -219,39 +283,47 @@ impl ChunkStream {
         if self.ended.load(Ordering::Relaxed) {
             return Ok(None);
         }
-        let Ok(mut guard) = self.inner.try_lock() else {
-            return Ok(Some(PyList::empty(py)));
-        };
         let mut batch = ChunkBatch::default();
-        let end = guard.try_take(&mut batch);
-        drop(guard);
+        let end = lock(&self.inner).try_take(&mut batch);
         convert_batch(py, &batch, end, &self.ended)
     }
 
     /// Awaitable → the next non-empty list of chunks, or None once the stream is over.
+    ///
+    /// No task waits on the runtime: when nothing is ready, the stream's reader itself queues
+    /// the future on its loop as soon as chunks arrive, and the loop converts them on its own
+    /// thread together with every other stream that became ready meanwhile (one wake-up).
     fn next_batch<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let inner = Arc::clone(&self.inner);
-        let ended = Arc::clone(&self.ended);
-        crate::py_bridge::spawn_result(py, async move {
-            let mut batch = ChunkBatch::default();
-            let end = if ended.load(Ordering::Relaxed) {
-                Some(StreamEnd::Finished)
-            } else {
-                inner.lock().await.take(&mut batch).await
+        let (future, queue) = self.event_loop.new_future(py)?;
+        let mut batch = ChunkBatch::default();
+        let taken = if self.ended.load(Ordering::Relaxed) {
+            Some(Some(StreamEnd::Finished))
+        } else {
+            let target = future.clone().unbind();
+            let inner = Arc::clone(&self.inner);
+            let ended = Arc::clone(&self.ended);
+            let on_ready = Box::new(move || {
+                queue.resolve_later(target, Box::new(move |py| {
+                    let mut batch = ChunkBatch::default();
+                    let end = lock(&inner).try_take(&mut batch);
+                    batch_object(py, &batch, end, &ended)
+                }));
+            });
+            lock(&self.inner).take_or_notify(&mut batch, on_ready)
+        };
+        if let Some(end) = taken {
+            match batch_object(py, &batch, end, &self.ended) {
+                Ok(value) => future.call_method1(intern!(py, "set_result"), (value,))?,
+                Err(err) => future.call_method1(intern!(py, "set_exception"), (err.value(py),))?,
             };
-            Ok(Batch { batch, end, ended })
-        })
+        }
+        Ok(future)
     }
 
     /// Stop reading now; the HTTP exchange is closed.
     fn close(&self) {
         self.ended.store(true, Ordering::Relaxed);
-        if let Ok(guard) = self.inner.try_lock() {
-            guard.abort();
-        } else {
-            let inner = Arc::clone(&self.inner);
-            runtime::handle().spawn(async move { inner.lock().await.abort() });
-        }
+        lock(&self.inner).abort();
     }
 
     #[getter]
@@ -260,23 +332,12 @@ impl ChunkStream {
     }
 }
 
-struct Batch {
-    batch: ChunkBatch,
-    end: Option<StreamEnd>,
-    ended: Arc<AtomicBool>,
-}
-
-impl<'py> IntoPyObject<'py> for Batch {
-    type Target = PyAny;
-    type Output = Bound<'py, PyAny>;
-    type Error = PyErr;
-
-    fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        Ok(match convert_batch(py, &self.batch, self.end, &self.ended)? {
-            Some(list) => list.into_any(),
-            None => py.None().into_bound(py),
-        })
-    }
+/// `convert_batch` as one Python object: the list, or None once the stream is over.
+fn batch_object(py: Python<'_>, batch: &ChunkBatch, end: Option<StreamEnd>, ended: &AtomicBool) -> PyResult<Py<PyAny>> {
+    Ok(match convert_batch(py, batch, end, ended)? {
+        Some(list) => list.into_any().unbind(),
+        None => py.None(),
+    })
 }
 
 /// Chunks → a list of StreamingChunk objects; None once the stream is over and nothing is left.

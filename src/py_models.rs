@@ -19,8 +19,10 @@ fn class<'py>(py: Python<'py>, cell: &'static PyOnceLock<Py<PyAny>>, name: &str)
 }
 
 /// The fields of `StreamingChunk` and `CompletionResponse`, in `__slots__` order.
-const CHUNK_FIELDS: [&str; 10] =
-    ["chunk", "done", "error", "model", "provider", "fallback", "finish_reason", "usage", "context_id", "timestamp"];
+const CHUNK_FIELDS: [&str; 11] = [
+    "chunk", "done", "error", "model", "provider", "fallback", "finish_reason", "usage", "context_id", "timestamp",
+    "received_ns",
+];
 const COMPLETION_FIELDS: [&str; 10] =
     ["content", "model", "provider", "finish_reason", "usage", "context_id", "fallback", "timestamp", "latency", "request_id"];
 
@@ -97,6 +99,7 @@ impl<'py> ChunkBuilder<'py> {
             usage(py, c.usage)?,
             context_id,
             timestamp,
+            received_ns(py, c.received_ns),
         ])
     }
 
@@ -109,8 +112,17 @@ impl<'py> ChunkBuilder<'py> {
             PyBool::new(py, true).to_owned().into_any(),
             PyString::new(py, message).into_any(),
             none(), none(), no(), none(), none(), none(), none(),
+            received_ns(py, tekton_core::clock::monotonic_ns()),
         ])
     }
+}
+
+/// An arrival time in ns, or None when the transport could not tell (0).
+fn received_ns(py: Python<'_>, ns: u64) -> Bound<'_, PyAny> {
+    if ns == 0 {
+        return py.None().into_bound(py);
+    }
+    ns.into_pyobject(py).map(|n| n.into_any()).unwrap_or_else(|_| py.None().into_bound(py))
 }
 
 fn opt_str<'py>(py: Python<'py>, s: Option<&str>) -> Bound<'py, PyAny> {

@@ -1,20 +1,60 @@
-//! The one tokio runtime of the process, shared by every client (pyo3-async-runtimes owns it and
-//! creates it lazily), and the interpreter-exit guard.
+//! The one tokio runtime of the process, shared by every client, and the interpreter-exit guard.
 //!
-//! Why the guard: on CPython < 3.13 a thread that asks for the GIL while the interpreter is
+//! One I/O thread running a current-thread runtime. Streams that deliver one event per network
+//! read are paid for in thread wake-ups, not in parsing: with a work-stealing pool every event
+//! woke a worker, which woke a sibling to steal, and every refill from Python woke a worker
+//! again. One thread that owns every socket wakes once per burst of ready sockets.
+//!
+//! Created lazily, and again in a forked child: the parent's I/O thread does not exist there, so
+//! a handle inherited through `fork` would accept tasks that never run.
+//!
+//! Why the exit guard: on CPython < 3.13 a thread that asks for the GIL while the interpreter is
 //! finalizing is ended with `pthread_exit`, which unwinds through Rust frames and aborts the
 //! process. So at exit (an `atexit` hook registered when `_core` is imported) we raise a flag
 //! after which no runtime thread attaches to Python again: finished futures are not handed back
 //! and log lines are dropped.
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
+use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 
 static FINALIZING: AtomicBool = AtomicBool::new(false);
 
-pub fn handle() -> tokio::runtime::Handle {
-    pyo3_async_runtimes::tokio::get_runtime().handle().clone()
+/// The runtime's handle and the process it was made in.
+static RUNTIME: Mutex<Option<(u32, tokio::runtime::Handle)>> = Mutex::new(None);
+
+/// The runtime of this process, started on first use (and again after a fork).
+pub fn handle() -> PyResult<tokio::runtime::Handle> {
+    let pid = std::process::id();
+    let mut slot = RUNTIME.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((owner, handle)) = slot.as_ref() {
+        if *owner == pid {
+            return Ok(handle.clone());
+        }
+        // A forked child: the parent's runtime is left behind, never dropped (dropping it would
+        // wait for an I/O thread that does not exist here).
+        if let Some((_, stale)) = slot.take() {
+            std::mem::forget(stale);
+        }
+    }
+    let handle = start().map_err(|e| PyRuntimeError::new_err(format!("cannot start the I/O thread: {e}")))?;
+    *slot = Some((pid, handle.clone()));
+    Ok(handle)
+}
+
+fn start() -> std::io::Result<tokio::runtime::Handle> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .on_thread_unpark(crate::io_pacing::after_wake)
+        .on_thread_park(crate::io_pacing::before_sleep)
+        .build()?;
+    let handle = runtime.handle().clone();
+    std::thread::Builder::new()
+        .name("tekton-io".into())
+        .spawn(move || runtime.block_on(std::future::pending::<()>()))?;
+    Ok(handle)
 }
 
 /// True once the interpreter has started to exit: Rust threads must not attach to Python.

@@ -446,18 +446,19 @@ class ChunkIterator:
     def _clear_buffer(self) -> None:
         raise NotImplementedError
 
+    def _attach(self, stream: Any) -> None:
+        """Let `__anext__` read later batches from `stream` itself (the Rust path does)."""
+
     async def _refill(self) -> StreamingChunk:
         """The next batch (waiting for it if need be); returns its first chunk, buffers the rest."""
         stream = self._stream
         if stream is None:
             return await self._first()
         batch = stream.take_ready()
-        if not batch:
+        while not batch:
             if batch is None:
                 raise StopAsyncIteration
             batch = await stream.next_batch()
-            if batch is None:
-                raise StopAsyncIteration
         if self._fallback:
             for c in batch:
                 c.fallback = True
@@ -479,6 +480,8 @@ class ChunkIterator:
         if self._fallback:
             for c in batch:
                 c.fallback = True
+        else:
+            self._attach(self._stream)
         self._set_buffer(batch, 1)
         return batch[0]  # type: ignore[no-any-return]
 

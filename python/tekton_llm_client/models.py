@@ -24,10 +24,18 @@ __all__ = [
 
 class _Model:
     __slots__: Tuple[str, ...] = ()
+    # What the value is made of (compared, shown, serialised): the slots, unless a class leaves
+    # out a measurement such as a chunk's arrival time.
+    _fields: Tuple[str, ...] = ()
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        if "_fields" not in cls.__dict__:
+            cls._fields = cls.__slots__
 
     def to_dict(self) -> Dict[str, Any]:
         out: Dict[str, Any] = {}
-        for name in self.__slots__:
+        for name in self._fields:
             value = getattr(self, name)
             if isinstance(value, _Model):
                 value = value.to_dict()
@@ -45,10 +53,10 @@ class _Model:
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
             return NotImplemented
-        return all(getattr(self, n) == getattr(other, n) for n in self.__slots__)
+        return all(getattr(self, n) == getattr(other, n) for n in self._fields)
 
     def __repr__(self) -> str:
-        fields = ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__slots__)
+        fields = ", ".join(f"{n}={getattr(self, n)!r}" for n in self._fields)
         return f"{type(self).__name__}({fields})"
 
     __hash__ = None  # type: ignore[assignment]
@@ -138,16 +146,22 @@ class CompletionResponse(_Model):
 
 class StreamingChunk(_Model):
     """One piece of a streamed answer. The last chunk has `done=True`; a stream that failed after
-    it started ends with a chunk whose `error` is set (and `done=True`)."""
+    it started ends with a chunk whose `error` is set (and `done=True`).
+
+    `received_ns` is when the client read the chunk's bytes from the socket, on the clock of
+    `time.monotonic_ns()` (None where the transport cannot tell). Measure latency with it, not
+    with the time the loop handed the chunk over. It is a measurement, not part of the value:
+    equality, `repr` and `to_dict` leave it out."""
 
     __slots__ = ("chunk", "done", "error", "model", "provider", "fallback", "finish_reason",
-                 "usage", "context_id", "timestamp")
+                 "usage", "context_id", "timestamp", "received_ns")
+    _fields = __slots__[:-1]
 
     def __init__(self, chunk: str = "", done: bool = False, error: Optional[str] = None,
                  model: Optional[str] = None, provider: Optional[str] = None,
                  fallback: bool = False, finish_reason: Optional[str] = None,
                  usage: Optional[Usage] = None, context_id: Optional[str] = None,
-                 timestamp: Optional[str] = None) -> None:
+                 timestamp: Optional[str] = None, received_ns: Optional[int] = None) -> None:
         self.chunk = chunk
         self.done = done
         self.error = error
@@ -158,6 +172,7 @@ class StreamingChunk(_Model):
         self.usage = usage
         self.context_id = context_id
         self.timestamp = timestamp
+        self.received_ns = received_ns
 
     # the old client's name for the text
     @property

@@ -38,6 +38,7 @@ struct Chunk {
     finish_reason: Option<String>,
     usage: Option<Usage>,
     meta: usize,
+    received_ns: u64,
 }
 
 /// One chunk of a batch, borrowed.
@@ -51,6 +52,8 @@ pub struct ChunkView<'a> {
     pub meta: &'a ChunkMeta,
     /// Equal indexes within a batch mean equal metadata.
     pub meta_index: usize,
+    /// When the bytes of this chunk were read from the socket (`clock::monotonic_ns`), 0 if unknown.
+    pub received_ns: u64,
 }
 
 #[derive(Debug, Default)]
@@ -58,6 +61,8 @@ pub struct ChunkBatch {
     text: String,
     chunks: Vec<Chunk>,
     metas: Vec<ChunkMeta>,
+    /// The arrival time given to chunks pushed from now on.
+    received_ns: u64,
 }
 
 impl ChunkBatch {
@@ -74,6 +79,11 @@ impl ChunkBatch {
         self.text.clear();
         self.chunks.clear();
         self.metas.clear();
+    }
+
+    /// The chunks pushed from now on arrived at `ns` (`clock::monotonic_ns`).
+    pub fn set_received_ns(&mut self, ns: u64) {
+        self.received_ns = ns;
     }
 
     pub fn push(&mut self, ev: &StreamEvent<'_>) {
@@ -114,6 +124,7 @@ impl ChunkBatch {
             finish_reason: finish_reason.map(str::to_owned),
             usage: usage.cloned(),
             meta: self.metas.len() - 1,
+            received_ns: self.received_ns,
         });
     }
 
@@ -140,6 +151,7 @@ impl ChunkBatch {
             usage: c.usage.as_ref(),
             meta: &self.metas[c.meta],
             meta_index: c.meta,
+            received_ns: c.received_ns,
         })
     }
 }

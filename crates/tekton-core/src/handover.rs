@@ -18,12 +18,18 @@ pub enum StreamEnd {
     Failed { error: CoreError, delivered: bool },
 }
 
+/// Called once, on the reader's thread, when chunks or the end become ready for a consumer that
+/// found nothing (`ChunkSource::take_or_notify`). It must be quick: it runs with no lock held but
+/// on the reader's task.
+pub type OnReady = Box<dyn FnOnce() + Send>;
+
 #[derive(Default)]
 struct State {
     batch: ChunkBatch,
     end: Option<StreamEnd>,
     producer_gone: bool,
     consumer_gone: bool,
+    on_ready: Option<OnReady>,
 }
 
 struct Shared {
@@ -48,8 +54,18 @@ impl Shared {
             state.batch.append(last);
             state.end = Some(end);
         }
+        self.ready(state);
+    }
+
+    /// Tell the consumer that something is ready: the waiting `take`, or the registered callback
+    /// (called after the lock is released).
+    fn ready(&self, mut state: MutexGuard<'_, State>) {
+        let on_ready = state.on_ready.take();
         drop(state);
         self.data_ready.notify_one();
+        if let Some(on_ready) = on_ready {
+            on_ready();
+        }
     }
 }
 
@@ -97,8 +113,7 @@ impl ChunkSink {
                     } else {
                         state.batch.append(&mut self.local);
                     }
-                    drop(state);
-                    self.shared.data_ready.notify_one();
+                    self.shared.ready(state);
                     return Ok(());
                 }
             }
@@ -134,8 +149,9 @@ impl SinkGuard {
 
 impl Drop for SinkGuard {
     fn drop(&mut self) {
-        self.shared.lock().producer_gone = true;
-        self.shared.data_ready.notify_one();
+        let mut state = self.shared.lock();
+        state.producer_gone = true;
+        self.shared.ready(state);
     }
 }
 
@@ -153,25 +169,24 @@ impl ChunkSource {
         if self.ended {
             return Some(StreamEnd::Finished);
         }
+        let state = self.shared.lock();
+        take_locked(&self.shared, &mut self.ended, state, out)
+    }
+
+    /// Take as `try_take` when chunks or the end are ready (`Some`, the end inside). Otherwise
+    /// `None`, and `on_ready` will be called once they are (it replaces an earlier callback).
+    /// This lets a consumer outside the runtime wait without a task: the reader tells it directly.
+    pub fn take_or_notify(&mut self, out: &mut ChunkBatch, on_ready: OnReady) -> Option<Option<StreamEnd>> {
+        out.clear();
+        if self.ended {
+            return Some(Some(StreamEnd::Finished));
+        }
         let mut state = self.shared.lock();
-        let took = !state.batch.is_empty();
-        if took {
-            std::mem::swap(&mut state.batch, out);
+        if state.batch.is_empty() && state.end.is_none() && !state.producer_gone {
+            state.on_ready = Some(on_ready);
+            return None;
         }
-        let end = match state.end.take() {
-            Some(end) => Some(end),
-            None if state.producer_gone => Some(StreamEnd::Failed {
-                error: CoreError::new(ErrorKind::Other, "the stream reader stopped without ending the stream"),
-                delivered: false,
-            }),
-            None => None,
-        };
-        drop(state);
-        if took {
-            self.shared.room.notify_one();
-        }
-        self.ended = end.is_some();
-        end
+        Some(take_locked(&self.shared, &mut self.ended, state, out))
     }
 
     /// Wait until there are chunks or the end, then take as `try_take`.
@@ -184,6 +199,28 @@ impl ChunkSource {
             self.shared.data_ready.notified().await;
         }
     }
+}
+
+/// The take itself, under the lock the caller holds.
+fn take_locked(shared: &Shared, ended: &mut bool, mut state: MutexGuard<'_, State>, out: &mut ChunkBatch) -> Option<StreamEnd> {
+    let took = !state.batch.is_empty();
+    if took {
+        std::mem::swap(&mut state.batch, out);
+    }
+    let end = match state.end.take() {
+        Some(end) => Some(end),
+        None if state.producer_gone => Some(StreamEnd::Failed {
+            error: CoreError::new(ErrorKind::Other, "the stream reader stopped without ending the stream"),
+            delivered: false,
+        }),
+        None => None,
+    };
+    drop(state);
+    if took {
+        shared.room.notify_one();
+    }
+    *ended = end.is_some();
+    end
 }
 
 impl Drop for ChunkSource {
@@ -250,6 +287,42 @@ mod tests {
         tokio::task::yield_now().await;
         drop(source);
         assert_eq!(waiting.await.unwrap(), Err(ConsumerGone));
+    }
+
+    #[tokio::test]
+    async fn a_waiting_consumer_is_told_once_when_chunks_arrive() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let (mut sink, mut source) = channel(8);
+        let calls = Arc::new(AtomicUsize::new(0));
+        let mut out = ChunkBatch::default();
+        let counter = Arc::clone(&calls);
+        let waited = source.take_or_notify(&mut out, Box::new(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+        }));
+        assert!(waited.is_none(), "nothing is ready yet");
+        sink.batch().push(&chunk("a"));
+        sink.flush().await.unwrap();
+        sink.batch().push(&chunk("b"));
+        sink.flush().await.unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "told once, not per flush");
+        let taken = source.take_or_notify(&mut out, Box::new(|| {}));
+        assert!(matches!(taken, Some(None)));
+        assert_eq!(texts(&out), ["a", "b"]);
+    }
+
+    #[tokio::test]
+    async fn a_waiting_consumer_is_told_of_the_end_and_of_a_vanished_reader() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let (sink, mut source) = channel(8);
+        let told = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&told);
+        let mut out = ChunkBatch::default();
+        assert!(source.take_or_notify(&mut out, Box::new(move || flag.store(true, Ordering::SeqCst))).is_none());
+        let guard = sink.guard();
+        drop(sink);
+        drop(guard);
+        assert!(told.load(Ordering::SeqCst));
+        assert!(matches!(source.take_or_notify(&mut out, Box::new(|| {})), Some(Some(StreamEnd::Failed { .. }))));
     }
 
     #[tokio::test]

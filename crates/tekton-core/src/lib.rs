@@ -3,6 +3,7 @@
 
 pub mod batch;
 pub mod chunk_batch;
+pub mod clock;
 pub mod config;
 pub mod error;
 pub mod handover;

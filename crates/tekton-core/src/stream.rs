@@ -47,6 +47,12 @@ impl ChatStream {
         self.source.try_take(out)
     }
 
+    /// `take` without a task: `Some(end)` when chunks or the end were ready, else `None` and
+    /// `on_ready` runs (on the reader's thread) once they are.
+    pub fn take_or_notify(&mut self, out: &mut ChunkBatch, on_ready: handover::OnReady) -> Option<Option<StreamEnd>> {
+        self.source.take_or_notify(out, on_ready)
+    }
+
     /// Stop now: the reader is aborted and its connection closed.
     pub fn abort(&self) {
         self.task.abort();
@@ -161,6 +167,9 @@ impl RhetorHttp {
             if read.is_err() && last_event.elapsed() < idle {
                 idle_timer.as_mut().reset((last_event + idle).into());
                 continue;
+            }
+            if matches!(read, Ok(Ok(Some(_)))) {
+                sink.batch().set_received_ns(crate::clock::monotonic_ns());
             }
             let mut events = EventReader { batch: sink.batch(), delivered: &mut *delivered, saw_done, failure: None, seen: 0 };
             let at_eof = match read {

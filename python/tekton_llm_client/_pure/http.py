@@ -858,6 +858,7 @@ class HttpClient:
                                    request_id, retryable=False) from None
                 if events:
                     last_event = loop.time()
+                    received = time.monotonic_ns()
                     for sse in events:
                         if saw_done:
                             continue  # events after the done event are ignored
@@ -874,6 +875,7 @@ class HttpClient:
                                                f"Rhetor reported an error in the stream: {error}",
                                                request_id, code=code, retryable=False)
                         saw_done = chunk.done
+                        chunk.received_ns = received
                         if chunk.chunk:
                             sink.delivered = True
                         sink.items.append(chunk)

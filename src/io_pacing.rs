@@ -1,0 +1,56 @@
+//! Wake-up coalescing on the I/O thread.
+//!
+//! When streams are paced (one event per network read, many streams), every event would wake
+//! the I/O thread on its own, and a wake-up of an idle thread costs more than everything the
+//! event needs. While the thread is busy — it was woken again less than two windows after its
+//! previous wake-up — it waits until one window after its last wake-up before it sleeps in the
+//! poller, so every socket that became ready meanwhile is served in one pass, and Python is woken
+//! once for all of them. A quiet thread (a lone stream, a single call) is never held back.
+//!
+//! The window is `TEKTON_LLM_WAKE_WINDOW_US` µs (default 500, at most 1000, 0 turns coalescing
+//! off). The event loop's own wake-ups are spaced by the same window (`py_bridge`); each of the
+//! two holds a result back by at most one window, so nothing waits more than 1 ms by default.
+//! Arrival times (`received_ns`) are taken when the bytes are read, so while coalescing they can
+//! trail the packet's arrival by up to one window; 0 makes them exact.
+use std::cell::Cell;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+thread_local! {
+    /// The last wake-up, and the time between it and the one before.
+    static WAKES: Cell<(Option<Instant>, Duration)> = const { Cell::new((None, Duration::MAX)) };
+}
+
+/// The coalescing window (read once per process).
+pub fn window() -> Duration {
+    static WINDOW: OnceLock<Duration> = OnceLock::new();
+    *WINDOW.get_or_init(|| {
+        let us = std::env::var("TEKTON_LLM_WAKE_WINDOW_US").ok().and_then(|v| v.trim().parse::<u64>().ok()).unwrap_or(500);
+        Duration::from_micros(us.min(1_000))
+    })
+}
+
+pub fn after_wake() {
+    let now = Instant::now();
+    WAKES.with(|w| {
+        let (last, _) = w.get();
+        w.set((Some(now), last.map_or(Duration::MAX, |l| now.saturating_duration_since(l))));
+    });
+}
+
+pub fn before_sleep() {
+    let window = window();
+    if window.is_zero() {
+        return;
+    }
+    let (last, gap) = WAKES.with(Cell::get);
+    let Some(last) = last else { return };
+    if gap >= window * 2 {
+        return;
+    }
+    let until = last + window;
+    let now = Instant::now();
+    if until > now {
+        std::thread::sleep(until - now);
+    }
+}
