@@ -71,7 +71,7 @@ impl BatchRunner {
         let request_id = request_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let item = BatchItem { key, request, request_id, fallback };
         self.inner
-            .submit(&runtime::handle(), item)
+            .submit(&runtime::handle()?, item)
             .map_err(|e| Python::attach(|py| to_py_err(py, &e)))
     }
 

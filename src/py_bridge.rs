@@ -140,7 +140,7 @@ where
     let queue = Arc::clone(&waker.cast::<LoopWaker>()?.get().queue);
     let future = event_loop.call_method0(intern!(py, "create_future"))?;
     let target = future.clone().unbind();
-    let task = crate::runtime::handle().spawn(async move {
+    let task = crate::runtime::handle()?.spawn(async move {
         let out = tekton_core::panic_guard::catch(fut).await;
         let convert: Convert = Box::new(move |py| match out {
             Ok(v) => convert(py, v),

@@ -1,6 +1,6 @@
 //! `HttpClient` and `ChunkStream`: the Rust backend of `TektonLLMClient`.
 //!
-//! Awaitables come from pyo3-async-runtimes on the process-wide runtime. A stream hands Python
+//! Awaitables run on the process-wide runtime (src/runtime.rs). A stream hands Python
 //! every ready chunk in one crossing (`take_ready` without waiting, `next_batch` when it must wait).
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -57,9 +57,7 @@ impl HttpClient {
         headers: Option<Vec<(String, String)>>,
         ca_bundle: Option<std::path::PathBuf>,
     ) -> PyResult<HttpClient> {
-        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
-            return Err(PyValueError::new_err(format!("rhetor_url must start with http:// or https://, got {base_url:?}")));
-        }
+        tekton_core::http::check_base_url(&base_url).map_err(PyValueError::new_err)?;
         let cfg = ClientConfig {
             base_url,
             component_id,
@@ -79,7 +77,8 @@ impl HttpClient {
             ..ClientConfig::default()
         };
         // reqwest's builder must run inside the runtime (it spawns nothing, but resolves TLS roots).
-        let _guard = runtime::handle().enter();
+        let handle = runtime::handle()?;
+        let _guard = handle.enter();
         let inner = RhetorHttp::new(cfg, Some(py_log::sink())).map_err(|e| Python::attach(|py| to_py_err(py, &e)))?;
         Ok(HttpClient { inner: Arc::new(inner) })
     }
@@ -126,7 +125,7 @@ impl HttpClient {
         let rid = request_id.unwrap_or_else(new_request_id);
         let stream = self
             .inner
-            .stream_chat(&runtime::handle(), &req, rid.clone())
+            .stream_chat(&runtime::handle()?, &req, rid.clone())
             .map_err(|e| Python::attach(|py| to_py_err(py, &e)))?;
         Ok(ChunkStream { inner: Arc::new(Mutex::new(stream)), request_id: rid, ended: Arc::new(AtomicBool::new(false)) })
     }
@@ -172,6 +171,11 @@ impl HttpClient {
     #[getter]
     fn closed(&self) -> bool {
         self.inner.is_closed()
+    }
+
+    /// `text` with the configured auth token blanked out (for server text shown to the caller).
+    fn redact(&self, text: &str) -> String {
+        self.inner.redact(text)
     }
 
     fn __repr__(&self) -> String {
@@ -250,7 +254,9 @@ impl ChunkStream {
             guard.abort();
         } else {
             let inner = Arc::clone(&self.inner);
-            runtime::handle().spawn(async move { inner.lock().await.abort() });
+            if let Ok(handle) = runtime::try_handle() {
+                handle.spawn(async move { inner.lock().await.abort() });
+            }
         }
     }
 

@@ -50,7 +50,7 @@ fn _test_panic<'py>(py: Python<'py>, r#where: &str) -> PyResult<Bound<'py, PyAny
         }),
         "convert" => crate::py_bridge::spawn_result(py, async move { Ok(PanicsOnConversion) }),
         "stream" => {
-            let stream = ChatStream::spawn(&runtime::handle(), "test-stream".into(), 8, |mut sink| async move {
+            let stream = ChatStream::spawn(&runtime::handle()?, "test-stream".into(), 8, |mut sink| async move {
                 let ev = StreamEvent { chunk: Some("partial".into()), ..StreamEvent::default() };
                 sink.batch().push(&ev);
                 let _ = sink.flush().await;
@@ -60,7 +60,8 @@ fn _test_panic<'py>(py: Python<'py>, r#where: &str) -> PyResult<Bound<'py, PyAny
             Ok(Bound::new(py, ChunkStream::from_stream(stream))?.into_any())
         }
         "ws" => {
-            let _guard = runtime::handle().enter();
+            let handle = runtime::handle()?;
+            let _guard = handle.enter();
             let client = WsClient::with_panicking_connection(WsConfig::new("ws://127.0.0.1:9/ws", "test"), "r1")
                 .map_err(|e| to_py_err(py, &e))?;
             Ok(Bound::new(py, PyWebSocketTransport::from_client(client))?.into_any())
