@@ -29,7 +29,7 @@ pub struct CompletionOut {
 pub type LogSink = Arc<dyn Fn(u8, &str) + Send + Sync>;
 
 pub struct RhetorHttp {
-    /// The pool of the process that built this client (`None` only while being dropped).
+    /// The pool of the process that built this client (taken only to be leaked, in `drop`).
     client: Option<reqwest::Client>,
     /// Who built `client`: a forked child must not use (or drop) its parent's pool.
     pid: u32,
@@ -100,10 +100,15 @@ fn build_client(cfg: &ClientConfig) -> CoreResult<reqwest::Client> {
 
 impl Drop for RhetorHttp {
     fn drop(&mut self) {
-        if std::process::id() != self.pid {
-            // In a forked child the parent's pool belongs to a runtime without threads, and its
-            // sockets are registered in an epoll instance the parent still uses: never drop it.
+        // In a forked child a pool built by an ancestor belongs to a runtime without threads, and
+        // its sockets are registered in an epoll instance the ancestor still uses: never drop it.
+        let pid = std::process::id();
+        if pid != self.pid {
             std::mem::forget(self.client.take());
+        }
+        let slot = self.child_client.get_mut().unwrap_or_else(|e| e.into_inner());
+        if slot.as_ref().is_some_and(|(owner, _)| *owner != pid) {
+            std::mem::forget(slot.take());
         }
     }
 }
