@@ -22,7 +22,7 @@ again). A forced dialect is checked by `initialize()` (`verify`).
 
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 from .. import config
 from ..exceptions import InvalidRequestError, ProtocolError, TektonLLMError
@@ -55,22 +55,22 @@ def setting(explicit: Optional[str]) -> Optional[str]:
     return name
 
 
-def classify_health(d: Any) -> Tuple[str, HealthStatus]:
-    """Which older dialect answers `GET /health` with `d`, and its health. ProtocolError when
-    the shape is neither."""
+def classify_health(d: Any, redact: Callable[[str], str] = str) -> Tuple[str, HealthStatus]:
+    """Which older dialect answers `GET /health` with `d`, and its health. ProtocolError (quoting
+    `d` through `redact`) when the shape is neither."""
     if isinstance(d, Mapping):
         if gen_b.looks_like_gen_b(d):
             return GEN_B, gen_b.parse_health(d)
         if "component" not in d and isinstance(d.get("providers"), Mapping) and "status" in d:
             return GEN_A, gen_a.parse_health(d)
-    raise ProtocolError(
+    raise ProtocolError(redact(
         "cannot tell which Rhetor this is: /api/v1/health is missing and /health answered "
-        f"{str(d)[:200]!r}; set dialect='v1', 'gen_a' or 'gen_b' (or RHETOR_DIALECT) to skip detection")
+        f"{str(d)[:200]!r}; set dialect='v1', 'gen_a' or 'gen_b' (or RHETOR_DIALECT) to skip detection"))
 
 
-def _v1_health(d: Any) -> HealthStatus:
+def _v1_health(d: Any, redact: Callable[[str], str] = str) -> HealthStatus:
     if not isinstance(d, Mapping) or "status" not in d:
-        raise ProtocolError(f"health answer has no status: {str(d)[:200]}")
+        raise ProtocolError(redact(f"health answer has no status: {str(d)[:200]}"))
     providers = d.get("providers") or {}
     return HealthStatus(str(d["status"]), d.get("version"),
                         {str(k): bool(v) for k, v in providers.items()} if isinstance(providers, Mapping) else {},
@@ -117,7 +117,7 @@ async def detect(http: Any) -> Tuple[str, Optional[HealthStatus]]:
         d = await http.get_json("/health")
     except TektonLLMError as e:
         raise _detection_failed(e, "/api/v1/health answered 404 (not v1) and /health failed") from e
-    return classify_health(d)
+    return classify_health(d, http.redact)
 
 
 async def verify(http: Any, name: str) -> HealthStatus:
@@ -136,7 +136,7 @@ async def verify(http: Any, name: str) -> HealthStatus:
             raise
         if isinstance(d, Mapping) and gen_b.looks_like_gen_b(d):
             raise ProtocolError(f"{forced}, but the server's health is Gen B's; use dialect='gen_b'")
-        return _v1_health(d)
+        return _v1_health(d, http.redact)
     try:
         d = await http.get_json("/health")
     except InvalidRequestError as e:
@@ -146,7 +146,7 @@ async def verify(http: Any, name: str) -> HealthStatus:
                                 request_id=e.request_id) from e
         raise
     try:
-        found, status = classify_health(d)
+        found, status = classify_health(d, http.redact)
     except ProtocolError:
         if not isinstance(d, Mapping):
             raise

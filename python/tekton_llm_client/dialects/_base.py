@@ -47,10 +47,11 @@ def single_prompt(messages: Sequence[Any]) -> Optional[str]:
     return None
 
 
-def as_dict(answer: Any, path: str, request_id: str) -> Mapping[str, Any]:
-    """The answer as a JSON object; anything else is not this dialect."""
+def as_dict(answer: Any, path: str, request_id: str, redact: Callable[[str], str] = str) -> Mapping[str, Any]:
+    """The answer as a JSON object; anything else is not this dialect (the error quotes the
+    answer, through `redact`)."""
     if not isinstance(answer, Mapping):
-        raise ProtocolError(f"{path} answered {str(answer)[:200]!r}, not a JSON object",
+        raise ProtocolError(redact(f"{path} answered {str(answer)[:200]!r}, not a JSON object"),
                             request_id=request_id or None)
     return answer
 

@@ -88,7 +88,7 @@ class GenATransport(DialectTransport):
             "streaming": False,
             "options": routing_options(provider_id, model_id, options),
         })
-        d = as_dict(await self._http.request_json("POST", path, body, request_id), path, request_id)
+        d = as_dict(await self._http.request_json("POST", path, body, request_id), path, request_id, self._redact)
         if "message" not in d:
             if "error" in d:
                 raise error_in_200(d, request_id, self._redact)
@@ -105,11 +105,11 @@ class GenATransport(DialectTransport):
         )
 
     async def health(self) -> HealthStatus:
-        d = as_dict(await self._http.get_json("/health"), "/health", "")
+        d = as_dict(await self._http.get_json("/health"), "/health", "", self._redact)
         return parse_health(d)
 
     async def providers(self) -> ProvidersResponse:
-        d = as_dict(await self._http.get_json("/providers"), "/providers", "")
+        d = as_dict(await self._http.get_json("/providers"), "/providers", "", self._redact)
         if "providers" not in d:
-            raise ProtocolError(f"/providers answered without providers: {str(d)[:200]}")
+            raise ProtocolError(self._redact(f"/providers answered without providers: {str(d)[:200]}"))
         return ProvidersResponse.from_json(d)

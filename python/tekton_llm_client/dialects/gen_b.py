@@ -104,7 +104,7 @@ class GenBTransport(DialectTransport):
         body.update(_settings(model_id, options))
         async with self._turn():
             answer = await self._http.request_json("POST", path, body, request_id)
-        d = as_dict(answer, path, request_id)
+        d = as_dict(answer, path, request_id, self._redact)
         text = d.get("content", d.get("response"))
         if not isinstance(text, str):
             if "error" in d:
@@ -125,12 +125,12 @@ class GenBTransport(DialectTransport):
         )
 
     async def health(self) -> HealthStatus:
-        return parse_health(as_dict(await self._http.get_json("/health"), "/health", ""))
+        return parse_health(as_dict(await self._http.get_json("/health"), "/health", "", self._redact))
 
     async def providers(self) -> ProvidersResponse:
         catalogue = await self._http.get_json("/api/models/")
         if not isinstance(catalogue, list):
-            raise ProtocolError(f"/api/models/ answered {str(catalogue)[:200]!r}, not a list of models")
+            raise ProtocolError(self._redact(f"/api/models/ answered {str(catalogue)[:200]!r}, not a list of models"))
         providers: Dict[str, ProviderInfo] = {}
         for m in catalogue:
             if not isinstance(m, Mapping) or not m.get("id"):
