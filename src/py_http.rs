@@ -58,9 +58,7 @@ impl HttpClient {
         headers: Option<Vec<(String, String)>>,
         ca_bundle: Option<std::path::PathBuf>,
     ) -> PyResult<HttpClient> {
-        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
-            return Err(PyValueError::new_err(format!("rhetor_url must start with http:// or https://, got {base_url:?}")));
-        }
+        tekton_core::http::check_base_url(&base_url).map_err(PyValueError::new_err)?;
         let cfg = ClientConfig {
             base_url,
             component_id,
@@ -174,6 +172,11 @@ impl HttpClient {
     #[getter]
     fn closed(&self) -> bool {
         self.inner.is_closed()
+    }
+
+    /// `text` with the configured auth token blanked out (for server text shown to the caller).
+    fn redact(&self, text: &str) -> String {
+        self.inner.redact(text)
     }
 
     fn __repr__(&self) -> String {

@@ -6,7 +6,9 @@
 //! again. One thread that owns every socket wakes once per burst of ready sockets.
 //!
 //! Created lazily, and again in a forked child: the parent's I/O thread does not exist there, so
-//! a handle inherited through `fork` would accept tasks that never run.
+//! a handle inherited through `fork` would accept tasks that never run. The parent's runtime is
+//! left behind in the child, never dropped: dropping it would wait for a thread that does not
+//! exist and deregister the parent's sockets from the epoll instance both processes share.
 //!
 //! Why the exit guard: on CPython < 3.13 a thread that asks for the GIL while the interpreter is
 //! finalizing is ended with `pthread_exit`, which unwinds through Rust frames and aborts the
@@ -19,14 +21,16 @@ use std::time::Duration;
 
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
+use tokio::runtime::Handle;
 
 static FINALIZING: AtomicBool = AtomicBool::new(false);
 
-/// The runtime's handle and the process it was made in.
-static RUNTIME: Mutex<Option<(u32, tokio::runtime::Handle)>> = Mutex::new(None);
+/// The runtime's handle and the process it was made in. Only Python threads (holding the GIL)
+/// take this lock, so a `fork()` from Python never leaves it held in the child.
+static RUNTIME: Mutex<Option<(u32, Handle)>> = Mutex::new(None);
 
 /// The runtime of this process, started on first use (and again after a fork).
-pub fn handle() -> PyResult<tokio::runtime::Handle> {
+pub fn try_handle() -> std::io::Result<Handle> {
     let pid = std::process::id();
     let mut slot = RUNTIME.lock().unwrap_or_else(|e| e.into_inner());
     if let Some((owner, handle)) = slot.as_ref() {
@@ -39,12 +43,18 @@ pub fn handle() -> PyResult<tokio::runtime::Handle> {
             std::mem::forget(stale);
         }
     }
-    let handle = start().map_err(|e| PyRuntimeError::new_err(format!("cannot start the I/O thread: {e}")))?;
+    let handle = start()?;
     *slot = Some((pid, handle.clone()));
     Ok(handle)
 }
 
-fn start() -> std::io::Result<tokio::runtime::Handle> {
+/// `try_handle` for the bindings: a runtime that cannot be started (no threads left) is a
+/// RuntimeError, never a panic.
+pub fn handle() -> PyResult<Handle> {
+    try_handle().map_err(|e| PyRuntimeError::new_err(format!("cannot start the I/O thread: {e}")))
+}
+
+fn start() -> std::io::Result<Handle> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .on_thread_unpark(crate::io_pacing::after_wake)

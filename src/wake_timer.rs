@@ -3,48 +3,46 @@
 //! tokio's timers tick in whole milliseconds, so a wake-up deferred "until 0.8 ms after the last
 //! one" would often wait nearly 2 ms. This runs jobs at their deadline through one `timerfd`
 //! (nanosecond deadlines on CLOCK_MONOTONIC) watched by one task of the runtime.
+use std::cell::{Cell, RefCell};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::sync::Mutex;
+use std::sync::Arc;
 
 use tokio::io::unix::AsyncFd;
 use tokio::sync::Notify;
 
 pub type Job = Box<dyn FnOnce() + Send>;
 
-struct Jobs {
-    /// (deadline in `clock::monotonic_ns`, job)
-    pending: Vec<(u64, Job)>,
-    /// The process whose runtime runs the timer task (a forked child starts its own).
-    task_pid: Option<u32>,
+/// The I/O thread's timer: its pending jobs (deadline in `clock::monotonic_ns`, job) and how to
+/// tell its task that the list changed. Thread-local, since only the runtime's one thread runs
+/// tasks: no lock a `fork()` could leave held, and a forked child's new I/O thread starts afresh.
+struct Timer {
+    pending: RefCell<Vec<(u64, Job)>>,
+    changed: Arc<Notify>,
+    started: Cell<bool>,
 }
 
-static JOBS: Mutex<Jobs> = Mutex::new(Jobs { pending: Vec::new(), task_pid: None });
-static CHANGED: Notify = Notify::const_new();
-
-fn jobs() -> std::sync::MutexGuard<'static, Jobs> {
-    JOBS.lock().unwrap_or_else(|e| e.into_inner())
+thread_local! {
+    static TIMER: Timer = Timer { pending: RefCell::new(Vec::new()), changed: Arc::new(Notify::new()), started: Cell::new(false) };
 }
 
-/// Run `job` on the runtime at `due_ns` (or as soon as possible after). Must be called from a
-/// runtime thread. Returns the job back when no timer can be had, so the caller runs it now.
+/// Run `job` on this runtime thread at `due_ns` (or as soon as possible after). Returns the job
+/// back when called off the runtime or when no timer can be had, so the caller runs it now.
 pub fn run_at(due_ns: u64, job: Job) -> Result<(), Job> {
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         return Err(job);
     };
-    let pid = std::process::id();
-    let mut state = jobs();
-    if state.task_pid != Some(pid) {
-        let Ok(timer) = new_timerfd() else {
-            return Err(job);
-        };
-        state.pending.clear(); // a forked child inherits the parent's list, not its task
-        state.task_pid = Some(pid);
-        runtime.spawn(timer_task(timer));
-    }
-    state.pending.push((due_ns, job));
-    drop(state);
-    CHANGED.notify_one();
-    Ok(())
+    TIMER.with(|timer| {
+        if !timer.started.get() {
+            let Ok(fd) = new_timerfd() else {
+                return Err(job);
+            };
+            timer.started.set(true);
+            runtime.spawn(timer_task(fd, Arc::clone(&timer.changed)));
+        }
+        timer.pending.borrow_mut().push((due_ns, job));
+        timer.changed.notify_one();
+        Ok(())
+    })
 }
 
 fn new_timerfd() -> std::io::Result<AsyncFd<OwnedFd>> {
@@ -70,20 +68,20 @@ fn arm(timer: &AsyncFd<OwnedFd>, due_ns: u64) {
     unsafe { libc::timerfd_settime(timer.as_raw_fd(), libc::TFD_TIMER_ABSTIME, &spec, std::ptr::null_mut()) };
 }
 
-async fn timer_task(timer: AsyncFd<OwnedFd>) {
+async fn timer_task(timer: AsyncFd<OwnedFd>, changed: Arc<Notify>) {
     loop {
         let now = tekton_core::clock::monotonic_ns();
-        let (due_now, next) = {
-            let mut state = jobs();
-            let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut state.pending).into_iter().partition(|(at, _)| *at <= now);
-            state.pending = later;
-            (due, state.pending.iter().map(|(at, _)| *at).min())
-        };
+        let (due_now, next) = TIMER.with(|t| {
+            let mut pending = t.pending.borrow_mut();
+            let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut *pending).into_iter().partition(|(at, _)| *at <= now);
+            *pending = later;
+            (due, pending.iter().map(|(at, _)| *at).min())
+        });
         for (_, job) in due_now {
             job();
         }
         let Some(next) = next else {
-            CHANGED.notified().await;
+            changed.notified().await;
             continue;
         };
         arm(&timer, next);
@@ -100,7 +98,7 @@ async fn timer_task(timer: AsyncFd<OwnedFd>) {
                     Err(_) => tokio::time::sleep(std::time::Duration::from_millis(1)).await,
                 }
             }
-            () = CHANGED.notified() => {}
+            () = changed.notified() => {}
         }
     }
 }

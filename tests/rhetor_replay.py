@@ -34,17 +34,26 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "rhetor-transcripts"
 
 __all__ = ["FIXTURES", "Route", "Request", "RhetorReplay", "gen_a", "gen_b", "recorded_request", "recorded_ws_replies",
-           "response_body"]
+           "response_body", "with_body"]
 
 
 @dataclass(frozen=True)
 class Route:
-    """`method path` (and `when(json_body)`, if given) → the recording to answer with."""
+    """`method path` (and `when(json_body)`, if given) → the recording to answer with.
+
+    `body` replaces the recording's body (Content-Length adjusted), for an answer the server's
+    code gives that was not recorded. `hold` > 0 makes the answer take that long (the model's
+    time); with `busy` set, a request arriving while another such one is held fails both with
+    the `busy` recording — Gen B, which serves every request over one upstream socket that it
+    closes when a request ends, so concurrent requests fail each other."""
 
     method: str
     path: str
     recording: str  # e.g. "genA-shim/04_post_message_nonstream"
     when: Optional[Callable[[Any], bool]] = None
+    body: Optional[bytes] = None
+    hold: float = 0.0
+    busy: Optional[str] = None
 
     def matches(self, method: str, path: str, body: Any) -> bool:
         return self.method == method and self.path == path and (self.when is None or bool(self.when(body)))
@@ -91,6 +100,13 @@ def recorded_request(recording: str) -> Tuple[str, str, Any]:
     return method, path, decoded
 
 
+def with_body(raw: bytes, body: bytes) -> bytes:
+    """A recorded (Content-Length framed) response with its body replaced."""
+    head = raw.partition(b"\r\n\r\n")[0].split(b"\r\n")
+    head = [h if not h.lower().startswith(b"content-length:") else b"content-length: %d" % len(body) for h in head]
+    return b"\r\n".join(head) + b"\r\n\r\n" + body
+
+
 def response_body(recording: str) -> Any:
     """The decoded JSON body of a recorded response (Content-Length framed)."""
     raw = _read_bin(recording, "response")
@@ -106,12 +122,14 @@ class RhetorReplay:
         self.requests: List[Request] = []
         self._responses: Dict[str, bytes] = {}
         self._ws_replies: Dict[str, List[List[str]]] = {}
-        for name in {r.recording for r in self.routes} | {not_found}:
+        for name in {r.recording for r in self.routes} | {r.busy for r in self.routes if r.busy} | {not_found}:
             if name.endswith(".frames"):
                 self._ws_replies[name] = recorded_ws_replies(name)
             else:
                 self._responses[name] = _read_bin(name, "response")
         self.ws_frames: List[str] = []  # text frames received over WebSocket
+        self._held: List[Request] = []  # requests of `busy` routes being answered now
+        self.most_held = 0  # the most such requests at once
         self._loop = asyncio.new_event_loop()
         self._server: Optional[asyncio.base_events.Server] = None
         self._writers: List[asyncio.StreamWriter] = []
@@ -161,11 +179,34 @@ class RhetorReplay:
 
     # -- serving ---------------------------------------------------------------------------
 
-    def _pick(self, method: str, path: str, body: Any) -> str:
+    def _pick(self, method: str, path: str, body: Any) -> Optional[Route]:
         for r in self.routes:
             if r.matches(method, path, body):
-                return r.recording
-        return self.not_found
+                return r
+        return None
+
+    async def _answer(self, req: Request, route: Optional[Route]) -> bytes:
+        if route is None:
+            return self._responses[self.not_found]
+        if route.hold > 0:
+            if route.busy is not None:
+                for other in self._held:
+                    other.extra["clobbered"] = True
+                if self._held:
+                    req.answered_with = route.busy
+                    return self._responses[route.busy]
+                self._held.append(req)
+                self.most_held = max(self.most_held, len(self._held))
+            try:
+                await asyncio.sleep(route.hold)
+            finally:
+                if req in self._held:
+                    self._held.remove(req)
+            if req.extra.get("clobbered") and route.busy is not None:
+                req.answered_with = route.busy
+                return self._responses[route.busy]
+        raw = self._responses[route.recording]
+        return raw if route.body is None else with_body(raw, route.body)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.append(writer)
@@ -174,12 +215,13 @@ class RhetorReplay:
                 req = await _read_request(reader)
                 if req is None:
                     break
-                req.answered_with = self._pick(req.method, req.path, req.json)
+                route = self._pick(req.method, req.path, req.json)
+                req.answered_with = route.recording if route is not None else self.not_found
                 self.requests.append(req)
                 if req.answered_with in self._ws_replies:
                     await self._serve_ws(req, reader, writer, self._ws_replies[req.answered_with])
                     break
-                writer.write(self._responses[req.answered_with])
+                writer.write(await self._answer(req, route))
                 await writer.drain()
                 if req.headers.get("connection", "").lower() == "close":
                     break

@@ -4,6 +4,7 @@ Every test runs on both backends."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from typing import Any, Dict, List, Mapping
@@ -237,7 +238,8 @@ async def test_gen_a_requests_have_the_shape_that_server_accepted(backend: str) 
         assert set(msg) == set(recorded_request("genA-shim/04_post_message_nonstream")[2])
         assert set(chat) == set(recorded_request("genA-shim/06_post_chat_nonstream")[2]) | {"options"}
         assert msg["message"] == "Hello Rhetor" and msg["context_id"] == "test:ctx1"
-        assert msg["task_type"] == "default" and chat["task_type"] == "chat"
+        # one prompt is task "default" with or without a system prompt (test_gen_a_task_type_…)
+        assert msg["task_type"] == "default" and chat["task_type"] == "default"
         assert msg["component"] == chat["component"] == "test-component"
         # provider and model at the top of options (recording 05c), generation settings nested;
         # 0.0 is a value, sent
@@ -483,3 +485,138 @@ async def test_websocket_client_refuses_an_older_rhetor_clearly(backend: str) ->
             assert '"type": "REGISTER"' in server.ws_frames[0].replace('":"', '": "')
             assert server.paths() == [("GET", "/ws"), ("GET", "/api/v1/health"), ("GET", "/health")]
             await ws.disconnect()
+
+
+# -- what each older server can take, and telling the caller when it cannot ---------------------
+
+
+async def test_gen_b_gets_one_request_at_a_time(backend: str, caplog: pytest.LogCaptureFixture) -> None:
+    """Gen B fails concurrent requests with 500 (they share its one upstream socket); the client
+    queues its requests to it, says so once, and every concurrent call and batch item succeeds."""
+    model_time = Route("POST", "/api/v1/generate", "genB-stubci/07_post_generate", hold=0.05,
+                       busy="genB/05_post_chat")
+    with gen_b(model_time) as server:
+        # the emulation bites: two requests at once, sent past the dialect, fail each other
+        raw = make(server.url, backend, max_retries=0, dialect="v1")
+        both = await asyncio.gather(*(raw._http.request_json("POST", "/api/v1/generate", {"prompt": "x"})
+                                      for _ in range(2)), return_exceptions=True)
+        assert all(isinstance(e, ServiceUnavailableError) for e in both), both
+        await raw.shutdown()
+        sent_before = len(server.requests)
+        client = make(server.url, backend, max_retries=0)
+        with caplog.at_level(logging.INFO, logger="tekton_llm_client"):
+            answers = await asyncio.gather(*(client.generate_text(f"p{i}") for i in range(4)),
+                                           collect(client.generate_text("s", streaming=True)))
+            batch = [r async for r in client.generate_batch([f"b{i}" for i in range(4)], concurrency=4)]
+        assert [a.content for a in answers[:4]] == [B_GENERATE] * 4 and answers[4][0].chunk == B_GENERATE
+        assert all(r.ok and r.content == B_GENERATE for r in batch)
+        ours = server.requests[sent_before:]
+        assert all(r.answered_with == "genB-stubci/07_post_generate" for r in ours if r.path == "/api/v1/generate")
+        assert len([r for r in ours if r.path == "/api/v1/generate"]) == 9  # nothing failed, nothing retried
+        assert caplog.text.count("one request at a time") == 1
+        await client.shutdown()
+
+
+async def test_failed_detection_names_detection_and_is_remembered(backend: str) -> None:
+    broken_health = Route("GET", "/health", "genB/05_post_chat")  # a 500 {"detail"}
+    with gen_b(broken_health) as server:
+        client = make(server.url, backend, max_retries=1)
+        with pytest.raises(ServiceUnavailableError) as ei:
+            await client.generate_text("x")
+        text = str(ei.value)
+        assert "dialect detection" in text and "RHETOR_DIALECT" in text and "Could not connect to numa-ai" in text
+        assert ei.value.status_code == 500
+        probes = len(server.requests)
+        with pytest.raises(ServiceUnavailableError) as again:
+            await client.generate_text("y")
+        assert "dialect detection" in str(again.value)
+        assert len(server.requests) == probes  # remembered: no new probe, no new wait
+        assert await client.initialize(raise_on_error=False) is False  # initialize() asks again
+        assert len(server.requests) > probes
+        # the way around it that the message names
+        forced = make(server.url, backend, dialect="gen_b")
+        assert (await forced.generate_text("Say hi")).content == B_GENERATE
+        await client.shutdown()
+        await forced.shutdown()
+
+
+async def test_a_v1_health_that_answers_anything_but_404_means_v1(backend: str) -> None:
+    with RhetorReplay([Route("GET", "/api/v1/health", "genB/05_post_chat"),  # 500 there: still v1
+                       Route("POST", "/api/v1/chat", "genB-stubci/05_post_chat")],
+                      not_found="genB-stubci/19_legacy_message_404") as server:
+        client = make(server.url, backend, max_retries=0)
+        assert (await client.generate_text("x")).content == B_CHAT
+        assert client.dialect == "v1"
+        assert ("GET", "/health") not in server.paths()
+        await client.shutdown()
+
+
+async def test_initialize_checks_a_forced_dialect(sim: RhetorSimulator, backend: str) -> None:
+    from tekton_llm_client import ProtocolError
+
+    with gen_a() as server:
+        for wrong, found in (("gen_b", "gen_a"), ("v1", "404")):
+            client = make(server.url, backend, dialect=wrong)
+            with pytest.raises(ProtocolError) as ei:
+                await client.initialize()
+            assert f"dialect={wrong!r} was forced" in str(ei.value) and found in str(ei.value)
+            assert client.initialized is False
+        right = make(server.url, backend, dialect="gen_a")
+        assert await right.initialize() is True and right.health_status.dialect == "gen_a"  # type: ignore[union-attr]
+    with gen_b() as server:
+        client = make(server.url, backend, dialect="gen_a")
+        with pytest.raises(ProtocolError, match="gen_b"):
+            await client.initialize()
+    client = make(sim.url, backend, dialect="gen_b")
+    with pytest.raises(ProtocolError, match="no /health"):
+        await client.initialize()
+    assert await make(sim.url, backend, dialect="v1").initialize() is True
+
+
+async def test_gen_a_task_type_does_not_depend_on_the_system_prompt(backend: str) -> None:
+    with gen_a() as server:
+        client = make(server.url, backend)
+        await client.generate_text("plain")
+        await client.generate_text("with a system prompt", system_prompt="Be brief.")
+        await client.generate_chat_response([{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"},
+                                             {"role": "user", "content": "c"}])
+        await client.generate_text("explicit", system_prompt="s", options={"task_type": "code"})
+        sent = [(r.path, r.json["task_type"]) for r in server.requests if r.method == "POST"]
+        assert sent == [("/message", "default"), ("/chat", "default"), ("/chat", "chat"), ("/chat", "code")]
+        await client.shutdown()
+
+
+async def test_gen_a_unknown_provider_is_the_callers_mistake(backend: str, caplog: pytest.LogCaptureFixture) -> None:
+    recorded = "genA-shim/05c_post_message_provider_anthropic"
+    unknown = Route("POST", "/message", recorded,
+                    lambda b: isinstance(b, Mapping) and (b.get("options") or {}).get("provider") == "anthropci",
+                    body=b'{"error":"Provider anthropci not found","timestamp":"2026-11-25T01:06:32","context":"default"}')
+    with gen_a(unknown) as server:
+        client = make(server.url, backend, provider_id="anthropci", fallback_provider="simulated")
+        for call in (lambda: client.generate_text("x"), lambda: collect(client.generate_text("x", streaming=True))):
+            with pytest.raises(InvalidRequestError) as ei:
+                await call()
+            assert "Provider anthropci not found" in str(ei.value) and "200 OK" not in str(ei.value)
+        assert [b["options"]["provider"] for b in server.bodies("/message")] == ["anthropci"] * 2  # no fallback
+        # a provider that is known but unavailable: initialize() warns
+        with caplog.at_level(logging.WARNING, logger="tekton_llm_client"):
+            assert await make(server.url, backend, provider_id="anthropic").initialize() is True
+            assert await make(server.url, backend, provider_id="simulated").initialize() is True
+        assert "'anthropic'" in caplog.text and "unavailable" in caplog.text
+        assert "'simulated'" not in caplog.text
+        await client.shutdown()
+
+
+async def test_websocket_connect_to_gen_a_says_so_without_waiting_out_connect_timeout(backend: str) -> None:
+    """Gen A answers REGISTER at once with its own envelope: that answer is enough to know the
+    server does not speak v1's /ws, so connect() does not wait for a REGISTER_ACK that never comes."""
+    from tekton_llm_client import TektonLLMWebSocketClient
+    from tekton_llm_client.exceptions import ProtocolError
+
+    with gen_a() as server:
+        ws = TektonLLMWebSocketClient("c", rhetor_url=server.url, backend=backend, connect_timeout=600,
+                                      reconnect=False)
+        with pytest.raises(ProtocolError) as ei:
+            await asyncio.wait_for(ws.connect(), 30)  # a hang guard: far below connect_timeout
+        assert "dialect='gen_a'" in str(ei.value) and "RESPONSE" in str(ei.value)
+        await ws.disconnect()

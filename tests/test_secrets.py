@@ -1,7 +1,8 @@
 """The auth token never shows: not in exceptions (or their causes), reprs, log lines at any
 level (DEBUG included, during retries and reconnects, from our loggers, the Rust core's lines
-and the libraries under the pure backend), nor in the simulator's records as shown by default.
-HTTP and WebSocket, both backends."""
+and the libraries under the pure backend), nor in the simulator's records as shown by default —
+nor when a server echoes it back (a 401 body repeating the Authorization header, an error event,
+an older dialect's error answer). HTTP and WebSocket, both backends."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ import pytest
 from tekton_llm_client import AuthenticationError, TektonLLMClient, TektonLLMError
 from tekton_llm_client.testing import RhetorSimulator
 from tekton_llm_client.websocket import TektonLLMWebSocketClient
+
+from .peer_server import PeerServer, response, sse
+from .rhetor_replay import Request
 
 SECRET = "s3cret-Tok3n-4b9f2e"
 
@@ -116,3 +120,67 @@ async def test_websocket_refused_token_is_hidden(auth_sim: RhetorSimulator, back
     assert SECRET not in caplog.text
     assert SECRET not in repr(ws)
     assert SECRET not in repr(auth_sim.requests)
+
+
+# -- servers that echo the token back ----------------------------------------------------------
+
+
+def _echo(req: Request) -> bytes:
+    """A server that puts the Authorization header it got into whatever it answers."""
+    seen = req.headers.get("authorization", "")
+    if req.path == "/api/v1/health":
+        return response(200, {"status": "healthy"})
+    if req.path.startswith("/unauthorized"):
+        return response(401, {"detail": f"invalid credentials: {seen}"})
+    if req.path.startswith("/broken"):
+        return response(500, f"upstream said no to {seen}", content_type="text/plain")
+    if req.path.startswith("/error200"):
+        if req.path.endswith("/stream"):
+            return sse({"error": f"bad key {seen}", "code": "auth"})
+        return response(200, {"error": f"bad key {seen}"})
+    if req.path.startswith("/midstream"):
+        return sse({"chunk": "some text "}, {"error": f"lost {seen} halfway"})
+    if req.path == "/message":  # Gen A's 200 {"error"} answer
+        return response(200, {"error": f"Provider {seen} not found"})
+    return response(404, {"detail": "Not Found"})
+
+
+async def test_server_messages_that_echo_the_token_are_scrubbed(backend: str,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    with PeerServer(_echo) as peer:
+        def make(prefix: str, **kw: object) -> TektonLLMClient:
+            kw.setdefault("dialect", "v1")
+            return TektonLLMClient("c", rhetor_url=peer.url + prefix, backend=backend, auth_token=SECRET,
+                                   backoff_initial=0.01, backoff_max=0.02, **kw)  # type: ignore[arg-type]
+
+        errors: List[BaseException] = []
+        chunks = []
+        with caplog.at_level(logging.DEBUG):
+            for prefix, cls in (("/unauthorized", AuthenticationError), ("/broken", TektonLLMError),
+                                ("/error200", TektonLLMError)):
+                client = make(prefix, max_retries=1)
+                with pytest.raises(cls) as ei:
+                    await client.generate_text("x")
+                errors.append(ei.value)
+                with pytest.raises(cls) as es:
+                    async for _ in client.generate_text("x", streaming=True):
+                        pass
+                errors.append(es.value)
+                await client.shutdown()
+            client = make("/midstream")
+            chunks = [c async for c in client.generate_text("x", streaming=True)]
+            await client.shutdown()
+            client = make("", dialect="gen_a", use_fallback=False)
+            with pytest.raises(TektonLLMError) as ea:
+                await client.generate_text("x", provider_id="p")
+            errors.append(ea.value)
+            await client.shutdown()
+    # the server really echoed it, and we really looked at what came back
+    assert all(f"Bearer {SECRET}" == r.headers.get("authorization") for r in peer.requests)
+    assert "***" in str(errors[0]) and "invalid credentials" in str(errors[0])
+    assert chunks[-1].error and "halfway" in chunks[-1].error and chunks[0].chunk == "some text "
+    for e in errors:
+        assert SECRET not in exception_text(e)
+    assert SECRET not in "".join(c.chunk + (c.error or "") for c in chunks)
+    assert "retrying" in caplog.text.lower()
+    assert SECRET not in caplog.text

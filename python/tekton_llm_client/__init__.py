@@ -20,6 +20,7 @@ from .exceptions import (
     LimitExceededError,
     ProtocolError,
     RateLimitError,
+    RedirectError,
     ServiceUnavailableError,
     StreamInterruptedError,
     TektonLLMError,
@@ -64,6 +65,7 @@ __all__ = [
     "StreamInterruptedError",
     "ProtocolError",
     "LimitExceededError",
+    "RedirectError",
     "static_path",
 ]
 

@@ -1,9 +1,13 @@
 """One `_core.LoopWaker` per event loop: the socket the loop watches to learn that Rust work has
-finished (see src/py_bridge.rs for why results are not handed over from Rust threads)."""
+finished (see src/py_bridge.rs for why results are not handed over from Rust threads).
+
+A forked child starts with none: the parent's wakers share their sockets with the parent, whose
+loops would read the child's wake-ups (the child's runtime is its own, see src/runtime.rs)."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import weakref
 from typing import Any
 
@@ -19,3 +23,11 @@ def waker_for(loop: asyncio.AbstractEventLoop) -> Any:
         loop.add_reader(waker.fileno(), waker.drain)
         _wakers[loop] = waker
     return waker
+
+
+def _forget_parent_wakers() -> None:
+    global _wakers
+    _wakers = weakref.WeakKeyDictionary()
+
+
+os.register_at_fork(after_in_child=_forget_parent_wakers)

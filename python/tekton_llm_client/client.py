@@ -19,6 +19,7 @@ from . import dialects as _dialects
 from ._backend import backend_name
 from .exceptions import (
     ConnectionError,
+    ProtocolError,
     RateLimitError,
     ServiceUnavailableError,
     TektonLLMError,
@@ -52,6 +53,18 @@ def _make_http(backend: str, base_url: str, component_id: str, **kw: Any) -> Any
     from ._pure.http import HttpClient
 
     return HttpClient(base_url, component_id, **kw)
+
+
+def _again(e: TektonLLMError) -> TektonLLMError:
+    """A fresh copy of a remembered error (raising one instance again and again would grow its
+    traceback), chained to it."""
+    copy = e.__reduce__()
+    fresh: TektonLLMError = copy[0](*copy[1])
+    for attr in ("retry_after", "partial"):
+        if hasattr(e, attr):
+            setattr(fresh, attr, getattr(e, attr))
+    fresh.__cause__ = e
+    return fresh
 
 
 def _messages(messages: Sequence[MessageLike]) -> List[Any]:
@@ -160,9 +173,11 @@ class TektonLLMClient:
         self.dialect: Optional[str] = None
         self._transport: Any = None
         self._detect_lock: Optional[Tuple[asyncio.AbstractEventLoop, asyncio.Lock]] = None
-        forced = _dialects.setting(dialect)
-        if forced is not None:
-            self._use_dialect(forced)
+        # Detection that failed on an answer (not for want of one) is not repeated by every call.
+        self._detect_failure: Optional[TektonLLMError] = None
+        self._forced_dialect = _dialects.setting(dialect)
+        if self._forced_dialect is not None:
+            self._use_dialect(self._forced_dialect)
 
     def __repr__(self) -> str:
         return (
@@ -178,18 +193,33 @@ class TektonLLMClient:
 
         Returns True when it does. When it does not, raises the error (ConnectionError,
         TimeoutError, …) or, with `raise_on_error=False`, returns False. Never claims success for
-        a server it could not reach.
+        a server it could not reach. A dialect that was forced (`dialect=` / RHETOR_DIALECT) is
+        checked against the server's health answer (ProtocolError when it is plainly another);
+        a failed detection is tried again. Logs a warning when the configured provider is
+        reported unavailable.
         """
         try:
-            self.health_status = await self.health()
+            if self._forced_dialect is not None:
+                self.health_status = await _dialects.verify(self._http, self._forced_dialect)
+            else:
+                self._detect_failure = None
+                self.health_status = await self.health()
         except TektonLLMError:
             self.initialized = False
             if raise_on_error:
                 raise
             logger.warning("Rhetor at %s is not reachable", self.rhetor_url)
             return False
+        self._warn_if_provider_unavailable(self.health_status)
         self.initialized = True
         return True
+
+    def _warn_if_provider_unavailable(self, status: HealthStatus) -> None:
+        provider = self.provider_id
+        if provider and status.providers and not status.providers.get(provider, False):
+            state = "reports it unavailable" if provider in status.providers else "does not list it"
+            logger.warning("the configured provider %r may not answer: Rhetor at %s %s (providers: %s)",
+                           provider, self.rhetor_url, state, ", ".join(sorted(status.providers)))
 
     async def shutdown(self) -> None:
         """Close every connection; calls and streams still running end with ConnectionError."""
@@ -221,7 +251,14 @@ class TektonLLMClient:
         async with self._detect_lock[1]:
             if self._transport is not None:
                 return None
-            name, status = await _dialects.detect(self._http)
+            if self._detect_failure is not None:
+                raise _again(self._detect_failure)
+            try:
+                name, status = await _dialects.detect(self._http)
+            except TektonLLMError as e:
+                if e.status_code is not None or isinstance(e, ProtocolError):
+                    self._detect_failure = e  # the server answered: asking again will not help
+                raise
             self._use_dialect(name)
             if name != _dialects.V1:
                 logger.info("Rhetor at %s speaks the older dialect %s", self.rhetor_url, name)
@@ -246,9 +283,7 @@ class TektonLLMClient:
             return await self._transport.health()  # type: ignore[no-any-return]
         d = await self._http.get_json("/api/v1/health")
         if not isinstance(d, dict) or "status" not in d:
-            from .exceptions import ProtocolError
-
-            raise ProtocolError(f"health answer has no status: {str(d)[:200]}")
+            raise ProtocolError(self._http.redact(f"health answer has no status: {str(d)[:200]}"))
         providers = d.get("providers") or {}
         return HealthStatus(str(d["status"]), d.get("version"),
                             {k: bool(v) for k, v in providers.items()} if isinstance(providers, dict) else {})
@@ -261,9 +296,7 @@ class TektonLLMClient:
             return await transport.providers()  # type: ignore[no-any-return]
         d = await self._http.get_json("/api/v1/providers")
         if not isinstance(d, dict) or "providers" not in d:
-            from .exceptions import ProtocolError
-
-            raise ProtocolError(f"providers answer has no providers: {str(d)[:200]}")
+            raise ProtocolError(self._http.redact(f"providers answer has no providers: {str(d)[:200]}"))
         return ProvidersResponse.from_json(d)
 
     # -- generation ----------------------------------------------------------------------------

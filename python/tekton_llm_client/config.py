@@ -10,12 +10,18 @@
 | retries | max_retries | RHETOR_MAX_RETRIES | 3 |
 | WebSocket URL | ws_url | RHETOR_WS_URL | base URL, http→ws, + /ws |
 | protocol dialect | dialect | RHETOR_DIALECT | detected |
+
+URLs are checked when a client is built (a ValueError then, never a confusing failure on the
+first call): the scheme, a host, a port in range, and no `user:password@` — credentials in a URL
+would show in every repr and log line, and would replace the bearer token as Basic auth; the
+token goes in `auth_token` / RHETOR_AUTH_TOKEN.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Optional, TypeVar
+import urllib.parse
+from typing import Any, Callable, Optional, Sequence, TypeVar
 
 T = TypeVar("T")
 
@@ -31,12 +37,39 @@ def _env(name: str) -> Optional[str]:
     return value.strip()
 
 
+def without_userinfo(url: str) -> str:
+    """`url` for messages: any `user:password@` before the host replaced by `***@`."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    at = rest.rfind("@", 0, end)
+    if at < 0:
+        return url
+    return f"{scheme}{sep}***@{rest[at + 1:]}"
+
+
+def check_url(url: str, schemes: Sequence[str], what: str) -> str:
+    """`url` when a client can use it; otherwise a ValueError that never shows credentials."""
+    shown = without_userinfo(url)
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
+    except ValueError as e:
+        raise ValueError(f"invalid {what} {shown!r}: {e}") from None
+    if parts.scheme.lower() not in schemes:
+        raise ValueError(f"{what} must start with {' or '.join(s + '://' for s in schemes)}, got {shown!r}")
+    if not parts.hostname:
+        raise ValueError(f"{what} has no host: {shown!r}")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(f"{what} must not carry credentials (user:password@): pass the token as "
+                         f"auth_token (or RHETOR_AUTH_TOKEN), got {shown!r}")
+    return url
+
+
 def rhetor_url(explicit: Optional[str]) -> str:
     url = explicit if explicit is not None else (_env("RHETOR_URL") or DEFAULT_URL)
-    url = url.strip()
-    if not url.startswith(("http://", "https://")):
-        raise ValueError(f"Rhetor URL must start with http:// or https://, got {url!r}")
-    return url.rstrip("/")
+    return check_url(url.strip(), ("http", "https"), "Rhetor URL").rstrip("/")
 
 
 def optional_setting(explicit: Optional[str], env_name: str) -> Optional[str]:
@@ -72,14 +105,14 @@ def max_retries(explicit: Optional[int]) -> int:
 
 def ws_url(explicit_ws: Optional[str], explicit_base: Optional[str]) -> str:
     """RHETOR_WS_URL, else the base URL with http→ws, https→wss and /ws appended (a path prefix
-    on the base URL is kept)."""
-    if explicit_ws is not None:
-        return explicit_ws
-    if explicit_base is None:
-        env_ws = _env("RHETOR_WS_URL")
-        if env_ws is not None:
-            return env_ws
-    base = rhetor_url(explicit_base)
-    if base.startswith("https://"):
-        return "wss://" + base[len("https://"):] + "/ws"
-    return "ws://" + base[len("http://"):] + "/ws"
+    on the base URL is kept). Checked like the base URL."""
+    url = explicit_ws
+    if url is None and explicit_base is None:
+        url = _env("RHETOR_WS_URL")
+    if url is None:
+        base = rhetor_url(explicit_base)
+        if base.startswith("https://"):
+            url = "wss://" + base[len("https://"):] + "/ws"
+        else:
+            url = "ws://" + base[len("http://"):] + "/ws"
+    return check_url(url.strip(), ("ws", "wss"), "WebSocket URL")

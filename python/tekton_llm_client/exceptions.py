@@ -21,6 +21,7 @@ __all__ = [
     "StreamInterruptedError",
     "ProtocolError",
     "LimitExceededError",
+    "RedirectError",
     "error_for_status",
 ]
 
@@ -115,6 +116,13 @@ class LimitExceededError(TektonLLMError):
     """A response body, SSE event or WebSocket message crossed its configured size limit."""
 
 
+class RedirectError(TektonLLMError):
+    """Rhetor answered a redirect the client does not follow: to another origin (host, port or
+    scheme, so https → http too), or a 301/302/303 (which would turn the POST into a GET). The
+    message names the Location; `status_code` is the 3xx. Only same-origin 307/308 are followed
+    (docs/protocol.md). Not retried."""
+
+
 _STATUS_CLASSES: dict[int, type[TektonLLMError]] = {
     400: InvalidRequestError,
     404: InvalidRequestError,
@@ -141,6 +149,7 @@ _KIND_CLASSES: dict[str, type[TektonLLMError]] = {
     "stream_interrupted": StreamInterruptedError,
     "protocol": ProtocolError,
     "limit_exceeded": LimitExceededError,
+    "redirect": RedirectError,
     "error": TektonLLMError,
 }
 

@@ -113,9 +113,7 @@ class TektonLLMWebSocketClient:
         if max_message_size <= 0:
             raise ValueError("max_message_size must be positive")
         self.component_id = component_id
-        self.ws_url = config.ws_url(ws_url, rhetor_url)
-        if not self.ws_url.startswith(("ws://", "wss://")):
-            raise ValueError(f"WebSocket URL must start with ws:// or wss://, got {self.ws_url!r}")
+        self.ws_url = config.ws_url(ws_url, rhetor_url)  # checked: scheme, host, port, no credentials
         self._auth_token = config.optional_setting(auth_token, "RHETOR_AUTH_TOKEN")
         self.provider_id = config.optional_setting(provider_id, "RHETOR_DEFAULT_PROVIDER")
         self.model_id = config.optional_setting(model_id, "RHETOR_DEFAULT_MODEL")

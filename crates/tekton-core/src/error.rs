@@ -15,6 +15,8 @@ pub enum ErrorKind {
     StreamInterrupted,
     Protocol,
     LimitExceeded,
+    /// A redirect the client does not follow (another origin, a weaker scheme, or a 301/302/303).
+    Redirect,
     Other,
 }
 
@@ -30,6 +32,7 @@ impl ErrorKind {
             ErrorKind::StreamInterrupted => "stream_interrupted",
             ErrorKind::Protocol => "protocol",
             ErrorKind::LimitExceeded => "limit_exceeded",
+            ErrorKind::Redirect => "redirect",
             ErrorKind::Other => "error",
         }
     }

@@ -1,11 +1,11 @@
 //! Pooled HTTP to Rhetor: one reqwest client (keep-alive pool) per `RhetorHttp`, the retry loop,
 //! status → error mapping and bounded body reads.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE, LOCATION, RETRY_AFTER};
 use reqwest::{Method, Response, StatusCode};
 use serde_json::Value;
 use tokio::sync::watch;
@@ -29,50 +29,135 @@ pub struct CompletionOut {
 pub type LogSink = Arc<dyn Fn(u8, &str) + Send + Sync>;
 
 pub struct RhetorHttp {
-    pub(crate) client: reqwest::Client,
+    /// The pool of the process that built this client (taken only to be leaked, in `drop`).
+    client: Option<reqwest::Client>,
+    /// Who built `client`: a forked child must not use (or drop) its parent's pool.
+    pid: u32,
+    /// A forked child's own pool, built on its first request.
+    child_client: Mutex<Option<(u32, reqwest::Client)>>,
     pub(crate) cfg: Arc<ClientConfig>,
     pub(crate) shutdown_tx: watch::Sender<bool>,
     pub(crate) log: Option<LogSink>,
 }
 
+/// How many same-origin 307/308 redirects one request follows.
+const MAX_REDIRECTS: usize = 5;
+
+/// The redirects we follow: 307/308 (method and body kept) within the origin of the first URL
+/// (scheme, host and port). Anything else comes back as the 3xx answer and fails in
+/// `redirect_error`: the prompt and the token never go to another host or over a weaker scheme,
+/// and a POST is never silently turned into a GET.
+fn redirect_policy() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let same_origin = attempt.previous().first().is_some_and(|first| first.origin() == attempt.url().origin());
+        let keeps_method = matches!(attempt.status(), StatusCode::TEMPORARY_REDIRECT | StatusCode::PERMANENT_REDIRECT);
+        if same_origin && keeps_method && attempt.previous().len() <= MAX_REDIRECTS {
+            attempt.follow()
+        } else {
+            attempt.stop()
+        }
+    })
+}
+
+/// A pool for `cfg` (HTTP/1.1, keep-alive, our headers and redirect policy).
+fn build_client(cfg: &ClientConfig) -> CoreResult<reqwest::Client> {
+    let mut headers = HeaderMap::new();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert("x-tekton-component", header_value(&cfg.component_id)?);
+    if let Some(token) = &cfg.auth_token {
+        let mut v = header_value(&format!("Bearer {token}"))
+            .map_err(|_| CoreError::new(ErrorKind::InvalidRequest, "auth token is not a valid header value"))?;
+        // Sensitive values are left out of reqwest's Debug output.
+        v.set_sensitive(true);
+        headers.insert(AUTHORIZATION, v);
+    }
+    for (k, v) in &cfg.extra_headers {
+        let name = HeaderName::from_bytes(k.as_bytes())
+            .map_err(|_| CoreError::new(ErrorKind::InvalidRequest, format!("invalid header name {k:?}")))?;
+        headers.insert(name, header_value(v)?);
+    }
+    // reqwest is built without a bundled crypto provider: ring is ours (fast to build, no
+    // cmake). Installing twice is refused harmlessly, so every client may try.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut builder = reqwest::Client::builder();
+    if let Some(path) = &cfg.ca_bundle {
+        let certs = crate::tls::read_ca_bundle(path)?;
+        builder = builder.tls_certs_merge(certs.iter().filter_map(|c| reqwest::Certificate::from_der(c).ok()));
+    }
+    builder
+        .user_agent(cfg.user_agent.clone())
+        .default_headers(headers)
+        .redirect(redirect_policy())
+        .connect_timeout(cfg.connect_timeout)
+        .pool_max_idle_per_host(cfg.pool_max_idle_per_host)
+        .pool_idle_timeout(cfg.pool_idle_timeout)
+        .tcp_nodelay(true)
+        .tcp_keepalive(std::time::Duration::from_secs(30))
+        .http1_only()
+        .build()
+        .map_err(|e| CoreError::new(ErrorKind::Other, format!("cannot build HTTP client: {e}")))
+}
+
+impl Drop for RhetorHttp {
+    fn drop(&mut self) {
+        // In a forked child a pool built by an ancestor belongs to a runtime without threads, and
+        // its sockets are registered in an epoll instance the ancestor still uses: never drop it.
+        let pid = std::process::id();
+        if pid != self.pid {
+            std::mem::forget(self.client.take());
+        }
+        let slot = self.child_client.get_mut().unwrap_or_else(|e| e.into_inner());
+        if slot.as_ref().is_some_and(|(owner, _)| *owner != pid) {
+            std::mem::forget(slot.take());
+        }
+    }
+}
+
 impl RhetorHttp {
     pub fn new(cfg: ClientConfig, log: Option<LogSink>) -> CoreResult<RhetorHttp> {
-        let mut headers = HeaderMap::new();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        headers.insert("x-tekton-component", header_value(&cfg.component_id)?);
-        if let Some(token) = &cfg.auth_token {
-            let mut v = header_value(&format!("Bearer {token}"))
-                .map_err(|_| CoreError::new(ErrorKind::InvalidRequest, "auth token is not a valid header value"))?;
-            // Sensitive values are left out of reqwest's Debug output.
-            v.set_sensitive(true);
-            headers.insert(AUTHORIZATION, v);
-        }
-        for (k, v) in &cfg.extra_headers {
-            let name = HeaderName::from_bytes(k.as_bytes())
-                .map_err(|_| CoreError::new(ErrorKind::InvalidRequest, format!("invalid header name {k:?}")))?;
-            headers.insert(name, header_value(v)?);
-        }
-        // reqwest is built without a bundled crypto provider: ring is ours (fast to build, no
-        // cmake). Installing twice is refused harmlessly, so every client may try.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let mut builder = reqwest::Client::builder();
-        if let Some(path) = &cfg.ca_bundle {
-            let certs = crate::tls::read_ca_bundle(path)?;
-            builder = builder.tls_certs_merge(certs.iter().filter_map(|c| reqwest::Certificate::from_der(c).ok()));
-        }
-        let client = builder
-            .user_agent(cfg.user_agent.clone())
-            .default_headers(headers)
-            .connect_timeout(cfg.connect_timeout)
-            .pool_max_idle_per_host(cfg.pool_max_idle_per_host)
-            .pool_idle_timeout(cfg.pool_idle_timeout)
-            .tcp_nodelay(true)
-            .tcp_keepalive(std::time::Duration::from_secs(30))
-            .http1_only()
-            .build()
-            .map_err(|e| CoreError::new(ErrorKind::Other, format!("cannot build HTTP client: {e}")))?;
+        check_base_url(&cfg.base_url).map_err(|e| CoreError::new(ErrorKind::InvalidRequest, e))?;
+        let client = build_client(&cfg)?;
         let (shutdown_tx, _) = watch::channel(false);
-        Ok(RhetorHttp { client, cfg: Arc::new(cfg), shutdown_tx, log })
+        Ok(RhetorHttp {
+            client: Some(client),
+            pid: std::process::id(),
+            child_client: Mutex::new(None),
+            cfg: Arc::new(cfg),
+            shutdown_tx,
+            log,
+        })
+    }
+
+    /// The pool of this process: the one built with the client, or in a forked child its own.
+    fn pool(&self) -> CoreResult<reqwest::Client> {
+        let pid = std::process::id();
+        if pid == self.pid {
+            if let Some(client) = &self.client {
+                return Ok(client.clone());
+            }
+        }
+        let mut slot = self.child_client.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((owner, client)) = &*slot {
+            if *owner == pid {
+                return Ok(client.clone());
+            }
+        }
+        let client = build_client(&self.cfg)?;
+        // A grandchild's copy of its parent's pool is left alone for the reason in `drop`.
+        std::mem::forget(slot.replace((pid, client.clone())));
+        Ok(client)
+    }
+
+    /// `text` with the configured token blanked out: servers may echo what we sent (a 401 body
+    /// that repeats the Authorization header), and we show their messages to the caller.
+    pub fn redact(&self, text: &str) -> String {
+        redact_token(self.cfg.auth_token.as_deref(), text)
+    }
+
+    /// The error with the configured token blanked out of its message.
+    pub(crate) fn redact_error(&self, mut e: CoreError) -> CoreError {
+        e.message = self.redact(&e.message);
+        e
     }
 
     pub fn config(&self) -> &ClientConfig {
@@ -110,7 +195,7 @@ impl RhetorHttp {
         })?;
         if let Some(err) = &completion.error {
             if completion.content.is_none() {
-                return Err(CoreError::new(ErrorKind::ServiceUnavailable, err.clone())
+                return Err(CoreError::new(ErrorKind::ServiceUnavailable, self.redact(err))
                     .with_status(200)
                     .with_request_id(request_id));
             }
@@ -207,16 +292,85 @@ impl RhetorHttp {
 
     /// Send one request and return the response if its status is 2xx; otherwise the mapped error.
     pub(crate) async fn send(&self, method: Method, url: &str, body: Option<Bytes>, request_id: &str) -> CoreResult<Response> {
-        let mut rb = self.client.request(method, url).header("x-request-id", request_id);
+        let mut rb = self.pool()?.request(method, url).header("x-request-id", request_id);
         if let Some(b) = body {
             rb = rb.body(b);
         }
-        let resp = rb.send().await.map_err(|e| transport_error(&e, request_id))?;
+        let resp = rb.send().await.map_err(|e| self.redact_error(transport_error(&e, request_id)))?;
         if resp.status().is_success() {
             return Ok(resp);
         }
-        Err(status_error(resp, self.cfg.max_response_bytes.min(1 << 20), request_id).await)
+        if resp.status().is_redirection() {
+            return Err(redirect_error(&resp, request_id));
+        }
+        Err(self.redact_error(status_error(resp, self.cfg.max_response_bytes.min(1 << 20), request_id).await))
     }
+
+}
+
+/// `text` with `token` blanked out (nothing to do without a token).
+pub fn redact_token(token: Option<&str>, text: &str) -> String {
+    match token {
+        Some(t) if !t.is_empty() && text.contains(t) => text.replace(t, "***"),
+        _ => text.to_owned(),
+    }
+}
+
+/// Why a base URL cannot be used, or Ok: http/https with a host and a valid port, and no
+/// `user:password@` (credentials go in `auth_token`; in the URL they would show in every log
+/// line and repr, and reqwest would send them as Basic auth in place of the token).
+pub fn check_base_url(url: &str) -> Result<(), String> {
+    let shown = without_userinfo(url);
+    let lower = url.to_ascii_lowercase();
+    if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+        return Err(format!("Rhetor URL must start with http:// or https://, got {shown:?}"));
+    }
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("invalid Rhetor URL {shown:?}: {e}"))?;
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(format!("Rhetor URL has no host: {shown:?}"));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(format!(
+            "Rhetor URL must not carry credentials (user:password@): pass the token as auth_token, got {shown:?}"
+        ));
+    }
+    Ok(())
+}
+
+/// A URL for messages: any `user:password@` before the host replaced by `***@`.
+pub fn without_userinfo(url: &str) -> String {
+    let (scheme, rest) = match url.find("://") {
+        Some(i) => (&url[..i + 3], &url[i + 3..]),
+        None => ("", url),
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}***@{}", &rest[at + 1..]),
+        None => url.to_owned(),
+    }
+}
+
+/// A 3xx we did not follow: which status, where it pointed, and why not.
+fn redirect_error(resp: &Response, request_id: &str) -> CoreError {
+    let status = resp.status();
+    let here = resp.url();
+    let location = resp.headers().get(LOCATION).and_then(|v| v.to_str().ok());
+    let target = location.and_then(|l| here.join(l).ok());
+    let shown = match (&target, location) {
+        (Some(t), _) => without_userinfo(t.as_str()),
+        (None, Some(l)) => without_userinfo(l),
+        (None, None) => "(no Location)".to_owned(),
+    };
+    let why = match &target {
+        Some(t) if t.origin() != here.origin() => "it leads to another origin (host, port or scheme), and the request              would carry the prompt and the token there",
+        _ if !matches!(status, StatusCode::TEMPORARY_REDIRECT | StatusCode::PERMANENT_REDIRECT) => {
+            "only 307/308 keep the method and body"
+        }
+        _ => "too many redirects",
+    };
+    CoreError::new(ErrorKind::Redirect, format!("Rhetor answered {} redirecting to {shown}: not followed, {why}", status_text(status)))
+        .with_status(status.as_u16())
+        .with_request_id(request_id)
 }
 
 fn header_value(v: &str) -> CoreResult<HeaderValue> {
@@ -314,4 +468,37 @@ async fn next_chunk(resp: &mut Response, request_id: &str) -> CoreResult<Option<
 fn limit_error(limit: usize, request_id: &str) -> CoreError {
     CoreError::new(ErrorKind::LimitExceeded, format!("response body larger than the limit of {limit} bytes"))
         .with_request_id(request_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_urls_are_checked_and_never_show_credentials() {
+        for ok in ["http://127.0.0.1:8003", "https://h/api/llm/", "HTTP://localhost"] {
+            assert_eq!(check_base_url(ok), Ok(()), "{ok}");
+        }
+        for (bad, says) in [
+            ("http://127.0.0.1:99999", "port"),
+            ("localhost:8003", "http://"),
+            ("ftp://h", "http://"),
+            ("http://", "host"),
+            ("http://user:pw-s3cret@h:1", "credentials"),
+            ("https://pw-s3cret@h/x", "credentials"),
+        ] {
+            let err = check_base_url(bad).unwrap_err();
+            assert!(err.contains(says), "{bad}: {err}");
+            assert!(!err.contains("pw-s3cret"), "{err}");
+        }
+        assert_eq!(without_userinfo("http://u:p@h:1/a@b"), "http://***@h:1/a@b");
+        assert_eq!(without_userinfo("http://h:1/a@b"), "http://h:1/a@b");
+    }
+
+    #[test]
+    fn the_token_is_blanked_out_of_server_text() {
+        assert_eq!(redact_token(Some("tok"), "bad Bearer tok here"), "bad Bearer *** here");
+        assert_eq!(redact_token(Some(""), "text"), "text");
+        assert_eq!(redact_token(None, "tok"), "tok");
+    }
 }

@@ -199,7 +199,7 @@ impl RhetorHttp {
             }
             saw_done = events.saw_done;
             if let Some(failure) = events.failure.take() {
-                return AttemptEnd::Failed { error: failure.with_request_id(request_id), retryable: false };
+                return AttemptEnd::Failed { error: self.redact_error(failure).with_request_id(request_id), retryable: false };
             }
             if sink.flush().await.is_err() {
                 return AttemptEnd::Finished; // the consumer went away

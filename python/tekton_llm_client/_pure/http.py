@@ -19,11 +19,13 @@ import ssl
 import sys
 import time
 import uuid
+import weakref
 from typing import (Any, Awaitable, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set,
                     Tuple)
 
 import httpx
 
+from .. import config
 from ..exceptions import TektonLLMError, error_from_kind
 from ..models import CompletionResponse, StreamingChunk, Usage
 from .retry import delay_before_retry, parse_retry_after
@@ -37,6 +39,7 @@ MAX_BATCH = 4096  # chunks handed over in one next_batch / take_ready (as the Ru
 STREAM_BUFFER_EVENTS = 4096  # decoded events buffered for a slow consumer before reading pauses
 POOL_IDLE_TIMEOUT = 90.0
 ERROR_BODY_LIMIT = 1 << 20
+MAX_REDIRECTS = 5  # same-origin 307/308 followed per request (as tekton-core's http.rs)
 
 # -- errors ---------------------------------------------------------------------------------------
 
@@ -189,6 +192,38 @@ def _transport_failure(e: BaseException, request_id: str, reading_body: bool) ->
 
 def _limit_failure(limit: int, request_id: str) -> _Failure:
     return _Failure("limit_exceeded", f"response body larger than the limit of {limit} bytes", request_id)
+
+
+def _origin(url: httpx.URL) -> Tuple[str, str, Optional[int]]:
+    default = {"http": 80, "https": 443}.get(url.scheme)
+    return url.scheme, url.host, url.port or default
+
+
+def _redirect_target(resp: httpx.Response) -> Optional[httpx.URL]:
+    location = resp.headers.get("location")
+    if location is None:
+        return None
+    try:
+        return resp.url.join(location)
+    except (httpx.InvalidURL, ValueError):
+        return None
+
+
+def _redirect_failure(resp: httpx.Response, target: Optional[httpx.URL], request_id: str) -> _Failure:
+    """A 3xx we did not follow: which status, where it pointed, and why not (http.rs's
+    `redirect_error`)."""
+    status = resp.status_code
+    location = resp.headers.get("location")
+    shown = config.without_userinfo(str(target) if target is not None else location or "(no Location)")
+    if target is not None and _origin(target) != _origin(resp.url):
+        why = ("it leads to another origin (host, port or scheme), and the request would carry the prompt "
+               "and the token there")
+    elif status not in (307, 308):
+        why = "only 307/308 keep the method and body"
+    else:
+        why = "too many redirects"
+    return _Failure("redirect", f"Rhetor answered {_status_text(status)} redirecting to {shown}: not followed, {why}",
+                    request_id, status=status)
 
 
 async def _read_body(resp: httpx.Response, limit: int, request_id: str) -> bytes:
@@ -492,8 +527,7 @@ class HttpClient:
             raise TypeError(f"base_url must be a str, not {type(base_url).__name__}")
         if not isinstance(component_id, str):
             raise TypeError(f"component_id must be a str, not {type(component_id).__name__}")
-        if not (base_url.startswith("http://") or base_url.startswith("https://")):
-            raise ValueError(f"rhetor_url must start with http:// or https://, got {_rust_debug(base_url)}")
+        config.check_url(base_url, ("http", "https"), "Rhetor URL")
         self._base_url = base_url
         self._component_id = component_id
         self._timeout = _seconds("timeout", timeout)
@@ -522,6 +556,7 @@ class HttpClient:
         put("content-type", b"application/json")
         put("x-tekton-component", _header_value(component_id))
         self._has_token = auth_token is not None
+        self._token = auth_token or None  # for `redact`
         if auth_token is not None:
             try:
                 put("authorization", _header_value(f"Bearer {auth_token}"))
@@ -537,8 +572,10 @@ class HttpClient:
         self._chat_url = base + "/api/v1/chat"
         self._stream_url = base + "/api/v1/chat/stream"
         self._ssl = _ssl_context(ca_bundle)
-        self._client: Optional[httpx.AsyncClient] = None
-        self._client_loop: Optional[asyncio.AbstractEventLoop] = None
+        # One pool per event loop: httpx's connections belong to the loop that opened them, and
+        # one client may be used from several loops (threads each running their own).
+        self._pools: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]" = \
+            weakref.WeakKeyDictionary()
         self._closed = False
         self._tasks: Set["asyncio.Task[Any]"] = set()
 
@@ -550,18 +587,16 @@ class HttpClient:
     def _http(self, request_id: str) -> httpx.AsyncClient:
         """This loop's pooled client, created on first use (HTTP/1.1, keep-alive)."""
         loop = asyncio.get_running_loop()
-        client = self._client
         if self._closed:
             raise _closed_failure(request_id)
-        if client is None or self._client_loop is not loop:
-            old, old_loop = client, self._client_loop
+        client = self._pools.get(loop)
+        if client is None:
             client = httpx.AsyncClient(
                 timeout=httpx.Timeout(None, connect=self._connect_timeout),
                 limits=httpx.Limits(max_connections=None, max_keepalive_connections=self._pool,
                                     keepalive_expiry=POOL_IDLE_TIMEOUT),
                 verify=self._ssl,
-                follow_redirects=True,
-                max_redirects=10,
+                follow_redirects=False,  # `_send` decides which redirects are followed
                 trust_env=True,  # HTTP(S)_PROXY / NO_PROXY, as reqwest reads them
                 http1=True,
                 http2=False,
@@ -571,10 +606,19 @@ class HttpClient:
             for name in ("accept-encoding", "connection"):
                 if name.encode() not in (k for k, _ in self._headers):
                     del client.headers[name]
-            self._client, self._client_loop = client, loop
-            if old is not None and old_loop is not None and old_loop.is_running():
-                _in_loop(old_loop, lambda: _spawn_aclose(old))
+            self._pools[loop] = client
         return client
+
+    def redact(self, text: str) -> str:
+        """`text` with the configured auth token blanked out: servers may echo what we sent (a
+        401 body repeating the Authorization header), and their messages are shown to the caller."""
+        token = self._token
+        return text.replace(token, "***") if token and token in text else text
+
+    def _redacted(self, f: _Failure) -> _Failure:
+        f.message = self.redact(f.message)
+        f.args = (f.message,)  # the public exception's __context__ shows them
+        return f
 
     def _spawn(self, work: Callable[..., Awaitable[Any]], *args: Any) -> "asyncio.Task[Any]":
         """Run a call as a task (like the Rust binding's future): it starts now, `close()` can stop
@@ -629,20 +673,34 @@ class HttpClient:
     async def _send(self, method: str, url: str, body: Optional[bytes], request_id: str) -> httpx.Response:
         """Send one request; return the response if its status is 2xx, else raise the mapped error."""
         client = self._http(request_id)
-        try:
-            req = client.build_request(method, url, content=body, headers={"x-request-id": request_id})
-            resp = await client.send(req, stream=True)
-        except httpx.HTTPError as e:
-            raise _transport_failure(e, request_id, False) from None
-        except httpx.InvalidURL as e:
-            raise _Failure("connection", f"HTTP request to Rhetor failed: {e}", request_id) from None
-        if 200 <= resp.status_code < 300:
-            return resp
-        try:
-            failure = await self._status_failure(resp, request_id)
-        finally:
-            await resp.aclose()
-        raise failure
+        first: Optional[httpx.URL] = None
+        for hop in range(MAX_REDIRECTS + 1):
+            try:
+                req = client.build_request(method, url, content=body, headers={"x-request-id": request_id})
+                resp = await client.send(req, stream=True)
+            except httpx.HTTPError as e:
+                raise self._redacted(_transport_failure(e, request_id, False)) from None
+            except httpx.InvalidURL as e:
+                raise _Failure("connection", f"HTTP request to Rhetor failed: {e}", request_id) from None
+            status = resp.status_code
+            if 200 <= status < 300:
+                return resp
+            first = first or resp.url
+            if 300 <= status < 400:
+                # Followed: 307/308 (method and body kept) within the first URL's origin.
+                target = _redirect_target(resp)
+                await resp.aclose()
+                if (target is not None and status in (307, 308) and hop < MAX_REDIRECTS
+                        and _origin(target) == _origin(first)):
+                    url = str(target)
+                    continue
+                raise _redirect_failure(resp, target, request_id)
+            try:
+                failure = await self._status_failure(resp, request_id)
+            finally:
+                await resp.aclose()
+            raise self._redacted(failure)
+        raise AssertionError("unreachable: the last hop returns or raises")  # pragma: no cover
 
     async def _status_failure(self, resp: httpx.Response, request_id: str) -> _Failure:
         status = resp.status_code
@@ -726,7 +784,7 @@ class HttpClient:
         content = c["content"]
         if content is None:
             if c["error"] is not None:
-                raise _Failure("service_unavailable", c["error"], request_id, status=200)
+                raise _Failure("service_unavailable", self.redact(c["error"]), request_id, status=200)
             raise _Failure("protocol", "Rhetor's answer has no `content`", request_id)
         return CompletionResponse(content, c["model"] or "", c["provider"] or "", c["finish_reason"],
                                   c["usage"], c["context_id"], c["fallback"], c["timestamp"],
@@ -781,10 +839,15 @@ class HttpClient:
         for t in tasks:
             if not t.done():
                 _in_loop(t.get_loop(), t.cancel)
-        client, loop = self._client, self._client_loop
-        self._client = self._client_loop = None
-        if client is not None and loop is not None:
-            _in_loop(loop, lambda: _spawn_aclose(client))
+        while True:
+            try:
+                pools = list(self._pools.items())
+                break
+            except RuntimeError:  # changed size: another loop's thread added its pool meanwhile
+                continue
+        self._pools.clear()
+        for loop, client in pools:
+            _in_loop(loop, lambda c=client: _spawn_aclose(c))  # type: ignore[misc]
 
     @property
     def closed(self) -> bool:
@@ -872,7 +935,7 @@ class HttpClient:
                                                request_id, retryable=False) from None
                             if error is not None:
                                 raise _Failure("service_unavailable",
-                                               f"Rhetor reported an error in the stream: {error}",
+                                               self.redact(f"Rhetor reported an error in the stream: {error}"),
                                                request_id, code=code, retryable=False)
                         saw_done = chunk.done
                         chunk.received_ns = received

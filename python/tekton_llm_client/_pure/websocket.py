@@ -398,12 +398,16 @@ class WebSocketTransport:
             text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
             try:
                 obj = json.loads(text)
-            except ValueError:
-                logger.warning("malformed frame before REGISTER_ACK")
-                continue
-            if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
-                continue
-            kind = obj["type"].upper()
+            except (ValueError, RecursionError):
+                obj = None
+            kind = obj["type"].upper() if isinstance(obj, dict) and isinstance(obj.get("type"), str) else None
+            if kind not in ("REGISTER_ACK", "ERROR", "PING", "PONG"):
+                # Nothing else can precede REGISTER_ACK in v1 (no request has been sent): a server
+                # that answers REGISTER otherwise (Gen A's RESPONSE envelope) does not speak v1's
+                # /ws, and waiting out connect_timeout would not change that.
+                what = f"a {kind} frame" if kind else "a frame v1 cannot read"
+                raise self._error("protocol", f"Rhetor answered REGISTER with {what}, not REGISTER_ACK: it "
+                                              "does not speak protocol v1's /ws")
             if kind == "REGISTER_ACK":
                 return _str(obj, "session_id", "sessionId") or "", text
             if kind == "ERROR":

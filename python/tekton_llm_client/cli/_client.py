@@ -8,16 +8,25 @@ import contextlib
 import sys
 from typing import Any, AsyncIterator, Dict, Optional
 
+from .. import config
 from ..client import TektonLLMClient
 from ..exceptions import TektonLLMError
 
 COMPONENT_ID = "tekton-llm-cli"
 
 
+def rhetor_url_arg(value: str) -> str:
+    """--url, checked as the client checks it: a bad one is a usage error, not a traceback."""
+    try:
+        return config.rhetor_url(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def add_client_args(p: argparse.ArgumentParser) -> None:
     """--url, --simulate, --provider/--model, --timeout, --retries, --backend."""
     g = p.add_argument_group("connection")
-    g.add_argument("--url", default=None, help="Rhetor's base URL (default: RHETOR_URL, else http://localhost:8003)")
+    g.add_argument("--url", default=None, type=rhetor_url_arg, help="Rhetor's base URL (default: RHETOR_URL, else http://localhost:8003)")
     g.add_argument("--simulate", action="store_true", help="talk to an embedded Rhetor simulator instead")
     g.add_argument("--provider", default=None, help="provider id (default: RHETOR_DEFAULT_PROVIDER)")
     g.add_argument("--model", default=None, help="model id (default: RHETOR_DEFAULT_MODEL)")

@@ -11,23 +11,27 @@ Python, for both backends, using only the backend's `request_json` / `get_json`:
 | `"gen_b"` | Rhetor of summer 2025 on (`/api/v1/chat` without `context_id`, `/api/v1/generate`) | `gen_b.py` |
 
 Choosing: an explicit `dialect=` wins, then env `RHETOR_DIALECT`; unset (or `"auto"`) means
-detect: `GET /api/v1/health` answers → v1; a 404 → `GET /health`, whose shape tells Gen B
-(`"component": "rhetor"`, camelCase keys such as `registeredWithHermes`) from Gen A
-(`"providers": {id: bool}` and no `component`). The client detects once and keeps the answer.
+detect: `GET /api/v1/health` answers anything but 404 → v1 (its body need not parse: a v1
+server with a failing health endpoint is still v1); a 404 → `GET /health`, whose shape tells
+Gen B (`"component": "rhetor"`, camelCase keys such as `registeredWithHermes`) from Gen A
+(`"providers": {id: bool}` and no `component`). The client detects once and keeps the answer;
+when detection fails because the server answered something unusable, the error says so and
+names `dialect=` / `RHETOR_DIALECT`, and the client keeps that failure too (`initialize()` tries
+again). A forced dialect is checked by `initialize()` (`verify`).
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 from .. import config
-from ..exceptions import InvalidRequestError, ProtocolError
+from ..exceptions import InvalidRequestError, ProtocolError, TektonLLMError
 from ..models import HealthStatus
 from . import gen_a, gen_b
 from ._base import DialectTransport
 from ._oneshot import OneShotStream
 
-__all__ = ["V1", "GEN_A", "GEN_B", "DIALECTS", "setting", "detect", "classify_health", "transport",
+__all__ = ["V1", "GEN_A", "GEN_B", "DIALECTS", "setting", "detect", "verify", "classify_health", "transport",
            "DialectTransport", "OneShotStream"]
 
 V1, GEN_A, GEN_B = "v1", "gen_a", "gen_b"
@@ -51,44 +55,106 @@ def setting(explicit: Optional[str]) -> Optional[str]:
     return name
 
 
-def classify_health(d: Any) -> Tuple[str, HealthStatus]:
-    """Which older dialect answers `GET /health` with `d`, and its health. ProtocolError when
-    the shape is neither."""
+def classify_health(d: Any, redact: Callable[[str], str] = str) -> Tuple[str, HealthStatus]:
+    """Which older dialect answers `GET /health` with `d`, and its health. ProtocolError (quoting
+    `d` through `redact`) when the shape is neither."""
     if isinstance(d, Mapping):
         if gen_b.looks_like_gen_b(d):
             return GEN_B, gen_b.parse_health(d)
         if "component" not in d and isinstance(d.get("providers"), Mapping) and "status" in d:
             return GEN_A, gen_a.parse_health(d)
-    raise ProtocolError(
+    raise ProtocolError(redact(
         "cannot tell which Rhetor this is: /api/v1/health is missing and /health answered "
-        f"{str(d)[:200]!r}; pass dialect='v1', 'gen_a' or 'gen_b'")
+        f"{str(d)[:200]!r}; set dialect='v1', 'gen_a' or 'gen_b' (or RHETOR_DIALECT) to skip detection"))
 
 
-def _v1_health(d: Any) -> HealthStatus:
+def _v1_health(d: Any, redact: Callable[[str], str] = str) -> HealthStatus:
     if not isinstance(d, Mapping) or "status" not in d:
-        raise ProtocolError(f"health answer has no status: {str(d)[:200]}")
+        raise ProtocolError(redact(f"health answer has no status: {str(d)[:200]}"))
     providers = d.get("providers") or {}
     return HealthStatus(str(d["status"]), d.get("version"),
                         {str(k): bool(v) for k, v in providers.items()} if isinstance(providers, Mapping) else {},
                         dialect=V1)
 
 
-async def detect(http: Any) -> Tuple[str, HealthStatus]:
-    """Probe the server behind the backend `http`; return its dialect and the health it reported.
+_HOW_TO_SKIP = "set dialect='v1', 'gen_a' or 'gen_b' (or env RHETOR_DIALECT) to skip detection"
 
-    One request for a v1 server, two for the older ones. Errors other than the 404 that marks an
-    older server (refused connection, timeout, 5xx after retries) are raised as they are.
+
+def _detection_failed(e: TektonLLMError, what: str) -> TektonLLMError:
+    """`e` (same class, status and request id) with a message that says it was detection that
+    failed, and how to do without it."""
+    kw: Dict[str, Any] = {"status_code": e.status_code, "request_id": e.request_id, "code": e.code}
+    if hasattr(e, "retry_after"):
+        kw["retry_after"] = getattr(e, "retry_after")
+    return type(e)(f"cannot tell which Rhetor this is (dialect detection): {what}: {e.message}; {_HOW_TO_SKIP}", **kw)
+
+
+async def detect(http: Any) -> Tuple[str, Optional[HealthStatus]]:
+    """Probe the server behind the backend `http`; return its dialect and the health it reported
+    (None when a v1 server's health answer was an error or not usable: the caller asks again).
+
+    One request for a v1 server, two for the older ones. A v1 health path that answers anything
+    but 404 means v1. No answer at all (refused, timeout) is raised as it is; a failing `/health`
+    of an older server is raised naming detection and RHETOR_DIALECT.
     """
     try:
         d = await http.get_json("/api/v1/health")
     except InvalidRequestError as e:
         if e.status_code != 404:
-            raise
+            return V1, None
+    except TektonLLMError as e:
+        if e.status_code is None and not isinstance(e, ProtocolError):
+            raise  # nobody answered: not a question of dialect
+        return V1, None  # it answered there (an error, or a body that is not JSON): v1
     else:
         if isinstance(d, Mapping) and gen_b.looks_like_gen_b(d):
             return GEN_B, gen_b.parse_health(d)  # a Gen B that one day serves this path too
-        return V1, _v1_health(d)
-    return classify_health(await http.get_json("/health"))
+        try:
+            return V1, _v1_health(d)
+        except ProtocolError:
+            return V1, None
+    try:
+        d = await http.get_json("/health")
+    except TektonLLMError as e:
+        raise _detection_failed(e, "/api/v1/health answered 404 (not v1) and /health failed") from e
+    return classify_health(d, http.redact)
+
+
+async def verify(http: Any, name: str) -> HealthStatus:
+    """The health of a server the dialect `name` was forced for, after checking that it is not
+    plainly another dialect (ProtocolError naming both). A health answer that fails or has no
+    recognisable shape is not a contradiction: it is raised, or accepted, as for that dialect."""
+    forced = f"dialect={name!r} was forced (dialect= or RHETOR_DIALECT)"
+    if name == V1:
+        try:
+            d = await http.get_json("/api/v1/health")
+        except InvalidRequestError as e:
+            if e.status_code == 404:
+                raise ProtocolError(f"{forced}, but /api/v1/health answered 404: this is an older Rhetor; "
+                                    "leave dialect unset to detect it", status_code=404,
+                                    request_id=e.request_id) from e
+            raise
+        if isinstance(d, Mapping) and gen_b.looks_like_gen_b(d):
+            raise ProtocolError(f"{forced}, but the server's health is Gen B's; use dialect='gen_b'")
+        return _v1_health(d, http.redact)
+    try:
+        d = await http.get_json("/health")
+    except InvalidRequestError as e:
+        if e.status_code == 404:
+            raise ProtocolError(f"{forced}, but the server has no /health (404): it is not {name}; "
+                                "leave dialect unset to detect it", status_code=404,
+                                request_id=e.request_id) from e
+        raise
+    try:
+        found, status = classify_health(d, http.redact)
+    except ProtocolError:
+        if not isinstance(d, Mapping):
+            raise
+        return gen_a.parse_health(d) if name == GEN_A else gen_b.parse_health(d)  # no known shape: no contradiction
+    if found != name:
+        raise ProtocolError(f"{forced}, but the server's /health has the {found} shape; "
+                            f"use dialect={found!r} or leave it unset to detect it")
+    return status
 
 
 def transport(name: str, http: Any, component_id: str) -> DialectTransport:

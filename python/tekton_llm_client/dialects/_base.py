@@ -9,11 +9,12 @@ the Rust and the pure-Python path.
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
-from ..exceptions import ProtocolError, ServiceUnavailableError
+from ..exceptions import InvalidRequestError, ProtocolError, ServiceUnavailableError, TektonLLMError
 from ..models import CompletionResponse, HealthStatus, ProvidersResponse
 from ._oneshot import OneShotStream
 
@@ -46,18 +47,29 @@ def single_prompt(messages: Sequence[Any]) -> Optional[str]:
     return None
 
 
-def as_dict(answer: Any, path: str, request_id: str) -> Mapping[str, Any]:
-    """The answer as a JSON object; anything else is not this dialect."""
+def as_dict(answer: Any, path: str, request_id: str, redact: Callable[[str], str] = str) -> Mapping[str, Any]:
+    """The answer as a JSON object; anything else is not this dialect (the error quotes the
+    answer, through `redact`)."""
     if not isinstance(answer, Mapping):
-        raise ProtocolError(f"{path} answered {str(answer)[:200]!r}, not a JSON object",
+        raise ProtocolError(redact(f"{path} answered {str(answer)[:200]!r}, not a JSON object"),
                             request_id=request_id or None)
     return answer
 
 
-def error_in_200(answer: Mapping[str, Any], request_id: str) -> ServiceUnavailableError:
-    """A 200 that carries `{"error"}` instead of an answer (Gen A: a provider is unavailable)."""
-    return ServiceUnavailableError(f"Rhetor answered 200 OK: {answer['error']}", status_code=200,
-                                   request_id=request_id)
+# How Gen A words a provider or model it does not know ("Provider anthropci not found"), as
+# against one it knows but cannot reach ("Anthropic Claude is not available.").
+_UNKNOWN = re.compile(r"\bnot found\b|\bunknown (provider|model)\b", re.IGNORECASE)
+
+
+def error_in_200(answer: Mapping[str, Any], request_id: str, redact: Callable[[str], str]) -> TektonLLMError:
+    """A 200 that carries `{"error"}` instead of an answer (Gen A). An unknown provider or model
+    is the caller's mistake: InvalidRequestError (never sent to the fallback). Anything else (a
+    provider that is unavailable) is ServiceUnavailableError, which the fallback may cure. The
+    status stays 200: that is what the server said."""
+    text = redact(str(answer["error"]))
+    if _UNKNOWN.search(text):
+        return InvalidRequestError(f"Rhetor refused the request: {text}", status_code=200, request_id=request_id)
+    return ServiceUnavailableError(f"Rhetor could not answer: {text}", status_code=200, request_id=request_id)
 
 
 class DialectTransport:
@@ -68,6 +80,10 @@ class DialectTransport:
     def __init__(self, http: Any, component_id: str) -> None:
         self._http = http
         self.component_id = component_id
+
+    def _redact(self, text: str) -> str:
+        """Server text with the auth token blanked out (the backend knows the token)."""
+        return self._http.redact(text)  # type: ignore[no-any-return]
 
     async def chat(self, messages: Sequence[Any], *, system_prompt: Optional[str] = None,
                    context_id: str = "", provider_id: Optional[str] = None, model_id: Optional[str] = None,

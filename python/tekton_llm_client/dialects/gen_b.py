@@ -15,6 +15,12 @@ Requests
 Answers carry no provider: `provider` is `""` unless the answer's `metadata` names one.
 `context_id` is the `contextId` the server made up for the call (chat) or None (generate).
 
+One request at a time: Gen B serves every request over its one socket to its model backend and
+closes that socket when a request ends, so a second request in flight fails the first (and
+itself) with HTTP 500 — a retry then runs the model again. The transport therefore sends its
+requests one after another (per event loop), and says so once in an INFO log line. Concurrency
+asked of the client (batch, bench, `asyncio.gather`) still works: it only queues.
+
 Health is `GET /health` (camelCase, no providers: `HealthStatus.providers` is `{}`). Providers
 come from its model catalogue `GET /api/models/` (its `/api/v1/models` fails with HTTP 500),
 grouped by provider. Gen B does not report whether a provider is reachable: every listed
@@ -23,7 +29,9 @@ provider is reported `available=True` (meaning "configured in Rhetor's catalogue
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import weakref
 from typing import Any, Dict, List, Mapping, Optional
 
 from ..exceptions import ProtocolError
@@ -60,9 +68,24 @@ def _settings(model_id: Optional[str], options: Mapping[str, Any]) -> Dict[str, 
 
 
 class GenBTransport(DialectTransport):
-    """Talks to a Gen B Rhetor through the backend's `request_json`."""
+    """Talks to a Gen B Rhetor through the backend's `request_json`, one request at a time."""
 
     name = NAME
+
+    def __init__(self, http: Any, component_id: str) -> None:
+        super().__init__(http, component_id)
+        # One lock per event loop (an asyncio.Lock belongs to one loop).
+        self._turns: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]" = \
+            weakref.WeakKeyDictionary()
+        logger.info("Rhetor is Gen B, which serves one request at a time (a second request in flight "
+                    "fails both with HTTP 500): this client sends its requests to it one by one")
+
+    def _turn(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        lock = self._turns.get(loop)
+        if lock is None:
+            lock = self._turns[loop] = asyncio.Lock()
+        return lock
 
     async def _answer(self, messages: List[Any], system_prompt: Optional[str], context_id: str,
                       provider_id: Optional[str], model_id: Optional[str], options: Dict[str, Any],
@@ -79,12 +102,15 @@ class GenBTransport(DialectTransport):
         else:
             path, body = "/api/v1/chat", {"messages": plain_messages(messages, system_prompt)}
         body.update(_settings(model_id, options))
-        d = as_dict(await self._http.request_json("POST", path, body, request_id), path, request_id)
+        async with self._turn():
+            answer = await self._http.request_json("POST", path, body, request_id)
+        d = as_dict(answer, path, request_id, self._redact)
         text = d.get("content", d.get("response"))
         if not isinstance(text, str):
             if "error" in d:
-                raise error_in_200(d, request_id)
-            raise ProtocolError(f"{path} answered without content: {str(d)[:200]}", request_id=request_id)
+                raise error_in_200(d, request_id, self._redact)
+            raise ProtocolError(self._redact(f"{path} answered without content: {str(d)[:200]}"),
+                                request_id=request_id)
         raw_meta = d.get("metadata")
         meta: Mapping[str, Any] = raw_meta if isinstance(raw_meta, Mapping) else {}
         usage = d.get("usage")
@@ -99,12 +125,12 @@ class GenBTransport(DialectTransport):
         )
 
     async def health(self) -> HealthStatus:
-        return parse_health(as_dict(await self._http.get_json("/health"), "/health", ""))
+        return parse_health(as_dict(await self._http.get_json("/health"), "/health", "", self._redact))
 
     async def providers(self) -> ProvidersResponse:
         catalogue = await self._http.get_json("/api/models/")
         if not isinstance(catalogue, list):
-            raise ProtocolError(f"/api/models/ answered {str(catalogue)[:200]!r}, not a list of models")
+            raise ProtocolError(self._redact(f"/api/models/ answered {str(catalogue)[:200]!r}, not a list of models"))
         providers: Dict[str, ProviderInfo] = {}
         for m in catalogue:
             if not isinstance(m, Mapping) or not m.get("id"):

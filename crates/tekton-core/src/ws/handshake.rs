@@ -16,7 +16,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::error::{CoreError, CoreResult, ErrorKind};
 use crate::ws::config::WsConfig;
-use crate::ws::log::{DEBUG, WARNING};
+use crate::ws::log::DEBUG;
 use crate::ws::frames::{decode_server_frame, encode_register, kind_for_error, ServerFrame, PONG_FRAME};
 
 pub type WsStream = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -156,8 +156,20 @@ async fn register_and_wait_ack(config: &WsConfig, stream: &mut WsStream, registe
                         CoreError::new(ErrorKind::Connection, format!("WebSocket error: {e}"))
                     })?;
                 }
-                Ok(_) => config.log(DEBUG, "frame before REGISTER_ACK ignored"),
-                Err(bad) => config.log(WARNING, &format!("malformed frame before REGISTER_ACK: {}", bad.reason)),
+                Ok(ServerFrame::Pong) => config.log(DEBUG, "PONG before REGISTER_ACK ignored"),
+                // Nothing else can precede REGISTER_ACK in v1 (no request has been sent): a server
+                // that answers REGISTER otherwise (Gen A's RESPONSE envelope) does not speak v1's
+                // /ws, and waiting out connect_timeout would not change that.
+                other => {
+                    let what = match other {
+                        Ok(frame) => format!("a {} frame", frame_name(&frame)),
+                        Err(bad) => format!("a frame v1 cannot read ({})", bad.reason),
+                    };
+                    return Err(CoreError::new(
+                        ErrorKind::Protocol,
+                        format!("Rhetor answered REGISTER with {what}, not REGISTER_ACK: it does not speak protocol v1's /ws"),
+                    ));
+                }
             },
             Message::Close(frame) => {
                 let (code, reason) = frame
@@ -173,5 +185,17 @@ async fn register_and_wait_ack(config: &WsConfig, stream: &mut WsStream, registe
             }
             _ => {}
         }
+    }
+}
+
+fn frame_name(frame: &ServerFrame) -> &str {
+    match frame {
+        ServerFrame::RegisterAck { .. } => "REGISTER_ACK",
+        ServerFrame::Chunk(_) => "CHUNK",
+        ServerFrame::Response(_) => "RESPONSE",
+        ServerFrame::Error(_) => "ERROR",
+        ServerFrame::Ping => "PING",
+        ServerFrame::Pong => "PONG",
+        ServerFrame::Other { frame_type } => frame_type,
     }
 }
