@@ -171,6 +171,16 @@ impl KnobValue<'_> {
         }
     }
 
+    /// Text (or a JSON string) of decimal digits only.
+    fn is_digits(&self) -> bool {
+        let text = match self {
+            KnobValue::Json(Value::String(s)) => s.trim(),
+            KnobValue::Text(t) => t.trim(),
+            KnobValue::Json(_) => return false,
+        };
+        !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit())
+    }
+
     fn as_bool(&self) -> Option<bool> {
         let text = match self {
             KnobValue::Json(Value::Bool(b)) => return Some(*b),
@@ -248,7 +258,16 @@ impl Knobs {
                 value.describe()
             ))
         };
-        let uint = || value.as_u64().ok_or_else(|| bad("a non-negative integer"));
+        let uint = || {
+            value.as_u64().ok_or_else(|| {
+                if value.is_digits() {
+                    // A whole number too large even for 64 bits: over any limit.
+                    KnobError::OverLimit(format!("simulator knob {name}: {} is over its limit", value.describe()))
+                } else {
+                    bad("a non-negative integer")
+                }
+            })
+        };
         let at_most = |max: u64| {
             uint().and_then(|v| {
                 if v > max {
