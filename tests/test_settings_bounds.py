@@ -73,8 +73,8 @@ def test_values_at_the_bounds_are_accepted(backend: str, monkeypatch: pytest.Mon
     top: Dict[str, Any] = {name: NUMERIC_BOUNDS[name][1] for name in HTTP_SETTINGS}
     c = TektonLLMClient("bounds", rhetor_url=URL, backend=backend, **top)
     assert c.timeout == 86_400.0 and c.max_retries == 100
-    ws = TektonLLMWebSocketClient("bounds", rhetor_url=URL, backend=backend,
-                                  **{name: NUMERIC_BOUNDS[name][1] for name in WS_SETTINGS})
+    ws_top: Dict[str, Any] = {name: NUMERIC_BOUNDS[name][1] for name in WS_SETTINGS}
+    ws = TektonLLMWebSocketClient("bounds", rhetor_url=URL, backend=backend, **ws_top)
     assert ws.ping_interval == 86_400.0
     monkeypatch.setenv("RHETOR_TIMEOUT", "86400")
     assert TektonLLMClient("bounds", rhetor_url=URL, backend=backend).timeout == 86_400.0

@@ -127,8 +127,9 @@ def test_a_body_without_a_json_content_type_gets_no_say(client: httpx.Client, si
 def test_the_answer_helpers_are_bounded_too() -> None:
     from tekton_llm_client.testing import split_chunks
 
-    for kw in ({"length": 2**62}, {"chunks": 10**12}, {"chunk_size": 2**62},
-               {"chunks": 1_000_000, "chunk_size": 1_000}):
+    too_big: list[dict[str, Any]] = [{"length": 2**62}, {"chunks": 10**12}, {"chunk_size": 2**62},
+                                     {"chunks": 1_000_000, "chunk_size": 1_000}]
+    for kw in too_big:
         with pytest.raises(ValueError):
             answer_text("hi", **kw)
     with pytest.raises(ValueError):

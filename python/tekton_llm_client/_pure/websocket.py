@@ -176,7 +176,7 @@ def _bounded_connect() -> Any:
                 self.overflow = reason
                 self.transport.abort()
 
-    class NoRedirectConnect(connect):  # type: ignore[misc]
+    class NoRedirectConnect(connect):
         def process_redirect(self, exc: Exception) -> Exception:
             return exc  # never followed: REGISTER would carry the token to wherever it points
 
