@@ -17,12 +17,19 @@ use crate::py_chunk_iter::ChunkBuffer;
 use crate::py_errors::to_py_err;
 use crate::{py_json, py_log, py_models, runtime};
 
+/// A duration setting, refused (never a panic) when not in (0, MAX_SECONDS]. The facade
+/// (`tekton_llm_client.config`) checks the same bound first, with the setting's own message.
 fn seconds(name: &str, v: f64) -> PyResult<Duration> {
-    if !v.is_finite() || v <= 0.0 {
-        return Err(PyValueError::new_err(format!("{name} must be a positive number of seconds, got {v}")));
+    if !(v > 0.0 && v <= MAX_SECONDS) {
+        return Err(PyValueError::new_err(format!(
+            "{name} must be a number of seconds in (0, {MAX_SECONDS}], got {v}"
+        )));
     }
-    Ok(Duration::from_secs_f64(v))
+    Duration::try_from_secs_f64(v).map_err(|e| PyValueError::new_err(format!("{name}: {e}")))
 }
+
+/// The longest duration any setting may have: one day (longer ones overflow deadlines).
+pub(crate) const MAX_SECONDS: f64 = 86_400.0;
 
 fn new_request_id() -> String {
     uuid::Uuid::new_v4().to_string()
@@ -69,7 +76,11 @@ impl HttpClient {
             max_retries,
             backoff_initial: seconds("backoff_initial", backoff_initial)?,
             backoff_max: seconds("backoff_max", backoff_max)?,
-            max_retry_after: Duration::from_secs_f64(max_retry_after.max(0.0)),
+            max_retry_after: if max_retry_after == 0.0 {
+                Duration::ZERO
+            } else {
+                seconds("max_retry_after", max_retry_after)?
+            },
             pool_max_idle_per_host,
             max_response_bytes,
             max_event_bytes,

@@ -55,7 +55,8 @@ impl PySimulator {
     #[new]
     #[pyo3(signature = (*, host = "127.0.0.1".to_string(), port = 0, auth_token = None,
         unavailable_providers = None, path_prefix = None, record = true, worker_threads = 1,
-        knobs = None, tls_cert = None, tls_key = None))]
+        knobs = None, tls_cert = None, tls_key = None, header_read_timeout = 30.0,
+        idle_timeout = 120.0, max_connections = 512))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -69,8 +70,23 @@ impl PySimulator {
         knobs: Option<&Bound<'_, PyDict>>,
         tls_cert: Option<std::path::PathBuf>,
         tls_key: Option<std::path::PathBuf>,
+        header_read_timeout: f64,
+        idle_timeout: f64,
+        max_connections: usize,
     ) -> PyResult<Self> {
+        let seconds = |name: &str, v: f64| {
+            // At most a day: a longer timeout is no timeout, and Instant arithmetic must not overflow.
+            if !(v > 0.0 && v <= 86_400.0) {
+                return Err(PyValueError::new_err(format!(
+                    "{name} must be a number of seconds in (0, 86400], got {v}"
+                )));
+            }
+            Ok(std::time::Duration::from_secs_f64(v))
+        };
         let config = SimConfig {
+            header_read_timeout: seconds("header_read_timeout", header_read_timeout)?,
+            idle_timeout: seconds("idle_timeout", idle_timeout)?,
+            max_connections,
             host,
             port,
             auth_token,
@@ -175,14 +191,28 @@ fn sim_answer_text(
     length: Option<usize>,
     chunks: Option<usize>,
     chunk_size: Option<usize>,
-) -> String {
-    let knobs = Knobs {
-        length,
-        chunks,
-        chunk_size,
-        ..Knobs::default()
-    };
-    rhetor_sim::answer_for(prompt, system_prompt, &knobs)
+) -> PyResult<String> {
+    let knobs = bounded_knobs(length, chunks, chunk_size)?;
+    Ok(rhetor_sim::answer_for(prompt, system_prompt, &knobs))
+}
+
+/// The size knobs of the two helpers below, held to the simulator's own limits.
+fn bounded_knobs(length: Option<usize>, chunks: Option<usize>, chunk_size: Option<usize>) -> PyResult<Knobs> {
+    if chunks == Some(0) || chunk_size == Some(0) {
+        return Err(PyValueError::new_err("chunks and chunk_size must be at least 1"));
+    }
+    for (name, value, max) in [
+        ("length", length, rhetor_sim::MAX_LENGTH),
+        ("chunks", chunks, rhetor_sim::MAX_CHUNKS),
+        ("chunk_size", chunk_size, rhetor_sim::MAX_LENGTH),
+    ] {
+        if let Some(v) = value.filter(|v| *v > max) {
+            return Err(PyValueError::new_err(format!("{name}={v} is over the simulator's limit of {max}")));
+        }
+    }
+    let knobs = Knobs { length, chunks, chunk_size, ..Knobs::default() };
+    knobs.check_limits(false).map_err(PyValueError::new_err)?;
+    Ok(knobs)
 }
 
 /// How the simulator splits a text into stream chunks.
@@ -193,16 +223,7 @@ fn sim_split_chunks(
     chunks: Option<usize>,
     chunk_size: Option<usize>,
 ) -> PyResult<Vec<String>> {
-    if chunks == Some(0) || chunk_size == Some(0) {
-        return Err(PyValueError::new_err(
-            "chunks and chunk_size must be at least 1",
-        ));
-    }
-    let knobs = Knobs {
-        chunks,
-        chunk_size,
-        ..Knobs::default()
-    };
+    let knobs = bounded_knobs(None, chunks, chunk_size)?;
     Ok(rhetor_sim::split_chunks(text, &knobs)
         .into_iter()
         .map(String::from)

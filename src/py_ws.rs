@@ -37,9 +37,14 @@ pub struct PyWebSocketTransport {
     client: Arc<WsClient>,
 }
 
+/// A duration setting in [0, MAX_SECONDS] (zero: off), refused rather than overflowing a
+/// deadline later.
 fn seconds(name: &str, value: f64) -> PyResult<Duration> {
-    Duration::try_from_secs_f64(value)
-        .map_err(|_| PyValueError::new_err(format!("{name} must be a non-negative number of seconds")))
+    let max = crate::py_http::MAX_SECONDS;
+    if !(0.0..=max).contains(&value) {
+        return Err(PyValueError::new_err(format!("{name} must be a number of seconds in [0, {max}], got {value}")));
+    }
+    Duration::try_from_secs_f64(value).map_err(|e| PyValueError::new_err(format!("{name}: {e}")))
 }
 
 fn py_err(e: &CoreError) -> PyErr {

@@ -99,7 +99,8 @@ class Simulator:
                  unavailable_providers: list[str] | None = None, path_prefix: str | None = None,
                  record: bool = True, worker_threads: int = 1,
                  knobs: dict[str, Any] | None = None, tls_cert: str | None = None,
-                 tls_key: str | None = None) -> Simulator: ...
+                 tls_key: str | None = None, header_read_timeout: float = 30.0,
+                 idle_timeout: float = 120.0, max_connections: int = 512) -> Simulator: ...
     @property
     def url(self) -> str: ...
     @property

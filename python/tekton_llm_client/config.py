@@ -15,13 +15,18 @@ URLs are checked when a client is built (a ValueError then, never a confusing fa
 first call): the scheme, a host, a port in range, and no `user:password@` — credentials in a URL
 would show in every repr and log line, and would replace the bearer token as Basic auth; the
 token goes in `auth_token` / RHETOR_AUTH_TOKEN.
+
+Every numeric setting is checked here, once, for both backends, when a client is built: a value
+outside its bounds (`NUMERIC_BOUNDS`), NaN, or infinity is a ValueError naming the setting (or
+its environment variable) and the bound.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import urllib.parse
-from typing import Any, Callable, Optional, Sequence, TypeVar
+from typing import Any, Callable, Optional, Sequence, Tuple, TypeVar
 
 T = TypeVar("T")
 
@@ -76,31 +81,82 @@ def optional_setting(explicit: Optional[str], env_name: str) -> Optional[str]:
     return explicit if explicit is not None else _env(env_name)
 
 
-def _number(explicit: Optional[T], env_name: str, parse: Callable[[Any], T], default: T, what: str) -> T:
-    """`explicit`, else the environment variable parsed, else `default`."""
+# The longest any duration setting may be: one day. Longer is no timeout at all, and a deadline
+# that far out overflows the Rust core's clock arithmetic.
+MAX_SECONDS = 86_400.0
+
+# (lowest, highest, unit) of each numeric setting; a lowest of 0.0 for seconds means 0 is
+# allowed (it turns the thing off), otherwise durations must be above 0.
+NUMERIC_BOUNDS: dict[str, Tuple[float, float, str]] = {
+    "timeout": (0.0, MAX_SECONDS, "seconds>0"),
+    "connect_timeout": (0.0, MAX_SECONDS, "seconds>0"),
+    "stream_idle_timeout": (0.0, MAX_SECONDS, "seconds>0"),
+    "backoff_initial": (0.0, MAX_SECONDS, "seconds>0"),
+    "backoff_max": (0.0, MAX_SECONDS, "seconds>0"),
+    "max_retry_after": (0.0, MAX_SECONDS, "seconds"),
+    "reconnect_base_delay": (0.0, MAX_SECONDS, "seconds"),
+    "max_reconnect_delay": (0.0, MAX_SECONDS, "seconds"),
+    "ping_interval": (0.0, MAX_SECONDS, "seconds"),
+    "max_retries": (0, 100, "count"),
+    "pool_size": (0, 100_000, "count"),
+    "max_response_bytes": (1, 1 << 40, "count"),
+    "max_event_bytes": (1, 1 << 40, "count"),
+    "max_message_size": (1, 1 << 40, "count"),
+}
+
+
+def check_number(name: str, value: Any, *, setting: Optional[str] = None) -> Any:
+    """`value` as the float (durations) or int (counts) setting `setting` (default `name`)
+    takes, or a ValueError that names `name` — the argument or its environment variable — and
+    the bound."""
+    low, high, unit = NUMERIC_BOUNDS[setting or name]
+    if unit == "count":
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # 3.0 is 3
+        ok = isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+        if not ok:
+            raise ValueError(f"{name} must be a whole number from {low:,} to {high:,}, got {value!r}")
+        return int(value)
+    number = value if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
+    try:
+        seconds = float(number)
+    except OverflowError:  # an int too large for a float
+        seconds = math.inf
+    zero_ok = unit == "seconds"
+    if not ((seconds >= low if zero_ok else seconds > low) and seconds <= high):
+        what = "0 or more" if zero_ok else "more than 0"
+        raise ValueError(f"{name} must be a number of seconds, {what} and at most {high:g} (one day), "
+                         f"got {value!r}")
+    return seconds
+
+
+def _number(explicit: Any, env_name: str, parse: Callable[[str], Any], default: T, what: str,
+            setting: str) -> T:
+    """`explicit`, else the environment variable parsed, else `default`; checked against the
+    setting's bounds (an error names the variable when the value came from it)."""
+    if isinstance(explicit, str):
+        try:
+            explicit = parse(explicit)
+        except ValueError:
+            raise ValueError(f"{setting} must be {what}, got {explicit!r}") from None
     if explicit is not None:
-        return parse(explicit)
+        return check_number(setting, explicit)  # type: ignore[no-any-return]
     raw = _env(env_name)
     if raw is None:
         return default
     try:
-        return parse(raw)
+        value = parse(raw)
     except ValueError:
         raise ValueError(f"{env_name} must be {what}, got {raw!r}") from None
+    return check_number(env_name, value, setting=setting)  # type: ignore[no-any-return]
 
 
 def timeout(explicit: Optional[float]) -> float:
-    value = _number(explicit, "RHETOR_TIMEOUT", float, DEFAULT_TIMEOUT, "a number of seconds")
-    if not value > 0:
-        raise ValueError(f"timeout must be a positive number of seconds, got {value!r}")
-    return value
+    return _number(explicit, "RHETOR_TIMEOUT", float, DEFAULT_TIMEOUT, "a number of seconds", "timeout")
 
 
 def max_retries(explicit: Optional[int]) -> int:
-    value = _number(explicit, "RHETOR_MAX_RETRIES", int, DEFAULT_MAX_RETRIES, "a whole number")
-    if value < 0:
-        raise ValueError(f"max_retries must be 0 or more, got {value}")
-    return value
+    return _number(explicit, "RHETOR_MAX_RETRIES", int, DEFAULT_MAX_RETRIES, "a whole number", "max_retries")
 
 
 def ws_url(explicit_ws: Optional[str], explicit_base: Optional[str]) -> str:

@@ -64,6 +64,11 @@ class RhetorSimulator:
         path_prefix: also serve every route under this prefix (e.g. ``"/api/llm"``).
         record: record every request and WebSocket frame (see :attr:`requests`).
         worker_threads: threads of the simulator's own runtime.
+        header_read_timeout: seconds a client has to send a request's head (and, on a kept-alive
+            connection, its next request); then the connection is closed.
+        idle_timeout: seconds after which a WebSocket that sends nothing, or any connection that
+            takes none of the bytes written to it, is closed.
+        max_connections: open connections at most; past it a new one gets 503 and is closed.
         **knobs: default behaviour knobs for every request (see docs/simulator.md).
     """
 
@@ -79,6 +84,9 @@ class RhetorSimulator:
         worker_threads: int = 1,
         tls_cert: str | None = None,
         tls_key: str | None = None,
+        header_read_timeout: float = 30.0,
+        idle_timeout: float = 120.0,
+        max_connections: int = 512,
         **knobs: Any,
     ) -> None:
         self.port = port
@@ -91,6 +99,9 @@ class RhetorSimulator:
         # PEM paths: serve https:// and wss:// (both or neither)
         self.tls_cert = tls_cert
         self.tls_key = tls_key
+        self.header_read_timeout = header_read_timeout
+        self.idle_timeout = idle_timeout
+        self.max_connections = max_connections
         self.knobs: dict[str, Any] = dict(knobs)
         self._sim: Any = None
 
@@ -110,6 +121,9 @@ class RhetorSimulator:
                 knobs=self.knobs,
                 tls_cert=self.tls_cert,
                 tls_key=self.tls_key,
+                header_read_timeout=self.header_read_timeout,
+                idle_timeout=self.idle_timeout,
+                max_connections=self.max_connections,
             )
         return self
 

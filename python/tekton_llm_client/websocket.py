@@ -108,10 +108,11 @@ class TektonLLMWebSocketClient:
     ) -> None:
         if not component_id:
             raise ValueError("component_id is required")
-        if not connect_timeout > 0:
-            raise ValueError("connect_timeout must be a positive number of seconds")
-        if max_message_size <= 0:
-            raise ValueError("max_message_size must be positive")
+        connect_timeout = config.check_number("connect_timeout", connect_timeout)
+        max_reconnect_delay = config.check_number("max_reconnect_delay", max_reconnect_delay)
+        reconnect_base_delay = config.check_number("reconnect_base_delay", reconnect_base_delay)
+        ping_interval = config.check_number("ping_interval", ping_interval)
+        max_message_size = config.check_number("max_message_size", max_message_size)
         self.component_id = component_id
         self.ws_url = config.ws_url(ws_url, rhetor_url)  # checked: scheme, host, port, no credentials
         self._auth_token = config.optional_setting(auth_token, "RHETOR_AUTH_TOKEN")
@@ -153,17 +154,13 @@ class TektonLLMWebSocketClient:
             if self._transport is not None:
                 return
             transport = self._new_transport()
-            try:
-                self._session_id = await transport.connect()
-            except TektonLLMError as exc:
-                # An older Rhetor (Gen A / Gen B) fails the v1 handshake confusingly: say which
-                # server it is and what to use instead (probed only after a failure).
-                from .dialects.ws_guard import ws_refusal
+            # An older Rhetor (Gen A / Gen B) fails the v1 handshake confusingly: say which
+            # server it is and what to use instead — all within connect_timeout.
+            from .dialects.ws_guard import connect_within
 
-                refusal = await ws_refusal(self.ws_url, self.component_id, self.backend, self._auth_token, exc)
-                if refusal is None:
-                    raise
-                raise refusal from exc
+            self._session_id = await connect_within(
+                transport.connect(), self.ws_url, self.component_id, self.backend, self._auth_token,
+                self.connect_timeout)
             self._transport = transport
             self._pump_task = asyncio.get_running_loop().create_task(
                 self._dispatch(transport), name=f"tekton-ws-dispatch-{self.component_id}")

@@ -98,6 +98,52 @@ pub const KNOB_NAMES: &[&str] = &[
 
 pub const DEFAULT_CHUNK_SIZE: usize = 16;
 
+// Upper bounds of the knobs (docs/simulator.md, "Limits"): no request — however it sets its
+// knobs — can make the simulator allocate without bound or wait for ever. Past one: 422.
+/// Characters of answer text (`length`, `chunk_size`, and `chunks` × `chunk_size`).
+pub const MAX_LENGTH: usize = 100_000_000;
+/// Stream pieces (`chunks`, the pieces `length` / `chunk_size` makes) and the `*_after` counts.
+pub const MAX_CHUNKS: usize = 1_000_000;
+/// Any `*_ms` delay: one hour.
+pub const MAX_DELAY_MS: u64 = 3_600_000;
+/// `retry_after`, in seconds: one day.
+pub const MAX_RETRY_AFTER_S: u64 = 86_400;
+/// `fail_times` and `reset_times`.
+pub const MAX_TIMES: u64 = 1_000_000;
+/// Entries of `unavailable_providers`.
+pub const MAX_PROVIDERS: usize = 1_000;
+
+/// Why a knob was refused: a value that is not of its kind (400 from a header), or one over
+/// its limit (always 422).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KnobError {
+    Invalid(String),
+    OverLimit(String),
+}
+
+impl KnobError {
+    pub fn status(&self) -> u16 {
+        match self {
+            KnobError::Invalid(_) => 400,
+            KnobError::OverLimit(_) => 422,
+        }
+    }
+}
+
+impl std::fmt::Display for KnobError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KnobError::Invalid(m) | KnobError::OverLimit(m) => f.write_str(m),
+        }
+    }
+}
+
+impl From<KnobError> for String {
+    fn from(e: KnobError) -> String {
+        e.to_string()
+    }
+}
+
 /// A knob value as it arrived: JSON from a body, or text from a header.
 #[derive(Clone, Copy, Debug)]
 pub enum KnobValue<'a> {
@@ -125,6 +171,16 @@ impl KnobValue<'_> {
             KnobValue::Text(t) => t.trim().parse().ok(),
             KnobValue::Json(_) => None,
         }
+    }
+
+    /// Text (or a JSON string) of decimal digits only.
+    fn is_digits(&self) -> bool {
+        let text = match self {
+            KnobValue::Json(Value::String(s)) => s.trim(),
+            KnobValue::Text(t) => t.trim(),
+            KnobValue::Json(_) => return false,
+        };
+        !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit())
     }
 
     fn as_bool(&self) -> Option<bool> {
@@ -200,36 +256,59 @@ impl Knobs {
 
     /// Sets one knob from its name (any spelling) and value. Unknown names are errors, so that a
     /// typo in a test does not silently test nothing.
-    pub fn set(&mut self, name: &str, value: KnobValue<'_>) -> Result<(), String> {
+    pub fn set(&mut self, name: &str, value: KnobValue<'_>) -> Result<(), KnobError> {
         if let KnobValue::Json(Value::Null) = value {
             return Ok(()); // null means "not set" at this layer
         }
         let bad = |what: &str| {
-            format!(
+            KnobError::Invalid(format!(
                 "simulator knob {name}: expected {what}, got {}",
                 value.describe()
-            )
+            ))
         };
-        let uint = || value.as_u64().ok_or_else(|| bad("a non-negative integer"));
-        let count = || uint().map(|v| v as usize);
+        let uint = || {
+            value.as_u64().ok_or_else(|| {
+                if value.is_digits() {
+                    // A whole number too large even for 64 bits: over any limit.
+                    KnobError::OverLimit(format!("simulator knob {name}: {} is over its limit", value.describe()))
+                } else {
+                    bad("a non-negative integer")
+                }
+            })
+        };
+        let at_most = |max: u64| {
+            uint().and_then(|v| {
+                if v > max {
+                    Err(KnobError::OverLimit(format!(
+                        "simulator knob {name}: {v} is over its limit of {max}"
+                    )))
+                } else {
+                    Ok(v)
+                }
+            })
+        };
+        // usize is at least 32 bits on every target we build; the limits fit.
+        let count = |max: usize| at_most(max as u64).map(|v| v as usize);
+        let delay = || at_most(MAX_DELAY_MS);
+        let times = || at_most(MAX_TIMES).map(|v| v as u32);
         match normalize(name).as_str() {
-            "length" => self.length = Some(count()?),
+            "length" => self.length = Some(count(MAX_LENGTH)?),
             "chunks" => {
-                let n = count()?;
+                let n = count(MAX_CHUNKS)?;
                 if n == 0 {
                     return Err(bad("at least 1"));
                 }
                 self.chunks = Some(n);
             }
             "chunksize" => {
-                let n = count()?;
+                let n = count(MAX_LENGTH)?;
                 if n == 0 {
                     return Err(bad("at least 1"));
                 }
                 self.chunk_size = Some(n);
             }
-            "firstchunkdelayms" => self.first_chunk_delay_ms = Some(uint()?),
-            "chunkdelayms" => self.chunk_delay_ms = Some(uint()?),
+            "firstchunkdelayms" => self.first_chunk_delay_ms = Some(delay()?),
+            "chunkdelayms" => self.chunk_delay_ms = Some(delay()?),
             "lockstep" => self.lockstep = Some(value.as_bool().ok_or_else(|| bad("a boolean"))?),
             "failstatus" => {
                 let s = uint()?;
@@ -238,10 +317,8 @@ impl Knobs {
                 }
                 self.fail_status = Some(s as u16);
             }
-            "failtimes" => {
-                self.fail_times = Some(u32::try_from(uint()?).map_err(|_| bad("a count"))?)
-            }
-            "retryafter" => self.retry_after = Some(uint()?),
+            "failtimes" => self.fail_times = Some(times()?),
+            "retryafter" => self.retry_after = Some(at_most(MAX_RETRY_AFTER_S)?),
             "retryafterhttpdate" => {
                 self.retry_after_http_date = Some(value.as_bool().ok_or_else(|| bad("a boolean"))?)
             }
@@ -254,19 +331,17 @@ impl Knobs {
                     _ => return Err(bad("json, detail, html or empty")),
                 })
             }
-            "resettimes" => {
-                self.reset_times = Some(u32::try_from(uint()?).map_err(|_| bad("a count"))?)
-            }
-            "cutafter" => self.cut_after = Some(count()?),
-            "nodoneafter" => self.no_done_after = Some(count()?),
-            "stallafter" => self.stall_after = Some(count()?),
-            "malformedafter" => self.malformed_after = Some(count()?),
-            "badjsonafter" => self.bad_json_after = Some(count()?),
-            "errorafter" => self.error_after = Some(count()?),
-            "wscloseafter" => self.ws_close_after = Some(count()?),
-            "wsmalformedafter" => self.ws_malformed_after = Some(count()?),
+            "resettimes" => self.reset_times = Some(times()?),
+            "cutafter" => self.cut_after = Some(count(MAX_CHUNKS)?),
+            "nodoneafter" => self.no_done_after = Some(count(MAX_CHUNKS)?),
+            "stallafter" => self.stall_after = Some(count(MAX_CHUNKS)?),
+            "malformedafter" => self.malformed_after = Some(count(MAX_CHUNKS)?),
+            "badjsonafter" => self.bad_json_after = Some(count(MAX_CHUNKS)?),
+            "errorafter" => self.error_after = Some(count(MAX_CHUNKS)?),
+            "wscloseafter" => self.ws_close_after = Some(count(MAX_CHUNKS)?),
+            "wsmalformedafter" => self.ws_malformed_after = Some(count(MAX_CHUNKS)?),
             "pingeveryms" => {
-                let ms = uint()?;
+                let ms = delay()?;
                 if ms == 0 {
                     return Err(bad("at least 1"));
                 }
@@ -283,19 +358,24 @@ impl Knobs {
             "donemarker" => {
                 self.done_marker = Some(value.as_bool().ok_or_else(|| bad("a boolean"))?)
             }
-            "tricklems" => self.trickle_ms = Some(uint()?),
+            "tricklems" => self.trickle_ms = Some(delay()?),
             "unavailableproviders" => {
-                self.unavailable_providers = Some(
-                    value
-                        .as_list()
-                        .ok_or_else(|| bad("a list of provider ids"))?,
-                )
+                let list = value
+                    .as_list()
+                    .ok_or_else(|| bad("a list of provider ids"))?;
+                if list.len() > MAX_PROVIDERS {
+                    return Err(KnobError::OverLimit(format!(
+                        "simulator knob {name}: {} providers is over its limit of {MAX_PROVIDERS}",
+                        list.len()
+                    )));
+                }
+                self.unavailable_providers = Some(list)
             }
             _ => {
-                return Err(format!(
+                return Err(KnobError::Invalid(format!(
                     "unknown simulator knob {name:?}; known knobs: {}",
                     KNOB_NAMES.join(", ")
-                ))
+                )))
             }
         }
         Ok(())
@@ -318,7 +398,7 @@ impl Knobs {
     }
 
     /// Knobs from `X-Sim-<Name>` request headers.
-    pub fn from_headers(headers: &HeaderMap) -> Result<Knobs, String> {
+    pub fn from_headers(headers: &HeaderMap) -> Result<Knobs, KnobError> {
         let mut knobs = Knobs::default();
         for (name, value) in headers {
             let Some(knob) = name.as_str().strip_prefix("x-sim-") else {
@@ -326,7 +406,7 @@ impl Knobs {
             };
             let text = value
                 .to_str()
-                .map_err(|_| format!("header {name} is not visible ASCII"))?;
+                .map_err(|_| KnobError::Invalid(format!("header {name} is not visible ASCII")))?;
             knobs.set(knob, KnobValue::Text(text))?;
         }
         Ok(knobs)
@@ -372,6 +452,30 @@ impl Knobs {
         self.chunk_size.unwrap_or(DEFAULT_CHUNK_SIZE)
     }
 
+    /// The limits no single knob can see: the text `chunks` × `chunk_size` asks for, and the
+    /// pieces a stream of `length` / `chunk_size` makes. Checked on the merged layers.
+    pub fn check_limits(&self, streaming: bool) -> Result<(), String> {
+        let text = match (self.length, self.chunks) {
+            (Some(length), _) => length,
+            (None, Some(chunks)) => chunks.saturating_mul(self.chunk_size()),
+            (None, None) => 0,
+        };
+        if text > MAX_LENGTH {
+            return Err(format!(
+                "simulator knobs ask for {text} characters (chunks × chunk_size), over the limit of {MAX_LENGTH}"
+            ));
+        }
+        if streaming && self.chunks.is_none() {
+            let pieces = text.div_ceil(self.chunk_size().max(1));
+            if pieces > MAX_CHUNKS {
+                return Err(format!(
+                    "simulator knobs ask for a stream of {pieces} chunks (length / chunk_size), over the limit of {MAX_CHUNKS}"
+                ));
+            }
+        }
+        Ok(())
+    }
+
     pub fn fail_times(&self) -> u32 {
         self.fail_times.unwrap_or(1)
     }
@@ -410,6 +514,15 @@ pub struct SimConfig {
     /// Serve HTTPS / wss with this certificate chain and key (PEM files); both or neither.
     pub tls_cert: Option<std::path::PathBuf>,
     pub tls_key: Option<std::path::PathBuf>,
+    /// A client must send a request's whole head within this (also the wait for the next
+    /// request on a kept-alive connection); else the connection is closed.
+    pub header_read_timeout: Duration,
+    /// A WebSocket that sends nothing for this long is closed, and so is any connection that
+    /// takes none of the bytes we write for this long.
+    pub idle_timeout: Duration,
+    /// Open connections at most (HTTP and WebSocket); past it a new connection gets 503 and is
+    /// closed at once, so idle sockets cannot use up the process's file descriptors.
+    pub max_connections: usize,
 }
 
 impl Default for SimConfig {
@@ -425,6 +538,9 @@ impl Default for SimConfig {
             path_prefix: None,
             tls_cert: None,
             tls_key: None,
+            header_read_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(120),
+            max_connections: 512,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The HTTP front end: routing, auth, recording, and the v1 endpoints.
 
+use crate::auth::{bearer, presented, token_matches};
 use crate::body::{self, full, SimBody};
 use crate::chat::Answer;
 use crate::config::Knobs;
@@ -9,13 +10,14 @@ use crate::faults::{json_error, simulated_failure};
 use crate::providers::{health_json, providers_json};
 use crate::recorder::RecordedRequest;
 use crate::request::parse_request;
+use crate::server::Slot;
 use crate::state::State;
 use crate::{clock, sse_stream, static_files, ws};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::{
-    HeaderMap, HeaderValue, AUTHORIZATION, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE,
+    HeaderMap, HeaderValue, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE,
 };
 use hyper::{Method, Request, Response};
 use serde_json::Value;
@@ -37,10 +39,11 @@ const ROUTES: &[&str] = &[
 pub async fn handle(
     state: Arc<State>,
     connection_id: u64,
+    slot: Slot,
     request: Request<Incoming>,
 ) -> Result<Response<SimBody>, ConnectionDropped> {
     let request_id = header(request.headers(), "x-request-id").map(String::from);
-    let mut response = route(&state, connection_id, request).await?;
+    let mut response = route(&state, connection_id, slot, request).await?;
     cors::decorate(response.headers_mut());
     if let Some(value) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
         response.headers_mut().insert("x-request-id", value);
@@ -50,13 +53,6 @@ pub async fn handle(
 
 pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
-}
-
-/// The token of `Authorization: Bearer <token>`.
-pub fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 /// The route a path names: the path itself, or the path with the configured prefix removed.
@@ -88,6 +84,16 @@ fn header_map(headers: &HeaderMap) -> BTreeMap<String, String> {
     map
 }
 
+/// `application/json` or an `application/*+json` type, with any parameters.
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = header(headers, "content-type") else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
 fn json_response(value: &Value) -> Response<SimBody> {
     json_response_text(value.to_string())
 }
@@ -95,6 +101,7 @@ fn json_response(value: &Value) -> Response<SimBody> {
 async fn route(
     state: &Arc<State>,
     connection_id: u64,
+    slot: Slot,
     mut request: Request<Incoming>,
 ) -> Result<Response<SimBody>, ConnectionDropped> {
     let path = request.uri().path().to_string();
@@ -108,7 +115,7 @@ async fn route(
         .config
         .auth_token
         .as_deref()
-        .map(|t| bearer(&parts.headers) == Some(t));
+        .map(|t| bearer(&parts.headers).is_some_and(|given| token_matches(t, given)));
     let request_id = header(&parts.headers, "x-request-id").map(String::from);
 
     let body_bytes = if on_upgrade.is_some() {
@@ -138,7 +145,7 @@ async fn route(
             request_id: request_id.clone(),
             time: clock::unix_seconds(),
             auth_ok,
-            secret: bearer(&parts.headers).map(String::from),
+            secrets: presented(&parts.headers, parts.uri.query(), json.as_ref()),
         });
     }
 
@@ -149,6 +156,7 @@ async fn route(
         return Ok(ws::upgrade(
             state.clone(),
             connection_id,
+            slot,
             path.clone(),
             &parts.headers,
             on_upgrade,
@@ -176,7 +184,10 @@ async fn route(
     }
     let header_knobs = match Knobs::from_headers(&parts.headers) {
         Ok(knobs) => knobs,
-        Err(message) => return Ok(json_error(400, &message, "invalid_request")),
+        Err(e) => {
+            let code = if e.status() == 422 { "validation_error" } else { "invalid_request" };
+            return Ok(json_error(e.status(), &e.to_string(), code));
+        }
     };
     Ok(match (&parts.method, route.as_str()) {
         (&Method::GET, "/api/v1/health") => json_response(&health_json(
@@ -187,6 +198,15 @@ async fn route(
         )),
         (&Method::POST, path @ ("/api/v1/chat" | "/api/v1/chat/stream")) => {
             let streaming = path.ends_with("/stream");
+            if !is_json(&parts.headers) {
+                // A browser page may send text/plain (or a form) cross-origin without a
+                // preflight: such a body gets no say over the simulator.
+                return Ok(json_error(
+                    415,
+                    "the request body must be sent as Content-Type: application/json",
+                    "unsupported_media_type",
+                ));
+            }
             chat(
                 state,
                 &body_bytes,
@@ -229,6 +249,9 @@ async fn chat(
         Err(message) => return Ok(json_error(422, &message, "validation_error")),
     };
     let knobs = state.knobs(&[header_knobs, &request.knobs]);
+    if let Err(message) = knobs.check_limits(streaming) {
+        return Ok(json_error(422, &message, "validation_error"));
+    }
     if state.must_reset(&knobs, request_id) {
         return Err(ConnectionDropped);
     }

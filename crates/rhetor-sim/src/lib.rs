@@ -9,6 +9,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 mod answer;
+mod auth;
 mod body;
 mod chat;
 mod clock;
@@ -30,7 +31,8 @@ mod ws;
 
 pub use answer::{answer_for, answer_text, split_chunks, target_length, ANSWER_PREFIX};
 pub use config::{
-    FailBody, KnobValue, Knobs, LineEnding, SimConfig, DEFAULT_CHUNK_SIZE, KNOB_NAMES,
+    FailBody, KnobError, KnobValue, Knobs, LineEnding, SimConfig, DEFAULT_CHUNK_SIZE, KNOB_NAMES,
+    MAX_CHUNKS, MAX_LENGTH,
 };
 pub use error::SimError;
 pub use providers::{DEFAULT_MODEL, DEFAULT_PROVIDER};

@@ -7,7 +7,7 @@ use crate::recorder::RecordedRequest;
 use crate::state::State;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -16,7 +16,14 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio::runtime::Runtime;
-use tokio::sync::watch;
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+
+/// One of `max_connections`: held by a connection's task, and by its WebSocket session after
+/// an upgrade.
+pub type Slot = Arc<OwnedSemaphorePermit>;
+
+/// What a connection over the cap gets before it is closed.
+const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: 80\r\n\r\n{\"error\": \"the simulator has too many open connections\", \"code\": \"unavailable\"}\n";
 
 /// A running Rhetor simulator. Stops on `shutdown()` or drop.
 #[derive(Debug)]
@@ -43,6 +50,14 @@ impl Simulator {
                 }
                 config.path_prefix = Some(trimmed.to_string());
             }
+        }
+        if config.max_connections == 0 {
+            return Err(SimError::Config("max_connections must be at least 1".to_string()));
+        }
+        if config.header_read_timeout.is_zero() || config.idle_timeout.is_zero() {
+            return Err(SimError::Config(
+                "header_read_timeout and idle_timeout must be positive".to_string(),
+            ));
         }
         let acceptor = match (&config.tls_cert, &config.tls_key) {
             (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
@@ -143,6 +158,7 @@ async fn accept_loop(
     state: Arc<State>,
     mut stopped: watch::Receiver<bool>,
 ) {
+    let slots = Arc::new(Semaphore::new(state.config.max_connections));
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -157,6 +173,15 @@ async fn accept_loop(
                 continue;
             }
         };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            // Over the cap: say so if the socket takes it at once, then close. Never wait here.
+            if acceptor.is_none() {
+                let _ = stream.try_write(BUSY);
+            }
+            tracing::debug!("simulator at max_connections: connection refused");
+            continue;
+        };
+        let slot: Slot = Arc::new(slot);
         let _ = stream.set_nodelay(true);
         let connection_id = state.connections.fetch_add(1, Ordering::SeqCst) + 1;
         let state = state.clone();
@@ -164,17 +189,17 @@ async fn accept_loop(
         let acceptor = acceptor.clone();
         tokio::spawn(async move {
             match acceptor {
-                None => serve(stream, state, connection_id, stopped).await,
+                None => serve(stream, state, connection_id, slot, stopped).await,
                 Some(acceptor) => {
                     // The handshake runs in the connection's task, so a slow client cannot
                     // hold up the accept loop.
                     let mut stop = stopped.clone();
                     let handshake = tokio::select! {
-                        r = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)) => r,
+                        r = tokio::time::timeout(state.config.header_read_timeout, acceptor.accept(stream)) => r,
                         _ = stop.changed() => return,
                     };
                     match handshake {
-                        Ok(Ok(tls)) => serve(tls, state, connection_id, stopped).await,
+                        Ok(Ok(tls)) => serve(tls, state, connection_id, slot, stopped).await,
                         Ok(Err(e)) => tracing::debug!("simulator TLS handshake {connection_id} failed: {e}"),
                         Err(_) => tracing::debug!("simulator TLS handshake {connection_id} timed out"),
                     }
@@ -185,12 +210,17 @@ async fn accept_loop(
 }
 
 /// Serve one connection (plain TCP or TLS) until it ends or the simulator stops.
-async fn serve<S>(io: S, state: Arc<State>, connection_id: u64, mut stopped: watch::Receiver<bool>)
+async fn serve<S>(io: S, state: Arc<State>, connection_id: u64, slot: Slot, mut stopped: watch::Receiver<bool>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let service = service_fn(move |request| http_routes::handle(state.clone(), connection_id, request));
+    let header_read_timeout = state.config.header_read_timeout;
+    let service = service_fn(move |request| {
+        http_routes::handle(state.clone(), connection_id, slot.clone(), request)
+    });
     let connection = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout)
         .keep_alive(true)
         .serve_connection(TokioIo::new(io), service)
         .with_upgrades();

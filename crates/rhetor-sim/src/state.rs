@@ -32,7 +32,7 @@ impl Drop for TaskGuard {
 impl State {
     pub fn new(config: SimConfig) -> State {
         State {
-            recorder: Recorder::new(config.record),
+            recorder: Recorder::new(config.record, config.auth_token.clone()),
             config,
             attempts: Mutex::new(HashMap::new()),
             resets: Mutex::new(HashMap::new()),

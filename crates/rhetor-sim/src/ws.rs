@@ -6,10 +6,11 @@ use crate::chat::Answer;
 use crate::clock;
 use crate::config::Knobs;
 use crate::faults::{json_error, retry_after_value, status_code_name};
-use crate::http_routes::bearer;
+use crate::auth::{bearer, json_credentials, token_matches};
 use crate::pacing::Pacing;
 use crate::recorder::RecordedRequest;
 use crate::request::{field, parse_request};
+use crate::server::Slot;
 use crate::state::{State, TaskGuard};
 use futures_util::{SinkExt, StreamExt};
 use hyper::header::{
@@ -20,20 +21,32 @@ use hyper::{Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::AbortHandle;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
+
+/// Largest frame a client may send us (the HTTP body limit).
+const MAX_MESSAGE: usize = 64 * 1024 * 1024;
+/// Bytes buffered for a client that has not taken them: the largest answer frame (JSON of
+/// MAX_LENGTH characters, each escaped to at most 6 bytes) plus room for the frames around it.
+const WRITE_BUFFER_LIMIT: usize = crate::config::MAX_LENGTH * 6 + 1024 * 1024;
+
+/// Pings a client may send while it reads none of our pongs; past it the socket is closed.
+const MAX_UNANSWERED_PINGS: usize = 1024;
 
 /// What request tasks ask the socket writer to do.
 #[derive(Debug)]
 enum Outgoing {
     Text(String),
+    /// Push out what is buffered (the pongs tungstenite owes for pings the reader saw).
+    Flush,
     /// Send a close frame, then drop the connection.
     Close(u16, &'static str),
     /// Drop the TCP connection without a close frame.
@@ -53,6 +66,7 @@ enum HeaderAuth {
 pub fn upgrade(
     state: Arc<State>,
     connection_id: u64,
+    slot: Slot,
     path: String,
     headers: &HeaderMap,
     on_upgrade: OnUpgrade,
@@ -64,17 +78,24 @@ pub fn upgrade(
     let header_auth = match (state.config.auth_token.as_deref(), bearer(headers)) {
         (None, _) => HeaderAuth::NotRequired,
         (Some(_), None) => HeaderAuth::Missing,
-        (Some(expected), Some(given)) if expected == given => HeaderAuth::Valid,
+        (Some(expected), Some(given)) if token_matches(expected, given) => HeaderAuth::Valid,
         (Some(_), Some(_)) => HeaderAuth::Wrong,
     };
     let guard = state.task_guard();
     tokio::spawn(async move {
         let _guard = guard;
+        let _slot = slot; // the session still counts against max_connections
         let Ok(upgraded) = on_upgrade.await else {
             return;
         };
+        // Bounded write buffer: a client that never reads cannot make our pongs (or answers)
+        // pile up; a single frame may still be as large as the largest answer.
+        let limits = WebSocketConfig::default()
+            .max_write_buffer_size(WRITE_BUFFER_LIMIT)
+            .max_message_size(Some(MAX_MESSAGE))
+            .max_frame_size(Some(MAX_MESSAGE));
         let socket =
-            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
+            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(limits)).await;
         Session::run(state, connection_id, path, socket, header_auth).await;
     });
     let mut response = Response::new(full(bytes::Bytes::new()));
@@ -98,9 +119,15 @@ struct Session {
     tasks: HashMap<String, AbortHandle>,
 }
 
-/// Sends frames in batches: feed everything queued, flush once.
-async fn write_loop<S>(mut sink: S, mut rx: mpsc::Receiver<Outgoing>, stop: watch::Sender<bool>)
-where
+/// Sends frames in batches: feed everything queued, flush once. A write the client does not
+/// take within `stall` ends the session (it is not reading).
+async fn write_loop<S>(
+    mut sink: S,
+    mut rx: mpsc::Receiver<Outgoing>,
+    stop: watch::Sender<bool>,
+    stall: Duration,
+    pings: Arc<AtomicUsize>,
+) where
     S: futures_util::Sink<Message> + Unpin,
 {
     'outer: while let Some(first) = rx.recv().await {
@@ -108,28 +135,31 @@ where
         while let Some(item) = next {
             match item {
                 Outgoing::Text(text) => {
-                    if sink.feed(Message::text(text)).await.is_err() {
+                    if !matches!(tokio::time::timeout(stall, sink.feed(Message::text(text))).await, Ok(Ok(()))) {
                         break 'outer;
                     }
                 }
+                Outgoing::Flush => {}
                 Outgoing::Close(code, reason) => {
                     let frame = CloseFrame {
                         code: CloseCode::from(code),
                         reason: reason.into(),
                     };
-                    let _ = sink.send(Message::Close(Some(frame))).await;
+                    let _ = tokio::time::timeout(stall, sink.send(Message::Close(Some(frame)))).await;
                     break 'outer;
                 }
                 Outgoing::Cut => {
-                    let _ = sink.flush().await; // what was sent before the cut still arrives
+                    // What was sent before the cut still arrives.
+                    let _ = tokio::time::timeout(stall, sink.flush()).await;
                     break 'outer;
                 }
             }
             next = rx.try_recv().ok();
         }
-        if sink.flush().await.is_err() {
+        if !matches!(tokio::time::timeout(stall, sink.flush()).await, Ok(Ok(()))) {
             break;
         }
+        pings.store(0, Ordering::Relaxed); // every pong owed so far went out
     }
     let _ = stop.send(true);
 }
@@ -162,7 +192,9 @@ impl Session {
         let (sink, mut stream) = socket.split();
         let (out, rx) = mpsc::channel(1024);
         let (stop_tx, mut stop_rx) = watch::channel(false);
-        let writer = tokio::spawn(write_loop(sink, rx, stop_tx));
+        let idle = state.config.idle_timeout;
+        let unanswered_pings = Arc::new(AtomicUsize::new(0));
+        let writer = tokio::spawn(write_loop(sink, rx, stop_tx, idle, unanswered_pings.clone()));
         let mut session = Session {
             state,
             connection_id,
@@ -178,7 +210,13 @@ impl Session {
         }
         while open {
             let message = tokio::select! {
-                m = stream.next() => m,
+                m = tokio::time::timeout(idle, stream.next()) => match m {
+                    Ok(m) => m,
+                    Err(_) => {
+                        session.send(Outgoing::Close(1001, "idle timeout")).await;
+                        break;
+                    }
+                },
                 _ = stop_rx.changed() => break,
             };
             open = match message {
@@ -188,19 +226,33 @@ impl Session {
                     session.send(frame(&Value::Object(e))).await
                 }
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => false,
-                Some(Ok(_)) => true, // ping/pong frames: tungstenite answers pings itself
+                Some(Ok(Message::Ping(_))) => {
+                    // tungstenite queues the pong; the writer pushes it out. A client that
+                    // never reads them is flooding us: close.
+                    if unanswered_pings.fetch_add(1, Ordering::Relaxed) >= MAX_UNANSWERED_PINGS {
+                        tracing::debug!("simulator websocket {connection_id}: ping flood, closing");
+                        false
+                    } else {
+                        let _ = session.out.try_send(Outgoing::Flush);
+                        true
+                    }
+                }
+                Some(Ok(_)) => true, // pong frames
             };
         }
         for task in session.tasks.values() {
             task.abort();
         }
         drop(session);
-        // The writer ends once every request task has dropped its sender; don't wait forever.
+        // The writer ends once every request task has dropped its sender; don't wait forever,
+        // and don't leave it holding the socket.
+        let stopping = writer.abort_handle();
         if tokio::time::timeout(Duration::from_secs(2), writer)
             .await
             .is_err()
         {
             tracing::debug!("simulator websocket writer did not finish in time");
+            stopping.abort();
         }
     }
 
@@ -229,7 +281,7 @@ impl Session {
             .config
             .auth_token
             .as_deref()
-            .map(|expected| secret.map_or(self.authed, |given| given == expected));
+            .map(|expected| secret.map_or(self.authed, |given| token_matches(expected, given)));
         self.state.recorder.push(RecordedRequest {
             method: "WS".to_string(),
             path: self.path.clone(),
@@ -244,7 +296,7 @@ impl Session {
                 .map(String::from),
             time: clock::unix_seconds(),
             auth_ok,
-            secret: secret.map(String::from),
+            secrets: json_credentials(json),
         });
     }
 
@@ -269,7 +321,7 @@ impl Session {
                 if !self.authed {
                     let expected = self.state.config.auth_token.as_deref();
                     let given = field(&message, "auth_token").and_then(Value::as_str);
-                    if expected.is_some() && given == expected {
+                    if expected.zip(given).is_some_and(|(e, g)| token_matches(e, g)) {
                         self.authed = true;
                     } else {
                         self.reject(None).await;
@@ -337,6 +389,11 @@ impl Session {
             }
         };
         let knobs = self.state.knobs(&[&request.knobs]);
+        if let Err(m) = knobs.check_limits(streaming) {
+            let mut e = error_frame(Some(&request_id), &m, "validation_error");
+            e.insert("status".into(), 422.into());
+            return self.send(frame(&Value::Object(e))).await;
+        }
         if self.state.must_reset(&knobs, Some(&request_id)) {
             self.send(Outgoing::Cut).await;
             return false;

@@ -33,6 +33,11 @@ logger = logging.getLogger("tekton_llm_client")
 
 _FINISHED = -1
 _PONG = '{"type":"PONG"}'
+
+# As in crates/tekton-core/src/ws/config.rs: bytes waiting for Rhetor to read them, and pings it
+# may send while reading none of our answers, before the socket is closed with LimitExceeded.
+SEND_BACKLOG_LIMIT = 32 * 1024 * 1024
+MAX_UNANSWERED_PINGS = 1024
 _USER_AGENT = "tekton-llm-client/0.3.0"
 
 # PROTOCOL.md's status table, and server ERROR codes (as in crates/tekton-core/src/ws/frames.rs).
@@ -131,6 +136,56 @@ class _RedactingLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
         super().log(level, msg, *args, **kwargs)
 
 
+def _redirect_refused(url: str, status: int, location: str) -> str:
+    # The wording of crates/tekton-core/src/ws/handshake.rs (redirect_refused).
+    return (f"Rhetor at {url} answered the WebSocket upgrade with a redirect ({status}) to {location}; "
+            "redirects are not followed on the WebSocket upgrade (the auth token would go along): "
+            "set ws_url to the new address if you trust it")
+
+
+def _bounded_connect() -> Any:
+    """`websockets`' connect, made to refuse redirects and to bound what a peer that does not
+    read can make us buffer (pongs it is owed, our frames)."""
+    from websockets.asyncio.client import ClientConnection, connect
+    from websockets.frames import Opcode
+
+    class BoundedConnection(ClientConnection):
+        # Why we aborted the socket (the reader reports it), else None.
+        overflow: Optional[str] = None
+        _pongs_owed = 0
+
+        def process_event(self, event: Any) -> None:
+            super().process_event(event)
+            if getattr(event, "opcode", None) is not Opcode.PING:
+                return
+            # websockets wrote the pong before this; if it is still buffered, the peer is not
+            # reading.
+            self._pongs_owed = self._pongs_owed + 1 if self.transport.get_write_buffer_size() else 0
+            if self._pongs_owed > MAX_UNANSWERED_PINGS:
+                self._abort(f"Rhetor sent {self._pongs_owed} pings without reading our answers "
+                            f"(limit {MAX_UNANSWERED_PINGS}); the connection was closed")
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            if self.transport.get_write_buffer_size() > SEND_BACKLOG_LIMIT:
+                self._abort(f"Rhetor is not reading: over {SEND_BACKLOG_LIMIT} bytes wait to be sent; "
+                            "the connection was closed")
+
+        def _abort(self, reason: str) -> None:
+            if self.overflow is None:
+                self.overflow = reason
+                self.transport.abort()
+
+    class NoRedirectConnect(connect):
+        def process_redirect(self, exc: Exception) -> Exception:
+            return exc  # never followed: REGISTER would carry the token to wherever it points
+
+    def open_socket(*args: Any, **kwargs: Any) -> Any:
+        return NoRedirectConnect(*args, create_connection=BoundedConnection, **kwargs)
+
+    return open_socket
+
+
 class WebSocketTransport:
     """One multiplexed, self-reconnecting socket to Rhetor's /ws (pure-Python backend)."""
 
@@ -174,6 +229,9 @@ class WebSocketTransport:
         self._drained = False
         self._in_flight: Set[str] = set()
         self._outbound: Optional[asyncio.Queue[str]] = None
+        # Bytes queued for the writer and not yet sent, and how many of the frames are PONGs.
+        self._queued_bytes = 0
+        self._pongs_queued = 0
         self._link_changed = asyncio.Event()
         self._ws: Any = None
         self._closed = False
@@ -212,10 +270,16 @@ class WebSocketTransport:
             if self._closed:
                 raise error_from_kind("connection", "the WebSocket client is closed", request_id=request_id)
             if self._outbound is not None:
+                if self._queued_bytes + len(frame) > SEND_BACKLOG_LIMIT:
+                    raise error_from_kind(
+                        "limit_exceeded",
+                        f"request not sent: {self._queued_bytes} bytes are already waiting for Rhetor to read "
+                        f"them, and this {len(frame)}-byte frame would pass the {SEND_BACKLOG_LIMIT}-byte "
+                        "send backlog", request_id=request_id)
                 if request_id in self._in_flight:
                     raise error_from_kind("invalid_request", f"request id {request_id} is already in flight")
                 self._in_flight.add(request_id)
-                self._outbound.put_nowait(frame)
+                self._enqueue(self._outbound, frame)
                 return
             remaining = deadline - loop.time()
             changed = self._link_changed
@@ -236,7 +300,7 @@ class WebSocketTransport:
             return False
         self._in_flight.discard(request_id)
         if self._outbound is not None:
-            self._outbound.put_nowait(json.dumps({"type": "CANCEL", "request_id": request_id}))
+            self._enqueue(self._outbound, json.dumps({"type": "CANCEL", "request_id": request_id}))
         self._emit((EV_CANCELLED, request_id))
         return True
 
@@ -305,6 +369,12 @@ class WebSocketTransport:
         self._events.append(event)
         self._ready.set()
 
+    def _enqueue(self, outbound: "asyncio.Queue[str]", frame: str) -> None:
+        self._queued_bytes += len(frame)
+        if frame is _PONG:
+            self._pongs_queued += 1
+        outbound.put_nowait(frame)
+
     def _bump_link(self) -> None:
         self._link_changed.set()
         self._link_changed = asyncio.Event()
@@ -317,8 +387,9 @@ class WebSocketTransport:
 
     async def _open(self) -> Tuple[Any, str, str]:
         """TCP + upgrade + REGISTER/REGISTER_ACK within connect_timeout."""
-        from websockets.asyncio.client import connect as ws_connect
         from websockets.exceptions import InvalidStatus, InvalidURI
+
+        ws_connect = _bounded_connect()
 
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._connect_timeout
@@ -346,6 +417,10 @@ class WebSocketTransport:
                                          f"{self._connect_timeout:.1f}s") from None
         except InvalidStatus as exc:
             status = exc.response.status_code
+            if 300 <= status < 400:
+                location = exc.response.headers.get("Location", "(no Location header)")
+                raise self._error("connection", _redirect_refused(self._url, status, location),
+                                  status_code=status) from None
             kind = _STATUS_KINDS.get(status, "error")
             what = "Rhetor refused the auth token" if kind == "authentication" else \
                 "Rhetor refused the WebSocket upgrade"
@@ -425,6 +500,8 @@ class WebSocketTransport:
             return False
         self._ws = ws
         self._outbound = asyncio.Queue()
+        self._queued_bytes = 0
+        self._pongs_queued = 0
         self._session_id = session_id
         self._connections += 1
         if self._emit_messages:
@@ -535,7 +612,7 @@ class WebSocketTransport:
                 try:
                     raw = await ws.recv()
                 except ConnectionClosed as exc:
-                    return self._why_closed(exc)
+                    return self._why_closed(exc, ws)
                 if isinstance(raw, bytes):
                     try:
                         raw = raw.decode("utf-8")
@@ -543,14 +620,21 @@ class WebSocketTransport:
                         self._report_malformed("a binary frame that is not UTF-8 text")
                         continue
                 if self._handle_text(raw) and outbound is not None:
-                    outbound.put_nowait(_PONG)
+                    if self._pongs_queued >= MAX_UNANSWERED_PINGS:
+                        return (False, "limit_exceeded",
+                                f"Rhetor sent {self._pongs_queued + 1} pings without reading our answers "
+                                f"(limit {MAX_UNANSWERED_PINGS}); the connection was closed", True)
+                    self._enqueue(outbound, _PONG)
         finally:
             if writer is not None:
                 writer.cancel()
 
-    def _why_closed(self, exc: Any) -> Tuple[bool, str, str, bool]:
+    def _why_closed(self, exc: Any, ws: Any) -> Tuple[bool, str, str, bool]:
         if self._closed:
             return True, "connection", "the WebSocket client was closed", False
+        overflow = getattr(ws, "overflow", None)
+        if overflow is not None:
+            return False, "limit_exceeded", overflow, True
         sent, rcvd = exc.sent, exc.rcvd
         if rcvd is None and sent is not None and sent.code == 1009:
             return (False, "limit_exceeded",
@@ -571,6 +655,9 @@ class WebSocketTransport:
             while True:
                 frame = await outbound.get()
                 await ws.send(frame)
+                self._queued_bytes -= len(frame)
+                if frame is _PONG:
+                    self._pongs_queued -= 1
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - the reader sees the close and reports it

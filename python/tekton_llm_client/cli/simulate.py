@@ -8,12 +8,16 @@ read the address; ``--port 0`` picks a free port. Everything else goes to stderr
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
 from typing import Any
 
 from .._backend import require_native
+
+# Where the token comes from when not on the command line (visible in /proc/PID/cmdline).
+AUTH_TOKEN_ENV = "TEKTON_SIM_AUTH_TOKEN"
 
 # Every knob of docs/simulator.md, as `--kebab-case VALUE` options: the simulator's own list
 # (`unavailable_providers` has its own repeatable option).
@@ -33,7 +37,19 @@ def add_parser(subparsers: Any) -> None:
     )
     p.add_argument("--port", type=int, default=8003, help="TCP port (0 = pick a free one; default 8003)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    p.add_argument("--auth-token", default=None, help="require Authorization: Bearer TOKEN")
+    token = p.add_mutually_exclusive_group()
+    token.add_argument(
+        "--auth-token",
+        default=None,
+        help=f"require Authorization: Bearer TOKEN (visible to other local users in the process "
+        f"list: prefer --auth-token-file or ${AUTH_TOKEN_ENV})",
+    )
+    token.add_argument(
+        "--auth-token-file",
+        default=None,
+        metavar="PATH",
+        help="read the token from this file (its first line, surrounding whitespace removed)",
+    )
     p.add_argument("--path-prefix", default=None, help="also serve every route under this prefix")
     p.add_argument(
         "--unavailable-provider",
@@ -45,6 +61,28 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--tls-cert", default=None, metavar="PEM", help="serve https:// and wss:// with this certificate chain")
     p.add_argument("--tls-key", default=None, metavar="PEM", help="the private key of --tls-cert")
     p.add_argument("--workers", type=int, default=1, help="simulator runtime threads (default 1)")
+    p.add_argument(
+        "--header-read-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="close a connection that sends no complete request head within this (default 30)",
+    )
+    p.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=120.0,
+        metavar="SECONDS",
+        help="close a WebSocket that sends nothing, or a connection that reads nothing, "
+        "for this long (default 120)",
+    )
+    p.add_argument(
+        "--max-connections",
+        type=int,
+        default=512,
+        metavar="N",
+        help="open connections at most; more get 503 and are closed (default 512)",
+    )
     p.add_argument(
         "--record",
         action="store_true",
@@ -76,6 +114,20 @@ def _knobs(args: argparse.Namespace) -> dict[str, Any]:
     return knobs
 
 
+def _auth_token(args: argparse.Namespace) -> str | None:
+    """--auth-token, else --auth-token-file, else $TEKTON_SIM_AUTH_TOKEN, else none."""
+    if args.auth_token is not None:
+        token: str | None = args.auth_token
+    elif args.auth_token_file is not None:
+        with open(args.auth_token_file, encoding="utf-8") as f:
+            token = f.readline().strip()
+        if not token:
+            raise ValueError(f"--auth-token-file {args.auth_token_file}: the file holds no token")
+    else:
+        token = os.environ.get(AUTH_TOKEN_ENV, "").strip() or None
+    return token
+
+
 def run(args: argparse.Namespace) -> int:
     """Runs the simulator in the foreground; returns the exit status."""
     from ..testing import RhetorSimulator
@@ -84,17 +136,20 @@ def run(args: argparse.Namespace) -> int:
         sim = RhetorSimulator(
             port=args.port,
             host=args.host,
-            auth_token=args.auth_token,
+            auth_token=_auth_token(args),
             unavailable_providers=args.unavailable_provider,
             path_prefix=args.path_prefix,
             record=args.record,
             worker_threads=max(1, args.workers),
             tls_cert=args.tls_cert,
             tls_key=args.tls_key,
+            header_read_timeout=args.header_read_timeout,
+            idle_timeout=args.idle_timeout,
+            max_connections=args.max_connections,
             **_knobs(args),
         )
         sim.start()
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, OverflowError) as exc:
         print(f"tekton-llm simulate: {exc}", file=sys.stderr)
         return 1
 

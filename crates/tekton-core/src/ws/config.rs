@@ -5,6 +5,15 @@ use std::time::Duration;
 
 use crate::http::LogSink;
 
+/// Bytes queued for Rhetor and not yet taken by it (frames waiting to be written plus
+/// tungstenite's write buffer, each bounded by this); past it the peer is not reading: requests
+/// are refused, and the socket is closed with LimitExceeded.
+pub const SEND_BACKLOG_LIMIT: usize = 32 * 1024 * 1024;
+
+/// Pings (WebSocket or protocol PING frames) Rhetor may send while it reads none of our
+/// answers; past it the socket is closed with LimitExceeded.
+pub const MAX_UNANSWERED_PINGS: usize = 1024;
+
 /// Settings of one `WsClient`.
 #[derive(Clone)]
 pub struct WsConfig {
@@ -53,6 +62,12 @@ impl WsConfig {
             log: None,
             ca_bundle: None,
         }
+    }
+
+    /// How long a write may wait for Rhetor to take our bytes before the connection is declared
+    /// dead: one ping interval (a live peer answers pings within it), at least connect_timeout.
+    pub fn write_stall_limit(&self) -> Duration {
+        self.ping_interval.max(self.connect_timeout)
     }
 
     pub(crate) fn log(&self, level: u8, message: &str) {

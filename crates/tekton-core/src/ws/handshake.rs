@@ -15,7 +15,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::error::{CoreError, CoreResult, ErrorKind};
-use crate::ws::config::WsConfig;
+use crate::ws::config::{WsConfig, SEND_BACKLOG_LIMIT};
 use crate::ws::log::DEBUG;
 use crate::ws::frames::{decode_server_frame, encode_register, kind_for_error, ServerFrame, PONG_FRAME};
 
@@ -34,9 +34,11 @@ pub async fn open_socket(config: &WsConfig) -> CoreResult<OpenedSocket> {
     let deadline = Instant::now() + config.connect_timeout;
     let secs = config.connect_timeout.as_secs_f64();
     let request = upgrade_request(config)?;
+    // A bounded write buffer: a peer that never reads cannot make our pongs pile up in it.
     let ws_config = WebSocketConfig::default()
         .max_message_size(Some(config.max_message_size))
-        .max_frame_size(Some(config.max_message_size));
+        .max_frame_size(Some(config.max_message_size))
+        .max_write_buffer_size(SEND_BACKLOG_LIMIT);
     // wss:// through rustls with the platform's roots (+ ca_bundle); ring, like the HTTP client.
     let connector = if config.url.starts_with("wss://") {
         Some(tokio_tungstenite::Connector::Rustls(crate::tls::client_config(config.ca_bundle.as_deref())?))
@@ -92,6 +94,15 @@ fn upgrade_request(config: &WsConfig) -> CoreResult<Request<()>> {
 fn upgrade_error(config: &WsConfig, e: WsError) -> CoreError {
     let url = &config.url;
     match e {
+        WsError::Http(response) if response.status().is_redirection() => {
+            let status = response.status().as_u16();
+            let location = response
+                .headers()
+                .get("location")
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .unwrap_or_else(|| "(no Location header)".to_owned());
+            CoreError::new(ErrorKind::Connection, redirect_refused(url, status, &location)).with_status(status)
+        }
         WsError::Http(response) => {
             let status = response.status().as_u16();
             let kind = ErrorKind::from_status(status);
@@ -112,6 +123,16 @@ fn upgrade_error(config: &WsConfig, e: WsError) -> CoreError {
             config.redact(&format!("cannot open a WebSocket to {url}: {other}")),
         ),
     }
+}
+
+/// The error for a redirected upgrade: never followed, since the token would go along to
+/// wherever it points.
+pub fn redirect_refused(url: &str, status: u16, location: &str) -> String {
+    format!(
+        "Rhetor at {url} answered the WebSocket upgrade with a redirect ({status}) to {location}; \
+         redirects are not followed on the WebSocket upgrade (the auth token would go along): \
+         set ws_url to the new address if you trust it"
+    )
 }
 
 /// Send REGISTER and read until REGISTER_ACK. Returns (session_id, ack text).

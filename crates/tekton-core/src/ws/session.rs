@@ -3,7 +3,7 @@
 
 use std::future::pending;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio::sync::{mpsc, watch};
 use tokio::time::{interval_at, Instant, Interval, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::error::Error as WsError;
@@ -12,6 +12,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Bytes, Message};
 
 use crate::error::{CoreError, ErrorKind};
+use crate::ws::config::{MAX_UNANSWERED_PINGS, SEND_BACKLOG_LIMIT};
 use crate::ws::frames::PONG_FRAME;
 use crate::ws::handshake::WsStream;
 use crate::ws::shared::Shared;
@@ -38,6 +39,9 @@ pub(crate) async fn run_session(
     });
     // Set when a ping goes out, cleared by any frame from the peer.
     let mut ping_unanswered = false;
+    // Pings from the peer whose answer has not been written out yet (it is not reading).
+    let mut pongs_owed = 0usize;
+    let stall = shared.config.write_stall_limit();
     loop {
         if *shutdown.borrow_and_update() {
             close_politely(&mut stream).await;
@@ -61,6 +65,7 @@ pub(crate) async fn run_session(
                         report: false,
                     },
                 };
+                let is_ws_ping = matches!(message, Message::Ping(_));
                 let wants_pong = match message {
                     Message::Text(text) => shared.handle_text(text.as_str()),
                     // Protocol frames are text; a binary frame holding UTF-8 JSON is read anyway.
@@ -77,9 +82,34 @@ pub(crate) async fn run_session(
                     },
                     Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => false,
                 };
-                if wants_pong {
-                    if let Err(e) = stream.send(Message::text(PONG_FRAME)).await {
-                        return lost_on_error(shared, e);
+                if wants_pong || is_ws_ping {
+                    // Answer without waiting: tungstenite already queued the pong of a WebSocket
+                    // ping; a protocol PING gets its PONG frame if the socket takes it now.
+                    pongs_owed += 1;
+                    let answered = if wants_pong {
+                        match stream.feed(Message::text(PONG_FRAME)).now_or_never() {
+                            Some(Ok(())) => stream.flush().now_or_never(),
+                            other => other,
+                        }
+                    } else {
+                        stream.flush().now_or_never()
+                    };
+                    match answered {
+                        Some(Ok(())) => pongs_owed = 0,
+                        Some(Err(e)) => return lost_on_error(shared, e),
+                        None if pongs_owed > MAX_UNANSWERED_PINGS => {
+                            return SessionEnd::Lost {
+                                error: CoreError::new(
+                                    ErrorKind::LimitExceeded,
+                                    format!(
+                                        "Rhetor sent {pongs_owed} pings without reading our answers \
+                                         (limit {MAX_UNANSWERED_PINGS}); the connection was closed"
+                                    ),
+                                ),
+                                report: true,
+                            };
+                        }
+                        None => {}
                     }
                 }
             }
@@ -88,8 +118,10 @@ pub(crate) async fn run_session(
                     close_politely(&mut stream).await;
                     return SessionEnd::ClosedByUser;
                 };
-                if let Err(e) = write_burst(&mut stream, first, &mut outbound).await {
-                    return lost_on_error(shared, e);
+                match tokio::time::timeout(stall, write_burst(shared, &mut stream, first, &mut outbound)).await {
+                    Ok(Ok(())) => pongs_owed = 0,
+                    Ok(Err(e)) => return lost_on_error(shared, e),
+                    Err(_) => return stalled(stall),
                 }
             }
             _ = tick(&mut ticker) => {
@@ -103,8 +135,10 @@ pub(crate) async fn run_session(
                         report: true,
                     };
                 }
-                if let Err(e) = stream.send(Message::Ping(Bytes::new())).await {
-                    return lost_on_error(shared, e);
+                match tokio::time::timeout(stall, stream.send(Message::Ping(Bytes::new()))).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => return lost_on_error(shared, e),
+                    Err(_) => return stalled(stall),
                 }
                 ping_unanswered = true;
             }
@@ -123,15 +157,32 @@ async fn tick(ticker: &mut Option<Interval>) {
 
 /// Write `first` and everything else already queued, then flush once.
 async fn write_burst(
+    shared: &Shared,
     stream: &mut WsStream,
     first: Message,
     outbound: &mut mpsc::UnboundedReceiver<Message>,
 ) -> Result<(), WsError> {
+    shared.dequeued(first.len());
     stream.feed(first).await?;
     while let Ok(next) = outbound.try_recv() {
+        shared.dequeued(next.len());
         stream.feed(next).await?;
     }
     stream.flush().await
+}
+
+/// Rhetor took none of our bytes for `stall`: it is not reading, the connection is dead.
+fn stalled(stall: std::time::Duration) -> SessionEnd {
+    SessionEnd::Lost {
+        error: CoreError::new(
+            ErrorKind::Timeout,
+            format!(
+                "Rhetor read nothing we sent for {:.1}s: the connection is dead",
+                stall.as_secs_f64()
+            ),
+        ),
+        report: true,
+    }
 }
 
 async fn close_politely(stream: &mut WsStream) {
@@ -162,6 +213,15 @@ fn lost_on_error(shared: &Shared, e: WsError) -> SessionEnd {
                     "a WebSocket message from Rhetor exceeded max_message_size ({} bytes): {cause}; \
                      the connection was closed",
                     shared.config.max_message_size
+                ),
+            ),
+            report: true,
+        },
+        WsError::WriteBufferFull(_) => SessionEnd::Lost {
+            error: CoreError::new(
+                ErrorKind::LimitExceeded,
+                format!(
+                    "Rhetor is not reading: {SEND_BACKLOG_LIMIT} bytes wait to be sent; the connection was closed"
                 ),
             ),
             report: true,

@@ -7,13 +7,14 @@
 //! Nothing that may wait for Python's GIL (the log sink) runs under the lock: Python threads
 //! take the lock while holding the GIL.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::error::{CoreError, ErrorKind};
-use crate::ws::config::WsConfig;
+use crate::ws::config::{WsConfig, SEND_BACKLOG_LIMIT};
 use crate::ws::events::WsEvent;
 use crate::ws::frames::{decode_server_frame, encode_cancel, ServerFrame};
 use crate::ws::log::{DEBUG, WARNING};
@@ -38,6 +39,8 @@ pub(crate) struct Shared {
     events: mpsc::UnboundedSender<WsEvent>,
     /// Bumped whenever a socket comes up or goes down (requests waiting for one watch it).
     link_changed: watch::Sender<u64>,
+    /// Bytes of frames queued for the writer and not yet taken by it.
+    queued_bytes: AtomicUsize,
 }
 
 impl Shared {
@@ -55,7 +58,19 @@ impl Shared {
             }),
             events,
             link_changed,
+            queued_bytes: AtomicUsize::new(0),
         }
+    }
+
+    /// The writer took a frame of `len` bytes off the queue.
+    pub fn dequeued(&self, len: usize) {
+        let _ = self
+            .queued_bytes
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |q| Some(q.saturating_sub(len)));
+    }
+
+    fn enqueued(&self, len: usize) {
+        self.queued_bytes.fetch_add(len, Ordering::SeqCst);
     }
 
     /// The state, even if a thread panicked while holding it (the table stays usable).
@@ -88,6 +103,8 @@ impl Shared {
             if st.closed {
                 return None;
             }
+            // Frames queued for the old socket went with it.
+            self.queued_bytes.store(0, Ordering::SeqCst);
             st.outbound = Some(tx);
             st.session_id = Some(session_id.to_owned());
             st.connections += 1;
@@ -144,12 +161,25 @@ impl Shared {
         let Some(outbound) = st.outbound.clone() else {
             return Ok(false);
         };
+        let queued = self.queued_bytes.load(Ordering::SeqCst);
+        if queued.saturating_add(frame.len()) > SEND_BACKLOG_LIMIT {
+            return Err(CoreError::new(
+                ErrorKind::LimitExceeded,
+                format!(
+                    "request not sent: {queued} bytes are already waiting for Rhetor to read them, and \
+                     this {}-byte frame would pass the {SEND_BACKLOG_LIMIT}-byte send backlog",
+                    frame.len()
+                ),
+            )
+            .with_request_id(request_id));
+        }
         if !st.router.register(request_id) {
             return Err(CoreError::new(
                 ErrorKind::InvalidRequest,
                 format!("request id {request_id} is already in flight"),
             ));
         }
+        self.enqueued(frame.len());
         if outbound.send(Message::text(frame.to_owned())).is_err() {
             // The writer has just stopped; its loss will be reported, try the next socket.
             st.router.remove(request_id);
@@ -165,7 +195,9 @@ impl Shared {
             return false;
         }
         if let Some(outbound) = &st.outbound {
-            let _ = outbound.send(Message::text(encode_cancel(request_id)));
+            let cancel = encode_cancel(request_id);
+            self.enqueued(cancel.len());
+            let _ = outbound.send(Message::text(cancel));
         }
         self.emit(WsEvent::Cancelled { request_id: request_id.to_owned() });
         true

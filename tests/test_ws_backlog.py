@@ -1,0 +1,136 @@
+"""A server that never reads cannot make the WebSocket client buffer without bound, on both
+backends: pongs owed for its pings (WebSocket ping frames or protocol PING frames) and request
+frames waiting to be written are each bounded; past the bound the client raises
+LimitExceededError, closes the socket, and its memory has stayed small."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any, List
+
+import pytest
+
+from tekton_llm_client import exceptions
+from tekton_llm_client.websocket import TektonLLMWebSocketClient
+
+from . import ws_peer
+
+GUARD = 60.0  # hang guard, never a timing assertion
+RSS_GROWTH_LIMIT = 200 * 1024 * 1024
+
+pytestmark = pytest.mark.timeout(180)
+
+
+@pytest.fixture(params=["rust", "python"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def flooder(burst: bytes, stop: asyncio.Event) -> ws_peer.Handler:
+    """Register the client, then send `burst` over and over and never read again."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await ws_peer.register(reader, writer)
+        for _ in range(1_000_000):  # bounded; the client gives up long before
+            if stop.is_set():
+                return
+            writer.write(burst)
+            await writer.drain()
+
+    return handle
+
+
+async def expect_limit_and_closed(backend: str, handler: ws_peer.Handler, stop: asyncio.Event) -> None:
+    errors: List[BaseException] = []
+    closed = asyncio.Event()
+    async with ws_peer.Peer(handler, rcvbuf=4096) as peer:
+        c = TektonLLMWebSocketClient("flood", ws_url=peer.ws_url, backend=backend, reconnect=False,
+                                     ping_interval=0, on_error=errors.append, on_close=closed.set)
+        before = ws_peer.rss_bytes()
+        try:
+            await asyncio.wait_for(c.connect(), GUARD)
+            await asyncio.wait_for(closed.wait(), GUARD)
+            growth = ws_peer.rss_bytes() - before
+        finally:
+            stop.set()
+            await asyncio.wait_for(c.disconnect(), GUARD)
+        limits = [e for e in errors if isinstance(e, exceptions.LimitExceededError)]
+        assert limits, f"no LimitExceededError, only {errors!r}"
+        assert "pings without reading our answers" in str(limits[0])
+        assert not c.connected
+        assert growth < RSS_GROWTH_LIMIT, f"RSS grew by {growth / 2**20:.0f} MiB"
+
+
+@pytest.mark.parametrize("payload", [b"", b"x" * 125], ids=["empty", "125-bytes"])
+async def test_websocket_ping_flood_from_a_server_that_never_reads(backend: str, payload: bytes) -> None:
+    stop = asyncio.Event()
+    await expect_limit_and_closed(backend, flooder(ws_peer.ping(payload) * 512, stop), stop)
+
+
+async def test_protocol_ping_flood_from_a_server_that_never_reads(backend: str) -> None:
+    stop = asyncio.Event()
+    await expect_limit_and_closed(backend, flooder(ws_peer.text('{"type":"PING"}') * 512, stop), stop)
+
+
+async def test_requests_to_a_server_that_never_reads_are_refused_past_the_backlog(backend: str) -> None:
+    """Request frames pile up for a server that stops reading after REGISTER: past the send
+    backlog `generate` raises LimitExceededError instead of queueing more."""
+    registered = asyncio.Event()
+    release = asyncio.Event()
+
+    async def deaf(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await ws_peer.register(reader, writer)
+        registered.set()
+        await release.wait()
+
+    prompt = "p" * (1 << 20)  # 1 MiB per request frame
+    async with ws_peer.Peer(deaf, rcvbuf=4096) as peer:
+        c = TektonLLMWebSocketClient("deaf", ws_url=peer.ws_url, backend=backend, reconnect=False,
+                                     ping_interval=0, connect_timeout=30)
+        before = ws_peer.rss_bytes()
+        try:
+            await asyncio.wait_for(c.connect(), GUARD)
+            refused: Any = None
+            for _ in range(200):  # 200 MiB asked for; the backlog bound is far below
+                try:
+                    await asyncio.wait_for(c.generate(prompt=prompt), GUARD)
+                except exceptions.LimitExceededError as e:
+                    refused = e
+                    break
+            growth = ws_peer.rss_bytes() - before
+        finally:
+            release.set()
+            await asyncio.wait_for(c.disconnect(), GUARD)
+        assert refused is not None, "200 MiB of requests were queued for a server that reads nothing"
+        assert "send backlog" in str(refused)
+        assert growth < RSS_GROWTH_LIMIT, f"RSS grew by {growth / 2**20:.0f} MiB"
+
+
+async def test_a_reading_server_may_ping_a_lot(backend: str) -> None:
+    """The bound is on pings left unanswered, not on pings: a server that reads our pongs may
+    send thousands and the session stays up."""
+    done = asyncio.Event()
+    pongs = 0
+
+    async def pinger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal pongs
+        await ws_peer.register(reader, writer)
+        for _ in range(3000):
+            writer.write(ws_peer.text('{"type":"PING"}'))
+            await writer.drain()
+            opcode, data = await ws_peer.read_frame(reader)
+            if opcode == 0x1 and json.loads(data).get("type") == "PONG":
+                pongs += 1
+        done.set()
+        await asyncio.sleep(GUARD)
+
+    errors: List[BaseException] = []
+    async with ws_peer.Peer(pinger) as peer:
+        c = TektonLLMWebSocketClient("pinged", ws_url=peer.ws_url, backend=backend, reconnect=False,
+                                     ping_interval=0, on_error=errors.append)
+        await asyncio.wait_for(c.connect(), GUARD)
+        await asyncio.wait_for(done.wait(), GUARD)
+        assert c.connected and pongs == 3000
+        assert not errors
+        await asyncio.wait_for(c.disconnect(), GUARD)
