@@ -574,7 +574,7 @@ class HttpClient:
         self._ssl = _ssl_context(ca_bundle)
         # One pool per event loop: httpx's connections belong to the loop that opened them, and
         # one client may be used from several loops (threads each running their own).
-        self._pools: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]" = \
+        self._pools: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, List[_Shard]]" = \
             weakref.WeakKeyDictionary()
         self._closed = False
         self._tasks: Set["asyncio.Task[Any]"] = set()
@@ -584,29 +584,43 @@ class HttpClient:
     def _url(self, path: str) -> str:
         return self._base_url.rstrip("/") + "/" + path.lstrip("/")
 
-    def _http(self, request_id: str) -> httpx.AsyncClient:
-        """This loop's pooled client, created on first use (HTTP/1.1, keep-alive)."""
+    def _http(self, request_id: str) -> "_Shard":
+        """The least busy of this loop's pooled clients (HTTP/1.1, keep-alive); a new one when
+        every client has SHARD_REQUESTS in flight.
+
+        httpcore's pool scans every connection it holds on each request and each response end,
+        so one client holding a thousand streams spends quadratic time in that scan (100 s for
+        1,000 streams that last 1 s). Clients of at most SHARD_REQUESTS requests keep the scan
+        short; a lone caller always gets the first client, so sequential calls share connections."""
         loop = asyncio.get_running_loop()
         if self._closed:
             raise _closed_failure(request_id)
-        client = self._pools.get(loop)
-        if client is None:
-            client = httpx.AsyncClient(
-                timeout=httpx.Timeout(None, connect=self._connect_timeout),
-                limits=httpx.Limits(max_connections=None, max_keepalive_connections=self._pool,
-                                    keepalive_expiry=POOL_IDLE_TIMEOUT),
-                verify=self._ssl,
-                follow_redirects=False,  # `_send` decides which redirects are followed
-                trust_env=True,  # HTTP(S)_PROXY / NO_PROXY, as reqwest reads them
-                http1=True,
-                http2=False,
-            )
-            client.headers = httpx.Headers(self._headers)
-            # httpx's own defaults that reqwest does not send
-            for name in ("accept-encoding", "connection"):
-                if name.encode() not in (k for k, _ in self._headers):
-                    del client.headers[name]
-            self._pools[loop] = client
+        shards = self._pools.get(loop)
+        if shards is None:
+            shards = self._pools[loop] = []
+        best = min(shards, key=_Shard.load, default=None)
+        if best is not None and best.in_flight < SHARD_REQUESTS:
+            return best
+        shard = _Shard(self._new_client())
+        shards.append(shard)
+        return shard
+
+    def _new_client(self) -> httpx.AsyncClient:
+        client = httpx.AsyncClient(
+            timeout=httpx.Timeout(None, connect=self._connect_timeout),
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=self._pool,
+                                keepalive_expiry=POOL_IDLE_TIMEOUT),
+            verify=self._ssl,
+            follow_redirects=False,  # `_send` decides which redirects are followed
+            trust_env=True,  # HTTP(S)_PROXY / NO_PROXY, as reqwest reads them
+            http1=True,
+            http2=False,
+        )
+        client.headers = httpx.Headers(self._headers)
+        # httpx's own defaults that reqwest does not send
+        for name in ("accept-encoding", "connection"):
+            if name.encode() not in (k for k, _ in self._headers):
+                del client.headers[name]
         return client
 
     def redact(self, text: str) -> str:
@@ -671,8 +685,30 @@ class HttpClient:
                 n += 1
 
     async def _send(self, method: str, url: str, body: Optional[bytes], request_id: str) -> httpx.Response:
-        """Send one request; return the response if its status is 2xx, else raise the mapped error."""
-        client = self._http(request_id)
+        """Send one request; return the response if its status is 2xx, else raise the mapped error.
+        The caller closes the response with `_done`."""
+        shard = self._http(request_id)
+        shard.in_flight += 1
+        try:
+            resp = await self._send_on(shard.client, method, url, body, request_id)
+        except BaseException:
+            shard.in_flight -= 1
+            raise
+        resp.extensions["tekton_shard"] = shard
+        return resp
+
+    @staticmethod
+    async def _done(resp: httpx.Response) -> None:
+        """Close a response from `_send` and give its slot back."""
+        try:
+            await resp.aclose()
+        finally:
+            shard = resp.extensions.pop("tekton_shard", None)
+            if shard is not None:
+                shard.in_flight -= 1
+
+    async def _send_on(self, client: httpx.AsyncClient, method: str, url: str, body: Optional[bytes],
+                       request_id: str) -> httpx.Response:
         first: Optional[httpx.URL] = None
         for hop in range(MAX_REDIRECTS + 1):
             try:
@@ -727,7 +763,7 @@ class HttpClient:
         try:
             return await _read_body(resp, self._max_response_bytes, request_id)
         finally:
-            await resp.aclose()
+            await self._done(resp)
 
     def _body(self, messages: Any, system_prompt: Any, context_id: Any, provider_id: Any,
               model_id: Any, options: Any, streaming: bool) -> bytes:
@@ -846,8 +882,9 @@ class HttpClient:
             except RuntimeError:  # changed size: another loop's thread added its pool meanwhile
                 continue
         self._pools.clear()
-        for loop, client in pools:
-            _in_loop(loop, lambda c=client: _spawn_aclose(c))  # type: ignore[misc]
+        for loop, shards in pools:
+            for shard in shards:
+                _in_loop(loop, lambda c=shard.client: _spawn_aclose(c))  # type: ignore[misc]
 
     @property
     def closed(self) -> bool:
@@ -954,7 +991,24 @@ class HttpClient:
                                    "the stream ended before its done event", request_id)
         finally:
             await it.aclose()  # type: ignore[attr-defined]  # an async generator
-            await resp.aclose()
+            await self._done(resp)
+
+
+# Requests in flight on one httpx client before another is opened (see HttpClient._http).
+SHARD_REQUESTS = 32
+
+
+class _Shard:
+    """One httpx client of a loop's pool and how many requests it has in flight."""
+
+    __slots__ = ("client", "in_flight")
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+        self.in_flight = 0
+
+    def load(self) -> int:
+        return self.in_flight
 
 
 class _Sink:
