@@ -48,8 +48,10 @@ def _server(argv: List[str]) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def sim_url() -> Iterator[str]:
-    """A simulator process (one worker thread, recording off) for the whole session."""
-    yield from _server([sys.executable, "-m", "tekton_llm_client", "simulate", "--port", "0", "--workers", "1"])
+    """A simulator process (one worker thread, recording off, room for every bench connection)
+    for the whole session."""
+    yield from _server([sys.executable, "-m", "tekton_llm_client", "simulate", "--port", "0", "--workers", "1",
+                        "--max-connections", "8192"])
 
 
 @pytest.fixture(scope="session")

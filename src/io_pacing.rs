@@ -3,9 +3,11 @@
 //! When streams are paced (one event per network read, many streams), every event would wake
 //! the I/O thread on its own, and a wake-up of an idle thread costs more than everything the
 //! event needs. While the thread is busy — it was woken again less than two windows after its
-//! previous wake-up — it waits until one window after its last wake-up before it sleeps in the
-//! poller, so every socket that became ready meanwhile is served in one pass, and Python is woken
-//! once for all of them. A quiet thread (a lone stream, a single call) is never held back.
+//! previous wake-up — and many exchanges are in flight (`COALESCE_FROM`), it waits until one
+//! window after its last wake-up before it sleeps in the poller, so every socket that became
+//! ready meanwhile is served in one pass, and Python is woken once for all of them. A quiet thread
+//! or a few exchanges (one call at a time, whose every event is caused by the one before) are
+//! never held back.
 //!
 //! The window is `TEKTON_LLM_WAKE_WINDOW_US` µs (default 500, at most 1000, 0 turns coalescing
 //! off). The event loop's own wake-ups are spaced by the same window (`py_bridge`); each of the
@@ -38,9 +40,13 @@ pub fn after_wake() {
     });
 }
 
+/// Fewer exchanges than this in flight: no coalescing (their events are mostly each other's
+/// causes, so holding one back delays the next).
+const COALESCE_FROM: usize = 16;
+
 pub fn before_sleep() {
     let window = window();
-    if window.is_zero() {
+    if window.is_zero() || tekton_core::activity::in_flight() < COALESCE_FROM {
         return;
     }
     let (last, gap) = WAKES.with(Cell::get);

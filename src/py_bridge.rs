@@ -150,7 +150,7 @@ fn resolve(py: Python<'_>, item: Finished) -> PyResult<()> {
 /// Aborts the Rust task when its future is cancelled (a done-callback).
 #[pyclass(frozen, module = "tekton_llm_client._core")]
 pub struct AbortOnCancel {
-    handle: tokio::task::AbortHandle,
+    handle: futures_util::future::AbortHandle,
 }
 
 #[pymethods]
@@ -234,15 +234,22 @@ where
 {
     let (future, queue) = new_future(py)?;
     let target = future.clone().unbind();
-    let task = crate::runtime::handle()?.spawn(async move {
-        let out = tekton_core::panic_guard::catch(fut).await;
+    let (fut, abort) = futures_util::future::abortable(fut);
+    crate::runtime::spawn_batched(async move {
+        let in_flight = tekton_core::activity::InFlight::start();
+        let out = match tekton_core::panic_guard::catch(fut).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(_aborted)) => return, // the future was cancelled
+            Err(panic) => Err(panic),
+        };
+        drop(in_flight);
         let convert: Convert = Box::new(move |py| match out {
             Ok(v) => convert(py, v),
             Err(msg) => Err(crate::py_errors::to_py_err(py, &tekton_core::panic_guard::panic_error("an awaitable's task", &msg))),
         });
         queue.resolve_later(target, convert);
-    });
-    future.call_method1(intern!(py, "add_done_callback"), (AbortOnCancel { handle: task.abort_handle() },))?;
+    })?;
+    future.call_method1(intern!(py, "add_done_callback"), (AbortOnCancel { handle: abort },))?;
     Ok(future)
 }
 

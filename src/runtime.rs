@@ -15,8 +15,10 @@
 //! process. So at exit (an `atexit` hook registered when `_core` is imported) we raise a flag
 //! after which no runtime thread attaches to Python again: finished futures are not handed back
 //! and log lines are dropped.
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pyo3::exceptions::PyRuntimeError;
@@ -25,33 +27,74 @@ use tokio::runtime::Handle;
 
 static FINALIZING: AtomicBool = AtomicBool::new(false);
 
-/// The runtime's handle and the process it was made in. Only Python threads (holding the GIL)
-/// take this lock, so a `fork()` from Python never leaves it held in the child.
-static RUNTIME: Mutex<Option<(u32, Handle)>> = Mutex::new(None);
+type Job = Pin<Box<dyn Future<Output = ()> + Send>>;
 
-/// The runtime of this process, started on first use (and again after a fork).
-pub fn try_handle() -> std::io::Result<Handle> {
+/// This process's runtime: its handle, and the work Python handed it that the I/O thread has not
+/// picked up yet (see `spawn_batched`).
+#[derive(Clone)]
+struct Runtime {
+    handle: Handle,
+    pending: Arc<Mutex<Vec<Job>>>,
+}
+
+/// The runtime and the process it was made in. Only Python threads (holding the GIL) take this
+/// lock, so a `fork()` from Python never leaves it held in the child.
+static RUNTIME: Mutex<Option<(u32, Runtime)>> = Mutex::new(None);
+
+fn runtime() -> std::io::Result<Runtime> {
     let pid = std::process::id();
     let mut slot = RUNTIME.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((owner, handle)) = slot.as_ref() {
+    if let Some((owner, rt)) = slot.as_ref() {
         if *owner == pid {
-            return Ok(handle.clone());
+            return Ok(rt.clone());
         }
         // A forked child: the parent's runtime is left behind, never dropped (dropping it would
-        // wait for an I/O thread that does not exist here).
+        // wait for an I/O thread that does not exist here), and so is its queue, whose lock the
+        // parent's I/O thread may have held at the fork.
         if let Some((_, stale)) = slot.take() {
             std::mem::forget(stale);
         }
     }
-    let handle = start()?;
-    *slot = Some((pid, handle.clone()));
-    Ok(handle)
+    let rt = Runtime { handle: start()?, pending: Arc::new(Mutex::new(Vec::new())) };
+    *slot = Some((pid, rt.clone()));
+    Ok(rt)
+}
+
+/// The runtime of this process, started on first use (and again after a fork).
+pub fn try_handle() -> std::io::Result<Handle> {
+    runtime().map(|rt| rt.handle)
+}
+
+/// Run `job` on the I/O thread, waking it once for everything Python hands over before it runs:
+/// a spawn from outside the runtime writes to its wake-up descriptor every time, and 32 calls
+/// answered in one loop pass would otherwise start 32 separate wake-ups.
+pub fn spawn_batched(job: impl Future<Output = ()> + Send + 'static) -> PyResult<()> {
+    let rt = runtime().map_err(start_error)?;
+    let first = {
+        let mut pending = rt.pending.lock().unwrap_or_else(|e| e.into_inner());
+        pending.push(Box::pin(job));
+        pending.len() == 1
+    };
+    if first {
+        let pending = Arc::clone(&rt.pending);
+        rt.handle.spawn(async move {
+            let jobs = std::mem::take(&mut *pending.lock().unwrap_or_else(|e| e.into_inner()));
+            for job in jobs {
+                tokio::spawn(job);
+            }
+        });
+    }
+    Ok(())
+}
+
+fn start_error(e: std::io::Error) -> PyErr {
+    PyRuntimeError::new_err(format!("cannot start the I/O thread: {e}"))
 }
 
 /// `try_handle` for the bindings: a runtime that cannot be started (no threads left) is a
 /// RuntimeError, never a panic.
 pub fn handle() -> PyResult<Handle> {
-    try_handle().map_err(|e| PyRuntimeError::new_err(format!("cannot start the I/O thread: {e}")))
+    try_handle().map_err(start_error)
 }
 
 fn start() -> std::io::Result<Handle> {

@@ -203,6 +203,7 @@ impl BatchRunner {
                     l.wait().await;
                 }
                 let _in_flight = InFlight::enter(&counters);
+                let _active = crate::activity::InFlight::start();
                 run_item(&http, &item).await
             };
             // A panicking item still delivers an outcome: without one `pending` never drops

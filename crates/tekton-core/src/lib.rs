@@ -1,6 +1,7 @@
 //! The Rhetor client core: everything between the Python facade and the socket.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod activity;
 pub mod batch;
 pub mod chunk_batch;
 pub mod clock;

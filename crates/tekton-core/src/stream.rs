@@ -71,6 +71,7 @@ impl ChatStream {
         let rid = request_id.clone();
         let work = reader(sink);
         let task = rt.spawn(async move {
+            let _in_flight = crate::activity::InFlight::start();
             if let Err(message) = panic_guard::catch(work).await {
                 let error = panic_guard::panic_error("the stream reader", &message).with_request_id(rid);
                 guard.end_if_open(StreamEnd::Failed { error, delivered: false });
