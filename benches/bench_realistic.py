@@ -27,6 +27,8 @@ from .conftest import record
 from .contenders import make, percentile
 
 CONTENDERS = ["rust", "python", "aiohttp", "httpx+httpx-sse"]
+# Streams also run the floor: an asyncio Protocol that only counts events (see contenders.py).
+STREAM_CONTENDERS = CONTENDERS + ["floor: asyncio Protocol"]
 ROUNDS = 3
 PACING_MS = 20
 PACED_EVENTS = 50
@@ -64,7 +66,7 @@ def _one_stream(url: str, name: str, events: int) -> Dict[str, float]:
     return asyncio.run(go())
 
 
-@pytest.mark.parametrize("name", CONTENDERS)
+@pytest.mark.parametrize("name", STREAM_CONTENDERS)
 def test_one_stream_one_event_per_write(benchmark: Any, one_event_url: str, name: str) -> None:
     _bench(benchmark, "realistic 1: 1 stream x 20,000 events, Python server, one event per write", name,
            lambda: _one_stream(one_event_url, name, 20_000), "cpu_us_per_chunk")
@@ -112,7 +114,7 @@ def _paced(url: str, name: str, streams: int, lockstep: bool, seed: int) -> Dict
     return asyncio.run(go())
 
 
-@pytest.mark.parametrize("name", CONTENDERS)
+@pytest.mark.parametrize("name", STREAM_CONTENDERS)
 @pytest.mark.parametrize("shape", ["random-phase", "lockstep"])
 @pytest.mark.parametrize("streams", [100, 1000])
 def test_paced_streams(benchmark: Any, sim_url: str, name: str, shape: str, streams: int) -> None:

@@ -8,6 +8,7 @@ events it read and hands each text to `on_text` when given (the latency bench ti
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from typing import Any, Callable, Dict, List, Optional
@@ -126,6 +127,51 @@ class Aiohttp:
             await self.session.close()
 
 
+class ProtocolFloor:
+    """Not a client: the least a Python program can do per event. An asyncio Protocol that sends
+    the request and only counts the events in what it receives (no HTTP or JSON parsing). What
+    it costs per event is the event loop's own price for one wake-up and one read: the floor for
+    every client whose events reach Python one by one."""
+
+    def __init__(self, url: str) -> None:
+        host_port = url.split("://", 1)[1].rstrip("/")
+        self.host, port = host_port.rsplit(":", 1)
+        self.port = int(port)
+
+    async def drain(self, prompt: str, sim: Dict[str, Any], on_text: OnText = None) -> int:
+        loop = asyncio.get_running_loop()
+        payload = json.dumps(body(prompt, sim, True)).encode()
+        request = (b"POST /api/v1/chat/stream HTTP/1.1\r\nhost: bench\r\ncontent-type: application/json\r\n"
+                   b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(payload), payload))
+        done: "asyncio.Future[int]" = loop.create_future()
+
+        class Counter(asyncio.Protocol):
+            events = 0
+
+            def connection_made(self, transport: Any) -> None:
+                transport.write(request)
+
+            def data_received(self, data: bytes) -> None:
+                n = data.count(b"data:")
+                self.events += n
+                if on_text is not None:
+                    for _ in range(n):
+                        on_text("x")
+
+            def connection_lost(self, exc: Optional[BaseException]) -> None:
+                if not done.done():
+                    done.set_result(self.events)
+
+        await loop.create_connection(Counter, self.host, self.port)
+        return await done
+
+    async def call(self, prompt: str, sim: Dict[str, Any]) -> str:
+        raise NotImplementedError("the floor is measured on streams only")
+
+    async def close(self) -> None:
+        pass
+
+
 def make(name: str, url: str) -> Any:
     if name == "rust":
         return Ours(url, "rust")
@@ -135,6 +181,8 @@ def make(name: str, url: str) -> Any:
         return HttpxSse(url)
     if name == "aiohttp":
         return Aiohttp(url)
+    if name == "floor: asyncio Protocol":
+        return ProtocolFloor(url)
     raise ValueError(name)
 
 

@@ -64,10 +64,14 @@ async def _serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
             lines = head.decode("latin-1").split("\r\n")
             method, path, _ = lines[0].split(" ", 2)
             length = 0
+            close = False
             for line in lines[1:]:
                 name, _, value = line.partition(":")
-                if name.strip().lower() == "content-length":
+                name = name.strip().lower()
+                if name == "content-length":
                     length = int(value.strip())
+                elif name == "connection":
+                    close = value.strip().lower() == "close"
             body = await reader.readexactly(length) if length else b""
             if method == "GET" and path.endswith("/health"):
                 writer.write(_json_response(HEALTH))
@@ -84,6 +88,8 @@ async def _serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
             else:
                 writer.write(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n")
             await writer.drain()
+            if close:
+                break
     except (asyncio.IncompleteReadError, ConnectionError, ValueError):
         pass
     finally:
