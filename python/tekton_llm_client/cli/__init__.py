@@ -27,7 +27,7 @@ _COMMANDS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .. import __version__
+    from .._version import __version__
 
     parser = argparse.ArgumentParser(prog="tekton-llm", description="Tekton's client for Rhetor, the LLM router",
                                      epilog="Exit statuses and error lines: docs/cli.md")

@@ -3,8 +3,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import errno
+import logging
 import sys
+from typing import Any, Coroutine, Dict, TypeVar
+
+T = TypeVar("T")
 OK = 0
 FAILED = 1  # a call failed; for `batch`, some items failed
 USAGE = 2  # bad arguments, configuration (RHETOR_* / TEKTON_LLM_* environment) or input file
@@ -40,3 +45,20 @@ def report(command: str, kind: str, message: str) -> None:
     text = " ".join(str(message).split()) or "(no message)"
     print(f"tekton-llm {command}: {kind}: {text}", file=sys.stderr, flush=True)
 
+
+
+def run_async(main: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run(main)`, with the loop's unhandled-exception reports (a task that failed while
+    the run was being torn down) as one log line, shown with --verbose, instead of a traceback."""
+
+    async def quiet() -> T:
+        asyncio.get_running_loop().set_exception_handler(_log_loop_error)
+        return await main
+
+    return asyncio.run(quiet())
+
+
+def _log_loop_error(loop: asyncio.AbstractEventLoop, context: Dict[str, Any]) -> None:
+    exc = context.get("exception")
+    logging.getLogger("tekton_llm_client").warning(
+        "asyncio: %s%s", context.get("message", "unhandled exception"), f": {exc!r}" if exc is not None else "")

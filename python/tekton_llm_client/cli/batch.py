@@ -34,6 +34,7 @@ from typing import Any, Dict, List, Optional, TextIO
 
 from ..batch import BatchResult
 from ._batch_store import Store
+from . import _exit
 from ._client import add_client_args, error_record, open_client
 from ._exit import FAILED, INTERRUPTED, OK, USAGE, CommandError
 from ._input import Input, count_lines
@@ -229,4 +230,4 @@ def run(args: argparse.Namespace) -> int:
     problems = _usage_problems(args)
     if problems:
         raise CommandError("usage", "; ".join(problems), USAGE)
-    return asyncio.run(_run(args))
+    return _exit.run_async(_run(args))

@@ -229,9 +229,9 @@ def run(args: argparse.Namespace) -> int:
         from ..testing import RhetorSimulator
 
         with RhetorSimulator() as sim:
-            dialect, rows = asyncio.run(_bench(args, sim.url, True, backends, levels))
+            dialect, rows = _exit.run_async(_bench(args, sim.url, True, backends, levels))
     else:
-        dialect, rows = asyncio.run(_bench(args, args.url, False, backends, levels))
+        dialect, rows = _exit.run_async(_bench(args, args.url, False, backends, levels))
     if args.json:
         rows = [{k: None if isinstance(v, float) and math.isnan(v) else v for k, v in r.items()} for r in rows]
         print(json.dumps({"simulated": simulated, "dialect": dialect, "cpu_count": os.cpu_count(), "rows": rows},

@@ -15,6 +15,7 @@ import sys
 from typing import Any, Dict, List
 
 from ..exceptions import TektonLLMError
+from . import _exit
 from ._client import add_client_args, fail, open_client
 from .generate import stream_answer
 
@@ -85,4 +86,4 @@ def run(args: argparse.Namespace) -> int:
     if args.max_context_tokens < 1:
         print("tekton-llm chat: --max-context-tokens must be at least 1", file=sys.stderr)
         return 2
-    return asyncio.run(_run(args))
+    return _exit.run_async(_run(args))

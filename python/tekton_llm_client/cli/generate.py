@@ -8,11 +8,11 @@ stdout); a bad option or setting exits 2 (docs/cli.md).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from typing import Any, List, Optional
 
 from ..exceptions import StreamInterruptedError, TektonLLMError
+from . import _exit
 from ._client import add_client_args, fail, open_client
 from ._exit import USAGE, CommandError
 
@@ -71,4 +71,4 @@ async def _run(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``tekton-llm generate``."""
-    return asyncio.run(_run(args))
+    return _exit.run_async(_run(args))
