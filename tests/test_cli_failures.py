@@ -272,6 +272,11 @@ def test_generate_with_an_out_of_range_option_is_a_usage_line(sim: RhetorSimulat
     assert chat_prompts(sim) == []
 
 
+def test_chat_with_a_bad_context_size_is_a_usage_line() -> None:
+    p = run("chat", "--max-context-tokens", "0", stdin="hello\n")
+    assert p.returncode == 2 and "--max-context-tokens" in one_line(p, "chat", "usage")
+
+
 def test_tokens_reports_a_directory_in_one_line_and_counts_the_rest(tmp_path: Path) -> None:
     (tmp_path / "a.txt").write_text("hello")
     p = subprocess.run([sys.executable, "-m", "tekton_llm_client", "tokens", str(tmp_path), str(tmp_path / "a.txt")],

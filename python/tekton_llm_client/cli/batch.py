@@ -201,7 +201,7 @@ async def _run(args: argparse.Namespace) -> int:
         finally:
             loop.remove_signal_handler(signal.SIGINT)
     if interrupted:
-        print(f"tekton-llm batch: interrupted; {len(store.answered)} answers kept in {args.output}", file=sys.stderr)
+        _exit.report("batch", "interrupted", f"{len(store.answered)} answers kept in {args.output}")
         return INTERRUPTED
     return FAILED if failed else OK
 

@@ -84,6 +84,5 @@ async def _run(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``tekton-llm chat``."""
     if args.max_context_tokens < 1:
-        print("tekton-llm chat: --max-context-tokens must be at least 1", file=sys.stderr)
-        return 2
+        raise _exit.CommandError("usage", "--max-context-tokens must be at least 1", _exit.USAGE)
     return _exit.run_async(_run(args))
