@@ -213,6 +213,8 @@ def _usage_problems(args: argparse.Namespace) -> List[str]:
             problems.append(f"the input is a directory, not a file: {args.input}")
         elif not os.path.isfile(args.input):
             problems.append(f"no such input file: {args.input}")
+        elif not os.access(args.input, os.R_OK):
+            problems.append(f"cannot read the input file: {args.input}")
     out_dir = os.path.dirname(os.path.abspath(args.output))
     if os.path.isdir(args.output):
         problems.append(f"the output is a directory, not a file: {args.output}")
