@@ -118,11 +118,20 @@ def test_simulate_does_not_read_the_client_settings() -> None:
 def test_batch_against_an_unreachable_rhetor_is_one_line_and_no_output(tmp_path: Path, backend: str) -> None:
     write_jsonl(tmp_path / "in.jsonl", [{"id": f"u{i}", "prompt": f"p{i}"} for i in range(27)])
     out = tmp_path / "out.jsonl"
-    p = run("batch", str(tmp_path / "in.jsonl"), "-o", str(out), "--url", f"http://127.0.0.1:{free_port()}",
-            "--backend", backend)
+    url = f"http://127.0.0.1:{free_port()}"
+    p = run("batch", str(tmp_path / "in.jsonl"), "-o", str(out), "--url", url, "--backend", backend)
     assert p.returncode == 1
-    one_line(p, "batch", "connection")
+    assert url in one_line(p, "batch", "connection")
     assert not out.exists() and not Path(str(out) + ".journal").exists()  # no 0-byte output
+
+
+def test_a_malformed_command_line_is_one_usage_line(tmp_path: Path) -> None:
+    p = run("batch", str(tmp_path / "in.jsonl"))
+    assert p.returncode == 2 and "-o/--output" in one_line(p, "batch", "usage")
+    q = run("generate", "hi", "--timeout", "soon")
+    assert q.returncode == 2 and "'soon'" in one_line(q, "generate", "usage")
+    r = run("frobnicate")
+    assert r.returncode == 2 and re.fullmatch(r"tekton-llm: usage: .*'frobnicate'.*\n", r.stderr)
 
 
 def test_batch_against_an_unreachable_rhetor_keeps_the_previous_output(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import logging
 import os
 import sys
 import traceback
-from typing import List, Optional
+from typing import List, NoReturn, Optional
 
 from ..exceptions import TektonLLMError
 from . import _exit
@@ -26,10 +26,19 @@ _COMMANDS = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a command-line mistake in the one-line form of every other failure."""
+
+    def error(self, message: str) -> NoReturn:
+        command = self.prog.split(" ", 1)[1] if " " in self.prog else "tekton-llm"
+        _exit.report(command, "usage", f"{message} (see {self.prog} --help)")
+        sys.exit(_exit.USAGE)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .._version import __version__
 
-    parser = argparse.ArgumentParser(prog="tekton-llm", description="Tekton's client for Rhetor, the LLM router",
+    parser = _Parser(prog="tekton-llm", description="Tekton's client for Rhetor, the LLM router",
                                      epilog="Exit statuses and error lines: docs/cli.md")
     parser.add_argument("--version", action="version", version=f"tekton-llm {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

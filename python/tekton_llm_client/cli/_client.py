@@ -9,7 +9,7 @@ from typing import Any, AsyncIterator, Dict, Optional
 
 from .. import config
 from ..client import TektonLLMClient
-from ..exceptions import TektonLLMError
+from ..exceptions import ConnectionError, TektonLLMError
 from . import _exit
 
 COMPONENT_ID = "tekton-llm-cli"
@@ -65,6 +65,10 @@ async def open_client(args: argparse.Namespace, **kw: Any) -> AsyncIterator[Tekt
         raise
     try:
         yield client
+    except ConnectionError as exc:  # the command could not reach Rhetor at all: say where it looked
+        if client.rhetor_url in str(exc):
+            raise
+        raise _exit.CommandError("connection", f"{exc} (Rhetor at {client.rhetor_url})", _exit.FAILED) from None
     finally:
         await client.shutdown()
         if sim is not None:

@@ -43,7 +43,8 @@ def output_error(path: str, exc: OSError) -> CommandError:
 def report(command: str, kind: str, message: str) -> None:
     """The one line: `tekton-llm <cmd>: <kind>: <message>` (the message on one line)."""
     text = " ".join(str(message).split()) or "(no message)"
-    print(f"tekton-llm {command}: {kind}: {text}", file=sys.stderr, flush=True)
+    prefix = "tekton-llm" if command == "tekton-llm" else f"tekton-llm {command}"
+    print(f"{prefix}: {kind}: {text}", file=sys.stderr, flush=True)
 
 
 
