@@ -87,7 +87,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     except TektonLLMError as exc:
         _exit.report(command, error_kind(exc), str(exc))
         return _exit.FAILED
-    except Exception as exc:  # the last net: a bug still ends in one line, not a traceback
+    except (SystemExit, GeneratorExit):
+        raise
+    except BaseException as exc:  # the last net (a PanicException is a BaseException): one line, not a traceback
         if os.environ.get("TEKTON_LLM_DEBUG"):
             traceback.print_exc()
         _exit.report(command, "internal",
