@@ -124,5 +124,6 @@ def test_cli_token_file_errors_are_one_line(tmp_path: Path) -> None:
             path.write_text("\n")
         proc = _simulate("--auth-token-file", str(path), env={})
         _, err = proc.communicate(timeout=30)
-        assert proc.returncode == 1
-        assert err.startswith("tekton-llm simulate:") and "Traceback" not in err, err
+        assert proc.returncode == 2  # a bad option: docs/cli.md's usage status
+        assert err.startswith("tekton-llm simulate: usage: ") and "Traceback" not in err, err
+        assert len(err.splitlines()) == 1, err

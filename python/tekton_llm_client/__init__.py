@@ -12,6 +12,7 @@ from importlib import resources as _resources
 from pathlib import Path as _Path
 from typing import TYPE_CHECKING, Any
 
+from ._version import __version__
 from .client import ChatCall, ChunkIterator, TektonLLMClient
 from .exceptions import (
     AuthenticationError,
@@ -40,7 +41,6 @@ from .models import (
 if TYPE_CHECKING:
     from .websocket import TektonLLMWebSocketClient
 
-__version__ = "0.3.0"
 
 __all__ = [
     "TektonLLMClient",

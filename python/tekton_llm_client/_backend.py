@@ -34,7 +34,8 @@ def backend_name(requested: Optional[str] = None) -> str:
     global _warned
     name = (requested or os.environ.get("TEKTON_LLM_BACKEND") or "rust").strip().lower()
     if name not in ("rust", "python"):
-        raise ValueError(f"unknown backend {name!r}: use 'rust' or 'python'")
+        source = "backend" if requested else "TEKTON_LLM_BACKEND"
+        raise ValueError(f"unknown {source} {name!r}: use 'rust' or 'python'")
     if name == "rust" and _core is None:
         if not _warned:
             warnings.warn(

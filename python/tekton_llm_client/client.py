@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from types import TracebackType
 from typing import (Any, Awaitable, Callable, Dict, Generator, List, Mapping, Optional, Sequence, Tuple, Type,
                     TypeVar)
@@ -83,6 +84,24 @@ def _messages(messages: Sequence[MessageLike]) -> List[Any]:
     if not out:
         raise ValueError("messages is empty")
     return out
+
+
+def _checked_temperature(value: Any) -> float:
+    """A temperature is a finite number, 0 or more (the upper bound is the provider's to say)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"temperature must be a number, not {type(value).__name__}")
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"temperature must be a finite number, 0 or more, got {value!r}")
+    return value
+
+
+def _checked_max_tokens(value: Any) -> int:
+    """A whole number, 0 or more (0 is sent as given: what it means is the provider's to say)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"max_tokens must be a whole number, not {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"max_tokens must be 0 or more, got {value}")
+    return value
 
 
 class TektonLLMClient:
@@ -359,9 +378,9 @@ class TektonLLMClient:
             raise TypeError("options must be a dict")
         opts: Dict[str, Any] = dict(options) if options else {}
         if temperature is not None:
-            opts["temperature"] = temperature
+            opts["temperature"] = _checked_temperature(temperature)
         if max_tokens is not None:
-            opts["max_tokens"] = max_tokens
+            opts["max_tokens"] = _checked_max_tokens(max_tokens)
         if self.fallback_provider and "fallback_provider" not in opts:
             opts["fallback_provider"] = self.fallback_provider
         if self.fallback_model and "fallback_model" not in opts:

@@ -73,8 +73,9 @@ def check_url(url: str, schemes: Sequence[str], what: str) -> str:
 
 
 def rhetor_url(explicit: Optional[str]) -> str:
+    from_env = explicit is None and _env("RHETOR_URL") is not None
     url = explicit if explicit is not None else (_env("RHETOR_URL") or DEFAULT_URL)
-    return check_url(url.strip(), ("http", "https"), "Rhetor URL").rstrip("/")
+    return check_url(url.strip(), ("http", "https"), "RHETOR_URL" if from_env else "Rhetor URL").rstrip("/")
 
 
 def optional_setting(explicit: Optional[str], env_name: str) -> Optional[str]:

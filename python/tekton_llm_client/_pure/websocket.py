@@ -14,6 +14,7 @@ import logging
 import random
 from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
+from .._version import __version__
 from ..exceptions import TektonLLMError, error_from_kind
 from ..websocket import (
     EV_CANCELLED,
@@ -38,7 +39,7 @@ _PONG = '{"type":"PONG"}'
 # may send while reading none of our answers, before the socket is closed with LimitExceeded.
 SEND_BACKLOG_LIMIT = 32 * 1024 * 1024
 MAX_UNANSWERED_PINGS = 1024
-_USER_AGENT = "tekton-llm-client/0.3.0"
+_USER_AGENT = f"tekton-llm-client/{__version__}"
 
 # PROTOCOL.md's status table, and server ERROR codes (as in crates/tekton-core/src/ws/frames.rs).
 _STATUS_KINDS: Dict[int, str] = {

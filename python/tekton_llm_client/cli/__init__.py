@@ -5,8 +5,15 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
+import os
 import sys
-from typing import List, Optional
+import traceback
+from typing import List, NoReturn, Optional
+
+from ..exceptions import TektonLLMError
+from . import _exit
+from ._client import error_kind
 
 # subcommand → module in this package
 _COMMANDS = {
@@ -19,8 +26,21 @@ _COMMANDS = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a command-line mistake in the one-line form of every other failure."""
+
+    def error(self, message: str) -> NoReturn:
+        command = self.prog.split(" ", 1)[1] if " " in self.prog else "tekton-llm"
+        _exit.report(command, "usage", f"{message} (see {self.prog} --help)")
+        sys.exit(_exit.USAGE)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tekton-llm", description="Tekton's client for Rhetor, the LLM router")
+    from .._version import __version__
+
+    parser = _Parser(prog="tekton-llm", description="Tekton's client for Rhetor, the LLM router",
+                                     epilog="Exit statuses and error lines: docs/cli.md")
+    parser.add_argument("--version", action="version", version=f"tekton-llm {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module in _COMMANDS.items():
         try:
@@ -33,22 +53,48 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _log_to_stderr(command: str, verbose: bool) -> None:
+    """The library's log lines (retries, fallbacks, reconnects) only with --verbose: without it a
+    failure is reported once, by the command, not once per retry."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(f"tekton-llm {command}: %(levelname)s: %(message)s"))
+    logger = logging.getLogger("tekton_llm_client")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO if verbose else logging.ERROR)
+    logger.propagate = False
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not getattr(args, "command", None):
+    command = getattr(args, "command", None)
+    if not command:
         parser.print_help()
-        return 2
+        return _exit.USAGE
     broken = getattr(args, "_broken", None)
     if broken:
-        print(f"tekton-llm {args.command}: cannot load: {broken}", file=sys.stderr)
-        return 1
-    mod = importlib.import_module(f"{__name__}.{_COMMANDS[args.command]}")
+        _exit.report(command, "internal", f"cannot load: {broken}")
+        return _exit.INTERNAL
+    _log_to_stderr(command, bool(getattr(args, "verbose", False)))
     try:
+        mod = importlib.import_module(f"{__name__}.{_COMMANDS[command]}")
         return int(mod.run(args) or 0)
     except KeyboardInterrupt:
-        return 130
-
+        return _exit.INTERRUPTED
+    except _exit.CommandError as exc:
+        _exit.report(command, exc.kind, exc.message)
+        return exc.status
+    except TektonLLMError as exc:
+        _exit.report(command, error_kind(exc), str(exc))
+        return _exit.FAILED
+    except (SystemExit, GeneratorExit):
+        raise
+    except BaseException as exc:  # the last net (a PanicException is a BaseException): one line, not a traceback
+        if os.environ.get("TEKTON_LLM_DEBUG"):
+            traceback.print_exc()
+        _exit.report(command, "internal",
+                     f"{type(exc).__name__}: {exc} (a bug in tekton-llm; TEKTON_LLM_DEBUG=1 shows the traceback)")
+        return _exit.INTERNAL
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import sys
 from typing import Any, AsyncIterator, Dict, Optional
 
 from .. import config
 from ..client import TektonLLMClient
-from ..exceptions import TektonLLMError
+from ..exceptions import ConnectionError, TektonLLMError
+from . import _exit
 
 COMPONENT_ID = "tekton-llm-cli"
 
@@ -34,6 +34,16 @@ def add_client_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--retries", type=int, default=None, help="retries per call (default: RHETOR_MAX_RETRIES, else 3)")
     g.add_argument("--backend", choices=["rust", "python"], default=None,
                    help="client backend (default: TEKTON_LLM_BACKEND, else rust)")
+    g.add_argument("-v", "--verbose", action="store_true", help="also log retries, fallbacks and reconnects")
+
+
+def make_client(component_id: str, **kw: Any) -> TektonLLMClient:
+    """A client; a setting it refuses (an argument or RHETOR_*/TEKTON_LLM_* variable) is a
+    configuration error of the command, not a traceback."""
+    try:
+        return TektonLLMClient(component_id, **kw)
+    except (ValueError, TypeError) as exc:
+        raise _exit.configuration(exc) from None
 
 
 @contextlib.asynccontextmanager
@@ -46,10 +56,19 @@ async def open_client(args: argparse.Namespace, **kw: Any) -> AsyncIterator[Tekt
 
         sim = RhetorSimulator(record=False, worker_threads=2).start()
         url = sim.url
-    client = TektonLLMClient(COMPONENT_ID, rhetor_url=url, provider_id=args.provider, model_id=args.model,
+    try:
+        client = make_client(COMPONENT_ID, rhetor_url=url, provider_id=args.provider, model_id=args.model,
                              timeout=args.timeout, max_retries=args.retries, backend=args.backend, **kw)
+    except BaseException:
+        if sim is not None:
+            sim.stop()
+        raise
     try:
         yield client
+    except ConnectionError as exc:  # the command could not reach Rhetor at all: say where it looked
+        if client.rhetor_url in str(exc):
+            raise
+        raise _exit.CommandError("connection", f"{exc} (Rhetor at {client.rhetor_url})", _exit.FAILED) from None
     finally:
         await client.shutdown()
         if sim is not None:
@@ -80,6 +99,6 @@ def error_record(exc: BaseException) -> Dict[str, Any]:
 
 
 def fail(command: str, exc: BaseException) -> int:
-    """Report `exc` on stderr; exit status 1."""
-    print(f"tekton-llm {command}: {error_kind(exc)}: {exc}", file=sys.stderr)
-    return 1
+    """Report a failed call in one line on stderr; exit status 1."""
+    _exit.report(command, error_kind(exc), str(exc))
+    return _exit.FAILED

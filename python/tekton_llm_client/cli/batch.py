@@ -15,22 +15,29 @@ OUTPUT.jsonl, and the journal is removed. So OUTPUT.jsonl is always a complete, 
 most one line per id, and a run killed outright leaves its progress in the journal, which the next
 run merges. Re-running skips ids already answered and tries failed ones again.
 
-Exit status: 0 all answered, 1 some failed, 130 interrupted (Ctrl-C), 2 usage error.
+One run at a time per output: a second run on the same OUTPUT.jsonl is refused (exit 4).
+
+Exit status: 0 all answered, 1 some failed (or Rhetor could not be reached), 2 usage or
+configuration error, 3 the output could not be written (a full disk), 4 another run holds the
+output, 130 interrupted (Ctrl-C). Every failure is one line on stderr (docs/cli.md).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import signal
 import sys
 import time
-from typing import Any, Dict, Iterator, List, Optional, Set, TextIO, Tuple
+from typing import Any, Dict, List, Optional, TextIO
 
 from ..batch import BatchResult
-from ._client import add_client_args, error_kind, error_record, open_client
+from ._batch_store import Store
+from . import _exit
+from ._client import add_client_args, error_record, open_client
+from ._exit import FAILED, INTERRUPTED, OK, USAGE, CommandError
+from ._input import Input, count_lines
 
 
 def add_parser(subparsers: Any) -> None:
@@ -49,85 +56,39 @@ def add_parser(subparsers: Any) -> None:
     add_client_args(p)
 
 
-class Store:
-    """The answers so far: previous output, journal, and this run's results; one per id."""
-
-    def __init__(self, output: str) -> None:
-        self.output = output
-        self.journal = output + ".journal"
-        self.lines: Dict[str, str] = {}  # id → its serialized output line (no newline)
-        self.answered: Set[str] = set()
-        self.order: Dict[str, int] = {}  # id → input line number, for the final order
-        self._fd: Optional[int] = None
-
-    def load(self) -> None:
-        """Read the previous output, then a journal left by a run that did not finish."""
-        for path in (self.output, self.journal):
-            if not os.path.exists(path):
-                continue
-            with open(path, "rb") as f:
-                for n, raw in enumerate(f, 1):
-                    try:
-                        rec = json.loads(raw)
-                        item_id = str(rec["id"])
-                    except (ValueError, KeyError, TypeError):
-                        if raw.strip():
-                            print(f"{path}:{n}: ignoring an unreadable line", file=sys.stderr)
-                        continue
-                    self._keep(item_id, rec, raw.decode("utf-8", "replace").rstrip("\r\n"))
-
-    def _keep(self, item_id: str, rec: Dict[str, Any], line: str) -> None:
-        if item_id in self.answered:
-            return  # an answer is never replaced
-        self.lines[item_id] = line
-        if "error" not in rec:
-            self.answered.add(item_id)
-
-    def record(self, item_id: str, rec: Dict[str, Any]) -> None:
-        """Keep `rec` and append it to the journal in one write (a crash leaves whole lines)."""
-        line = json.dumps(rec, ensure_ascii=False)
-        self._keep(item_id, rec, line)
-        if self._fd is None:
-            self._fd = os.open(self.journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        data = (line + "\n").encode("utf-8")
-        while data:
-            data = data[os.write(self._fd, data):]
-
-    def compact(self) -> None:
-        """Write every kept line to OUTPUT atomically (input order first), then drop the journal."""
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-        last = len(self.order) + 1
-        ids = sorted(self.lines, key=lambda i: self.order.get(i, last))  # stable: unknown ids keep their order
-        tmp = self.output + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            for i in ids:
-                f.write(self.lines[i])
-                f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.output)
-        if os.path.exists(self.journal):
-            os.remove(self.journal)
-
-
 class Progress:
-    """One status line on stderr, redrawn at most ten times a second."""
+    """One status line on stderr, redrawn at most ten times a second. `total` is None when it is
+    not known (stdin); then there is no ETA. Skipped items (answered by an earlier run) count as
+    done but not in the rate."""
 
-    def __init__(self, out: Optional[TextIO], total: int, skipped: int) -> None:
+    def __init__(self, out: Optional[TextIO], total: Optional[int]) -> None:
         self.out = out
         self.total = total
-        self.skipped = skipped
+        self.skipped = 0
         self.done = 0
         self.failed = 0
         self.started = time.monotonic()
         self._drawn = 0.0
 
-    def update(self, failed: bool, force: bool = False) -> None:
+    def update(self, failed: bool) -> None:
         self.done += 1
         self.failed += int(failed)
-        self.draw(force)
+        self.draw()
+
+    def line(self) -> str:
+        elapsed = max(time.monotonic() - self.started, 1e-9)
+        finished = self.skipped + self.done
+        parts = [f"{finished}/{self.total} done" if self.total is not None else f"{finished} done",
+                 f"{self.failed} failed"]
+        if self.skipped:
+            parts.append(f"{self.skipped} skipped")
+        if self.done:
+            rate = self.done / elapsed
+            parts.append(f"{rate:.1f}/s")
+            if self.total is not None:
+                left = max(self.total - finished, 0)
+                parts.append(f"ETA {left / rate:.0f}s")
+        return ", ".join(parts)
 
     def draw(self, force: bool = False) -> None:
         if self.out is None:
@@ -136,19 +97,14 @@ class Progress:
         if not force and now - self._drawn < 0.1:
             return
         self._drawn = now
-        rate = self.done / max(now - self.started, 1e-9)
-        left = max(self.total - self.skipped - self.done, 0)
-        eta = f"{left / rate:.0f}s" if rate > 0 else "?"
-        skipped = f", {self.skipped} skipped" if self.skipped else ""
-        self.out.write(f"\r{self.skipped + self.done}/{self.total} done, {self.failed} failed{skipped}, "
-                       f"{rate:.1f}/s, ETA {eta}   ")
+        self.out.write(f"\r{self.line()}\033[K")
         self.out.flush()
 
     def say(self, message: str) -> None:
         """Print a message line on stderr without mangling the status line."""
         if self.out is not None:
             self.out.write("\r\033[K")
-        print(message, file=sys.stderr)
+        print(message, file=sys.stderr, flush=True)
         if self.out is not None:
             self.draw(force=True)
 
@@ -157,68 +113,6 @@ class Progress:
             self.draw(force=True)
             self.out.write("\n")
             self.out.flush()
-
-
-def _count_lines(path: str) -> int:
-    n = 0
-    with open(path, "rb") as f:
-        for raw in f:
-            n += bool(raw.strip())
-    return n
-
-
-class Input:
-    """The input lines as batch items, read lazily; bad lines are recorded, never sent."""
-
-    def __init__(self, path: str, store: Store, on_bad: Any) -> None:
-        self.path = path
-        self.store = store
-        self.on_bad = on_bad
-        self.skipped = 0
-        self.line_of: Dict[str, int] = {}
-
-    def _open(self) -> Any:
-        return sys.stdin.buffer if self.path == "-" else open(self.path, "rb")
-
-    def __iter__(self) -> Iterator[Dict[str, Any]]:
-        f = self._open()
-        try:
-            for n, raw in enumerate(f, 1):
-                if not raw.strip():
-                    continue
-                item, problem = self._parse(n, raw)
-                item_id = str(item["id"]) if item is not None else f"line-{n}"
-                if problem is None and item_id in self.line_of:
-                    problem = f"duplicate id {item_id!r} (first on line {self.line_of[item_id]})"
-                    item_id = f"line-{n}"
-                self.store.order.setdefault(item_id, n)
-                self.line_of.setdefault(item_id, n)
-                if problem is not None:
-                    self.on_bad(item_id, n, problem)
-                elif item_id in self.store.answered:
-                    self.skipped += 1
-                elif item is not None:
-                    yield item
-        finally:
-            if f is not sys.stdin.buffer:
-                f.close()
-
-    @staticmethod
-    def _parse(n: int, raw: bytes) -> Tuple[Optional[Dict[str, Any]], Optional[str]]:
-        try:
-            obj = json.loads(raw)
-        except ValueError as e:
-            return None, f"invalid JSON: {e}"
-        if not isinstance(obj, dict):
-            return None, f"a line must be a JSON object, not {type(obj).__name__}"
-        item_id = obj.get("id")
-        if item_id is None:
-            obj["id"] = f"line-{n}"
-        elif not isinstance(item_id, (str, int)) or isinstance(item_id, bool):
-            return None, f"id must be a string or an integer, not {type(item_id).__name__}"
-        if "prompt" not in obj and "messages" not in obj:
-            return obj, "no 'prompt' or 'messages'"
-        return obj, None
 
 
 def success_record(r: BatchResult) -> Dict[str, Any]:
@@ -240,7 +134,7 @@ def success_record(r: BatchResult) -> Dict[str, Any]:
 
 async def _run(args: argparse.Namespace) -> int:
     store = Store(args.output)
-    store.load()
+    store.open()  # the lock first: a second run stops here, before it reads or writes anything
     show = args.progress or sys.stderr.isatty()
     failed = 0
     input_path = args.input
@@ -252,10 +146,11 @@ async def _run(args: argparse.Namespace) -> int:
         store.record(item_id, {"id": item_id, "line": n, "error": {"kind": "invalid_input", "message": problem}})
         progress.update(True)
 
-    source = Input(args.input, store, on_bad)
-    total = _count_lines(args.input) if show and args.input != "-" else 0
-    progress = Progress(sys.stderr if show else None, total, 0)
+    source = Input(args.input, store.answered, store.order, on_bad)
+    progress = Progress(sys.stderr if show else None, count_lines(args.input) if show and args.input != "-" else None)
     interrupted = False
+    finished = False
+    failure: Optional[BaseException] = None
     loop = asyncio.get_running_loop()
     main = asyncio.current_task()
 
@@ -277,40 +172,64 @@ async def _run(args: argparse.Namespace) -> int:
                     else:
                         failed += 1
                         assert r.error is not None
-                        if error_kind(r.error) == "invalid_input":
-                            progress.say(f"{input_path}:{source.line_of.get(r.id, '?')}: {r.error}")
-                        store.record(r.id, {"id": r.id, "error": error_record(r.error)})
+                        rec = {"id": r.id, "error": error_record(r.error)}
+                        line = source.line_of.get(r.id)
+                        if rec["error"]["kind"] == "invalid_input" and line is not None:
+                            rec["line"] = line  # never sent: the line is what to fix
+                        progress.say(f"{input_path}:{line or '?'}: {r.id}: {rec['error']['kind']}: {r.error}")
+                        store.record(r.id, rec)
                     progress.update(not r.ok)
             finally:
                 await batch.aclose()
+        finished = True
     except asyncio.CancelledError:
         if not interrupted:
             raise
+    except BaseException as exc:
+        failure = exc
+        raise
     finally:
         progress.skipped = source.skipped
         progress.finish()
-        store.compact()  # still under our handler: a second Ctrl-C cannot cut it short
-        loop.remove_signal_handler(signal.SIGINT)
+        try:
+            # still under our handler: a second Ctrl-C cannot cut it short
+            store.compact(keep_empty=finished)
+        except CommandError:
+            if failure is None:
+                raise
+            # already failing (say a full disk while journaling): the first error is the one reported
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)
     if interrupted:
-        print(f"tekton-llm batch: interrupted; {len(store.answered)} answers kept in {args.output}", file=sys.stderr)
-        return 130
-    return 1 if failed else 0
+        _exit.report("batch", "interrupted", f"{len(store.answered)} answers kept in {args.output}")
+        return INTERRUPTED
+    return FAILED if failed else OK
 
 
-def run(args: argparse.Namespace) -> int:
-    """Entry point of ``tekton-llm batch``."""
+def _usage_problems(args: argparse.Namespace) -> List[str]:
     problems: List[str] = []
-    if args.input != "-" and not os.path.isfile(args.input):
-        problems.append(f"no such input file: {args.input}")
+    if args.input != "-":
+        if os.path.isdir(args.input):
+            problems.append(f"the input is a directory, not a file: {args.input}")
+        elif not os.path.isfile(args.input):
+            problems.append(f"no such input file: {args.input}")
+        elif not os.access(args.input, os.R_OK):
+            problems.append(f"cannot read the input file: {args.input}")
     out_dir = os.path.dirname(os.path.abspath(args.output))
-    if not os.path.isdir(out_dir):
+    if os.path.isdir(args.output):
+        problems.append(f"the output is a directory, not a file: {args.output}")
+    elif not os.path.isdir(out_dir):
         problems.append(f"the output's directory does not exist: {out_dir}")
     if args.concurrency < 1:
         problems.append("--concurrency must be at least 1")
     if args.rate is not None and not args.rate > 0:
         problems.append("--rate must be positive")
+    return problems
+
+
+def run(args: argparse.Namespace) -> int:
+    """Entry point of ``tekton-llm batch``."""
+    problems = _usage_problems(args)
     if problems:
-        for p in problems:
-            print(f"tekton-llm batch: {p}", file=sys.stderr)
-        return 2
-    return asyncio.run(_run(args))
+        raise CommandError("usage", "; ".join(problems), USAGE)
+    return _exit.run_async(_run(args))

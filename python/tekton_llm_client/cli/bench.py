@@ -6,6 +6,11 @@ drives it through each backend at a few concurrency levels. Two kinds of run per
   between chunks show what the client adds to what the server does;
 - unpaced: chunks as fast as the simulator writes them; chunks/s and client CPU per chunk.
 CPU is this process's CPU time (with the embedded simulator it includes the simulator's).
+
+With `--url` the server decides pacing and chunking: rows are "served" (v1: its chunks) or, for an
+older Rhetor that cannot stream (Gen A/B: one chunk per answer), "one-shot" with answers/s.
+What is measured is printed above the table, progress goes to stderr, and a failed stream ends
+the command in one line (exit 1), like every other command.
 """
 
 from __future__ import annotations
@@ -13,12 +18,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import sys
 import time
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .._backend import native
+from ..exceptions import StreamInterruptedError
+from . import _exit
+from ._client import make_client
 
 
 def add_parser(sub: Any) -> None:
@@ -33,6 +42,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--chunk-delay-ms", type=float, default=2.0, help="pacing of the paced runs (default 2 ms)")
     p.add_argument("--runs", type=int, default=3, help="repetitions of each measurement; the median is shown")
     p.add_argument("--json", action="store_true", help="print machine-readable figures")
+    p.add_argument("-v", "--verbose", action="store_true", help="also log retries and reconnects")
 
 
 def _pct(values: Sequence[float], q: float) -> float:
@@ -52,7 +62,7 @@ async def _one_stream(client: Any, sim_opts: Optional[Dict[str, Any]], ttfc: Lis
     async for chunk in client.generate_text("benchmark prompt", streaming=True, options=opts):
         now = time.perf_counter()
         if chunk.error:
-            raise RuntimeError(f"stream failed: {chunk.error}")
+            raise StreamInterruptedError(f"a benchmark stream failed: {chunk.error}")
         if chunk.chunk:
             if last is None:
                 ttfc.append(now - t0)
@@ -65,9 +75,7 @@ async def _one_stream(client: Any, sim_opts: Optional[Dict[str, Any]], ttfc: Lis
 
 async def _measure(url: str, backend: str, concurrency: int, streams: int,
                    sim_opts: Optional[Dict[str, Any]]) -> Dict[str, float]:
-    from ..client import TektonLLMClient
-
-    client = TektonLLMClient("tekton-llm-bench", rhetor_url=url, backend=backend, timeout=60)
+    client = make_client("tekton-llm-bench", rhetor_url=url, backend=backend, timeout=60)
     ttfc: List[float] = []
     gaps: List[float] = []
     sem = asyncio.Semaphore(concurrency)
@@ -76,14 +84,16 @@ async def _measure(url: str, backend: str, concurrency: int, streams: int,
         async with sem:
             return await _one_stream(client, sim_opts, ttfc, gaps)
 
-    # warm the connection pool
-    await asyncio.gather(*(_one_stream(client, {**(sim_opts or {}), "chunks": 2, "chunk_delay_ms": 0}
-                                       if sim_opts is not None else None, [], [])
-                           for _ in range(concurrency)))
-    cpu0, wall0 = time.process_time(), time.perf_counter()
-    counts = await asyncio.gather(*(guarded() for _ in range(streams)))
-    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-    await client.shutdown()
+    try:
+        # warm the connection pool
+        await asyncio.gather(*(_one_stream(client, {**(sim_opts or {}), "chunks": 2, "chunk_delay_ms": 0}
+                                           if sim_opts is not None else None, [], [])
+                               for _ in range(concurrency)))
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        counts = await asyncio.gather(*(guarded() for _ in range(streams)))
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    finally:
+        await client.shutdown()
     total = sum(counts)
     return {
         "chunks": float(total),
@@ -103,33 +113,72 @@ def _median_of(runs: List[Dict[str, float]]) -> Dict[str, float]:
     return {k: _pct([r[k] for r in runs], 50) for k in runs[0]}
 
 
-async def _bench(args: argparse.Namespace, url: str, simulated: bool) -> List[Dict[str, Any]]:
-    backends = ["rust", "python"] if args.backend == "both" else [args.backend]
-    levels = [int(x) for x in str(args.concurrency).split(",") if x.strip()]
+def _kinds(dialect: Optional[str]) -> List[str]:
+    """The run kinds: paced and unpaced against the simulator; against a server, what it serves."""
+    if dialect is None:
+        return ["paced", "unpaced"]
+    return ["served"] if dialect == "v1" else ["one-shot"]
+
+
+def _what(args: argparse.Namespace, url: str, dialect: Optional[str], backends: List[str],
+          levels: List[int]) -> str:
+    """What the table measures, said before the first measurement."""
+    head = (f"Measuring {args.streams} streams per row at concurrency {', '.join(map(str, levels))} "
+            f"through the {' and '.join(backends)} backend{'s' if len(backends) > 1 else ''}, "
+            f"median of {args.runs} run{'s' if args.runs != 1 else ''}, against ")
+    if dialect is None:
+        return (head + "the embedded simulator.\n"
+                f"  paced rows: {args.paced_chunks} chunks of 8 bytes per stream, one every {args.chunk_delay_ms:g} ms "
+                "(time to first chunk and the gaps between chunks: what the client adds);\n"
+                f"  unpaced rows: {args.chunks} chunks per stream as fast as the simulator writes them "
+                "(chunks/s and CPU per chunk).")
+    if dialect == "v1":
+        return (head + f"{url} (Rhetor v1).\n  served rows: the server's own pacing and chunking; "
+                "chunks/s, time to first chunk and gaps are as it serves them.")
+    return (head + f"{url}, an older Rhetor ({dialect}) that cannot stream.\n  one-shot rows: each stream is "
+            "one whole answer, so the rate is answers/s and there are no gaps between chunks.")
+
+
+async def _dialect_of(url: str, backend: str) -> str:
+    """Which Rhetor answers at `url` (this also checks that it answers)."""
+    client = make_client("tekton-llm-bench", rhetor_url=url, backend=backend, timeout=60)
+    try:
+        await client.initialize()
+        return client.dialect or "v1"
+    finally:
+        await client.shutdown()
+
+
+async def _bench(args: argparse.Namespace, url: str, simulated: bool,
+                 backends: List[str], levels: List[int]) -> Tuple[Optional[str], List[Dict[str, Any]]]:
+    for backend in backends:  # a bad setting stops the run before anything is printed
+        await make_client("tekton-llm-bench", rhetor_url=url, backend=backend, timeout=60).shutdown()
+    dialect = None if simulated else await _dialect_of(url, backends[0])
+    print(_what(args, url, dialect, backends, levels), file=sys.stderr if args.json else sys.stdout, flush=True)
     rows: List[Dict[str, Any]] = []
-    for kind in ("paced", "unpaced"):
-        if not simulated and kind == "unpaced":
-            continue
-        for level in levels:
-            for backend in backends:
-                sim_opts = None
-                if simulated:
-                    paced = kind == "paced"
-                    sim_opts = {"chunks": args.paced_chunks if paced else args.chunks, "chunk_size": 8,
-                                "chunk_delay_ms": args.chunk_delay_ms if paced else 0}
-                runs = [await _measure(url, backend, level, args.streams, sim_opts) for _ in range(args.runs)]
-                rows.append({"kind": kind, "concurrency": level, "backend": backend, **_median_of(runs)})
-    return rows
+    plan = [(kind, level, backend) for kind in _kinds(dialect) for level in levels for backend in backends]
+    for step, (kind, level, backend) in enumerate(plan, 1):
+        print(f"tekton-llm bench: [{step}/{len(plan)}] {kind}, concurrency {level}, {backend}: "
+              f"{args.runs} x {args.streams} streams", file=sys.stderr, flush=True)
+        sim_opts = None
+        if simulated:
+            paced = kind == "paced"
+            sim_opts = {"chunks": args.paced_chunks if paced else args.chunks, "chunk_size": 8,
+                        "chunk_delay_ms": args.chunk_delay_ms if paced else 0}
+        runs = [await _measure(url, backend, level, args.streams, sim_opts) for _ in range(args.runs)]
+        rows.append({"kind": kind, "concurrency": level, "backend": backend, **_median_of(runs)})
+    return dialect, rows
 
 
-def _print_table(rows: List[Dict[str, Any]], simulated: bool) -> None:
+def _print_table(rows: List[Dict[str, Any]], simulated: bool, one_shot: bool) -> None:
     cols = [("kind", "{}"), ("concurrency", "{}"), ("backend", "{}"), ("chunks_per_s", "{:,.0f}"),
             ("cpu_us_per_chunk", "{:.1f}"), ("ttfc_p50_ms", "{:.2f}"), ("ttfc_p95_ms", "{:.2f}"),
             ("ttfc_p99_ms", "{:.2f}"), ("gap_p50_ms", "{:.3f}"), ("gap_p95_ms", "{:.3f}"),
             ("gap_p99_ms", "{:.3f}")]
-    header = ["kind", "conc", "backend", "chunks/s", "cpu µs/chunk", "ttfc p50", "p95", "p99",
+    unit = "answer" if one_shot else "chunk"
+    header = ["kind", "conc", "backend", f"{unit}s/s", f"cpu µs/{unit}", "ttfc p50", "p95", "p99",
               "gap p50", "p95", "p99"]
-    table = [[fmt.format(r[c]) for c, fmt in cols] for r in rows]
+    table = [[_cell(fmt, r[c]) for c, fmt in cols] for r in rows]
     widths = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(header)]
     print("  ".join(h.rjust(w) for h, w in zip(header, widths)))
     for t in table:
@@ -141,28 +190,52 @@ def _print_table(rows: List[Dict[str, Any]], simulated: bool) -> None:
     for (kind, level, backend), r in by.items():
         other = by.get((kind, level, "python"))
         if backend == "rust" and other:
-            ratios.append(f"  {kind:8s} conc {level:3d}: chunks/s rust/python = "
-                          f"{r['chunks_per_s'] / other['chunks_per_s']:.2f}x, cpu per chunk python/rust = "
+            ratios.append(f"  {kind:8s} conc {level:3d}: {unit}s/s rust/python = "
+                          f"{r['chunks_per_s'] / other['chunks_per_s']:.2f}x, cpu per {unit} python/rust = "
                           f"{other['cpu_us_per_chunk'] / r['cpu_us_per_chunk']:.2f}x")
     if ratios:
         print("ratios:")
         print("\n".join(ratios))
 
 
+def _cell(fmt: str, value: Any) -> str:
+    return "-" if isinstance(value, float) and math.isnan(value) else fmt.format(value)
+
+
+def _levels(text: str) -> List[int]:
+    try:
+        levels = [int(x) for x in str(text).split(",") if x.strip()]
+    except ValueError:
+        levels = []
+    if not levels or min(levels) < 1:
+        raise _exit.CommandError("usage", f"--concurrency takes positive whole numbers separated by commas, "
+                                 f"got {text!r}", _exit.USAGE)
+    return levels
+
+
 def run(args: argparse.Namespace) -> int:
+    """Entry point of ``tekton-llm bench``."""
+    levels = _levels(args.concurrency)
+    for name in ("streams", "runs", "chunks", "paced_chunks"):
+        if getattr(args, name) < 1:
+            raise _exit.CommandError("usage", f"--{name.replace('_', '-')} must be at least 1", _exit.USAGE)
+    if not args.chunk_delay_ms >= 0:
+        raise _exit.CommandError("usage", "--chunk-delay-ms must be 0 or more", _exit.USAGE)
     if args.backend in ("rust", "both") and native() is None:
-        print("tekton-llm bench: the native core is not available; use --backend python", file=sys.stderr)
-        return 1
+        raise _exit.CommandError("usage", "the native core is not available; use --backend python", _exit.USAGE)
+    backends = ["rust", "python"] if args.backend == "both" else [args.backend]
     simulated = args.url is None
     if simulated:
         from ..testing import RhetorSimulator
 
         with RhetorSimulator() as sim:
-            rows = asyncio.run(_bench(args, sim.url, True))
+            dialect, rows = _exit.run_async(_bench(args, sim.url, True, backends, levels))
     else:
-        rows = asyncio.run(_bench(args, args.url, False))
+        dialect, rows = _exit.run_async(_bench(args, args.url, False, backends, levels))
     if args.json:
-        print(json.dumps({"simulated": simulated, "cpu_count": os.cpu_count(), "rows": rows}, indent=2))
+        rows = [{k: None if isinstance(v, float) and math.isnan(v) else v for k, v in r.items()} for r in rows]
+        print(json.dumps({"simulated": simulated, "dialect": dialect, "cpu_count": os.cpu_count(), "rows": rows},
+                         indent=2))
     else:
-        _print_table(rows, simulated)
+        _print_table(rows, simulated, one_shot=dialect not in (None, "v1"))
     return 0

@@ -15,6 +15,7 @@ import sys
 from typing import Any, Dict, List
 
 from ..exceptions import TektonLLMError
+from . import _exit
 from ._client import add_client_args, fail, open_client
 from .generate import stream_answer
 
@@ -83,6 +84,5 @@ async def _run(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``tekton-llm chat``."""
     if args.max_context_tokens < 1:
-        print("tekton-llm chat: --max-context-tokens must be at least 1", file=sys.stderr)
-        return 2
-    return asyncio.run(_run(args))
+        raise _exit.CommandError("usage", "--max-context-tokens must be at least 1", _exit.USAGE)
+    return _exit.run_async(_run(args))

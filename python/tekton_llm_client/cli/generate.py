@@ -1,18 +1,20 @@
 """`tekton-llm generate "prompt"`: one answer, streamed to stdout as it arrives.
 
-Each chunk is written and flushed at once; `--no-stream` waits for the whole answer. Errors go to
-stderr with exit status 1 (a stream that breaks after some text keeps that text on stdout).
+Each chunk is written and flushed at once; `--no-stream` waits for the whole answer. A failed call
+is one line on stderr with exit status 1 (a stream that breaks after some text keeps that text on
+stdout); a bad option or setting exits 2 (docs/cli.md).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from typing import Any, List, Optional
 
 from ..exceptions import StreamInterruptedError, TektonLLMError
+from . import _exit
 from ._client import add_client_args, fail, open_client
+from ._exit import USAGE, CommandError
 
 
 def add_parser(subparsers: Any) -> None:
@@ -49,6 +51,9 @@ async def _run(args: argparse.Namespace) -> int:
         try:
             call = client.generate_text(prompt, system_prompt=args.system, streaming=not args.no_stream,
                                         temperature=args.temperature, max_tokens=args.max_tokens)
+        except (ValueError, TypeError) as exc:  # --temperature / --max-tokens out of range
+            raise CommandError("usage", str(exc), USAGE) from None
+        try:
             if args.no_stream:
                 resp = await call
                 sys.stdout.write(resp.content)
@@ -66,4 +71,4 @@ async def _run(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``tekton-llm generate``."""
-    return asyncio.run(_run(args))
+    return _exit.run_async(_run(args))

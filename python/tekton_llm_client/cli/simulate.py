@@ -15,6 +15,7 @@ import threading
 from typing import Any
 
 from .._backend import require_native
+from . import _exit
 
 # Where the token comes from when not on the command line (visible in /proc/PID/cmdline).
 AUTH_TOKEN_ENV = "TEKTON_SIM_AUTH_TOKEN"
@@ -133,10 +134,17 @@ def run(args: argparse.Namespace) -> int:
     from ..testing import RhetorSimulator
 
     try:
+        token = _auth_token(args)
+    except OSError as exc:
+        raise _exit.CommandError("usage", f"--auth-token-file {args.auth_token_file}: {exc.strerror or exc}",
+                                 _exit.USAGE) from None
+    except ValueError as exc:
+        raise _exit.CommandError("usage", str(exc), _exit.USAGE) from None
+    try:
         sim = RhetorSimulator(
             port=args.port,
             host=args.host,
-            auth_token=_auth_token(args),
+            auth_token=token,
             unavailable_providers=args.unavailable_provider,
             path_prefix=args.path_prefix,
             record=args.record,
@@ -149,9 +157,11 @@ def run(args: argparse.Namespace) -> int:
             **_knobs(args),
         )
         sim.start()
-    except (OSError, ValueError, OverflowError) as exc:
-        print(f"tekton-llm simulate: {exc}", file=sys.stderr)
-        return 1
+    except OSError as exc:  # "Address already in use" and friends: say which address
+        raise _exit.CommandError("listen", f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",
+                                 _exit.FAILED) from None
+    except (ValueError, TypeError, OverflowError) as exc:  # a bad knob, port or TLS option
+        raise _exit.CommandError("usage", str(exc), _exit.USAGE) from None
 
     stop = threading.Event()
 

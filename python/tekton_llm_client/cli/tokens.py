@@ -1,8 +1,8 @@
 """`tekton-llm tokens FILE... --model M`: token counts per file and a total, like `wc`.
 
 All files are counted in one `count_tokens` call with the list of their texts (in parallel and
-without the GIL on the native backend). `-` reads stdin. A file that cannot be read is reported on
-stderr and the others are still counted (exit status 1).
+without the GIL on the native backend). `-` reads stdin. A file that cannot be read (missing, a directory,
+unreadable) is reported in one line on stderr and the others are still counted (exit status 1).
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 from typing import Any, List, Tuple
+
+from . import _exit
 
 
 def add_parser(subparsers: Any) -> None:
@@ -29,16 +31,21 @@ def _read(path: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``tekton-llm tokens``."""
+    from .._backend import backend_name
     from ..utils import count_tokens
 
-    status = 0
+    try:
+        backend_name()  # TEKTON_LLM_BACKEND picks the tokenizer's backend too
+    except ValueError as exc:
+        raise _exit.configuration(exc) from None
+    status = _exit.OK
     texts: List[Tuple[str, str]] = []
     for path in args.files:
         try:
             texts.append((path, _read(path)))
         except OSError as exc:
-            print(f"tekton-llm tokens: {path}: {exc.strerror or exc}", file=sys.stderr)
-            status = 1
+            _exit.report("tokens", "input", f"{path}: {exc.strerror or exc}")
+            status = _exit.FAILED
     kw = {"encoding": args.encoding} if args.encoding else {}
     try:
         if args.model is not None:
@@ -46,8 +53,9 @@ def run(args: argparse.Namespace) -> int:
         else:
             counts = count_tokens([t for _, t in texts], **kw)
     except ValueError as exc:
-        print(f"tekton-llm tokens: {exc}", file=sys.stderr)
-        return 2
+        raise _exit.CommandError("usage", str(exc), _exit.USAGE) from None
+    if not texts:
+        return status
     width = max([len(str(sum(counts)))] + [len(str(c)) for c in counts])
     for (path, _), n in zip(texts, counts):
         print(f"{n:>{width}} {path}")

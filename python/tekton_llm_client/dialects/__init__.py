@@ -51,7 +51,8 @@ def setting(explicit: Optional[str]) -> Optional[str]:
     if name in _DETECT or name == "":
         return None
     if name not in DIALECTS:
-        raise ValueError(f"unknown Rhetor dialect {raw!r}: use 'v1', 'gen_a', 'gen_b' or 'auto'")
+        source = "Rhetor dialect" if explicit is not None else "RHETOR_DIALECT"
+        raise ValueError(f"unknown {source} {raw!r}: use 'v1', 'gen_a', 'gen_b' or 'auto'")
     return name
 
 
