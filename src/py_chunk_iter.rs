@@ -143,7 +143,10 @@ unsafe extern "C" fn ready_dealloc(slf: *mut ffi::PyObject) {
     let obj = slf.cast::<ReadyObject>();
     ffi::Py_XDECREF(std::mem::replace(&mut (*obj).value, ptr::null_mut()));
     let tp = ffi::Py_TYPE(slf);
-    if let Some(free) = (*tp).tp_free {
+    let free = ffi::PyType_GetSlot(tp, ffi::Py_tp_free);
+    if !free.is_null() {
+        // SAFETY: Py_tp_free holds a freefunc.
+        let free: ffi::freefunc = std::mem::transmute::<*mut c_void, ffi::freefunc>(free);
         free(slf.cast());
     }
     // Instances of a heap type hold a reference to it.
@@ -163,8 +166,13 @@ unsafe extern "C" fn ready_send(slf: *mut ffi::PyObject, _arg: *mut ffi::PyObjec
 /// For callers that drive awaitables with `__next__`: StopIteration carries the chunk.
 unsafe extern "C" fn ready_iternext(slf: *mut ffi::PyObject) -> *mut ffi::PyObject {
     let value = take(slf);
-    let exc = ffi::PyObject_CallOneArg(ffi::PyExc_StopIteration, value);
+    let args = ffi::PyTuple_Pack(1, value);
     ffi::Py_DECREF(value);
+    if args.is_null() {
+        return ptr::null_mut();
+    }
+    let exc = ffi::PyObject_Call(ffi::PyExc_StopIteration, args, ptr::null_mut());
+    ffi::Py_DECREF(args);
     if !exc.is_null() {
         ffi::PyErr_SetObject(ffi::PyExc_StopIteration, exc);
         ffi::Py_DECREF(exc);

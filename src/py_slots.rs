@@ -11,11 +11,30 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyTuple, PyType};
 
+type AllocFunc = unsafe extern "C" fn(*mut ffi::PyTypeObject, ffi::Py_ssize_t) -> *mut ffi::PyObject;
+type DescrSetFunc = unsafe extern "C" fn(*mut ffi::PyObject, *mut ffi::PyObject, *mut ffi::PyObject) -> std::ffi::c_int;
+
 pub struct SlotsClass {
     cls: Py<PyType>,
     untrack: bool,
-    /// One member descriptor per field, in the caller's field order; None: call the class.
-    descriptors: Option<Vec<Py<PyAny>>>,
+    /// The type's allocator, looked up once (through `PyType_GetSlot`, which the stable ABI has).
+    alloc: AllocFunc,
+    /// One member descriptor per field, in the caller's field order, with its setter; None: call
+    /// the class.
+    descriptors: Option<Vec<(Py<PyAny>, DescrSetFunc)>>,
+}
+
+/// `slot` of `tp` as a function pointer of type `F`, if the type has one.
+///
+/// # Safety
+/// `tp` must be a live type object and `F` the function type CPython documents for `slot`.
+unsafe fn type_slot<F: Copy>(tp: *mut ffi::PyTypeObject, slot: std::ffi::c_int) -> Option<F> {
+    let ptr = ffi::PyType_GetSlot(tp, slot);
+    if ptr.is_null() {
+        None
+    } else {
+        Some(std::mem::transmute_copy::<*mut std::ffi::c_void, F>(&ptr))
+    }
 }
 
 impl SlotsClass {
@@ -27,10 +46,12 @@ impl SlotsClass {
     /// chunks held in a batch otherwise make every young-generation collection walk all of them.
     pub fn new(cls: Bound<'_, PyType>, fields: &[&str], untrack: bool) -> PyResult<SlotsClass> {
         let descriptors = Self::member_descriptors(&cls, fields)?;
-        Ok(SlotsClass { cls: cls.unbind(), untrack, descriptors })
+        // SAFETY: a live type; Py_tp_alloc is an allocfunc.
+        let alloc = unsafe { type_slot::<AllocFunc>(cls.as_type_ptr(), ffi::Py_tp_alloc) }.unwrap_or(ffi::PyType_GenericAlloc);
+        Ok(SlotsClass { cls: cls.unbind(), untrack, alloc, descriptors })
     }
 
-    fn member_descriptors(cls: &Bound<'_, PyType>, fields: &[&str]) -> PyResult<Option<Vec<Py<PyAny>>>> {
+    fn member_descriptors(cls: &Bound<'_, PyType>, fields: &[&str]) -> PyResult<Option<Vec<(Py<PyAny>, DescrSetFunc)>>> {
         let slots: Vec<String> = match cls.getattr("__slots__").and_then(|s| s.extract()) {
             Ok(s) => s,
             Err(_) => return Ok(None),
@@ -47,7 +68,11 @@ impl SlotsClass {
             if !is_member {
                 return Ok(None);
             }
-            out.push(d.unbind());
+            // SAFETY: the descriptor's type is live; Py_tp_descr_set is a descrsetfunc.
+            let Some(set) = (unsafe { type_slot::<DescrSetFunc>(ffi::Py_TYPE(d.as_ptr()), ffi::Py_tp_descr_set) }) else {
+                return Ok(None);
+            };
+            out.push((d.unbind(), set));
         }
         Ok(Some(out))
     }
@@ -61,21 +86,12 @@ impl SlotsClass {
         // SAFETY: `tp` is a live type object (we hold a reference). Its `tp_alloc` returns a new
         // reference to a zeroed instance or NULL with an exception set; `from_owned_ptr_or_err`
         // takes ownership either way.
-        let obj = unsafe {
-            let alloc = (*tp).tp_alloc.unwrap_or(ffi::PyType_GenericAlloc);
-            Bound::from_owned_ptr_or_err(py, alloc(tp, 0))?
-        };
-        for (descriptor, value) in descriptors.iter().zip(values.iter()) {
-            let d = descriptor.as_ptr();
-            // SAFETY: `d` is a member descriptor of `tp` (checked at construction), so its type
-            // has `tp_descr_set`; it type-checks `obj`, takes its own reference to `value` and
-            // returns -1 with an exception set on failure.
-            let status = unsafe {
-                match (*ffi::Py_TYPE(d)).tp_descr_set {
-                    Some(set) => set(d, obj.as_ptr(), value.as_ptr()),
-                    None => -1,
-                }
-            };
+        let obj = unsafe { Bound::from_owned_ptr_or_err(py, (self.alloc)(tp, 0))? };
+        for ((descriptor, set), value) in descriptors.iter().zip(values.iter()) {
+            // SAFETY: `descriptor` is a member descriptor of `tp` (checked at construction) and
+            // `set` its type's setter; it type-checks `obj`, takes its own reference to `value`
+            // and returns -1 with an exception set on failure.
+            let status = unsafe { set(descriptor.as_ptr(), obj.as_ptr(), value.as_ptr()) };
             if status < 0 {
                 return Err(PyErr::take(py).unwrap_or_else(|| {
                     pyo3::exceptions::PyTypeError::new_err("a model slot could not be set")
