@@ -13,6 +13,8 @@ use pyo3::types::{PyTuple, PyType};
 
 type AllocFunc = unsafe extern "C" fn(*mut ffi::PyTypeObject, ffi::Py_ssize_t) -> *mut ffi::PyObject;
 type DescrSetFunc = unsafe extern "C" fn(*mut ffi::PyObject, *mut ffi::PyObject, *mut ffi::PyObject) -> std::ffi::c_int;
+/// A member descriptor and its type's setter.
+type MemberSetter = (Py<PyAny>, DescrSetFunc);
 
 pub struct SlotsClass {
     cls: Py<PyType>,
@@ -21,7 +23,7 @@ pub struct SlotsClass {
     alloc: AllocFunc,
     /// One member descriptor per field, in the caller's field order, with its setter; None: call
     /// the class.
-    descriptors: Option<Vec<(Py<PyAny>, DescrSetFunc)>>,
+    descriptors: Option<Vec<MemberSetter>>,
 }
 
 /// `slot` of `tp` as a function pointer of type `F`, if the type has one.
@@ -51,7 +53,7 @@ impl SlotsClass {
         Ok(SlotsClass { cls: cls.unbind(), untrack, alloc, descriptors })
     }
 
-    fn member_descriptors(cls: &Bound<'_, PyType>, fields: &[&str]) -> PyResult<Option<Vec<(Py<PyAny>, DescrSetFunc)>>> {
+    fn member_descriptors(cls: &Bound<'_, PyType>, fields: &[&str]) -> PyResult<Option<Vec<MemberSetter>>> {
         let slots: Vec<String> = match cls.getattr("__slots__").and_then(|s| s.extract()) {
             Ok(s) => s,
             Err(_) => return Ok(None),
