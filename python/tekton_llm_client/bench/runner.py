@@ -19,9 +19,15 @@ from .workload import Prompt
 PROBE_PERIOD_S = 0.005
 # The first request is due this long after the run starts, so setting up is not counted as lag.
 START_DELAY_NS = 20_000_000
+# A target that sends at the scheduled time itself (Rust timer) is handed each request this
+# long before it is due, so a late event loop does not make the send late.
+HANDOVER_LEAD_NS = 20_000_000
 
 
 class Target(Protocol):
+    # True when send() waits for record.scheduled_ns itself (precisely, off the event loop).
+    sends_at_schedule: bool
+
     async def send(self, record: RequestRecord, prompt: Prompt) -> None: ...
 
 
@@ -150,9 +156,10 @@ async def _open_loop(target: Target, prompts: Sequence[Prompt], spec: LoadSpec,
     offsets: Iterable[int] = arrival_offsets(spec.rate, spec.arrival, spec.burstiness, spec.seed,
                                              spec.requests, spec.duration_s)
     try:
+        lead = HANDOVER_LEAD_NS if target.sends_at_schedule else 0
         for i, offset in enumerate(offsets):
             due = started + offset
-            await _sleep_until(due)
+            await _sleep_until(due - lead)
             record = RequestRecord(i, due)
             records.append(record)
             tasks.append(asyncio.ensure_future(one(record, prompts[i % len(prompts)])))

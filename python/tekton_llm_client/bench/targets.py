@@ -13,7 +13,12 @@ from .workload import Prompt
 
 class RhetorTarget:
     """Rhetor (v1 or an older dialect) through this package's client. On the Rust backend each
-    chunk carries `received_ns`, taken when the reader got its bytes from the socket."""
+    chunk carries `received_ns`, taken when the reader got its bytes from the socket, and (v1)
+    the request is sent by the I/O thread itself at its scheduled time (`stream_chat_at`, a
+    timerfd deadline): Python's event loop only has to hand it over a little ahead."""
+
+    # Set by prepare(): whether send() starts requests at record.scheduled_ns on its own.
+    sends_at_schedule = False
 
     def __init__(self, url: str, backend: str, *, model: Optional[str], timeout: float,
                  headers: Mapping[str, str], sim_knobs: Optional[Dict[str, Any]],
@@ -26,11 +31,14 @@ class RhetorTarget:
             pool_size=pool_size)
         self._options = {"sim": sim_knobs} if sim_knobs else None
         self.timestamps = "socket" if backend == "rust" else "delivery"
+        self._backend = backend
+        self._model = model
 
     async def prepare(self) -> Dict[str, Any]:
         """Detects the dialect (one request, before the run). Returns what the report says of it."""
         await self.client.initialize(raise_on_error=False)
         dialect = self.client.dialect or "unknown"
+        self.sends_at_schedule = self._backend == "rust" and dialect == "v1"
         info: Dict[str, Any] = {"dialect": dialect, "streams": dialect == "v1"}
         if dialect not in ("v1", "unknown"):
             info["note"] = (f"the {dialect} dialect cannot stream: each answer arrives whole, "
@@ -38,6 +46,9 @@ class RhetorTarget:
         return info
 
     async def send(self, record: RequestRecord, prompt: Prompt) -> None:
+        if self.sends_at_schedule:
+            await self._send_scheduled(record, prompt)
+            return
         record.timestamps = self.timestamps
         try:
             call = self.client.generate_chat_response(
@@ -60,6 +71,42 @@ class RhetorTarget:
         except Exception as exc:  # every failure is data: counted by its type
             record.fail(type(exc).__name__, str(exc), time.monotonic_ns())
 
+    async def _send_scheduled(self, record: RequestRecord, prompt: Prompt) -> None:
+        """The native stream, sent by the I/O thread at record.scheduled_ns."""
+        record.timestamps = "socket"
+        options: Dict[str, Any] = dict(self._options or {})
+        if prompt.max_tokens is not None:
+            options["max_tokens"] = prompt.max_tokens
+        stream: Any = None
+        try:
+            stream = self.client._http.stream_chat_at(
+                prompt.messages, at_ns=record.scheduled_ns, context_id="tekton-llm-bench",
+                model_id=self._model, options=options or None)
+            while True:
+                batch = await stream.next_batch()
+                if batch is None:
+                    break
+                for chunk in batch:
+                    at = chunk.received_ns or time.monotonic_ns()
+                    if chunk.error:
+                        record.fail("StreamErrorEvent", str(chunk.error), at)
+                        return
+                    if chunk.chunk:
+                        record.chunk_ns.append(at)
+                        record.text_parts.append(chunk.chunk)
+                    if chunk.done:
+                        if chunk.usage is not None and chunk.usage.completion_tokens:
+                            record.usage_output_tokens = int(chunk.usage.completion_tokens)
+                        record.end_ns = at
+            record.end_ns = record.end_ns or time.monotonic_ns()
+            record.finished = True
+        except Exception as exc:  # every failure is data: counted by its type
+            record.fail(type(exc).__name__, str(exc), time.monotonic_ns())
+        finally:
+            if stream is not None:
+                record.sent_ns = stream.started_ns or record.sent_ns or time.monotonic_ns()
+                stream.close()
+
     async def close(self) -> None:
         await self.client.shutdown()
 
@@ -69,6 +116,7 @@ class OpenAiTarget:
     Chunk times are taken when Python reads the bytes (delivery), not at the socket."""
 
     timestamps = "delivery"
+    sends_at_schedule = False
 
     def __init__(self, url: str, *, model: Optional[str], timeout: float,
                  headers: Mapping[str, str], sim_knobs: Optional[Dict[str, Any]],
