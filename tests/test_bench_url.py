@@ -185,10 +185,11 @@ def test_failed_requests_are_counted_by_kind_and_exit_1(tmp_path: Path, api: str
 def test_a_server_that_dies_halfway_leaves_complete_json(tmp_path: Path, api: str, backend: str) -> None:
     dying = FailingPeer(api, die_after=8)
     out = tmp_path / "bench.json"
+    page = tmp_path / "bench.html"
     with dying.peer:
         r = cli("bench", "--url", dying.peer.url, "--api", api, "--backend", backend, "--dialect", "v1",
                 "--model", "m", "--rate", "50", "--requests", "20", "--warmup", "0", "--timeout", "10",
-                "--json", str(out), timeout=120)
+                "--json", str(out), "--html", str(page), timeout=120)
     assert r.returncode == 1, r.stderr
     assert "Traceback" not in r.stderr
     [run] = load(out)["runs"]
@@ -196,6 +197,29 @@ def test_a_server_that_dies_halfway_leaves_complete_json(tmp_path: Path, api: st
     requests = run["requests"]
     assert requests["completed"] == 8 and requests["failed"] == 12 and requests["unfinished"] == 0
     assert sum(requests["errors_by_kind"].values()) == 12
+    text = page.read_text()
+    assert text.rstrip().endswith("</html>") and "Timeline" in text
+
+
+def test_html_report_is_self_contained(sim: RhetorSimulator, tmp_path: Path) -> None:
+    page = tmp_path / "bench.html"
+    r = cli("bench", "--url", sim.url, "--rate", "20,40", "--requests", "10", "--warmup", "0",
+            "--sim-knobs", '{"chunks": 5, "chunk_delay_ms": 2}', "--html", str(page), timeout=120)
+    assert r.returncode == 0, r.stderr
+    text = page.read_text()
+    assert text.startswith("<!DOCTYPE html>") and text.rstrip().endswith("</html>")
+    for section in ("TTFT (from the scheduled send time)", "Inter-token latency", "End-to-end latency",
+                    "TTFT against the load", "ITL against the load", "Timeline: rate 20/s", "Timeline: rate 40/s"):
+        assert section in text, section
+    assert text.count("<polyline") >= 3 * 2 + 2 * 2  # a CDF per run in three charts, two load charts
+    # offline: nothing loaded from anywhere
+    assert "<script" not in text and "src=" not in text and "href=" not in text and "@import" not in text
+
+
+def test_an_unwritable_report_is_a_clear_error(sim: RhetorSimulator, tmp_path: Path) -> None:
+    r = cli("bench", "--url", sim.url, "--rate", "50", "--requests", "2", "--warmup", "0",
+            "--json", str(tmp_path / "missing-dir" / "b.json"))
+    assert r.returncode == 1 and "cannot write the report" in r.stderr and "Traceback" not in r.stderr
 
 
 @pytest.mark.parametrize("args,message", [
@@ -223,3 +247,24 @@ def test_an_unreachable_server_fails_every_request_and_still_writes_json(tmp_pat
     [run] = load(out)["runs"]
     assert run["requests"]["failed"] == 5 and run["requests"]["completed"] == 0
     assert run["ttft_ms"]["p50"] is None
+
+
+def test_sweep_runs_synchronous_then_throughput_then_rates_between(sim: RhetorSimulator, tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    r = cli("bench", "--url", sim.url, "--sweep", "2", "--max-concurrency", "4", "--requests", "8",
+            "--warmup", "0", "--sim-knobs", '{"chunks": 4, "chunk_delay_ms": 5}', "--json", str(out), timeout=120)
+    assert r.returncode == 0, r.stderr
+    runs = load(out)["runs"]
+    assert [run["config"]["sweep"] for run in runs] == ["synchronous", "throughput", "rate", "rate"]
+    assert [run["config"]["concurrency"] for run in runs[:2]] == [1, 4]
+    low, high = (run["throughput"]["requests_per_s"] for run in runs[:2])
+    rates = [run["config"]["rate"] for run in runs[2:]]
+    assert low < rates[0] < rates[1] < high
+    for run in runs:
+        assert_run_shape(run)
+        assert run["requests"]["completed"] == 8
+
+
+def test_sweep_and_rate_exclude_each_other() -> None:
+    r = cli("bench", "--url", "http://127.0.0.1:9", "--sweep", "2", "--rate", "5")
+    assert r.returncode == 2 and "--sweep" in r.stderr

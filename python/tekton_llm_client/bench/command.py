@@ -9,9 +9,11 @@ import os
 import sys
 import time
 import urllib.parse
+from dataclasses import replace
 from typing import Any, Dict, List, Optional, Tuple
 
 from . import workload
+from .html import RunSamples, run_label, samples_of, write_html
 from .metrics import summarize_run
 from .record import RequestRecord
 from .report import print_table, self_check, tool_info, write_json
@@ -55,6 +57,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--dialect", choices=["v1", "gen_a", "gen_b"], help="rhetor: skip detection")
     g.add_argument("--slo", help="service-level objectives, e.g. ttft_p99=500ms,itl_p99=50ms")
     g.add_argument("--timeout", type=float, default=60.0, help="per-request timeout, s (default 60)")
+    g.add_argument("--sweep", type=int, metavar="K", help="synchronous run, maximum-throughput run "
+                   "(--max-concurrency, default 64), then K open-loop rates evenly between")
+    g.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report (offline: "
+                   "latency CDFs, TTFT/ITL against the load, request timelines)")
     g.add_argument("--no-progress", action="store_true", help="no live progress line on stderr")
 
 
@@ -75,6 +81,11 @@ def _plan(args: argparse.Namespace) -> List[LoadSpec]:
         raise SpecError("--burstiness must be positive")
     if not 0 < args.timeout < 1e6:
         raise SpecError("--timeout must be a positive number of seconds")
+    if args.sweep is not None:
+        if not 1 <= args.sweep <= 100:
+            raise SpecError("--sweep takes the number of rates between, 1 to 100")
+        if args.rate is not None:
+            raise SpecError("--sweep chooses the rates itself: leave out --rate")
     requests = args.requests
     if requests is None and args.duration is None:
         requests = DEFAULT_REQUESTS
@@ -185,11 +196,21 @@ class _State:
         self.document: Dict[str, Any] = {
             "tool": tool_info(os.environ.get(WAKE_WINDOW_ENV), timestamps), "runs": []}
         self.target_info: Dict[str, Any] = {}
+        self.samples: List[RunSamples] = []
+        self.write_failed = False
 
     def flush(self) -> None:
-        json_path = self.args.json
-        if json_path and json_path != "-":
-            write_json(json_path, self.document)
+        """Writes the files asked for, whole, with every run so far."""
+        try:
+            json_path = self.args.json
+            if json_path and json_path != "-":
+                write_json(json_path, self.document)
+            if self.args.html:
+                write_html(self.args.html, self.document, self.samples)
+        except OSError as exc:
+            if not self.write_failed:
+                print(f"tekton-llm bench: cannot write the report: {exc}", file=sys.stderr)
+            self.write_failed = True
 
     def _make_target(self) -> Any:
         from .targets import OpenAiTarget, RhetorTarget
@@ -232,6 +253,50 @@ class _State:
         run["notes"] = notes
         return run
 
+    async def _one(self, target: Any, spec: LoadSpec, role: Optional[str] = None) -> Dict[str, Any]:
+        """One measured run; its figures join the document (and the files) even if cut short."""
+        records: List[RequestRecord] = []
+        started = time.monotonic_ns()
+        on_progress = None
+        if not self.args.no_progress and sys.stderr.isatty():
+            def on_progress(rs: List[RequestRecord], t0: int = started) -> None:
+                sys.stderr.write(progress_line(rs, t0))
+                sys.stderr.flush()
+        outcome: Optional[RunOutcome] = None
+        try:
+            outcome = await run_load(target, self.prompts, spec, records, on_progress)
+        finally:
+            if outcome is None:  # cut short: keep what was measured
+                outcome = RunOutcome(records, started, time.monotonic_ns(), 0.0, interrupted=True)
+            run_json = self._run_json(spec, outcome)
+            if role is not None:
+                run_json["config"]["sweep"] = role
+            self.document["runs"].append(run_json)
+            self.samples.append(samples_of(run_label(run_json), outcome.records))
+            self.flush()
+            if on_progress is not None:
+                sys.stderr.write("\n")
+        return run_json
+
+    async def _sweep(self, target: Any) -> None:
+        """As guidellm sweeps: one request at a time (the synchronous rate), then as many as
+        --max-concurrency (default 64) at once (the maximum throughput), then --sweep rates evenly
+        between the two, open loop."""
+        base = replace(self.plans[0], mode="closed", rate=None, max_concurrency=None)
+        sync = await self._one(target, replace(base, concurrency=1), "synchronous")
+        peak = await self._one(target, replace(base, concurrency=self.args.max_concurrency or 64), "throughput")
+        low, high = sync["throughput"]["requests_per_s"], peak["throughput"]["requests_per_s"]
+        if not low or not high or high <= low:
+            self.document.setdefault("notes", []).append(
+                f"sweep stopped: the throughput run ({high} req/s) was not above the synchronous one ({low} req/s)")
+            return
+        count = self.args.sweep
+        for i in range(1, count + 1):
+            rate = round(low + (high - low) * i / (count + 1), 3)
+            await self._one(target, replace(base, mode="open", rate=rate, concurrency=None,
+                                            arrival=self.args.arrival, burstiness=self.args.burstiness,
+                                            max_concurrency=self.args.max_concurrency), "rate")
+
     async def main(self) -> int:
         target = self._make_target()
         try:
@@ -242,24 +307,11 @@ class _State:
                 self.flush()
                 print(f"tekton-llm bench: cannot start: {exc}", file=sys.stderr)
                 return 1
-            for spec in self.plans:
-                records: List[RequestRecord] = []
-                started = time.monotonic_ns()
-                on_progress = None
-                if not self.args.no_progress and sys.stderr.isatty():
-                    def on_progress(rs: List[RequestRecord], t0: int = started) -> None:
-                        sys.stderr.write(progress_line(rs, t0))
-                        sys.stderr.flush()
-                outcome: Optional[RunOutcome] = None
-                try:
-                    outcome = await run_load(target, self.prompts, spec, records, on_progress)
-                finally:
-                    if outcome is None:  # cut short: keep what was measured
-                        outcome = RunOutcome(records, started, time.monotonic_ns(), 0.0, interrupted=True)
-                    self.document["runs"].append(self._run_json(spec, outcome))
-                    self.flush()
-                    if on_progress is not None:
-                        sys.stderr.write("\n")
+            if self.args.sweep:
+                await self._sweep(target)
+            else:
+                for spec in self.plans:
+                    await self._one(target, spec)
         finally:
             await target.close()
         if self.args.json == "-":
@@ -267,4 +319,4 @@ class _State:
         else:
             print_table(self.document["runs"], sys.stdout)
         failed = sum(r["requests"]["failed"] + r["requests"]["unfinished"] for r in self.document["runs"])
-        return 0 if failed == 0 else 1
+        return 0 if failed == 0 and not self.write_failed else 1

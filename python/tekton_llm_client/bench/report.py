@@ -35,12 +35,13 @@ def tool_info(wake_window_us: Optional[str], timestamps: str) -> Dict[str, Any]:
 
 def self_check(run: Dict[str, Any], cpu_s: float, elapsed_s: float,
                loop_lag_ns: List[int]) -> Dict[str, Any]:
+    """(Schedule lag is judged for open-loop runs only: a closed loop has no schedule to keep.)"""
     """The client's CPU, its event loop's lag, and plain warnings when either (or the
     schedule lag) says the client, not the server, may be what was measured."""
     loop_lag = summarize_ns(loop_lag_ns)
     cpu_fraction = cpu_s / elapsed_s if elapsed_s > 0 else 0.0
     warnings: List[str] = []
-    lag_p99 = run["schedule_lag_ms"].get("p99")
+    lag_p99 = run["schedule_lag_ms"].get("p99") if run["config"]["mode"] == "open" else None
     if lag_p99 is not None and lag_p99 > LAG_P99_LIMIT_MS:
         warnings.append(f"requests were sent late (schedule lag p99 {lag_p99:.3f} ms > "
                         f"{LAG_P99_LIMIT_MS} ms): the client or --max-concurrency held them back; "
