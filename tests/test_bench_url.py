@@ -268,3 +268,16 @@ def test_sweep_runs_synchronous_then_throughput_then_rates_between(sim: RhetorSi
 def test_sweep_and_rate_exclude_each_other() -> None:
     r = cli("bench", "--url", "http://127.0.0.1:9", "--sweep", "2", "--rate", "5")
     assert r.returncode == 2 and "--sweep" in r.stderr
+
+
+@pytest.mark.parametrize("line_ending", ["crlf", "cr"])
+def test_openai_streams_with_other_line_endings_are_read(sim: RhetorSimulator, tmp_path: Path,
+                                                         line_ending: str) -> None:
+    out = tmp_path / "bench.json"
+    knobs = json.dumps({"chunks": 5, "chunk_delay_ms": 2, "line_ending": line_ending})
+    r = cli("bench", "--url", sim.url, "--api", "openai", "--rate", "50", "--requests", "4",
+            "--warmup", "0", "--sim-knobs", knobs, "--json", str(out))
+    assert r.returncode == 0, r.stderr
+    [run] = load(out)["runs"]
+    assert run["requests"]["completed"] == 4
+    assert run["itl_ms"]["count"] == 4 * 4  # five chunks with text each: every event was seen

@@ -48,7 +48,8 @@ def self_check(run: Dict[str, Any], cpu_s: float, elapsed_s: float,
                         "latencies include that wait, throughput is below the asked rate")
     if loop_lag["p99"] is not None and loop_lag["p99"] > LOOP_LAG_P99_LIMIT_MS:
         warnings.append(f"the client's event loop was busy (loop lag p99 {loop_lag['p99']:.3f} ms): "
-                        "chunk times stay exact on the Rust path, scheduling does not")
+                        "chunk times stay exact on the Rust path, and Rhetor v1 sends (timed by the I/O "
+                        "thread, handed over 20 ms ahead) while the lag stays below that; the rest does not")
     if cpu_fraction > CPU_BUSY_FRACTION:
         warnings.append(f"the client used {cpu_fraction:.0%} of a CPU: it is likely the bottleneck "
                         "at this load")

@@ -232,9 +232,15 @@ class _SseEvents:
 
     def __init__(self) -> None:
         self._buf = b""
+        self._after_cr = False
 
     def feed(self, raw: bytes) -> List[str]:
-        self._buf += raw.replace(b"\r\n", b"\n")
+        # Line ends (CR LF, CR, LF) all become LF. A CR that ends a read is a line end whatever
+        # follows; an LF that then starts the next read is its other half and is dropped.
+        if self._after_cr and raw.startswith(b"\n"):
+            raw = raw[1:]
+        self._after_cr = raw.endswith(b"\r")
+        self._buf += raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         out: List[str] = []
         while True:
             end = self._buf.find(b"\n\n")
