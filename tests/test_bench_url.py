@@ -232,6 +232,11 @@ def test_an_unwritable_report_is_a_clear_error(sim: RhetorSimulator, tmp_path: P
     (["--prompts", "/nonexistent/p.jsonl"], "cannot read"),
     (["--header", "novalue"], "--header"),
     (["--requests", "0"], "--requests"),
+    (["--rate", "1e9"], "at most"),
+    (["--rate", "nan"], "--rate"),
+    (["--duration", "inf"], "--duration"),
+    (["--max-concurrency", "0"], "--max-concurrency"),
+    (["--warmup", "-1"], "--warmup"),
 ])
 def test_bad_options_are_clear_errors(args: List[str], message: str) -> None:
     r = cli("bench", "--url", "http://127.0.0.1:9", *args)

@@ -71,10 +71,11 @@ def _fail(message: str) -> int:
 
 def _plan(args: argparse.Namespace) -> List[LoadSpec]:
     """One LoadSpec per rate (open loop) or per concurrency level (closed loop)."""
-    for name in ("requests", "max_concurrency", "warmup"):
+    for name, limit in (("requests", 10_000_000), ("max_concurrency", 100_000), ("warmup", 100_000)):
         value = getattr(args, name)
-        if value is not None and (value < 0 or (value == 0 and name != "warmup")):
-            raise SpecError(f"--{name.replace('_', '-')} must be positive")
+        if value is not None and not (0 if name == "warmup" else 1) <= value <= limit:
+            raise SpecError(f"--{name.replace('_', '-')} must be {'' if name == 'warmup' else 'positive and '}"
+                            f"at most {limit:,}")
     if args.duration is not None and not 0 < args.duration < 1e6:
         raise SpecError("--duration must be a positive number of seconds")
     if not 0 < args.burstiness < 1e6:

@@ -88,8 +88,8 @@ def parse_synthetic(text: str) -> Synthetic:
     return Synthetic(values["prompt_tokens"], values.get("output_tokens"))
 
 
-def parse_positive_list(text: str, what: str, integer: bool) -> List[float]:
-    """`1,8,32` → [1, 8, 32]; every item positive."""
+def parse_positive_list(text: str, what: str, integer: bool, limit: float = 100_000) -> List[float]:
+    """`1,8,32` → [1, 8, 32]; every item positive and at most `limit`."""
     items: List[float] = []
     for part in (p.strip() for p in str(text).split(",")):
         if not part:
@@ -98,8 +98,8 @@ def parse_positive_list(text: str, what: str, integer: bool) -> List[float]:
             value = float(int(part)) if integer else float(part)
         except ValueError:
             raise SpecError(f"bad {what} {part!r}: not {'an integer' if integer else 'a number'}") from None
-        if not value > 0 or value != value or value == float("inf"):
-            raise SpecError(f"bad {what} {part!r}: must be positive")
+        if not 0 < value <= limit:
+            raise SpecError(f"bad {what} {part!r}: must be positive and at most {limit:g}")
         items.append(value)
     if not items:
         raise SpecError(f"{what} needs at least one value")
