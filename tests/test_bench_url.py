@@ -6,6 +6,7 @@ not fine timing."""
 from __future__ import annotations
 
 import json
+import signal
 import threading
 from pathlib import Path
 from typing import Any, Dict, List
@@ -16,7 +17,7 @@ from tekton_llm_client.testing import RhetorSimulator
 
 from .peer_server import PeerServer, response, sse
 from .rhetor_replay import Request
-from .test_cli import cli
+from .test_cli import cli, spawn, wait_for
 
 STATS = ("mean", "p50", "p90", "p95", "p99", "p999", "max")
 PACED = '{"first_chunk_delay_ms": 50, "chunk_delay_ms": 10, "chunks": 20}'
@@ -286,3 +287,25 @@ def test_openai_streams_with_other_line_endings_are_read(sim: RhetorSimulator, t
     [run] = load(out)["runs"]
     assert run["requests"]["completed"] == 4
     assert run["itl_ms"]["count"] == 4 * 4  # five chunks with text each: every event was seen
+
+
+@pytest.mark.parametrize("api,backend", TARGETS)
+def test_ctrl_c_writes_what_was_measured(sim: RhetorSimulator, tmp_path: Path, api: str, backend: str) -> None:
+    out = tmp_path / "bench.json"
+    stream_path = "/api/v1/chat/stream" if api == "rhetor" else "/v1/chat/completions"
+    proc = spawn("bench", "--url", sim.url, "--api", api, "--backend", backend, "--rate", "20,20",
+                 "--requests", "4", "--warmup", "0", "--sim-knobs", '{"first_chunk_delay_ms": 60000}',
+                 "--json", str(out))
+    try:
+        wait_for(lambda: len([q for q in sim.requests if q["path"] == stream_path]) >= 4)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err.decode()
+    assert b"Traceback" not in err
+    [run] = load(out)["runs"]  # the first run, cut short: its requests are in, none finished
+    assert_run_shape(run)
+    assert run["interrupted"] is True
+    assert run["requests"]["unfinished"] == 4 and run["requests"]["completed"] == 0
