@@ -309,3 +309,22 @@ def test_ctrl_c_writes_what_was_measured(sim: RhetorSimulator, tmp_path: Path, a
     assert_run_shape(run)
     assert run["interrupted"] is True
     assert run["requests"]["unfinished"] == 4 and run["requests"]["completed"] == 0
+
+
+@pytest.mark.parametrize("backend", ["rust", "python"])
+def test_an_older_dialect_that_cannot_stream_is_said_so(tmp_path: Path, backend: str) -> None:
+    """Gen A (replayed from recordings) is detected; each answer arrives whole, and the report
+    says so instead of presenting one chunk as a stream."""
+    from .rhetor_replay import gen_a
+
+    out = tmp_path / "bench.json"
+    with gen_a() as server:
+        r = cli("bench", "--url", server.url, "--backend", backend, "--rate", "20", "--requests", "3",
+                "--warmup", "0", "--json", str(out))
+    assert r.returncode == 0, r.stderr
+    [run] = load(out)["runs"]
+    assert run["config"]["dialect"] == "gen_a"
+    assert run["requests"]["completed"] == 3
+    assert any("cannot stream" in note for note in run["notes"])
+    assert "cannot stream" in r.stdout
+    assert run["itl_ms"]["count"] == 0  # one chunk each: no inter-token gaps
