@@ -220,7 +220,7 @@ def test_html_report_is_self_contained(sim: RhetorSimulator, tmp_path: Path) -> 
 def test_an_unwritable_report_is_a_clear_error(sim: RhetorSimulator, tmp_path: Path) -> None:
     r = cli("bench", "--url", sim.url, "--rate", "50", "--requests", "2", "--warmup", "0",
             "--json", str(tmp_path / "missing-dir" / "b.json"))
-    assert r.returncode == 1 and "cannot write the report" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 3 and "cannot write the report" in r.stderr and "Traceback" not in r.stderr
 
 
 @pytest.mark.parametrize("args,message", [

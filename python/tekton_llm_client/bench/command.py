@@ -320,4 +320,6 @@ class _State:
         else:
             print_table(self.document["runs"], sys.stdout)
         failed = sum(r["requests"]["failed"] + r["requests"]["unfinished"] for r in self.document["runs"])
-        return 0 if failed == 0 and not self.write_failed else 1
+        if self.write_failed:
+            return 3  # the report could not be written (the CLI's exit status for output errors)
+        return 0 if failed == 0 else 1
