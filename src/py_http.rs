@@ -2,7 +2,7 @@
 //!
 //! Awaitables resolve on the event loop's thread (`py_bridge`). A stream hands Python every ready
 //! chunk in one crossing (`take_ready` without waiting, `next_batch` when it must wait).
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -142,6 +142,43 @@ impl HttpClient {
         Ok(ChunkStream::from_stream(stream))
     }
 
+    /// `stream_chat`, sent by the I/O thread at `at_ns` (`time.monotonic_ns()`'s clock; a
+    /// timerfd deadline, not tokio's millisecond timer), or at once if that has passed. The
+    /// stream's `started_ns` then says when it really was sent.
+    #[pyo3(signature = (messages, *, at_ns, system_prompt=None, context_id=String::new(), provider_id=None,
+        model_id=None, options=None, request_id=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn stream_chat_at(
+        &self,
+        messages: &Bound<'_, PyAny>,
+        at_ns: u64,
+        system_prompt: Option<String>,
+        context_id: String,
+        provider_id: Option<String>,
+        model_id: Option<String>,
+        options: Option<&Bound<'_, PyAny>>,
+        request_id: Option<String>,
+    ) -> PyResult<ChunkStream> {
+        let req = self.request(messages, system_prompt, context_id, provider_id, model_id, options)?;
+        let rid = request_id.unwrap_or_else(new_request_id);
+        let start = async move {
+            let (fire, fired) = tokio::sync::oneshot::channel::<()>();
+            let job: crate::wake_timer::Job = Box::new(move || {
+                let _ = fire.send(());
+            });
+            // Off the runtime or without a timer, the job comes back: start now.
+            if let Err(job) = crate::wake_timer::run_at(at_ns, job) {
+                job();
+            }
+            let _ = fired.await;
+        };
+        let stream = self
+            .inner
+            .stream_chat_at(&runtime::handle()?, &req, rid.clone(), start)
+            .map_err(|e| Python::attach(|py| to_py_err(py, &e)))?;
+        Ok(ChunkStream::from_stream(stream))
+    }
+
     /// Awaitable → the decoded JSON document at `path` (health, providers).
     #[pyo3(signature = (path, request_id=None))]
     fn get_json<'py>(&self, py: Python<'py>, path: String, request_id: Option<String>) -> PyResult<Bound<'py, PyAny>> {
@@ -217,6 +254,7 @@ impl HttpClient {
 pub struct ChunkStream {
     inner: Arc<Mutex<ChatStream>>,
     request_id: String,
+    started_ns: Arc<AtomicU64>,
     ended: Arc<AtomicBool>,
     /// The loop this stream is read from, and its queue (looked up once, not per refill).
     event_loop: crate::py_bridge::LoopCache,
@@ -231,9 +269,11 @@ impl ChunkStream {
     /// Wrap a core stream (the test hooks build streams without HTTP).
     pub(crate) fn from_stream(stream: ChatStream) -> ChunkStream {
         let request_id = stream.request_id.clone();
+        let started_ns = Arc::clone(&stream.started_ns);
         ChunkStream {
             inner: Arc::new(Mutex::new(stream)),
             request_id,
+            started_ns,
             ended: Arc::new(AtomicBool::new(false)),
             event_loop: crate::py_bridge::LoopCache::default(),
         }
@@ -343,6 +383,16 @@ impl ChunkStream {
     #[getter]
     fn request_id(&self) -> &str {
         &self.request_id
+    }
+
+    /// When a stream from `stream_chat_at` was sent (monotonic ns), None before that and for
+    /// streams started at once.
+    #[getter]
+    fn started_ns(&self) -> Option<u64> {
+        match self.started_ns.load(Ordering::Relaxed) {
+            0 => None,
+            at => Some(at),
+        }
     }
 }
 

@@ -54,6 +54,18 @@ class HttpClient:
         options: Mapping[str, Any] | None = None,
         request_id: str | None = None,
     ) -> ChunkStream: ...
+    def stream_chat_at(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        at_ns: int,
+        system_prompt: str | None = None,
+        context_id: str = ...,
+        provider_id: str | None = None,
+        model_id: str | None = None,
+        options: Mapping[str, Any] | None = None,
+        request_id: str | None = None,
+    ) -> ChunkStream: ...
     def get_json(self, path: str, request_id: str | None = None) -> Awaitable[Any]: ...
     def request_json(self, method: str, path: str, body: Any = None,
                      request_id: str | None = None) -> Awaitable[Any]: ...
@@ -69,6 +81,8 @@ class ChunkStream:
     def close(self) -> None: ...
     @property
     def request_id(self) -> str: ...
+    @property
+    def started_ns(self) -> int | None: ...
 
 # Native base of the Rust path's chunk iterator (src/py_chunk_iter.rs).
 @disjoint_base

@@ -12,6 +12,8 @@ use crate::recorder::RecordedRequest;
 use crate::request::parse_request;
 use crate::server::Slot;
 use crate::state::State;
+use crate::openai::{self, OpenAiOptions};
+use crate::sse_stream::Wire;
 use crate::{clock, sse_stream, static_files, ws};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
@@ -32,6 +34,8 @@ const ROUTES: &[&str] = &[
     "/api/v1/chat",
     "/api/v1/chat/stream",
     "/ws",
+    "/v1/chat/completions",
+    "/v1/models",
 ];
 
 /// hyper's service function. Every problem is an HTTP answer; the only error is the deliberate
@@ -196,8 +200,21 @@ async fn route(
         (&Method::GET, "/api/v1/providers") => json_response(&providers_json(
             &state.unavailable(&state.knobs(&[&header_knobs])),
         )),
-        (&Method::POST, path @ ("/api/v1/chat" | "/api/v1/chat/stream")) => {
-            let streaming = path.ends_with("/stream");
+        (&Method::GET, "/v1/models") => json_response(&openai::models_json()),
+        (&Method::POST, path @ ("/api/v1/chat" | "/api/v1/chat/stream" | "/v1/chat/completions")) => {
+            let face = if path == "/v1/chat/completions" {
+                match json.as_ref().map(openai::parse_options) {
+                    Some(Ok(options)) => Face::OpenAi(options),
+                    Some(Err(message)) => {
+                        return Ok(json_error(422, &message, "validation_error"))
+                    }
+                    None => Face::OpenAi(OpenAiOptions::default()), // `chat` reports the bad body
+                }
+            } else {
+                Face::Rhetor {
+                    streaming: path.ends_with("/stream"),
+                }
+            };
             if !is_json(&parts.headers) {
                 // A browser page may send text/plain (or a form) cross-origin without a
                 // preflight: such a body gets no say over the simulator.
@@ -213,7 +230,7 @@ async fn route(
                 json,
                 &header_knobs,
                 request_id.as_deref(),
-                streaming,
+                face,
             )
             .await?
         }
@@ -228,14 +245,25 @@ async fn route(
     })
 }
 
+/// Which endpoint a chat request came in on: the answer is the same, its shape differs.
+#[derive(Clone, Copy, Debug)]
+enum Face {
+    Rhetor { streaming: bool },
+    OpenAi(OpenAiOptions),
+}
+
 async fn chat(
     state: &Arc<State>,
     raw: &[u8],
     json: Option<Value>,
     header_knobs: &Knobs,
     request_id: Option<&str>,
-    streaming: bool,
+    face: Face,
 ) -> Result<Response<SimBody>, ConnectionDropped> {
+    let streaming = match face {
+        Face::Rhetor { streaming } => streaming,
+        Face::OpenAi(options) => options.stream,
+    };
     let Some(json) = json else {
         let message = if raw.is_empty() {
             "empty request body"
@@ -248,7 +276,10 @@ async fn chat(
         Ok(request) => request,
         Err(message) => return Ok(json_error(422, &message, "validation_error")),
     };
-    let knobs = state.knobs(&[header_knobs, &request.knobs]);
+    let mut knobs = state.knobs(&[header_knobs, &request.knobs]);
+    if let Face::OpenAi(options) = face {
+        options.apply_max_tokens(&mut knobs);
+    }
     if let Err(message) = knobs.check_limits(streaming) {
         return Ok(json_error(422, &message, "validation_error"));
     }
@@ -264,7 +295,13 @@ async fn chat(
     };
     if streaming {
         let (sender, body) = body::channel(answer.knobs.trickle_ms);
-        tokio::spawn(sse_stream::run(answer, sender, state.task_guard()));
+        let wire = match face {
+            Face::Rhetor { .. } => Wire::Rhetor,
+            Face::OpenAi(options) => Wire::OpenAi {
+                include_usage: options.include_usage,
+            },
+        };
+        tokio::spawn(sse_stream::run(answer, wire, sender, state.task_guard()));
         let mut response = Response::new(body);
         let headers = response.headers_mut();
         headers.insert(
@@ -278,7 +315,10 @@ async fn chat(
     if let Some(delay) = answer.knobs.first_chunk_delay() {
         tokio::time::sleep(delay).await;
     }
-    let text = answer.response_json().to_string();
+    let text = match face {
+        Face::Rhetor { .. } => answer.response_json().to_string(),
+        Face::OpenAi(_) => openai::completion_json(&answer).to_string(),
+    };
     let Some(trickle_ms) = answer.knobs.trickle_ms else {
         return Ok(json_response_text(text));
     };

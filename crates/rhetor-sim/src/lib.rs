@@ -18,6 +18,7 @@ mod cors;
 mod error;
 mod faults;
 mod http_routes;
+mod openai;
 mod pacing;
 mod providers;
 mod recorder;

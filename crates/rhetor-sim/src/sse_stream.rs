@@ -1,7 +1,9 @@
-//! The SSE producer for `POST /api/v1/chat/stream`: paces, coalesces and injects stream faults.
+//! The SSE producer for `POST /api/v1/chat/stream` and the OpenAI-compatible
+//! `POST /v1/chat/completions` (`stream: true`): paces, coalesces and injects stream faults.
 
 use crate::body::{BodySender, Gone};
 use crate::chat::Answer;
+use crate::openai::ChunkShape;
 use crate::pacing::Pacing;
 use crate::state::TaskGuard;
 use bytes::Bytes;
@@ -83,14 +85,21 @@ fn json_str(text: &str) -> String {
     serde_json::to_string(text).unwrap_or_else(|_| "\"\"".to_string())
 }
 
-/// Writes the whole stream (or the fault it was asked for) into `out`. Returns early, quietly,
-/// when the client goes away.
-pub async fn run(answer: Answer, out: BodySender, guard: TaskGuard) {
-    let _guard = guard;
-    let _ = produce(&answer, out).await;
+/// Which shape the events take: the timing and the faults are the same for both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wire {
+    Rhetor,
+    OpenAi { include_usage: bool },
 }
 
-async fn produce(answer: &Answer, out: BodySender) -> Result<(), Gone> {
+/// Writes the whole stream (or the fault it was asked for) into `out`. Returns early, quietly,
+/// when the client goes away.
+pub async fn run(answer: Answer, wire: Wire, out: BodySender, guard: TaskGuard) {
+    let _guard = guard;
+    let _ = produce(&answer, wire, out).await;
+}
+
+async fn produce(answer: &Answer, wire: Wire, out: BodySender) -> Result<(), Gone> {
     let knobs = &answer.knobs;
     let mut w = SseWriter {
         out,
@@ -108,6 +117,10 @@ async fn produce(answer: &Answer, out: BodySender) -> Result<(), Gone> {
         json_str(&answer.timestamp),
         answer.resolved.fallback,
     );
+    let openai = match wire {
+        Wire::OpenAi { .. } => Some(ChunkShape::new(answer)),
+        Wire::Rhetor => None,
+    };
     if w.ping_every.is_some() {
         w.ping(); // one up front, so a client always sees a comment line
     }
@@ -127,12 +140,13 @@ async fn produce(answer: &Answer, out: BodySender) -> Result<(), Gone> {
             return Ok(());
         }
         if knobs.error_after == Some(sent) {
-            let error = json!({
-                "error": format!("simulated provider error after {sent} chunks"),
-                "code": "provider_error",
-                "done": true,
-            });
-            w.event(&error.to_string());
+            let message = format!("simulated provider error after {sent} chunks");
+            let error = match openai {
+                Some(_) => crate::openai::stream_error(&message),
+                None => json!({"error": message, "code": "provider_error", "done": true})
+                    .to_string(),
+            };
+            w.event(&error);
             return w.flush().await;
         }
         if knobs.no_done_after == Some(sent) {
@@ -160,6 +174,11 @@ async fn produce(answer: &Answer, out: BodySender) -> Result<(), Gone> {
                 w.pause_until(due).await?;
             }
         }
+        if let Some(shape) = &openai {
+            w.event(&shape.delta(piece, sent == 0));
+            w.flush_if_full().await?;
+            continue;
+        }
         w.buf.extend_from_slice(br#"data: {"chunk":"#);
         // Writing a &str into a Vec cannot fail; the Result is only the Write trait's shape.
         let _ = serde_json::to_writer(&mut w.buf, piece);
@@ -167,6 +186,16 @@ async fn produce(answer: &Answer, out: BodySender) -> Result<(), Gone> {
         w.line(b"");
         w.line(b"");
         w.flush_if_full().await?;
+    }
+    if let Some(shape) = &openai {
+        w.event(&shape.finish());
+        if wire == (Wire::OpenAi { include_usage: true }) {
+            w.event(&shape.usage(answer.usage()));
+        }
+        if knobs.done_marker() {
+            w.event("[DONE]");
+        }
+        return w.flush().await;
     }
     let done = json!({
         "chunk": "",

@@ -6,6 +6,8 @@
 //! any call; after that, the failure is delivered as the stream's end (after the chunks already read),
 //! and nothing is ever sent twice.
 
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,6 +29,9 @@ pub struct ChatStream {
     source: ChunkSource,
     task: JoinHandle<()>,
     pub request_id: String,
+    /// When the reader started the request (`clock::monotonic_ns`), 0 until then; kept for
+    /// streams started on a schedule (`stream_chat_at`).
+    pub started_ns: Arc<AtomicU64>,
 }
 
 impl Drop for ChatStream {
@@ -77,7 +82,7 @@ impl ChatStream {
                 guard.end_if_open(StreamEnd::Failed { error, delivered: false });
             }
         });
-        ChatStream { source, task, request_id }
+        ChatStream { source, task, request_id, started_ns: Arc::new(AtomicU64::new(0)) }
     }
 }
 
@@ -97,6 +102,29 @@ impl RhetorHttp {
         let http = Arc::clone(self);
         let rid = request_id.clone();
         Ok(ChatStream::spawn(rt, request_id, self.cfg.stream_buffer_events, move |sink| http.run_stream(body, rid, sink)))
+    }
+
+    /// `stream_chat`, but the reader sends the request only once `start` completes (a precise
+    /// deadline on the runtime, for a load generator's schedule) and records that moment in the
+    /// stream's `started_ns`.
+    pub fn stream_chat_at<S>(self: &Arc<Self>, rt: &tokio::runtime::Handle, req: &ChatRequest, request_id: String, start: S) -> Result<ChatStream, CoreError>
+    where
+        S: Future<Output = ()> + Send + 'static,
+    {
+        let body = Bytes::from(req.to_v1_body(true).map_err(|e| {
+            CoreError::new(ErrorKind::InvalidRequest, format!("cannot encode request: {e}"))
+        })?);
+        let http = Arc::clone(self);
+        let rid = request_id.clone();
+        let started = Arc::new(AtomicU64::new(0));
+        let started_in_reader = Arc::clone(&started);
+        let mut stream = ChatStream::spawn(rt, request_id, self.cfg.stream_buffer_events, move |sink| async move {
+            start.await;
+            started_in_reader.store(crate::clock::monotonic_ns(), Ordering::Relaxed);
+            http.run_stream(body, rid, sink).await
+        });
+        stream.started_ns = started;
+        Ok(stream)
     }
 
     async fn run_stream(self: Arc<Self>, body: Bytes, request_id: String, mut sink: ChunkSink) {

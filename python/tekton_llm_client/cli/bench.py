@@ -41,8 +41,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--paced-chunks", type=int, default=50, help="chunks per paced stream (default 50)")
     p.add_argument("--chunk-delay-ms", type=float, default=2.0, help="pacing of the paced runs (default 2 ms)")
     p.add_argument("--runs", type=int, default=3, help="repetitions of each measurement; the median is shown")
-    p.add_argument("--json", action="store_true", help="print machine-readable figures")
+    p.add_argument("--json", nargs="?", const="-", metavar="FILE",
+                   help="print machine-readable figures (with --url: write them to FILE)")
     p.add_argument("-v", "--verbose", action="store_true", help="also log retries and reconnects")
+    from ..bench.command import add_arguments
+
+    add_arguments(p)
 
 
 def _pct(values: Sequence[float], q: float) -> float:
@@ -215,6 +219,10 @@ def _levels(text: str) -> List[int]:
 
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``tekton-llm bench``."""
+    if getattr(args, "url", None) is not None:  # measuring a server: tekton_llm_client.bench
+        from ..bench.command import run as run_url
+
+        return run_url(args)
     levels = _levels(args.concurrency)
     for name in ("streams", "runs", "chunks", "paced_chunks"):
         if getattr(args, name) < 1:

@@ -1,0 +1,42 @@
+"""What one request of a run measured: monotonic ns timestamps (the clock of
+`time.monotonic_ns()`) and its outcome. Latencies are derived in metrics.py."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+
+@dataclass
+class RequestRecord:
+    index: int
+    # When the schedule said this request was due (open loop), or when its worker was free to
+    # send it (closed loop). Every latency is measured from here.
+    scheduled_ns: int
+    sent_ns: int = 0
+    # Arrival of each chunk that carried output text.
+    chunk_ns: List[int] = field(default_factory=list)
+    end_ns: int = 0
+    text_parts: List[str] = field(default_factory=list)
+    usage_output_tokens: Optional[int] = None
+    error_kind: Optional[str] = None
+    error_message: Optional[str] = None
+    # "socket": chunk times are when the Rust reader got the bytes; "delivery": when Python got
+    # them (pure-Python paths).
+    timestamps: str = "socket"
+    finished: bool = False
+
+    def fail(self, kind: str, message: str, now_ns: int) -> None:
+        if self.error_kind is None:
+            self.error_kind = kind
+            self.error_message = message[:300]
+        self.end_ns = self.end_ns or now_ns
+        self.finished = True
+
+    @property
+    def ok(self) -> bool:
+        return self.finished and self.error_kind is None
+
+    @property
+    def text(self) -> str:
+        return "".join(self.text_parts)
