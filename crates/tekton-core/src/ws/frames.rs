@@ -29,6 +29,8 @@ pub struct ChunkFrame {
     pub context_id: Option<String>,
     pub fallback: bool,
     pub timestamp: Option<String>,
+    /// When the frame's bytes were read (`clock::monotonic_ns`); 0 when not known.
+    pub received_ns: u64,
 }
 
 /// A `RESPONSE` frame: a whole answer to GENERATE or CHAT.
@@ -137,6 +139,7 @@ fn decode_chunk(obj: &Map<String, Value>) -> Result<ChunkFrame, MalformedFrame> 
         context_id: string(obj, "context_id", "contextId"),
         fallback: boolean(obj, "fallback", "fallback"),
         timestamp: string(obj, "timestamp", "timestamp"),
+        received_ns: 0,
     })
 }
 
