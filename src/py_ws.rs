@@ -118,7 +118,12 @@ impl PyWebSocketTransport {
     }
 
     /// Register `request_id` and send its JSON frame (waits for a reconnect if one is under way).
+    /// With a socket up the frame is queued at once and an already-finished awaitable returned:
+    /// no task and no loop round trip per request.
     fn send<'py>(&self, py: Python<'py>, request_id: String, frame: String) -> PyResult<Bound<'py, PyAny>> {
+        if self.client.try_send(&request_id, &frame).map_err(|e| to_py_err(py, &e))? {
+            return crate::py_chunk_iter::ready(py, py.None().into_bound(py));
+        }
         let client = Arc::clone(&self.client);
         crate::py_bridge::spawn(py, async move { client.send(&request_id, &frame).await }, settle)
     }

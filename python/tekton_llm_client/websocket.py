@@ -370,7 +370,11 @@ class TektonLLMWebSocketClient:
             # future ever holds an exception nobody retrieves.
             future: "asyncio.Future[None]" = asyncio.get_running_loop().create_future()
             request.waiters.append(future)
-            done, _ = await asyncio.wait({future}, timeout=timeout)
+            if timeout is None:
+                await future
+                done = True
+            else:
+                done = bool((await asyncio.wait({future}, timeout=timeout))[0])
             if not done:
                 future.cancel()
                 if cancel_on_timeout and self._transport is not None:

@@ -96,6 +96,11 @@ impl WsClient {
         }
     }
 
+    /// `send` without waiting: `Ok(false)` when no socket is up now (then `send` waits for one).
+    pub fn try_send(&self, request_id: &str, frame: &str) -> CoreResult<bool> {
+        self.shared.try_send(request_id, frame)
+    }
+
     /// Cancel a request in flight: CANCEL goes to the server and a `Cancelled` event ends the
     /// request for the caller at once. False when the request was not in flight.
     pub fn cancel(&self, request_id: &str) -> bool {
