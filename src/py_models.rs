@@ -56,6 +56,9 @@ pub fn completion<'py>(py: Python<'py>, c: &Completion, latency: f64, request_id
     ])
 }
 
+/// model, provider, context_id, timestamp as Python strings (or None).
+type MetaStrings<'py> = [Bound<'py, PyAny>; 4];
+
 /// Builds the `StreamingChunk` objects of one batch. The batch stores each change of the fields
 /// that repeat from chunk to chunk once (`ChunkView::meta_index`), so their Python strings are
 /// made once per change too.
@@ -64,7 +67,7 @@ pub struct ChunkBuilder<'py> {
     /// model, provider, context_id, timestamp of the last meta index seen.
     meta: Option<(usize, [Bound<'py, PyAny>; 4])>,
     /// The same four of the last WebSocket frame, as text and as Python strings.
-    frame_meta: Option<([Option<String>; 4], [Bound<'py, PyAny>; 4])>,
+    frame_meta: Option<([Option<String>; 4], MetaStrings<'py>)>,
 }
 
 impl<'py> ChunkBuilder<'py> {
