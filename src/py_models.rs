@@ -3,6 +3,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyFloat, PyString, PyType};
 use tekton_core::protocol::v1::{Completion, Usage};
+use tekton_core::ws::ChunkFrame;
 use tekton_core::ChunkView;
 
 use crate::py_slots::SlotsClass;
@@ -55,6 +56,9 @@ pub fn completion<'py>(py: Python<'py>, c: &Completion, latency: f64, request_id
     ])
 }
 
+/// model, provider, context_id, timestamp as Python strings (or None).
+type MetaStrings<'py> = [Bound<'py, PyAny>; 4];
+
 /// Builds the `StreamingChunk` objects of one batch. The batch stores each change of the fields
 /// that repeat from chunk to chunk once (`ChunkView::meta_index`), so their Python strings are
 /// made once per change too.
@@ -62,11 +66,13 @@ pub struct ChunkBuilder<'py> {
     cls: &'static SlotsClass,
     /// model, provider, context_id, timestamp of the last meta index seen.
     meta: Option<(usize, [Bound<'py, PyAny>; 4])>,
+    /// The same four of the last WebSocket frame, as text and as Python strings.
+    frame_meta: Option<([Option<String>; 4], MetaStrings<'py>)>,
 }
 
 impl<'py> ChunkBuilder<'py> {
     pub fn new(py: Python<'py>) -> PyResult<ChunkBuilder<'py>> {
-        Ok(ChunkBuilder { cls: slots_class(py, &STREAMING_CHUNK, "StreamingChunk", &CHUNK_FIELDS, true)?, meta: None })
+        Ok(ChunkBuilder { cls: slots_class(py, &STREAMING_CHUNK, "StreamingChunk", &CHUNK_FIELDS, true)?, meta: None, frame_meta: None })
     }
 
     fn meta_strings(&mut self, py: Python<'py>, c: &ChunkView<'_>) -> [Bound<'py, PyAny>; 4] {
@@ -100,6 +106,37 @@ impl<'py> ChunkBuilder<'py> {
             context_id,
             timestamp,
             received_ns(py, c.received_ns),
+        ])
+    }
+
+    /// The chunk of a WebSocket CHUNK frame. Frames of one answer repeat model, provider,
+    /// context and timestamp: their Python strings are reused while they do.
+    pub fn frame(&mut self, py: Python<'py>, f: &ChunkFrame) -> PyResult<Bound<'py, PyAny>> {
+        let texts = [f.model.as_deref(), f.provider.as_deref(), f.context_id.as_deref(), f.timestamp.as_deref()];
+        let strings = match &self.frame_meta {
+            Some((last, strings)) if last.iter().map(Option::as_deref).eq(texts) => strings.clone(),
+            _ => {
+                let strings = texts.map(|t| opt_str(py, t));
+                self.frame_meta = Some((texts.map(|t| t.map(str::to_owned)), strings.clone()));
+                strings
+            }
+        };
+        let [model, provider, context_id, timestamp] = strings;
+        self.cls.build(py, [
+            PyString::new(py, &f.chunk).into_any(),
+            PyBool::new(py, f.done).to_owned().into_any(),
+            py.None().into_bound(py),
+            model,
+            provider,
+            PyBool::new(py, f.fallback).to_owned().into_any(),
+            opt_str(py, f.finish_reason.as_deref()),
+            match &f.usage {
+                None => py.None().into_bound(py),
+                Some(u) => class(py, &USAGE, "Usage")?.call1((u.prompt_tokens, u.completion_tokens, u.total_tokens))?,
+            },
+            context_id,
+            timestamp,
+            received_ns(py, f.received_ns),
         ])
     }
 

@@ -2,10 +2,14 @@
 //!
 //! Python pulls events with `await next_events()`: one call returns every event that is ready
 //! (for all requests), as a list of plain tuples, so a burst of chunks costs one boundary
-//! crossing. The tuple shapes are the backend interface shared with `_pure/websocket.py`:
+//! crossing. No runtime thread touches Python: when nothing is ready, the connection task queues
+//! the caller's future on its event loop (`py_bridge::LoopQueue`) as the next event arrives, and
+//! the loop converts the events on its own thread, with every other result that became ready in
+//! the same wake-up window. The tuple shapes are the backend interface shared with
+//! `_pure/websocket.py`:
 //!
 //! ```text
-//! (0, request_id, chunk, done, finish_reason, model, provider, usage, context_id, fallback, timestamp)
+//! (0, request_id, StreamingChunk)           a chunk (received_ns set)
 //! (1, request_id, content, model, provider, finish_reason, usage, context_id, fallback, timestamp)
 //! (2, request_id, kind, message, code, status, retry_after)   a request failed
 //! (3, request_id)                           a request was cancelled
@@ -19,12 +23,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pyo3::exceptions::PyValueError;
+use pyo3::{intern, BoundObject};
 use pyo3::prelude::*;
 use pyo3::types::PyList;
-use tekton_core::ws::{Usage, WsClient, WsConfig, WsEvent};
+use tekton_core::ws::{Taken, Usage, WsClient, WsConfig, WsEvent};
 use tekton_core::CoreError;
 
 use crate::py_errors::to_py_err;
+use crate::py_models::ChunkBuilder;
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyWebSocketTransport>()?;
@@ -35,6 +41,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 #[pyclass(name = "WebSocketTransport", module = "tekton_llm_client._core", frozen)]
 pub struct PyWebSocketTransport {
     client: Arc<WsClient>,
+    /// The loop events are taken from, and its queue (looked up once, not per batch).
+    event_loop: crate::py_bridge::LoopCache,
 }
 
 /// A duration setting in [0, MAX_SECONDS] (zero: off), refused rather than overflowing a
@@ -47,14 +55,16 @@ fn seconds(name: &str, value: f64) -> PyResult<Duration> {
     Duration::try_from_secs_f64(value).map_err(|e| PyValueError::new_err(format!("{name}: {e}")))
 }
 
-fn py_err(e: &CoreError) -> PyErr {
-    Python::attach(|py| to_py_err(py, e))
+/// An awaitable's outcome to Python (on the loop thread).
+fn settle<T: for<'a> IntoPyObject<'a>>(py: Python<'_>, out: Result<T, CoreError>) -> PyResult<Py<PyAny>> {
+    let value = out.map_err(|e| to_py_err(py, &e))?;
+    value.into_pyobject(py).map(|b| b.into_any().into_bound().unbind()).map_err(Into::into)
 }
 
 impl PyWebSocketTransport {
     /// Wrap a core client (the test hooks build clients without a server).
     pub(crate) fn from_client(client: WsClient) -> PyWebSocketTransport {
-        PyWebSocketTransport { client: Arc::new(client) }
+        PyWebSocketTransport { client: Arc::new(client), event_loop: Default::default() }
     }
 }
 
@@ -98,27 +108,24 @@ impl PyWebSocketTransport {
         config.emit_messages = emit_messages;
         config.ca_bundle = ca_bundle;
         config.log = Some(crate::py_log::sink());
-        Ok(PyWebSocketTransport { client: Arc::new(WsClient::new(config)) })
+        Ok(PyWebSocketTransport { client: Arc::new(WsClient::new(config)), event_loop: Default::default() })
     }
 
     /// Open and register the socket; resolves to the session id.
     fn connect<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let client = Arc::clone(&self.client);
-        crate::py_bridge::spawn_result(py, async move {
-            let r = client.connect().await;
-            crate::runtime::park_if_finalizing().await; // py_err attaches
-            r.map_err(|e| py_err(&e))
-        })
+        crate::py_bridge::spawn(py, async move { client.connect().await }, settle)
     }
 
     /// Register `request_id` and send its JSON frame (waits for a reconnect if one is under way).
+    /// With a socket up the frame is queued at once and an already-finished awaitable returned:
+    /// no task and no loop round trip per request.
     fn send<'py>(&self, py: Python<'py>, request_id: String, frame: String) -> PyResult<Bound<'py, PyAny>> {
+        if self.client.try_send(&request_id, &frame).map_err(|e| to_py_err(py, &e))? {
+            return crate::py_chunk_iter::ready(py, py.None().into_bound(py));
+        }
         let client = Arc::clone(&self.client);
-        crate::py_bridge::spawn_result(py, async move {
-            let r = client.send(&request_id, &frame).await;
-            crate::runtime::park_if_finalizing().await; // py_err attaches
-            r.map_err(|e| py_err(&e))
-        })
+        crate::py_bridge::spawn(py, async move { client.send(&request_id, &frame).await }, settle)
     }
 
     /// Cancel a request in flight; False when it was not in flight.
@@ -126,35 +133,44 @@ impl PyWebSocketTransport {
         self.client.cancel(request_id)
     }
 
-    /// Every ready event as a list of tuples (see the module docs); None once closed.
+    /// Every ready event as a list of tuples (see the module docs); None once closed. Ready
+    /// events come back in an already-finished awaitable; otherwise the future of the running
+    /// loop is resolved on the loop's thread once events arrive.
     #[pyo3(signature = (max=4096))]
     fn next_events<'py>(&self, py: Python<'py>, max: usize) -> PyResult<Bound<'py, PyAny>> {
-        let client = Arc::clone(&self.client);
-        crate::py_bridge::spawn_result(py, async move {
-            let batch = client.next_events(max).await;
-            crate::runtime::park_if_finalizing().await;
-            Python::attach(|py| -> PyResult<Py<PyAny>> {
-                match batch {
-                    None => Ok(py.None()),
-                    Some(events) => {
-                        let items = events
-                            .into_iter()
-                            .map(|event| event_to_py(py, event))
-                            .collect::<PyResult<Vec<_>>>()?;
-                        Ok(PyList::new(py, items)?.into_any().unbind())
-                    }
-                }
-            })
-        })
+        let mut batch = Vec::new();
+        let taken = self.client.take_events(&mut batch, max);
+        if taken != Taken::Empty {
+            return crate::py_chunk_iter::ready(py, events_object(py, taken, batch)?.into_bound(py));
+        }
+        let (future, queue) = self.event_loop.new_future(py)?;
+        let target = future.clone().unbind();
+        // Weak: the callback is stored in the client's own queue.
+        let client = Arc::downgrade(&self.client);
+        let on_ready = Box::new(move || {
+            queue.resolve_later(target, Box::new(move |py| {
+                let mut batch = Vec::new();
+                let taken = match client.upgrade() {
+                    Some(client) => client.take_events(&mut batch, max),
+                    None => Taken::Finished,
+                };
+                events_object(py, taken, batch)
+            }));
+        });
+        let taken = self.client.take_events_or_notify(&mut batch, max, on_ready);
+        if taken != Taken::Empty {
+            match events_object(py, taken, batch) {
+                Ok(value) => future.call_method1(intern!(py, "set_result"), (value,))?,
+                Err(err) => future.call_method1(intern!(py, "set_exception"), (err.value(py),))?,
+            };
+        }
+        Ok(future)
     }
 
     /// Close the socket; requests in flight fail with ConnectionError. Idempotent.
     fn close<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let client = Arc::clone(&self.client);
-        crate::py_bridge::spawn_result(py, async move {
-            client.close().await;
-            Ok(())
-        })
+        crate::py_bridge::spawn(py, async move { client.close().await }, |py, ()| Ok(py.None()))
     }
 
     #[getter]
@@ -194,22 +210,26 @@ fn usage_tuple(usage: Option<Usage>) -> Option<(i64, i64, i64)> {
     usage.map(|u| (u.prompt_tokens, u.completion_tokens, u.total_tokens))
 }
 
-fn event_to_py(py: Python<'_>, event: WsEvent) -> PyResult<Bound<'_, PyAny>> {
+/// Taken events as Python: a list of tuples, None once the client is finished, or an empty list
+/// when another caller took them first.
+fn events_object(py: Python<'_>, taken: Taken, events: Vec<WsEvent>) -> PyResult<Py<PyAny>> {
+    if taken == Taken::Finished {
+        return Ok(py.None());
+    }
+    let mut chunks = ChunkBuilder::new(py)?;
+    let items = events
+        .into_iter()
+        .map(|event| event_to_py(py, &mut chunks, event))
+        .collect::<PyResult<Vec<_>>>()?;
+    Ok(PyList::new(py, items)?.into_any().unbind())
+}
+
+fn event_to_py<'py>(py: Python<'py>, chunks: &mut ChunkBuilder<'py>, event: WsEvent) -> PyResult<Bound<'py, PyAny>> {
     let tuple = match event {
-        WsEvent::Chunk(c) => (
-            0u8,
-            c.request_id,
-            c.chunk,
-            c.done,
-            c.finish_reason,
-            c.model,
-            c.provider,
-            usage_tuple(c.usage),
-            c.context_id,
-            c.fallback,
-            c.timestamp,
-        )
-            .into_pyobject(py)?,
+        WsEvent::Chunk(c) => {
+            let chunk = chunks.frame(py, &c)?;
+            (0u8, c.request_id, chunk).into_pyobject(py)?
+        }
         WsEvent::Response(r) => (
             1u8,
             r.request_id,

@@ -115,13 +115,6 @@ pub fn finalizing() -> bool {
     FINALIZING.load(Ordering::Acquire)
 }
 
-/// Never resolves: what a runtime task does instead of attaching to an exiting interpreter.
-pub async fn park_if_finalizing() {
-    if finalizing() {
-        std::future::pending::<()>().await;
-    }
-}
-
 /// The `atexit` hook. The short pause without the GIL lets a thread already waiting for it
 /// finish its work before finalization starts.
 #[pyfunction]

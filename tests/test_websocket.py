@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from typing import Any, AsyncIterator, Iterator, List
 
 import pytest
@@ -343,6 +344,25 @@ async def test_sync_and_async_callbacks(client: TektonLLMWebSocketClient, sim: R
     await asyncio.wait_for(asyncio.gather(client.wait(a), client.wait(b)), GUARD)
     assert "".join(sync_got) == sim.answer_text("sync")
     assert "".join(async_got) == sim.answer_text("async")
+
+
+async def test_chunks_carry_their_arrival_time(client: TektonLLMWebSocketClient) -> None:
+    started = time.monotonic_ns()
+    seen: List[int] = []
+    handed_over: List[int] = []
+
+    def on_chunk(chunk: StreamingChunk) -> None:
+        handed_over.append(time.monotonic_ns())
+        assert isinstance(chunk.received_ns, int)
+        seen.append(chunk.received_ns)
+
+    rid = await client.generate(prompt="when", callback=on_chunk,
+                                options={"sim": {"chunks": 8, "chunk_delay_ms": 3}})
+    await asyncio.wait_for(client.wait(rid), GUARD)
+    assert len(seen) >= 8
+    assert all(started <= r <= h for r, h in zip(seen, handed_over)), (started, seen, handed_over)
+    assert seen == sorted(seen)
+    assert seen[-1] > seen[0], "paced chunks arrive at different times"
 
 
 async def test_raising_callback_goes_to_on_error_and_the_socket_survives(

@@ -9,8 +9,9 @@
 
 The socket, its handshake, keep-alive, routing and reconnects live in the backend (Rust
 `_core.WebSocketTransport`, or `_pure.websocket.WebSocketTransport` when
-TEKTON_LLM_BACKEND=python). The backend hands this module *batches* of events as tuples; one
-dispatcher task per connection turns them into `StreamingChunk` objects and calls the callbacks.
+TEKTON_LLM_BACKEND=python). The backend hands this module *batches* of events as tuples (chunks
+already as `StreamingChunk` objects, built by the backend); one dispatcher task per connection
+routes them and calls the callbacks, on the event loop's thread.
 See docs/websocket.md for the full behaviour.
 """
 
@@ -33,7 +34,7 @@ __all__ = ["TektonLLMWebSocketClient"]
 logger = logging.getLogger("tekton_llm_client.websocket")
 
 # Event tuples from a backend's `next_events()` (the interface both backends implement):
-EV_CHUNK = 0           # (0, request_id, chunk, done, finish_reason, model, provider, usage, context_id, fallback, timestamp)
+EV_CHUNK = 0           # (0, request_id, StreamingChunk)  received_ns set by the backend
 EV_RESPONSE = 1        # (1, request_id, content, model, provider, finish_reason, usage, context_id, fallback, timestamp)
 EV_REQUEST_FAILED = 2  # (2, request_id, kind, message, code, status, retry_after)
 EV_CANCELLED = 3       # (3, request_id)
@@ -369,7 +370,11 @@ class TektonLLMWebSocketClient:
             # future ever holds an exception nobody retrieves.
             future: "asyncio.Future[None]" = asyncio.get_running_loop().create_future()
             request.waiters.append(future)
-            done, _ = await asyncio.wait({future}, timeout=timeout)
+            if timeout is None:
+                await future
+                done = True
+            else:
+                done = bool((await asyncio.wait({future}, timeout=timeout))[0])
             if not done:
                 future.cancel()
                 if cancel_on_timeout and self._transport is not None:
@@ -413,15 +418,12 @@ class TektonLLMWebSocketClient:
                             request = requests.get(event[1])
                             if request is None:
                                 continue
-                            (_, request_id, text, done, finish_reason, model, provider, usage,
-                             context_id, fallback, timestamp) = event
-                            chunk = StreamingChunk(text, done, None, model, provider, fallback,
-                                                   finish_reason, Usage(*usage) if usage else None,
-                                                   context_id, timestamp)
+                            chunk = event[2]
+                            text = chunk.chunk
                             if text:
                                 request.parts.append(text)
-                            if request.model is None and model is not None:
-                                request.model, request.provider = model, provider
+                            if request.model is None and chunk.model is not None:
+                                request.model, request.provider = chunk.model, chunk.provider
                             callback = request.callback
                             if callback is not None:
                                 try:
@@ -429,12 +431,13 @@ class TektonLLMWebSocketClient:
                                     if result is not None and inspect.isawaitable(result):
                                         await result
                                 except Exception as exc:  # noqa: BLE001 - reported, socket lives on
-                                    await self._callback_failed("chunk callback", exc, request_id)
-                            if done:
+                                    await self._callback_failed("chunk callback", exc, request.request_id)
+                            if chunk.done:
                                 self._settle(request, CompletionResponse(
-                                    "".join(request.parts), model or request.model or "",
-                                    provider or request.provider or "", finish_reason, chunk.usage,
-                                    context_id, fallback, timestamp, None, request_id))
+                                    "".join(request.parts), chunk.model or request.model or "",
+                                    chunk.provider or request.provider or "", chunk.finish_reason,
+                                    chunk.usage, chunk.context_id, chunk.fallback, chunk.timestamp, None,
+                                    request.request_id))
                         else:
                             await self._on_event(event)
                     except Exception:  # noqa: BLE001 - a bug here must not stop the dispatcher

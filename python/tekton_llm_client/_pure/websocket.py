@@ -12,10 +12,12 @@ import asyncio
 import json
 import logging
 import random
+import time
 from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 from .._version import __version__
 from ..exceptions import TektonLLMError, error_from_kind
+from ..models import StreamingChunk, Usage
 from ..websocket import (
     EV_CANCELLED,
     EV_CHUNK,
@@ -670,6 +672,7 @@ class WebSocketTransport:
 
     def _handle_text(self, text: str) -> bool:
         """Decode and route one frame; True when the server asked for a PONG."""
+        received_ns = time.monotonic_ns()
         try:
             obj = self._decode(text)
         except _Malformed as exc:
@@ -684,11 +687,12 @@ class WebSocketTransport:
             if request_id in self._in_flight:
                 if done:
                     self._in_flight.discard(request_id)
-                self._emit((EV_CHUNK, request_id, obj["_chunk"], done,
-                            _str(obj, "finish_reason", "finishReason"), _str(obj, "model", "model"),
-                            _str(obj, "provider", "provider"), _usage(obj),
-                            _str(obj, "context_id", "contextId"), _bool(obj, "fallback", "fallback"),
-                            _str(obj, "timestamp", "timestamp")))
+                usage = _usage(obj)
+                self._emit((EV_CHUNK, request_id, StreamingChunk(
+                    obj["_chunk"], done, None, _str(obj, "model", "model"), _str(obj, "provider", "provider"),
+                    _bool(obj, "fallback", "fallback"), _str(obj, "finish_reason", "finishReason"),
+                    Usage(*usage) if usage else None, _str(obj, "context_id", "contextId"),
+                    _str(obj, "timestamp", "timestamp"), received_ns)))
             else:
                 logger.debug("frame for request %s dropped: not in flight", request_id)
         elif kind == "RESPONSE":

@@ -5,26 +5,22 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::{timeout_at, Instant};
 
 use crate::error::{CoreError, CoreResult, ErrorKind};
 use crate::ws::config::WsConfig;
+use crate::handover::OnReady;
+use crate::ws::event_queue::Taken;
 use crate::ws::events::WsEvent;
 use crate::ws::handshake::open_socket;
 use crate::ws::panic::guarded;
 use crate::ws::reconnect::supervise;
 use crate::ws::shared::Shared;
 
-struct EventQueue {
-    rx: mpsc::UnboundedReceiver<WsEvent>,
-    finished: bool,
-}
-
 pub struct WsClient {
     shared: Arc<Shared>,
-    events: tokio::sync::Mutex<EventQueue>,
     shutdown: watch::Sender<bool>,
     connection_task: Mutex<Option<JoinHandle<()>>>,
     connecting: AtomicBool,
@@ -32,11 +28,9 @@ pub struct WsClient {
 
 impl WsClient {
     pub fn new(config: WsConfig) -> WsClient {
-        let (tx, rx) = mpsc::unbounded_channel();
         let (shutdown, _) = watch::channel(false);
         WsClient {
-            shared: Arc::new(Shared::new(config, tx)),
-            events: tokio::sync::Mutex::new(EventQueue { rx, finished: false }),
+            shared: Arc::new(Shared::new(config)),
             shutdown,
             connection_task: Mutex::new(None),
             connecting: AtomicBool::new(false),
@@ -102,6 +96,11 @@ impl WsClient {
         }
     }
 
+    /// `send` without waiting: `Ok(false)` when no socket is up now (then `send` waits for one).
+    pub fn try_send(&self, request_id: &str, frame: &str) -> CoreResult<bool> {
+        self.shared.try_send(request_id, frame)
+    }
+
     /// Cancel a request in flight: CANCEL goes to the server and a `Cancelled` event ends the
     /// request for the caller at once. False when the request was not in flight.
     pub fn cancel(&self, request_id: &str) -> bool {
@@ -109,25 +108,28 @@ impl WsClient {
     }
 
     /// Every event ready now (at least one, at most `max`), waiting for the first. None once the
-    /// client is finished.
+    /// client is finished. For one consumer at a time.
     pub async fn next_events(&self, max: usize) -> Option<Vec<WsEvent>> {
-        let mut queue = self.events.lock().await;
-        if queue.finished {
-            return None;
-        }
         let mut batch = Vec::new();
-        if queue.rx.recv_many(&mut batch, max.max(1)).await == 0 {
-            queue.finished = true;
-            return None;
-        }
-        if matches!(batch.last(), Some(WsEvent::Finished)) {
-            queue.finished = true;
-            batch.pop();
-            if batch.is_empty() {
-                return None;
+        loop {
+            match self.shared.events.take(&mut batch, max) {
+                Taken::Events => return Some(batch),
+                Taken::Finished => return None,
+                Taken::Empty => self.shared.events.wait().await,
             }
         }
-        Some(batch)
+    }
+
+    /// The events ready now (at most `max`) into `out`; when none is, `on_ready` is called once,
+    /// on the connection task's thread, as soon as one is (a consumer outside the runtime waits
+    /// without a task). It replaces a callback registered earlier.
+    pub fn take_events_or_notify(&self, out: &mut Vec<WsEvent>, max: usize, on_ready: OnReady) -> Taken {
+        self.shared.events.take_or_notify(out, max, on_ready)
+    }
+
+    /// The events ready now (at most `max`) into `out`, without waiting.
+    pub fn take_events(&self, out: &mut Vec<WsEvent>, max: usize) -> Taken {
+        self.shared.events.take(out, max)
     }
 
     /// Close the socket (requests in flight fail with Connection) and finish the event stream.

@@ -29,6 +29,8 @@ pub struct ChunkFrame {
     pub context_id: Option<String>,
     pub fallback: bool,
     pub timestamp: Option<String>,
+    /// When the frame's bytes were read (`clock::monotonic_ns`); 0 when not known.
+    pub received_ns: u64,
 }
 
 /// A `RESPONSE` frame: a whole answer to GENERATE or CHAT.
@@ -84,6 +86,56 @@ impl MalformedFrame {
 
 /// Decode one text frame from the server.
 pub fn decode_server_frame(text: &str) -> Result<ServerFrame, MalformedFrame> {
+    if let Some(chunk) = decode_plain_chunk(text) {
+        return Ok(ServerFrame::Chunk(chunk));
+    }
+    decode_any_frame(text)
+}
+
+/// A CHUNK frame read straight into its fields, without building a JSON tree first: most frames
+/// are chunks. Serde refuses anything unusual (a field of another type, a duplicate key, both
+/// spellings of a field, a missing or empty request id): `None`, and the general decoder, which
+/// defines the behaviour, reads the frame instead.
+fn decode_plain_chunk(text: &str) -> Option<ChunkFrame> {
+    #[derive(serde::Deserialize)]
+    struct Plain {
+        #[serde(rename = "type")]
+        frame_type: String,
+        #[serde(alias = "requestId")]
+        request_id: String,
+        chunk: Option<String>,
+        done: Option<bool>,
+        #[serde(alias = "finishReason")]
+        finish_reason: Option<String>,
+        model: Option<String>,
+        provider: Option<String>,
+        usage: Option<Map<String, Value>>,
+        #[serde(alias = "contextId")]
+        context_id: Option<String>,
+        fallback: Option<bool>,
+        timestamp: Option<String>,
+    }
+    let p: Plain = serde_json::from_str(text).ok()?;
+    if !p.frame_type.eq_ignore_ascii_case("CHUNK") || p.request_id.is_empty() {
+        return None;
+    }
+    Some(ChunkFrame {
+        request_id: p.request_id,
+        chunk: p.chunk.unwrap_or_default(),
+        done: p.done.unwrap_or(false),
+        finish_reason: p.finish_reason,
+        model: p.model,
+        provider: p.provider,
+        usage: p.usage.as_ref().map(usage_of),
+        context_id: p.context_id,
+        fallback: p.fallback.unwrap_or(false),
+        timestamp: p.timestamp,
+        received_ns: 0,
+    })
+}
+
+/// Any frame, through a JSON tree.
+fn decode_any_frame(text: &str) -> Result<ServerFrame, MalformedFrame> {
     let value: Value = serde_json::from_str(text)
         .map_err(|e| MalformedFrame::new(format!("not JSON ({e}): {}", preview(text))))?;
     let Value::Object(obj) = value else {
@@ -137,6 +189,7 @@ fn decode_chunk(obj: &Map<String, Value>) -> Result<ChunkFrame, MalformedFrame> 
         context_id: string(obj, "context_id", "contextId"),
         fallback: boolean(obj, "fallback", "fallback"),
         timestamp: string(obj, "timestamp", "timestamp"),
+        received_ns: 0,
     })
 }
 
@@ -184,11 +237,15 @@ fn usage(obj: &Map<String, Value>) -> Option<Usage> {
     let Some(Value::Object(u)) = obj.get("usage") else {
         return None;
     };
+    Some(usage_of(u))
+}
+
+fn usage_of(u: &Map<String, Value>) -> Usage {
     let int = |names: &[&str]| names.iter().find_map(|n| u.get(*n).and_then(Value::as_i64));
     let prompt = int(&["prompt_tokens", "promptTokens", "input_tokens"]).unwrap_or(0);
     let completion = int(&["completion_tokens", "completionTokens", "output_tokens"]).unwrap_or(0);
     let total = int(&["total_tokens", "totalTokens"]).unwrap_or(prompt + completion);
-    Some(Usage { prompt_tokens: prompt, completion_tokens: completion, total_tokens: total })
+    Usage { prompt_tokens: prompt, completion_tokens: completion, total_tokens: total }
 }
 
 /// The start of a bad frame, for error messages (never the whole frame: it may be huge).
@@ -255,6 +312,36 @@ pub const PONG_FRAME: &str = r#"{"type":"PONG"}"#;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_plain_chunk_reader_agrees_with_the_general_decoder() {
+        let frames = [
+            r#"{"type":"CHUNK","request_id":"r1","chunk":"hi","done":false,"model":"m","provider":"p","context_id":"c","timestamp":"t"}"#,
+            r#"{"type":"chunk","requestId":"r1","chunk":"a\"b\u00e9","done":true,"finishReason":"stop","contextId":"c","fallback":true,"usage":{"promptTokens":1,"completion_tokens":2}}"#,
+            r#"{"type":"CHUNK","request_id":"r1","chunk":null,"done":null,"model":null,"usage":null}"#,
+            r#"{"type":"CHUNK","request_id":"r1","extra":{"x":[1,2]},"chunk":"x"}"#,
+            // What the plain reader refuses and the general decoder decides:
+            r#"{"type":"CHUNK","request_id":"r1","requestId":"r2","chunk":"x"}"#,
+            r#"{"type":"CHUNK","request_id":"r1","chunk":"x","chunk":"y"}"#,
+            r#"{"type":"CHUNK","request_id":"r1","done":"yes","model":5,"usage":[1]}"#,
+            r#"{"type":"CHUNK","request_id":"","chunk":"x"}"#,
+            r#"{"type":"CHUNK","chunk":"x"}"#,
+            r#"{"type":"CHUNK","request_id":"r1","chunk":7}"#,
+            r#"{"type":"RESPONSE","request_id":"r1","content":"x"}"#,
+            r#"{"type":"PING"}"#,
+            r#"[1]"#,
+        ];
+        for text in frames {
+            let plain = decode_plain_chunk(text);
+            let general = decode_any_frame(text);
+            if let Some(chunk) = plain {
+                assert_eq!(general, Ok(ServerFrame::Chunk(chunk)), "{text}");
+            }
+            assert_eq!(decode_server_frame(text), general, "{text}");
+        }
+        assert!(decode_plain_chunk(frames[0]).is_some() && decode_plain_chunk(frames[1]).is_some());
+        assert!(decode_plain_chunk(frames[2]).is_some() && decode_plain_chunk(frames[3]).is_some());
+    }
 
     #[test]
     fn decodes_a_chunk_with_usage() {

@@ -7,6 +7,7 @@
 
 mod client;
 mod config;
+mod event_queue;
 mod events;
 mod frames;
 mod handshake;
@@ -19,6 +20,7 @@ mod shared;
 
 pub use client::WsClient;
 pub use config::WsConfig;
+pub use event_queue::Taken;
 pub use events::WsEvent;
 pub use frames::{
     decode_server_frame, encode_cancel, encode_register, kind_for_code, kind_for_error, ChunkFrame, ErrorFrame,

@@ -57,6 +57,7 @@ pub(crate) async fn run_session(
             }
             incoming = stream.next() => {
                 ping_unanswered = false;
+                let received_ns = crate::clock::monotonic_ns();
                 let message = match incoming {
                     Some(Ok(message)) => message,
                     Some(Err(e)) => return lost_on_error(shared, e),
@@ -67,10 +68,10 @@ pub(crate) async fn run_session(
                 };
                 let is_ws_ping = matches!(message, Message::Ping(_));
                 let wants_pong = match message {
-                    Message::Text(text) => shared.handle_text(text.as_str()),
+                    Message::Text(text) => shared.handle_text(text.as_str(), received_ns),
                     // Protocol frames are text; a binary frame holding UTF-8 JSON is read anyway.
                     Message::Binary(bytes) => match std::str::from_utf8(&bytes) {
-                        Ok(text) => shared.handle_text(text),
+                        Ok(text) => shared.handle_text(text, received_ns),
                         Err(_) => {
                             shared.report_malformed("a binary frame that is not UTF-8 text");
                             false

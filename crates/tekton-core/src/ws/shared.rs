@@ -15,6 +15,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::error::{CoreError, ErrorKind};
 use crate::ws::config::{WsConfig, SEND_BACKLOG_LIMIT};
+use crate::ws::event_queue::EventQueue;
 use crate::ws::events::WsEvent;
 use crate::ws::frames::{decode_server_frame, encode_cancel, ServerFrame};
 use crate::ws::log::{DEBUG, WARNING};
@@ -36,7 +37,7 @@ pub(crate) struct LinkState {
 pub(crate) struct Shared {
     pub config: WsConfig,
     state: Mutex<LinkState>,
-    events: mpsc::UnboundedSender<WsEvent>,
+    pub(crate) events: EventQueue,
     /// Bumped whenever a socket comes up or goes down (requests waiting for one watch it).
     link_changed: watch::Sender<u64>,
     /// Bytes of frames queued for the writer and not yet taken by it.
@@ -44,7 +45,7 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub fn new(config: WsConfig, events: mpsc::UnboundedSender<WsEvent>) -> Shared {
+    pub fn new(config: WsConfig) -> Shared {
         let (link_changed, _) = watch::channel(0);
         Shared {
             config,
@@ -56,7 +57,7 @@ impl Shared {
                 session_id: None,
                 connections: 0,
             }),
-            events,
+            events: EventQueue::default(),
             link_changed,
             queued_bytes: AtomicUsize::new(0),
         }
@@ -79,8 +80,7 @@ impl Shared {
     }
 
     pub fn emit(&self, event: WsEvent) {
-        // The receiver lives as long as the client; a send can only fail during teardown.
-        let _ = self.events.send(event);
+        self.events.push(event);
     }
 
     pub fn watch_link(&self) -> watch::Receiver<u64> {
@@ -212,9 +212,14 @@ impl Shared {
         )));
     }
 
-    /// Decode and route one text frame. Returns true when the server asked for a PONG.
-    pub fn handle_text(&self, text: &str) -> bool {
+    /// Decode and route one text frame, read at `received_ns` (`clock::monotonic_ns`). Returns
+    /// true when the server asked for a PONG.
+    pub fn handle_text(&self, text: &str, received_ns: u64) -> bool {
         let frame = match decode_server_frame(text) {
+            Ok(ServerFrame::Chunk(mut chunk)) => {
+                chunk.received_ns = received_ns;
+                ServerFrame::Chunk(chunk)
+            }
             Ok(frame) => frame,
             Err(bad) => {
                 self.report_malformed(&bad.reason);

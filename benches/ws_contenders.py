@@ -1,0 +1,135 @@
+"""The WebSocket contenders of benches/bench_realistic_ws.py. Every contender does the same work:
+open one socket, register, send one STREAM frame per stream, and for every CHUNK frame hand its
+text to the caller (`on_text`), then return how many chunks each stream brought.
+
+`Handwritten` is what a user writes on the `websockets` library without our client: one reader
+task that `json.loads` every frame and routes it by `request_id` to the stream waiting for it.
+`Ours` is `TektonLLMWebSocketClient` on either backend, with the chunk callback a user would pass
+(`sync`, `async`), or none (`wait`: only the joined answer, the text is counted from it)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from typing import Any, Callable, Dict, List, Optional
+
+import websockets
+
+from tekton_llm_client import TektonLLMWebSocketClient
+from tekton_llm_client.config import ws_url
+
+OnText = Optional[Callable[[str], None]]
+
+
+def stream_frame(request_id: str, prompt: str, sim: Dict[str, Any]) -> str:
+    return json.dumps({"type": "STREAM", "request_id": request_id, "context_id": "bench",
+                       "component_id": "bench", "prompt": prompt, "options": {"sim": sim}})
+
+
+class _Stream:
+    __slots__ = ("on_text", "count", "done")
+
+    def __init__(self, on_text: OnText, done: "asyncio.Future[int]") -> None:
+        self.on_text = on_text
+        self.count = 0
+        self.done = done
+
+
+class Handwritten:
+    """connect, REGISTER, STREAM frames, `json.loads` per frame."""
+
+    def __init__(self, url: str) -> None:
+        self.url = ws_url(None, url)
+        self.ws: Any = None
+        self.streams: Dict[str, _Stream] = {}
+        self.reader: Optional["asyncio.Task[None]"] = None
+
+    async def open(self) -> None:
+        self.ws = await websockets.connect(self.url, max_size=16 * 1024 * 1024)
+        await self.ws.send(json.dumps({"type": "REGISTER", "component_id": "bench",
+                                       "capabilities": ["generate", "stream", "chat"]}))
+        ack = json.loads(await self.ws.recv())
+        if ack.get("type") != "REGISTER_ACK":
+            raise RuntimeError(f"no REGISTER_ACK: {ack!r}")
+        self.reader = asyncio.get_running_loop().create_task(self._read())
+
+    async def _read(self) -> None:
+        async for raw in self.ws:
+            msg = json.loads(raw)
+            kind = msg.get("type")
+            if kind == "CHUNK":
+                stream = self.streams.get(msg["request_id"])
+                if stream is None:
+                    continue
+                stream.count += 1
+                if stream.on_text is not None:
+                    stream.on_text(msg.get("chunk") or "")
+                if msg.get("done"):
+                    del self.streams[msg["request_id"]]
+                    stream.done.set_result(stream.count)
+            elif kind == "PING":
+                await self.ws.send('{"type":"PONG"}')
+            elif kind == "ERROR":
+                stream = self.streams.pop(msg.get("request_id") or "", None)
+                if stream is not None:
+                    stream.done.set_exception(RuntimeError(msg.get("error")))
+
+    async def drain(self, prompt: str, sim: Dict[str, Any], on_text: OnText = None) -> int:
+        if self.ws is None:
+            await self.open()
+        request_id = uuid.uuid4().hex
+        done: "asyncio.Future[int]" = asyncio.get_running_loop().create_future()
+        self.streams[request_id] = _Stream(on_text, done)
+        await self.ws.send(stream_frame(request_id, prompt, sim))
+        return await done
+
+    async def close(self) -> None:
+        if self.reader is not None:
+            self.reader.cancel()
+        if self.ws is not None:
+            await self.ws.close()
+
+
+class Ours:
+    def __init__(self, url: str, backend: str, callback: str) -> None:
+        self.client = TektonLLMWebSocketClient("bench", rhetor_url=url, backend=backend)
+        self.callback = callback
+
+    async def drain(self, prompt: str, sim: Dict[str, Any], on_text: OnText = None) -> int:
+        count = [0]
+        callback: Any = None
+        if self.callback == "sync":
+            def callback(chunk: Any) -> None:
+                count[0] += 1
+                if on_text is not None:
+                    on_text(chunk.chunk)
+        elif self.callback == "async":
+            async def callback(chunk: Any) -> None:
+                count[0] += 1
+                if on_text is not None:
+                    on_text(chunk.chunk)
+        request_id = await self.client.generate(prompt, callback=callback, options={"sim": sim})
+        answer = await self.client.wait(request_id)
+        if self.callback == "wait":
+            # No per-chunk call to count with: the simulator sends `chunk_size`-character chunks
+            # and then an empty one with done=True (what the other contenders count).
+            return -(-len(answer.content) // int(sim.get("chunk_size", 1))) + 1
+        return count[0]
+
+    async def close(self) -> None:
+        await self.client.disconnect()
+
+
+CONTENDERS: List[str] = ["rust", "rust async-cb", "rust wait", "python", "websockets", "rust http-sse"]
+
+
+def make(name: str, url: str) -> Any:
+    if name == "websockets":
+        return Handwritten(url)
+    if name == "rust http-sse":
+        from .contenders import make as make_http
+
+        return make_http("rust", url)
+    backend, _, callback = name.partition(" ")
+    return Ours(url, backend, {"": "sync", "async-cb": "async", "wait": "wait"}[callback])
