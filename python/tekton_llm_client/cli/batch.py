@@ -46,6 +46,10 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--concurrency", type=int, default=32, help="requests at once (default 32)")
     p.add_argument("--rate", type=float, default=None, help="at most this many requests started per second")
     p.add_argument("--progress", action="store_true", help="show progress on stderr even when it is not a terminal")
+    p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                   help="run on a Ray cluster (a local one without ADDRESS); see docs/scale-out.md")
+    p.add_argument("--actors", type=int, default=2, help="with --ray: actors (default 2)")
+    p.add_argument("--batch-size", type=int, default=256, help="with --ray: rows per actor call (default 256)")
     add_client_args(p)
 
 
@@ -309,8 +313,14 @@ def run(args: argparse.Namespace) -> int:
         problems.append("--concurrency must be at least 1")
     if args.rate is not None and not args.rate > 0:
         problems.append("--rate must be positive")
+    if args.actors < 1 or args.batch_size < 1:
+        problems.append("--actors and --batch-size must be at least 1")
     if problems:
         for p in problems:
             print(f"tekton-llm batch: {p}", file=sys.stderr)
         return 2
+    if args.ray is not None:
+        from .batch_ray import run_on_ray
+
+        return run_on_ray(args)
     return asyncio.run(_run(args))

@@ -26,8 +26,8 @@ from ._retry import retry_delay
 # Columns a row may carry that the request is made of (`id` is the caller's and is not sent).
 REQUEST_COLUMNS = ("prompt", "messages", "system_prompt", "options", "provider_id", "model_id",
                    "context_id", "temperature", "max_tokens")
-OUTPUT_COLUMNS = ("content", "model", "provider", "usage_prompt_tokens", "usage_completion_tokens",
-                  "latency_s", "attempts", "error", "error_kind")
+OUTPUT_COLUMNS = ("content", "model", "provider", "finish_reason", "fallback", "usage_prompt_tokens",
+                  "usage_completion_tokens", "latency_s", "attempts", "error", "error_kind", "status_code")
 
 
 def _plain(value: Any) -> Any:
@@ -62,9 +62,10 @@ class RhetorChat:
     """Answers each row's `prompt` (or `messages`), with its optional `system_prompt`, `options`
     (and `provider_id`, `model_id`, `context_id`, `temperature`, `max_tokens`).
 
-    Returns the input columns plus `content`, `model`, `provider`, `usage_prompt_tokens`,
-    `usage_completion_tokens`, `latency_s`, `attempts`, `error` (None or the message) and
-    `error_kind` (None or the exception's class name). A failed row is data (empty `content`)
+    Returns the input columns plus `content`, `model`, `provider`, `finish_reason`, `fallback`,
+    `usage_prompt_tokens`, `usage_completion_tokens`, `latency_s`, `attempts`, `error` (None or
+    the message), `error_kind` (None or the exception's class name) and `status_code` (the HTTP
+    status of a failed row's last answer, if any). A failed row is data (empty `content`)
     unless `raise_on_error=True`: then the batch raises the first row's error once every row of it
     is done.
 
@@ -184,10 +185,13 @@ def _output_columns(outcomes: List[Tuple[Any, int]]) -> Dict[str, List[Any]]:
         cols["content"].append("" if failed else outcome.content)
         cols["model"].append(None if failed else outcome.model)
         cols["provider"].append(None if failed else outcome.provider)
+        cols["finish_reason"].append(None if failed else outcome.finish_reason)
+        cols["fallback"].append(None if failed else bool(outcome.fallback))
         cols["usage_prompt_tokens"].append(None if usage is None else usage.prompt_tokens)
         cols["usage_completion_tokens"].append(None if usage is None else usage.completion_tokens)
         cols["latency_s"].append(None if failed else outcome.latency)
         cols["attempts"].append(attempts)
         cols["error"].append(str(outcome) if failed else None)
         cols["error_kind"].append(type(outcome).__name__ if failed else None)
+        cols["status_code"].append(getattr(outcome, "status_code", None) if failed else None)
     return cols
