@@ -5,6 +5,10 @@ the command's error kinds, and a re-run asks only what the output does not hold.
 from __future__ import annotations
 
 import json
+import os
+import signal
+import threading
+import time
 from pathlib import Path
 from typing import Any, Dict, Iterator, List
 
@@ -84,3 +88,60 @@ def test_batch_on_ray_answers_each_id_once_and_resumes(ray_local: None, tmp_path
 def test_batch_on_ray_needs_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["batch", "-", "-o", str(tmp_path / "o.jsonl"), "--ray"]) == 2
     assert "--ray reads a file" in capsys.readouterr().err
+
+
+def _ancestors(pid: int) -> List[int]:
+    chain = []
+    for _ in range(8):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                pid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            break
+        chain.append(pid)
+        if pid <= 1:
+            break
+    return chain
+
+
+def _our_map_workers() -> List[int]:
+    """Pids of the Ray Data actors started under this test process (never anyone else's)."""
+    pids = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/cmdline", "rb") as f:
+                if not f.read().startswith(b"ray::MapWorker"):
+                    continue
+        except OSError:
+            continue
+        if os.getpid() in _ancestors(int(name)):
+            pids.append(int(name))
+    return pids
+
+
+def test_an_actor_killed_halfway_leaves_no_duplicate_and_no_gap(ray_local: None, tmp_path: Path) -> None:
+    n = 400
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    src.write_text("".join(json.dumps({"id": f"k{i}", "prompt": f"kill {i}"}) + "\n" for i in range(n)))
+    journal = tmp_path / "out.jsonl.journal"
+    result: Dict[str, int] = {}
+    with RhetorSimulator(first_chunk_delay_ms=25) as sim:  # slow answers: the job lasts a few seconds
+        argv = ["batch", str(src), "-o", str(out), "--ray", "--url", sim.url, "--actors", "2",
+                "--batch-size", "20", "--concurrency", "2"]
+        runner = threading.Thread(target=lambda: result.setdefault("rc", main(argv)), daemon=True)
+        runner.start()
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not (journal.exists() and journal.read_text().count("\n") >= 60):
+            time.sleep(0.05)
+        victims = _our_map_workers()
+        assert victims and journal.exists(), "the job did not get going"
+        os.kill(victims[0], signal.SIGKILL)
+        runner.join(180)
+        assert not runner.is_alive(), "the run hung after an actor was killed"
+        # (the simulator then has more than n requests: the killed actor's batch was asked again)
+    assert result["rc"] == 0
+    recs = _lines(out)
+    assert sorted(r["id"] for r in recs) == sorted(f"k{i}" for i in range(n))  # none twice, none missing
+    assert all(r["content"] == answer_text(r["id"].replace("k", "kill ")) for r in recs)
