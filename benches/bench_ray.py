@@ -99,6 +99,7 @@ def run_rhetor_chat(url: str, rows: int, actors: int, batch_size: int, in_flight
     out = ds.map_batches(RhetorChat, fn_constructor_kwargs=kwargs, concurrency=actors,
                          batch_size=batch_size, batch_format="pyarrow")
     done = failed = 0
+    batch: Any
     for batch in out.iter_batches(batch_size=4096, batch_format="pyarrow"):
         done += batch.num_rows
         failed += batch.num_rows - batch.column("error").null_count
@@ -116,6 +117,7 @@ def run_ray_llm(url: str, rows: int, actors: int, batch_size: int, in_flight: in
         postprocess=lambda r: {"id": r["id"], "content": r["http_response"].get("content")},
     )
     done = failed = 0
+    batch: Any
     for batch in processor(ray.data.range(rows)).iter_batches(batch_size=4096, batch_format="pyarrow"):
         done += batch.num_rows
         failed += batch.column("content").null_count

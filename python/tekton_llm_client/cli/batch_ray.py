@@ -115,6 +115,7 @@ def run_on_ray(args: argparse.Namespace) -> int:
             answers = ray.data.from_items(rows).map_batches(
                 RhetorChat, fn_constructor_kwargs=chat_kw, concurrency=args.actors,
                 batch_size=max(1, min(args.batch_size, len(rows))), batch_format="pyarrow")
+            batch: Any
             for batch in answers.iter_batches(batch_format="pyarrow", batch_size=None):
                 for row in batch.to_pylist():
                     rec = output_record(row)
