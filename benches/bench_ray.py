@@ -148,12 +148,33 @@ def limiter_cost(calls: int = 2000) -> None:
           f"(per request: /64 without a job rate; /ceil(0.05 s x rate) with one)", flush=True)
 
 
+def rate_check(rate: float, seconds: float, actors: int = 2) -> None:
+    """The whole job's request rate under `shared_limiter(rate)`, as the server saw it: requests
+    over the time from the first to the last (a simulator in this process, recording)."""
+    from tekton_llm_client.testing import RhetorSimulator
+
+    rows = int(rate * seconds)
+    with RhetorSimulator(worker_threads=1) as sim:
+        limiter = shared_limiter(requests_per_s=rate)
+        ds = ray.data.range(rows).map_batches(_prompts, batch_format="pyarrow", batch_size=256)
+        out = ds.map_batches(RhetorChat, fn_constructor_kwargs={"rhetor_url": sim.url, "concurrency": 64,
+                                                                "limiter": limiter, "dialect": "v1"},
+                             concurrency=actors, batch_size=256, batch_format="pyarrow")
+        done = sum(len(b["id"]) for b in out.iter_batches(batch_size=4096, batch_format="pyarrow"))
+        times = sorted(r["time"] for r in sim.requests if r["path"] == "/api/v1/chat")
+    measured = (len(times) - 1) / (times[-1] - times[0])
+    print(f"shared rate {rate:g}/s over {times[-1] - times[0]:.1f} s, {actors} actors: {done} rows, "
+          f"server saw {measured:,.1f} requests/s ({(measured / rate - 1) * 100:+.2f} %)", flush=True)
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=20_000)
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--in-flight", type=int, default=64, help="RhetorChat's concurrency per actor")
     ap.add_argument("--cpus", type=int, default=4, help="logical CPUs for ray.init (tokens, not cores)")
+    ap.add_argument("--rate-check", type=float, default=None, metavar="RATE",
+                    help="only measure the shared rate limit: RATE requests/s for 30 s")
     args = ap.parse_args(argv)
     proc, url = _simulator()
     try:
@@ -165,6 +186,9 @@ def main(argv: Optional[List[str]] = None) -> None:
         except ImportError as exc:
             print(f"ray.data.llm unavailable ({exc}); measuring RhetorChat only")
             have_llm = False
+        if args.rate_check is not None:
+            rate_check(args.rate_check, 30.0)
+            return
         limiter_cost()
         for actors in (1, 2):
             measure(f"RhetorChat, {actors} actor(s)",

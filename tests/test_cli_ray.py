@@ -145,3 +145,4 @@ def test_an_actor_killed_halfway_leaves_no_duplicate_and_no_gap(ray_local: None,
     recs = _lines(out)
     assert sorted(r["id"] for r in recs) == sorted(f"k{i}" for i in range(n))  # none twice, none missing
     assert all(r["content"] == answer_text(r["id"].replace("k", "kill ")) for r in recs)
+

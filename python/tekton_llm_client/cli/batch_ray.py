@@ -101,8 +101,13 @@ def run_on_ray(args: argparse.Namespace) -> int:
 
             sim = RhetorSimulator(record=False, worker_threads=2).start()
             url = sim.url
-        ray.init(address=args.ray or None, include_dashboard=False, log_to_driver=False,
-                 configure_logging=False, ignore_reinit_error=True)
+        try:
+            ray.init(address=args.ray or None, include_dashboard=False, log_to_driver=False,
+                     configure_logging=False, ignore_reinit_error=True)
+        except Exception as exc:  # Ray raises ConnectionError, ValueError, RuntimeError, ...
+            print(f"tekton-llm batch: cannot start or reach Ray at {args.ray or 'a local instance'}: {exc}",
+                  file=sys.stderr)
+            return 2
         ray.data.DataContext.get_current().enable_progress_bars = False
         client_kw = {k: v for k, v in (("provider_id", args.provider), ("model_id", args.model),
                                        ("timeout", args.timeout), ("backend", args.backend)) if v is not None}
@@ -124,6 +129,9 @@ def run_on_ray(args: argparse.Namespace) -> int:
                     progress.update("error" in rec)
     except KeyboardInterrupt:
         interrupted = True
+    except ray.exceptions.RayError as exc:  # e.g. the actors could not start: a bad --url
+        failed += 1
+        print(f"tekton-llm batch: the Ray job failed: {str(exc).strip().splitlines()[-1]}", file=sys.stderr)
     finally:
         progress.skipped = source.skipped
         progress.finish()
