@@ -146,3 +146,13 @@ def test_an_actor_killed_halfway_leaves_no_duplicate_and_no_gap(ray_local: None,
     assert sorted(r["id"] for r in recs) == sorted(f"k{i}" for i in range(n))  # none twice, none missing
     assert all(r["content"] == answer_text(r["id"].replace("k", "kill ")) for r in recs)
 
+
+
+def test_batch_on_ray_refuses_bad_settings_before_starting(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src, out = tmp_path / "in.jsonl", tmp_path / "o.jsonl"
+    src.write_text('{"id": "a", "prompt": "x"}\n')
+    assert main(["batch", str(src), "-o", str(out), "--ray", "--timeout", "-5"]) == 2
+    assert "timeout must be" in capsys.readouterr().err
+    assert main(["batch", str(src), "-o", str(out), "--ray", "--retries", "-1"]) == 2
+    assert "max_retries" in capsys.readouterr().err
+    assert not out.exists()  # nothing written

@@ -78,6 +78,17 @@ def run_on_ray(args: argparse.Namespace) -> int:
     if args.input == "-":
         print("tekton-llm batch: --ray reads a file, not stdin", file=sys.stderr)
         return 2
+    client_kw = {k: v for k, v in (("provider_id", args.provider), ("model_id", args.model),
+                                   ("timeout", args.timeout), ("backend", args.backend)) if v is not None}
+    chat_kw: Dict[str, Any] = {"rhetor_url": args.url, "component_id": "tekton-llm-cli",
+                               "concurrency": args.concurrency, **client_kw}
+    if args.retries is not None:
+        chat_kw["max_retries"] = args.retries
+    try:
+        RhetorChat(**chat_kw)  # bad settings are a usage error here, not a crash in every actor
+    except (TypeError, ValueError) as exc:
+        print(f"tekton-llm batch: {exc}", file=sys.stderr)
+        return 2
     store = Store(args.output)
     store.load()
     show = args.progress or sys.stderr.isatty()
@@ -101,6 +112,7 @@ def run_on_ray(args: argparse.Namespace) -> int:
 
             sim = RhetorSimulator(record=False, worker_threads=2).start()
             url = sim.url
+        chat_kw["rhetor_url"] = url
         try:
             ray.init(address=args.ray or None, include_dashboard=False, log_to_driver=False,
                      configure_logging=False, ignore_reinit_error=True)
@@ -109,12 +121,7 @@ def run_on_ray(args: argparse.Namespace) -> int:
                   file=sys.stderr)
             return 2
         ray.data.DataContext.get_current().enable_progress_bars = False
-        client_kw = {k: v for k, v in (("provider_id", args.provider), ("model_id", args.model),
-                                       ("timeout", args.timeout), ("backend", args.backend)) if v is not None}
-        chat_kw: Dict[str, Any] = {"rhetor_url": url, "component_id": "tekton-llm-cli", "concurrency": args.concurrency,
-                                   "limiter": shared_limiter(args.rate), **client_kw}
-        if args.retries is not None:
-            chat_kw["max_retries"] = args.retries
+        chat_kw["limiter"] = shared_limiter(args.rate)
         for rows in _slices(iter(source), ROWS_PER_SLICE):
             progress.skipped = source.skipped
             answers = ray.data.from_items(rows).map_batches(
