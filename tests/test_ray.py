@@ -109,7 +109,7 @@ def test_messages_column_and_raise_on_error(ray_local: None, sim: RhetorSimulato
             batch_size=10, max_restarts=0, max_task_retries=0).take_all()
 
 
-def test_a_429_holds_every_actor(ray_local: None) -> None:
+def test_a_429_holds_every_actor(ray_local: None, backend: str) -> None:
     """One row gets 429 with Retry-After: 1 on every attempt; both actors hold new requests for
     the cool-down (the server sees at most the requests already granted or in flight), then go on."""
     retry_after = 1.0
@@ -121,7 +121,7 @@ def test_a_429_holds_every_actor(ray_local: None) -> None:
         limiter = shared_limiter(requests_per_s=200)
         out = ray.data.from_items(rows).map_batches(
             RhetorChat, fn_constructor_kwargs={"rhetor_url": sim.url, "concurrency": concurrency, "limiter": limiter,
-                                               "max_retries": 1, "dialect": "v1"},
+                                               "max_retries": 1, "dialect": "v1", "backend": backend},
             concurrency=2, batch_size=50, batch_format="pyarrow").take_all()
         records = _chat_records(sim)
         stats = ray.get(limiter.stats.remote())
@@ -211,3 +211,19 @@ def test_rhetor_chat_in_forked_and_spawned_workers(sim: RhetorSimulator, backend
     assert pid != os.getpid()
     assert contents == [answer_text("in child a"), answer_text("in child b")], errors
     assert errors == [None, None]
+
+
+def test_a_429_holds_the_actor_without_a_shared_limiter(sim: RhetorSimulator, backend: str) -> None:
+    """No limiter: the actor that got the 429 holds its own new requests for the Retry-After."""
+    prompts = ["limited"] + [f"next {i}" for i in range(6)]
+    options = [json.dumps({"sim": {"fail_status": 429, "retry_after": 1, "fail_times": 1000}})] + [None] * 6
+    out = RhetorChat(sim.url, concurrency=1, max_retries=1, backend=backend, dialect="v1")(
+        {"prompt": prompts, "options": options})
+    assert out["error_kind"] == ["RateLimitError"] + [None] * 6 and out["attempts"] == [2] + [1] * 6
+    records = _chat_records(sim)
+    first_429 = records[0]["time"]
+    assert records[0]["json"]["messages"][-1]["content"] == "limited"
+    # one request may already have been handed to the runner (its window is 2 x concurrency)
+    early = [r for r in records[1:] if r["time"] < first_429 + 0.9]
+    assert len(early) <= 1, [(r["json"]["messages"][-1]["content"], r["time"] - first_429) for r in records]
+    assert len(records) == 8
