@@ -227,3 +227,19 @@ def test_a_429_holds_the_actor_without_a_shared_limiter(sim: RhetorSimulator, ba
     early = [r for r in records[1:] if r["time"] < first_429 + 0.9]
     assert len(early) <= 1, [(r["json"]["messages"][-1]["content"], r["time"] - first_429) for r in records]
     assert len(records) == 8
+
+
+def test_batch_formats_keep_their_input_columns(sim: RhetorSimulator) -> None:
+    import pandas as pd
+    import pyarrow as pa
+
+    chat = RhetorChat(sim.url, concurrency=2, max_retries=0)
+    table = pa.table({"id": [1, 2], "prompt": ["t1", "t2"], "mine": [[1, 2], None]})
+    out = chat(table)
+    assert out.column_names == ["id", "prompt", "mine", *OUTPUT_COLUMNS]
+    assert out.column("mine").type == table.column("mine").type and out.column("status_code").type == pa.int64()
+    assert out.column("content").to_pylist() == [answer_text("t1"), answer_text("t2")]
+    frame = chat(pd.DataFrame({"prompt": ["p1"], "system_prompt": ["s"], "extra": [3.5]}))
+    assert list(frame["content"]) == [answer_text("p1", "s")] and list(frame["extra"]) == [3.5]
+    with pytest.raises(ValueError, match="'prompt' or a 'messages' column"):
+        chat({"question": ["no prompt column"]})

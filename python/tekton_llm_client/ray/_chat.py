@@ -30,6 +30,14 @@ OUTPUT_COLUMNS = ("content", "model", "provider", "finish_reason", "fallback", "
                   "usage_completion_tokens", "latency_s", "attempts", "error", "error_kind", "status_code")
 
 
+# Arrow types of the output columns (pyarrow type factory names): typed even when a batch holds
+# only nulls in one, so every block has the same schema.
+OUTPUT_TYPES = {"content": "string", "model": "string", "provider": "string", "finish_reason": "string",
+                "fallback": "bool_", "usage_prompt_tokens": "int64", "usage_completion_tokens": "int64",
+                "latency_s": "float64", "attempts": "int64", "error": "string", "error_kind": "string",
+                "status_code": "int64"}
+
+
 def _plain(value: Any) -> Any:
     """A column value as plain Python: Ray hands out numpy scalars and arrays (a list column is
     an array, a list of dicts an array of dicts), pandas NaN for a missing number."""
@@ -47,14 +55,19 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _columns(batch: Any) -> Dict[str, Sequence[Any]]:
+def _columns(batch: Any) -> Tuple[Dict[str, Sequence[Any]], int]:
+    """The batch's request columns (only those: the rest is passed through untouched) and its
+    number of rows."""
     if isinstance(batch, dict):
-        return batch
-    if hasattr(batch, "to_pydict"):  # pyarrow.Table
-        return batch.to_pydict()  # type: ignore[no-any-return]
+        names = list(batch)
+        n = len(batch[names[0]]) if names else 0
+        return {c: batch[c] for c in REQUEST_COLUMNS if c in batch}, n
+    if hasattr(batch, "column_names") and hasattr(batch, "num_rows"):  # pyarrow.Table
+        names = batch.column_names
+        return {c: batch.column(c).to_pylist() for c in REQUEST_COLUMNS if c in names}, batch.num_rows
     if hasattr(batch, "columns") and hasattr(batch, "__getitem__"):  # pandas.DataFrame
-        return {str(c): batch[c].tolist() for c in batch.columns}
-    raise TypeError(f"RhetorChat takes a batch as a dict of columns or a pandas DataFrame, "
+        return {str(c): batch[c].tolist() for c in batch.columns if c in REQUEST_COLUMNS}, len(batch)
+    raise TypeError(f"RhetorChat takes a batch as a dict of columns, a pyarrow Table or a pandas DataFrame, "
                     f"not {type(batch).__name__}")
 
 
@@ -98,12 +111,10 @@ class RhetorChat:
         self._loop = asyncio.new_event_loop()  # the actor's: every batch runs on it
 
     def __call__(self, batch: Any) -> Any:
-        columns = _columns(batch)
+        columns, n = _columns(batch)
         if "prompt" not in columns and "messages" not in columns:
-            raise ValueError(f"RhetorChat needs a 'prompt' or a 'messages' column; the batch has {sorted(columns)}")
-        n = len(next(iter(columns.values()))) if columns else 0
-        sent = [c for c in REQUEST_COLUMNS if c in columns]
-        requests = [{"id": str(i), **{c: _plain(columns[c][i]) for c in sent}} for i in range(n)]
+            raise ValueError("RhetorChat needs a 'prompt' or a 'messages' column")
+        requests = [{"id": str(i), **{c: _plain(v[i]) for c, v in columns.items()}} for i in range(n)]
         refused = {i: err for i, err in ((i, _parse_options(r)) for i, r in enumerate(requests)) if err}
         outcomes = self._loop.run_until_complete(
             self._answer([r for i, r in enumerate(requests) if i not in refused]))
@@ -116,8 +127,12 @@ class RhetorChat:
         added = _output_columns(outcomes)
         if isinstance(batch, dict):
             return {**batch, **added}
-        if hasattr(batch, "to_pydict"):
-            return {**batch.to_pydict(), **added}
+        if hasattr(batch, "append_column"):  # pyarrow: the input columns as they are, typed additions
+            import pyarrow as pa
+
+            for name, values in added.items():
+                batch = batch.append_column(name, pa.array(values, type=getattr(pa, OUTPUT_TYPES[name])()))
+            return batch
         out = batch.copy()
         for name, values in added.items():
             out[name] = values
