@@ -9,7 +9,7 @@ import logging
 import os
 import sys
 import traceback
-from typing import List, NoReturn, Optional
+from typing import Callable, List, NoReturn, Optional
 
 from ..exceptions import TektonLLMError
 from . import _exit
@@ -53,15 +53,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _log_to_stderr(command: str, verbose: bool) -> None:
+def _log_to_stderr(command: str, verbose: bool) -> Callable[[], None]:
     """The library's log lines (retries, fallbacks, reconnects) only with --verbose: without it a
-    failure is reported once, by the command, not once per retry."""
+    failure is reported once, by the command, not once per retry. Returns what puts the logger
+    back as it was (main() called in-process, by a test or a program, must not leave it changed)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(f"tekton-llm {command}: %(levelname)s: %(message)s"))
     logger = logging.getLogger("tekton_llm_client")
+    level, propagate = logger.level, logger.propagate
     logger.addHandler(handler)
     logger.setLevel(logging.INFO if verbose else logging.ERROR)
     logger.propagate = False
+
+    def restore() -> None:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate
+
+    return restore
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -75,7 +84,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if broken:
         _exit.report(command, "internal", f"cannot load: {broken}")
         return _exit.INTERNAL
-    _log_to_stderr(command, bool(getattr(args, "verbose", False)))
+    restore_logging = _log_to_stderr(command, bool(getattr(args, "verbose", False)))
     try:
         mod = importlib.import_module(f"{__name__}.{_COMMANDS[command]}")
         return int(mod.run(args) or 0)
@@ -95,6 +104,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         _exit.report(command, "internal",
                      f"{type(exc).__name__}: {exc} (a bug in tekton-llm; TEKTON_LLM_DEBUG=1 shows the traceback)")
         return _exit.INTERNAL
+    finally:
+        restore_logging()
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -53,6 +53,10 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--concurrency", type=int, default=32, help="requests at once (default 32)")
     p.add_argument("--rate", type=float, default=None, help="at most this many requests started per second")
     p.add_argument("--progress", action="store_true", help="show progress on stderr even when it is not a terminal")
+    p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                   help="run on a Ray cluster (a local one without ADDRESS); see docs/scale-out.md")
+    p.add_argument("--actors", type=int, default=2, help="with --ray: actors (default 2)")
+    p.add_argument("--batch-size", type=int, default=256, help="with --ray: rows per actor call (default 256)")
     add_client_args(p)
 
 
@@ -224,6 +228,8 @@ def _usage_problems(args: argparse.Namespace) -> List[str]:
         problems.append("--concurrency must be at least 1")
     if args.rate is not None and not args.rate > 0:
         problems.append("--rate must be positive")
+    if args.actors < 1 or args.batch_size < 1:
+        problems.append("--actors and --batch-size must be at least 1")
     return problems
 
 
@@ -232,4 +238,8 @@ def run(args: argparse.Namespace) -> int:
     problems = _usage_problems(args)
     if problems:
         raise CommandError("usage", "; ".join(problems), USAGE)
+    if args.ray is not None:
+        from .batch_ray import run_on_ray
+
+        return run_on_ray(args)
     return _exit.run_async(_run(args))
