@@ -128,7 +128,7 @@ class RhetorChat:
         if isinstance(batch, dict):
             return {**batch, **added}
         if hasattr(batch, "append_column"):  # pyarrow: the input columns as they are, typed additions
-            import pyarrow as pa
+            import pyarrow as pa  # type: ignore[import-untyped]
 
             for name, values in added.items():
                 batch = batch.append_column(name, pa.array(values, type=getattr(pa, OUTPUT_TYPES[name])()))
