@@ -44,11 +44,16 @@ pub fn after_wake() {
 /// causes, so holding one back delays the next).
 const COALESCE_FROM: usize = 16;
 
+/// Whether wake-ups are coalesced now: a window is set and enough exchanges are in flight.
+pub fn coalescing() -> bool {
+    !window().is_zero() && tekton_core::activity::in_flight() >= COALESCE_FROM
+}
+
 pub fn before_sleep() {
-    let window = window();
-    if window.is_zero() || tekton_core::activity::in_flight() < COALESCE_FROM {
+    if !coalescing() {
         return;
     }
+    let window = window();
     let (last, gap) = WAKES.with(Cell::get);
     let Some(last) = last else { return };
     if gap >= window * 2 {

@@ -49,11 +49,15 @@ impl Queue {
         }
     }
 
-    /// Wake the loop, at most once per window: a loop woken less than a window ago is woken at
-    /// the window's end instead, and then finds everything that finished meanwhile. Paced streams
-    /// deliver one event per network read; without this, each would cost the loop a wake-up.
+    /// Wake the loop, at most once per window while many exchanges are in flight: a loop woken
+    /// less than a window ago is woken at the window's end instead, and then finds everything that
+    /// finished meanwhile. Paced streams deliver one event per network read; without this, each
+    /// would cost the loop a wake-up.
     fn wake_soon(self: &Arc<Self>) {
         let now = tekton_core::clock::monotonic_ns();
+        if !crate::io_pacing::coalescing() {
+            return self.wake_now(now); // a few exchanges: each result may be what starts the next
+        }
         let due = self.last_wake_ns.load(Ordering::Relaxed).saturating_add(wake_window_ns());
         if now >= due || self.wake_scheduled.swap(true, Ordering::AcqRel) {
             if now >= due {
