@@ -53,10 +53,14 @@ def _bench(benchmark: Any, group: str, name: str, once: Callable[[], Dict[str, f
 
 # -- 1. one stream, one event per read ----------------------------------------------------------
 
-def _one_stream(url: str, name: str, events: int) -> Dict[str, float]:
+Factory = Callable[[str, str], Any]
+
+
+def _one_stream(url: str, name: str, events: int, factory: Factory = make) -> Dict[str, float]:
+    """One unpaced stream of `events` events; `factory(name, url)` makes the contender."""
     async def go() -> Dict[str, float]:
-        c = make(name, url)
-        await c.drain("warm", {"chunks": 4})
+        c = factory(name, url)
+        await c.drain("warm", {"chunks": 4, "chunk_size": 8})
         start = Usage.now()
         n = await c.drain("one", {"chunks": events, "chunk_size": 8})
         used = Usage.now().since(start)
@@ -74,12 +78,13 @@ def test_one_stream_one_event_per_write(benchmark: Any, one_event_url: str, name
 
 # -- 2. paced concurrent streams ------------------------------------------------------------------
 
-def _paced(url: str, name: str, streams: int, lockstep: bool, seed: int) -> Dict[str, float]:
+def _paced(url: str, name: str, streams: int, lockstep: bool, seed: int, factory: Factory = make) -> Dict[str, float]:
+    """`streams` concurrent paced streams (random phase or lock-step); also for the WebSocket suite."""
     rng = random.Random(seed)
 
     async def go() -> Dict[str, float]:
-        c = make(name, url)
-        await c.drain("warm", {"chunks": 4})
+        c = factory(name, url)
+        await c.drain("warm", {"chunks": 4, "chunk_size": 8})
         gaps: List[float] = []
 
         async def one(i: int) -> int:

@@ -20,59 +20,14 @@ Run: .venv/bin/python -m pytest benches/bench_realistic_ws.py -p no:cacheprovide
 
 from __future__ import annotations
 
-import asyncio
-import random
-import time
-from typing import Any, Dict, List
+from typing import Any, Dict
 
 import pytest
 
-from .bench_realistic import PACED_EVENTS, PACING_MS, ROUNDS, _bench
-from .client_cpu import Usage
-from .contenders import percentile
+from .bench_realistic import PACED_EVENTS, PACING_MS, ROUNDS, _bench, _one_stream, _paced
 from .ws_contenders import CONTENDERS, make
 
 UNPACED_CHUNKS = 5_000
-
-
-def _paced(url: str, name: str, streams: int, lockstep: bool, seed: int) -> Dict[str, float]:
-    rng = random.Random(seed)
-
-    async def go() -> Dict[str, float]:
-        c = make(name, url)
-        await c.drain("warm", {"chunks": 4, "chunk_size": 8})
-        gaps: List[float] = []
-
-        async def one(i: int) -> int:
-            sim: Dict[str, Any] = {"chunks": PACED_EVENTS, "chunk_size": 8, "chunk_delay_ms": PACING_MS}
-            if lockstep:
-                sim["lockstep"] = True
-            else:
-                sim["first_chunk_delay_ms"] = rng.randrange(PACING_MS)
-            last = [0.0]
-
-            def on_text(text: str) -> None:
-                now = time.perf_counter()
-                if not text:
-                    return
-                if last[0]:
-                    gaps.append(now - last[0])
-                last[0] = now
-
-            return int(await c.drain(f"paced {i}", sim, on_text))
-
-        start = Usage.now()
-        counts = await asyncio.gather(*(one(i) for i in range(streams)))
-        used = Usage.now().since(start)
-        await c.close()
-        n = sum(counts)
-        ideal = (PACED_EVENTS - 1 + 1) * PACING_MS / 1e3  # the spread of phases adds at most one pause
-        out = used.per(n)
-        out.update({"wall_vs_ideal": used.wall / ideal, "gap_p50_ms": percentile(gaps, 50) * 1e3,
-                    "gap_p99_ms": percentile(gaps, 99) * 1e3})
-        return out
-
-    return asyncio.run(go())
 
 
 @pytest.mark.parametrize("name", CONTENDERS)
@@ -81,21 +36,12 @@ def _paced(url: str, name: str, streams: int, lockstep: bool, seed: int) -> Dict
 def test_ws_paced_streams(benchmark: Any, sim_url: str, name: str, shape: str, streams: int) -> None:
     group = f"realistic ws 1: {streams} streams x {PACED_EVENTS} chunks {PACING_MS} ms apart, {shape}, one socket"
     seed = iter(range(ROUNDS))
-    _bench(benchmark, group, name, lambda: _paced(sim_url, name, streams, shape == "lockstep", next(seed)),
-           "cpu_us_per_chunk")
+    _bench(benchmark, group, name,
+           lambda: _paced(sim_url, name, streams, shape == "lockstep", next(seed), factory=make), "cpu_us_per_chunk")
 
 
 def _unpaced(url: str, name: str) -> Dict[str, float]:
-    async def go() -> Dict[str, float]:
-        c = make(name, url)
-        await c.drain("warm", {"chunks": 4, "chunk_size": 8})
-        start = Usage.now()
-        n = await c.drain("one", {"chunks": UNPACED_CHUNKS, "chunk_size": 8})
-        used = Usage.now().since(start)
-        await c.close()
-        return used.per(n)
-
-    return asyncio.run(go())
+    return _one_stream(url, name, UNPACED_CHUNKS, factory=make)
 
 
 @pytest.mark.parametrize("name", CONTENDERS)
