@@ -96,9 +96,7 @@ enum AttemptEnd {
 impl RhetorHttp {
     /// Start a streamed chat on `rt`. The request is sent by the reader task.
     pub fn stream_chat(self: &Arc<Self>, rt: &tokio::runtime::Handle, req: &ChatRequest, request_id: String) -> Result<ChatStream, CoreError> {
-        let body = Bytes::from(req.to_v1_body(true).map_err(|e| {
-            CoreError::new(ErrorKind::InvalidRequest, format!("cannot encode request: {e}"))
-        })?);
+        let body = stream_body(req)?;
         let http = Arc::clone(self);
         let rid = request_id.clone();
         Ok(ChatStream::spawn(rt, request_id, self.cfg.stream_buffer_events, move |sink| http.run_stream(body, rid, sink)))
@@ -111,9 +109,7 @@ impl RhetorHttp {
     where
         S: Future<Output = ()> + Send + 'static,
     {
-        let body = Bytes::from(req.to_v1_body(true).map_err(|e| {
-            CoreError::new(ErrorKind::InvalidRequest, format!("cannot encode request: {e}"))
-        })?);
+        let body = stream_body(req)?;
         let http = Arc::clone(self);
         let rid = request_id.clone();
         let started = Arc::new(AtomicU64::new(0));
@@ -291,6 +287,13 @@ impl SseSink for EventReader<'_> {
         }
         self.batch.push(&event);
     }
+}
+
+/// The request body of a streamed chat.
+fn stream_body(req: &ChatRequest) -> Result<Bytes, CoreError> {
+    req.to_v1_body(true)
+        .map(Bytes::from)
+        .map_err(|e| CoreError::new(ErrorKind::InvalidRequest, format!("cannot encode request: {e}")))
 }
 
 fn idle_error(idle: Duration, request_id: &str, what: &str) -> CoreError {

@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Optional
+import time
+from typing import Any, List, Optional
 
 
 @dataclass
@@ -25,6 +26,22 @@ class RequestRecord:
     # them (pure-Python paths).
     timestamps: str = "socket"
     finished: bool = False
+
+    def add_chunk(self, chunk: Any) -> bool:
+        """Account one streamed chunk (its arrival time, text, usage); False once the stream
+        failed (an error chunk), which ends the request."""
+        at = chunk.received_ns or time.monotonic_ns()
+        if chunk.error:
+            self.fail("StreamErrorEvent", str(chunk.error), at)
+            return False
+        if chunk.chunk:
+            self.chunk_ns.append(at)
+            self.text_parts.append(chunk.chunk)
+        if chunk.done:
+            if chunk.usage is not None and chunk.usage.completion_tokens:
+                self.usage_output_tokens = int(chunk.usage.completion_tokens)
+            self.end_ns = at
+        return True
 
     def fail(self, kind: str, message: str, now_ns: int) -> None:
         if self.error_kind is None:

@@ -55,17 +55,8 @@ class RhetorTarget:
                 prompt.messages, streaming=True, options=self._options, max_tokens=prompt.max_tokens)
             record.sent_ns = time.monotonic_ns()
             async for chunk in call:
-                at = chunk.received_ns or time.monotonic_ns()
-                if chunk.error:
-                    record.fail("StreamErrorEvent", str(chunk.error), at)
+                if not record.add_chunk(chunk):
                     return
-                if chunk.chunk:
-                    record.chunk_ns.append(at)
-                    record.text_parts.append(chunk.chunk)
-                if chunk.done:
-                    if chunk.usage is not None and chunk.usage.completion_tokens:
-                        record.usage_output_tokens = int(chunk.usage.completion_tokens)
-                    record.end_ns = at
             record.end_ns = record.end_ns or time.monotonic_ns()
             record.finished = True
         except Exception as exc:  # every failure is data: counted by its type
@@ -87,17 +78,8 @@ class RhetorTarget:
                 if batch is None:
                     break
                 for chunk in batch:
-                    at = chunk.received_ns or time.monotonic_ns()
-                    if chunk.error:
-                        record.fail("StreamErrorEvent", str(chunk.error), at)
+                    if not record.add_chunk(chunk):
                         return
-                    if chunk.chunk:
-                        record.chunk_ns.append(at)
-                        record.text_parts.append(chunk.chunk)
-                    if chunk.done:
-                        if chunk.usage is not None and chunk.usage.completion_tokens:
-                            record.usage_output_tokens = int(chunk.usage.completion_tokens)
-                        record.end_ns = at
             record.end_ns = record.end_ns or time.monotonic_ns()
             record.finished = True
         except Exception as exc:  # every failure is data: counted by its type
