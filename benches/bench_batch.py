@@ -10,7 +10,6 @@ import time
 from typing import Any, Dict
 
 import pytest
-
 from tekton_llm_client import TektonLLMClient
 
 from .conftest import record

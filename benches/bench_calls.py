@@ -32,8 +32,12 @@ def _run(url: str, name: str, concurrency: int) -> Dict[str, float]:
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - t0
         await c.close()
-        return {"calls_per_s": CALLS / wall, "cpu_us_per_call": cpu / CALLS * 1e6,
-                "p50_ms": percentile(lat, 50) * 1e3, "p99_ms": percentile(lat, 99) * 1e3}
+        return {
+            "calls_per_s": CALLS / wall,
+            "cpu_us_per_call": cpu / CALLS * 1e6,
+            "p50_ms": percentile(lat, 50) * 1e3,
+            "p99_ms": percentile(lat, 99) * 1e3,
+        }
 
     return asyncio.run(go())
 

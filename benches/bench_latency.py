@@ -35,16 +35,21 @@ def _run(url: str, name: str) -> Dict[str, float]:
                     gaps.append(now - last[0])
                 last[:] = [now]
 
-            await c.drain(f"paced {i}", {"chunks": 100, "chunk_size": 8, "chunk_delay_ms": 2,
-                                         "first_chunk_delay_ms": 5}, on_text)
+            await c.drain(
+                f"paced {i}", {"chunks": 100, "chunk_size": 8, "chunk_delay_ms": 2, "first_chunk_delay_ms": 5}, on_text
+            )
 
         await one(-1)
         ttfc.clear()
         gaps.clear()
         await asyncio.gather(*(one(i) for i in range(8)))
         await c.close()
-        return {"ttfc_p50_ms": percentile(ttfc, 50) * 1e3, "ttfc_p99_ms": percentile(ttfc, 99) * 1e3,
-                "gap_p50_ms": percentile(gaps, 50) * 1e3, "gap_p99_ms": percentile(gaps, 99) * 1e3}
+        return {
+            "ttfc_p50_ms": percentile(ttfc, 50) * 1e3,
+            "ttfc_p99_ms": percentile(ttfc, 99) * 1e3,
+            "gap_p50_ms": percentile(gaps, 50) * 1e3,
+            "gap_p99_ms": percentile(gaps, 99) * 1e3,
+        }
 
     return asyncio.run(go())
 

@@ -23,7 +23,6 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import ray
-
 from tekton_llm_client.ray import RhetorChat, shared_limiter
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -71,8 +70,11 @@ class CpuMeter:
 
 
 def _simulator() -> Tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([sys.executable, "-m", "tekton_llm_client", "simulate", "--port", "0", "--workers", "1"],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tekton_llm_client", "simulate", "--port", "0", "--workers", "1"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout is not None
     line = proc.stdout.readline().strip()
     if not line.startswith("RHETOR_SIMULATOR_URL="):
@@ -90,14 +92,16 @@ def _prompts(batch: Any) -> Any:
     return pa.table({"id": ids, "prompt": pc.binary_join_element_wise("question", pc.cast(ids, pa.string()), " ")})
 
 
-def run_rhetor_chat(url: str, rows: int, actors: int, batch_size: int, in_flight: int,
-                    limiter: Any = None) -> Tuple[int, int]:
+def run_rhetor_chat(
+    url: str, rows: int, actors: int, batch_size: int, in_flight: int, limiter: Any = None
+) -> Tuple[int, int]:
     ds = ray.data.range(rows).map_batches(_prompts, batch_format="pyarrow", batch_size=batch_size)
     kwargs: Dict[str, Any] = {"rhetor_url": url, "concurrency": in_flight, "dialect": "v1"}
     if limiter is not None:
         kwargs["limiter"] = limiter
-    out = ds.map_batches(RhetorChat, fn_constructor_kwargs=kwargs, concurrency=actors,
-                         batch_size=batch_size, batch_format="pyarrow")
+    out = ds.map_batches(
+        RhetorChat, fn_constructor_kwargs=kwargs, concurrency=actors, batch_size=batch_size, batch_format="pyarrow"
+    )
     done = failed = 0
     batch: Any
     for batch in out.iter_batches(batch_size=4096, batch_format="pyarrow"):
@@ -109,8 +113,12 @@ def run_rhetor_chat(url: str, rows: int, actors: int, batch_size: int, in_flight
 def run_ray_llm(url: str, rows: int, actors: int, batch_size: int, in_flight: int) -> Tuple[int, int]:
     from ray.data.llm import HttpRequestProcessorConfig, build_processor
 
-    config = HttpRequestProcessorConfig(url=f"{url}/api/v1/chat", batch_size=batch_size, concurrency=actors,
-                                        headers={"Content-Type": "application/json"})
+    config = HttpRequestProcessorConfig(
+        url=f"{url}/api/v1/chat",
+        batch_size=batch_size,
+        concurrency=actors,
+        headers={"Content-Type": "application/json"},
+    )
     processor = build_processor(
         config,
         preprocess=lambda r: {"payload": {"messages": [{"role": "user", "content": f"question {r['id']}"}]}},
@@ -128,10 +136,19 @@ def measure(name: str, job: Callable[[], Tuple[int, int]]) -> Dict[str, float]:
     meter, t0 = CpuMeter(), time.perf_counter()
     done, failed = job()
     wall, cpu = time.perf_counter() - t0, meter.stop()
-    result = {"rows": done, "failed": failed, "rows_per_s": done / wall, "cpu_us_per_row": cpu / done * 1e6,
-              "rows_per_cpu_s": done / cpu if cpu else float("nan"), "wall_s": wall}
-    print(f"{name:34s} {done:7d} rows ({failed} failed)  {result['rows_per_s']:8,.0f} rows/s  "
-          f"{result['cpu_us_per_row']:7,.0f} us CPU/row  {result['rows_per_cpu_s']:8,.0f} rows/CPU-s", flush=True)
+    result = {
+        "rows": done,
+        "failed": failed,
+        "rows_per_s": done / wall,
+        "cpu_us_per_row": cpu / done * 1e6,
+        "rows_per_cpu_s": done / cpu if cpu else float("nan"),
+        "wall_s": wall,
+    }
+    print(
+        f"{name:34s} {done:7d} rows ({failed} failed)  {result['rows_per_s']:8,.0f} rows/s  "
+        f"{result['cpu_us_per_row']:7,.0f} us CPU/row  {result['rows_per_cpu_s']:8,.0f} rows/CPU-s",
+        flush=True,
+    )
     return result
 
 
@@ -144,8 +161,11 @@ def limiter_cost(calls: int = 2000) -> None:
     for _ in range(calls):
         ray.get(limiter.grant.remote(64))
     wall, cpu = (time.perf_counter() - t0) / calls, (time.process_time() - cpu0) / calls
-    print(f"limiter grant round trip: {wall * 1e6:,.0f} us wall, {cpu * 1e6:,.0f} us caller CPU per call "
-          f"(per request: /64 without a job rate; /ceil(0.05 s x rate) with one)", flush=True)
+    print(
+        f"limiter grant round trip: {wall * 1e6:,.0f} us wall, {cpu * 1e6:,.0f} us caller CPU per call "
+        f"(per request: /64 without a job rate; /ceil(0.05 s x rate) with one)",
+        flush=True,
+    )
 
 
 def rate_check(rate: float, seconds: float, actors: int = 2) -> None:
@@ -157,14 +177,21 @@ def rate_check(rate: float, seconds: float, actors: int = 2) -> None:
     with RhetorSimulator(worker_threads=1) as sim:
         limiter = shared_limiter(requests_per_s=rate)
         ds = ray.data.range(rows).map_batches(_prompts, batch_format="pyarrow", batch_size=256)
-        out = ds.map_batches(RhetorChat, fn_constructor_kwargs={"rhetor_url": sim.url, "concurrency": 64,
-                                                                "limiter": limiter, "dialect": "v1"},
-                             concurrency=actors, batch_size=256, batch_format="pyarrow")
+        out = ds.map_batches(
+            RhetorChat,
+            fn_constructor_kwargs={"rhetor_url": sim.url, "concurrency": 64, "limiter": limiter, "dialect": "v1"},
+            concurrency=actors,
+            batch_size=256,
+            batch_format="pyarrow",
+        )
         done = sum(len(b["id"]) for b in out.iter_batches(batch_size=4096, batch_format="pyarrow"))
         times = sorted(r["time"] for r in sim.requests if r["path"] == "/api/v1/chat")
     measured = (len(times) - 1) / (times[-1] - times[0])
-    print(f"shared rate {rate:g}/s over {times[-1] - times[0]:.1f} s, {actors} actors: {done} rows, "
-          f"server saw {measured:,.1f} requests/s ({(measured / rate - 1) * 100:+.2f} %)", flush=True)
+    print(
+        f"shared rate {rate:g}/s over {times[-1] - times[0]:.1f} s, {actors} actors: {done} rows, "
+        f"server saw {measured:,.1f} requests/s ({(measured / rate - 1) * 100:+.2f} %)",
+        flush=True,
+    )
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -173,8 +200,13 @@ def main(argv: Optional[List[str]] = None) -> None:
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--in-flight", type=int, default=64, help="RhetorChat's concurrency per actor")
     ap.add_argument("--cpus", type=int, default=4, help="logical CPUs for ray.init (tokens, not cores)")
-    ap.add_argument("--rate-check", type=float, default=None, metavar="RATE",
-                    help="only measure the shared rate limit: RATE requests/s for 30 s")
+    ap.add_argument(
+        "--rate-check",
+        type=float,
+        default=None,
+        metavar="RATE",
+        help="only measure the shared rate limit: RATE requests/s for 30 s",
+    )
     args = ap.parse_args(argv)
     proc, url = _simulator()
     try:
@@ -191,14 +223,21 @@ def main(argv: Optional[List[str]] = None) -> None:
             return
         limiter_cost()
         for actors in (1, 2):
-            measure(f"RhetorChat, {actors} actor(s)",
-                    lambda: run_rhetor_chat(url, args.rows, actors, args.batch_size, args.in_flight))
-            measure(f"RhetorChat + shared limiter, {actors}",
-                    lambda: run_rhetor_chat(url, args.rows, actors, args.batch_size, args.in_flight,
-                                            limiter=shared_limiter()))
+            measure(
+                f"RhetorChat, {actors} actor(s)",
+                lambda: run_rhetor_chat(url, args.rows, actors, args.batch_size, args.in_flight),
+            )
+            measure(
+                f"RhetorChat + shared limiter, {actors}",
+                lambda: run_rhetor_chat(
+                    url, args.rows, actors, args.batch_size, args.in_flight, limiter=shared_limiter()
+                ),
+            )
             if have_llm:
-                measure(f"ray.data.llm HTTP, {actors} actor(s)",
-                        lambda: run_ray_llm(url, args.rows, actors, args.batch_size, args.in_flight))
+                measure(
+                    f"ray.data.llm HTTP, {actors} actor(s)",
+                    lambda: run_ray_llm(url, args.rows, actors, args.batch_size, args.in_flight),
+                )
     finally:
         ray.shutdown()
         proc.terminate()

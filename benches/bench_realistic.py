@@ -58,6 +58,7 @@ Factory = Callable[[str, str], Any]
 
 def _one_stream(url: str, name: str, events: int, factory: Factory = make) -> Dict[str, float]:
     """One unpaced stream of `events` events; `factory(name, url)` makes the contender."""
+
     async def go() -> Dict[str, float]:
         c = factory(name, url)
         await c.drain("warm", {"chunks": 4, "chunk_size": 8})
@@ -72,11 +73,17 @@ def _one_stream(url: str, name: str, events: int, factory: Factory = make) -> Di
 
 @pytest.mark.parametrize("name", STREAM_CONTENDERS)
 def test_one_stream_one_event_per_write(benchmark: Any, one_event_url: str, name: str) -> None:
-    _bench(benchmark, "realistic 1: 1 stream x 20,000 events, Python server, one event per write", name,
-           lambda: _one_stream(one_event_url, name, 20_000), "cpu_us_per_chunk")
+    _bench(
+        benchmark,
+        "realistic 1: 1 stream x 20,000 events, Python server, one event per write",
+        name,
+        lambda: _one_stream(one_event_url, name, 20_000),
+        "cpu_us_per_chunk",
+    )
 
 
 # -- 2. paced concurrent streams ------------------------------------------------------------------
+
 
 def _paced(url: str, name: str, streams: int, lockstep: bool, seed: int, factory: Factory = make) -> Dict[str, float]:
     """`streams` concurrent paced streams (random phase or lock-step); also for the WebSocket suite."""
@@ -112,8 +119,13 @@ def _paced(url: str, name: str, streams: int, lockstep: bool, seed: int, factory
         n = sum(counts)
         ideal = (PACED_EVENTS - 1 + 1) * PACING_MS / 1e3  # the spread of phases adds at most one pause
         out = used.per(n)
-        out.update({"wall_vs_ideal": used.wall / ideal, "gap_p50_ms": percentile(gaps, 50) * 1e3,
-                    "gap_p99_ms": percentile(gaps, 99) * 1e3})
+        out.update(
+            {
+                "wall_vs_ideal": used.wall / ideal,
+                "gap_p50_ms": percentile(gaps, 50) * 1e3,
+                "gap_p99_ms": percentile(gaps, 99) * 1e3,
+            }
+        )
         return out
 
     return asyncio.run(go())
@@ -125,11 +137,17 @@ def _paced(url: str, name: str, streams: int, lockstep: bool, seed: int, factory
 def test_paced_streams(benchmark: Any, sim_url: str, name: str, shape: str, streams: int) -> None:
     group = f"realistic 2: {streams} streams x {PACED_EVENTS} events {PACING_MS} ms apart, {shape}, simulator"
     seed = iter(range(ROUNDS))
-    _bench(benchmark, group, name, lambda: _paced(sim_url, name, streams, shape == "lockstep", next(seed)),
-           "cpu_us_per_chunk")
+    _bench(
+        benchmark,
+        group,
+        name,
+        lambda: _paced(sim_url, name, streams, shape == "lockstep", next(seed)),
+        "cpu_us_per_chunk",
+    )
 
 
 # -- 3. calls -------------------------------------------------------------------------------------
+
 
 def _calls(url: str, name: str, concurrency: int, total: int) -> Dict[str, float]:
     async def go() -> Dict[str, float]:
@@ -154,5 +172,10 @@ def _calls(url: str, name: str, concurrency: int, total: int) -> Dict[str, float
 @pytest.mark.parametrize("name", CONTENDERS)
 @pytest.mark.parametrize("concurrency,total", [(1, 500), (32, 3_000), (256, 3_000)])
 def test_calls(benchmark: Any, one_event_url: str, name: str, concurrency: int, total: int) -> None:
-    _bench(benchmark, f"realistic 3: {total:,} calls at concurrency {concurrency}, Python server", name,
-           lambda: _calls(one_event_url, name, concurrency, total), "cpu_us_per_call")
+    _bench(
+        benchmark,
+        f"realistic 3: {total:,} calls at concurrency {concurrency}, Python server",
+        name,
+        lambda: _calls(one_event_url, name, concurrency, total),
+        "cpu_us_per_call",
+    )

@@ -36,8 +36,13 @@ UNPACED_CHUNKS = 5_000
 def test_ws_paced_streams(benchmark: Any, sim_url: str, name: str, shape: str, streams: int) -> None:
     group = f"realistic ws 1: {streams} streams x {PACED_EVENTS} chunks {PACING_MS} ms apart, {shape}, one socket"
     seed = iter(range(ROUNDS))
-    _bench(benchmark, group, name,
-           lambda: _paced(sim_url, name, streams, shape == "lockstep", next(seed), factory=make), "cpu_us_per_chunk")
+    _bench(
+        benchmark,
+        group,
+        name,
+        lambda: _paced(sim_url, name, streams, shape == "lockstep", next(seed), factory=make),
+        "cpu_us_per_chunk",
+    )
 
 
 def _unpaced(url: str, name: str) -> Dict[str, float]:
@@ -46,5 +51,10 @@ def _unpaced(url: str, name: str) -> Dict[str, float]:
 
 @pytest.mark.parametrize("name", CONTENDERS)
 def test_ws_one_unpaced_stream(benchmark: Any, sim_url: str, name: str) -> None:
-    _bench(benchmark, f"realistic ws 2: 1 stream x {UNPACED_CHUNKS:,} chunks, unpaced", name,
-           lambda: _unpaced(sim_url, name), "cpu_us_per_chunk")
+    _bench(
+        benchmark,
+        f"realistic ws 2: 1 stream x {UNPACED_CHUNKS:,} chunks, unpaced",
+        name,
+        lambda: _unpaced(sim_url, name),
+        "cpu_us_per_chunk",
+    )

@@ -23,7 +23,6 @@ from collections import Counter
 from typing import Any, Dict, Optional, Tuple
 
 import pytest
-
 from tekton_llm_client import ServiceUnavailableError, TektonLLMClient, TektonLLMError
 from tekton_llm_client.testing import answer_text
 
@@ -57,6 +56,7 @@ def open_sockets() -> int:
 
 
 # -- what each call is asked to suffer, and what it must then end in --------------------------
+
 
 def call_fault(i: int) -> Tuple[str, Optional[Dict[str, Any]]]:
     """5% of calls meet 503s: half once (retried → ok), half more often than the retries."""
@@ -118,8 +118,15 @@ EXPECTED_CALL = {"ok": "ok", "ok_after_503": "ok", "503_exhausted": "ServiceUnav
 EXPECTED_STREAM = {"ok": "ok", "ok_after_503": "ok", "cut": "interrupted", "stalled": "idle_timeout"}
 
 
-async def run_many(n: int, fn: Any, client: TektonLLMClient, outcomes: Counter, mismatches: Counter,
-                   expected_of: Dict[str, str], rss_after_warmup: Dict[str, float]) -> None:
+async def run_many(
+    n: int,
+    fn: Any,
+    client: TektonLLMClient,
+    outcomes: Counter,
+    mismatches: Counter,
+    expected_of: Dict[str, str],
+    rss_after_warmup: Dict[str, float],
+) -> None:
     todo = iter(range(n))
     # RSS at 10% (the end of warm-up), 50% and 100% of the run
     marks = {max(n // 10, 1): "warm", n // 2: "half"}
@@ -184,11 +191,25 @@ def test_soak(sim_url: str) -> None:
             waker_for(asyncio.get_running_loop())
         sockets_before = open_sockets()
         tasks_before = len(asyncio.all_tasks())
-        client = TektonLLMClient("soak", rhetor_url=sim_url, backend=BACKEND, max_retries=MAX_RETRIES,
-                                 backoff_initial=0.01, backoff_max=0.05, stream_idle_timeout=1.0,
-                                 timeout=30, dialect="v1", use_fallback=False)
-        out: Dict[str, Any] = {"backend": BACKEND, "calls": CALLS, "streams": STREAMS,
-                               "concurrency": CONCURRENCY, "concurrent_streams": CONCURRENT}
+        client = TektonLLMClient(
+            "soak",
+            rhetor_url=sim_url,
+            backend=BACKEND,
+            max_retries=MAX_RETRIES,
+            backoff_initial=0.01,
+            backoff_max=0.05,
+            stream_idle_timeout=1.0,
+            timeout=30,
+            dialect="v1",
+            use_fallback=False,
+        )
+        out: Dict[str, Any] = {
+            "backend": BACKEND,
+            "calls": CALLS,
+            "streams": STREAMS,
+            "concurrency": CONCURRENCY,
+            "concurrent_streams": CONCURRENT,
+        }
         t0 = time.perf_counter()
         calls: Counter = Counter()
         call_bad: Counter = Counter()
@@ -208,8 +229,9 @@ def test_soak(sim_url: str) -> None:
         out["rss_growth_streams_mb"] = round(swarm["end"] - swarm.get("warm", swarm["end"]), 1)
         out["rss_growth_mb"] = round(swarm["end"] - warm.get("warm", warm["end"]), 1)
         t0 = time.perf_counter()
-        heavy = TektonLLMClient("soak-1000", rhetor_url=sim_url, backend=BACKEND, dialect="v1",
-                                pool_size=CONCURRENT, timeout=60)
+        heavy = TektonLLMClient(
+            "soak-1000", rhetor_url=sim_url, backend=BACKEND, dialect="v1", pool_size=CONCURRENT, timeout=60
+        )
         out["concurrent_outcomes"] = dict(await concurrent_streams(heavy, CONCURRENT))
         out["concurrent_s"] = time.perf_counter() - t0
         out["call_outcomes"], out["stream_outcomes"] = dict(calls), dict(streams)
@@ -237,9 +259,17 @@ def test_soak(sim_url: str) -> None:
     if os.environ.get("SOAK_OUT"):
         with open(os.environ["SOAK_OUT"], "w") as f:
             json.dump(out, f, indent=1, sort_keys=True)
-    record("soak", BACKEND, calls=CALLS, streams=STREAMS, rss_growth_calls_mb=out["rss_growth_calls_mb"],
-           rss_growth_streams_mb=out["rss_growth_streams_mb"], rss_growth_mb=out["rss_growth_mb"],
-           sockets_left=out["sockets_left"], tasks_left=out["tasks_left"])
+    record(
+        "soak",
+        BACKEND,
+        calls=CALLS,
+        streams=STREAMS,
+        rss_growth_calls_mb=out["rss_growth_calls_mb"],
+        rss_growth_streams_mb=out["rss_growth_streams_mb"],
+        rss_growth_mb=out["rss_growth_mb"],
+        sockets_left=out["sockets_left"],
+        tasks_left=out["tasks_left"],
+    )
 
     assert not out["mismatches"], out["mismatches"]
     assert sum(out["call_outcomes"].values()) == CALLS

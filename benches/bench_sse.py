@@ -7,7 +7,6 @@ import json
 from typing import Any, Callable, List
 
 import pytest
-
 from tekton_llm_client import _core
 
 from .conftest import record
@@ -17,8 +16,14 @@ def _recorded_stream() -> bytes:
     """A realistic Rhetor stream: 20,000 content events (CRLF and LF mixed in), pings, done."""
     parts: List[bytes] = []
     for i in range(20_000):
-        ev = {"chunk": f"token {i} ", "model": "claude-3-sonnet-20240229", "provider": "anthropic",
-              "context_id": "bench", "timestamp": "2026-11-28T12:00:00Z", "done": False}
+        ev = {
+            "chunk": f"token {i} ",
+            "model": "claude-3-sonnet-20240229",
+            "provider": "anthropic",
+            "context_id": "bench",
+            "timestamp": "2026-11-28T12:00:00Z",
+            "done": False,
+        }
         eol = b"\r\n" if i % 3 == 0 else b"\n"
         parts.append(b"data: " + json.dumps(ev).encode() + eol + eol)
         if i % 500 == 0:
@@ -28,7 +33,7 @@ def _recorded_stream() -> bytes:
 
 
 STREAM = _recorded_stream()
-READS = [STREAM[i:i + 4096] for i in range(0, len(STREAM), 4096)]
+READS = [STREAM[i : i + 4096] for i in range(0, len(STREAM), 4096)]
 
 
 def rust_decode() -> int:

@@ -20,8 +20,7 @@ def _run(url: str, name: str, streams: int, chunks: int) -> Dict[str, float]:
         c = make(name, url)
         await c.drain("warm", {"chunks": 4})
         cpu0, t0 = time.process_time(), time.perf_counter()
-        counts = await asyncio.gather(*(c.drain(f"s{i}", {"chunks": chunks, "chunk_size": 8})
-                                        for i in range(streams)))
+        counts = await asyncio.gather(*(c.drain(f"s{i}", {"chunks": chunks, "chunk_size": 8}) for i in range(streams)))
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - t0
         await c.close()
         n = sum(counts)

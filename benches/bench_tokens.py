@@ -17,7 +17,6 @@ import time
 from typing import Any, Callable, Dict, List
 
 import pytest
-
 from tekton_llm_client._tiktoken_files import ensure_tiktoken_cache
 from tekton_llm_client.utils import count_tokens, optimize_messages_for_token_limit
 
@@ -66,6 +65,7 @@ CONV_LIMIT = 32_000
 
 def baseline_optimize(messages: List[Dict[str, Any]], max_tokens: int) -> List[Dict[str, Any]]:
     """A straightforward pure-Python optimizer on tiktoken (cookbook count, newest first)."""
+
     def tokens(m: Dict[str, Any]) -> int:
         n = 3 + sum(len(ENC.encode_ordinary(v)) for v in m.values() if isinstance(v, str))
         return n + (1 if "name" in m else 0)
@@ -87,6 +87,7 @@ def baseline_optimize(messages: List[Dict[str, Any]], max_tokens: int) -> List[D
 
 
 # ---- pytest-benchmark -------------------------------------------------------------------------
+
 
 @pytest.mark.benchmark(group="long text (1 MB)")
 def test_long_tekton(benchmark: Any) -> None:
@@ -133,6 +134,7 @@ def test_optimize_baseline(benchmark: Any) -> None:
 
 # ---- quick side-by-side -----------------------------------------------------------------------
 
+
 def _best(f: Callable[[], Any], repeat: int = 7) -> float:
     f()
     best = float("inf")
@@ -146,12 +148,21 @@ def _best(f: Callable[[], Any], repeat: int = 7) -> float:
 def main() -> None:
     rows = [
         ("long text 1 MB", lambda: count_tokens(LONG, MODEL), lambda: len(ENC.encode_ordinary(LONG))),
-        ("20k short, one by one", lambda: [count_tokens(m, MODEL) for m in SHORT],
-         lambda: [len(ENC.encode_ordinary(m)) for m in SHORT]),
-        ("20k short, batch", lambda: count_tokens(SHORT, MODEL),
-         lambda: [len(t) for t in ENC.encode_ordinary_batch(SHORT)]),
-        ("optimize 10k messages", lambda: optimize_messages_for_token_limit(CONV, CONV_LIMIT, MODEL),
-         lambda: baseline_optimize(CONV, CONV_LIMIT)),
+        (
+            "20k short, one by one",
+            lambda: [count_tokens(m, MODEL) for m in SHORT],
+            lambda: [len(ENC.encode_ordinary(m)) for m in SHORT],
+        ),
+        (
+            "20k short, batch",
+            lambda: count_tokens(SHORT, MODEL),
+            lambda: [len(t) for t in ENC.encode_ordinary_batch(SHORT)],
+        ),
+        (
+            "optimize 10k messages",
+            lambda: optimize_messages_for_token_limit(CONV, CONV_LIMIT, MODEL),
+            lambda: baseline_optimize(CONV, CONV_LIMIT),
+        ),
     ]
     print(f"{'scenario':26} {'tekton (ms)':>12} {'tiktoken (ms)':>14} {'ratio':>8}")
     for name, ours, theirs in rows:

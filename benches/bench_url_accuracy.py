@@ -35,15 +35,43 @@ SECONDS = 3  # of sending per rate
 def sim_url() -> Any:
     """The simulator in its own process, its connection cap above what 1,000 requests/s of
     250 ms streams keep open (so a client that falls behind is not also refused)."""
-    yield from _server([sys.executable, "-m", "tekton_llm_client", "simulate", "--port", "0",
-                        "--workers", "1", "--max-connections", "8192"])
+    yield from _server(
+        [
+            sys.executable,
+            "-m",
+            "tekton_llm_client",
+            "simulate",
+            "--port",
+            "0",
+            "--workers",
+            "1",
+            "--max-connections",
+            "8192",
+        ]
+    )
 
 
 def _bench(url: str, tmp: Path, *args: str) -> Dict[str, Any]:
     out = tmp / "b.json"
-    r = subprocess.run([sys.executable, "-m", "tekton_llm_client", "bench", "--url", url, "--no-progress",
-                        "--sim-knobs", json.dumps(KNOBS), "--json", str(out), *args],
-                       capture_output=True, text=True, timeout=600)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tekton_llm_client",
+            "bench",
+            "--url",
+            url,
+            "--no-progress",
+            "--sim-knobs",
+            json.dumps(KNOBS),
+            "--json",
+            str(out),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if r.returncode not in (0, 1):
         raise RuntimeError(r.stderr)
     run: Dict[str, Any] = json.loads(out.read_text())["runs"][0]
@@ -63,10 +91,15 @@ async def _vllm_style(url: str, rate: float, count: int) -> Dict[str, float]:
     ttfts: List[float] = []
     itls: List[float] = []
     failed = 0
-    body = {"model": "sim-model-1", "messages": [{"role": "user", "content": "benchmark prompt"}],
-            "stream": True, "sim": KNOBS}
+    body = {
+        "model": "sim-model-1",
+        "messages": [{"role": "user", "content": "benchmark prompt"}],
+        "stream": True,
+        "sim": KNOBS,
+    }
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as session:
+
         async def one() -> None:
             st = time.perf_counter()
             last = None
@@ -93,8 +126,13 @@ async def _vllm_style(url: str, rate: float, count: int) -> Dict[str, float]:
         sent_for = time.perf_counter() - start
         outcomes = await asyncio.gather(*tasks, return_exceptions=True)
         failed = sum(1 for o in outcomes if isinstance(o, BaseException))
-    return {"ttft_p50": _pct(ttfts, 50), "ttft_p99": _pct(ttfts, 99), "itl_p50": _pct(itls, 50),
-            "achieved_rate": (count - 1) / sent_for if sent_for > 0 else 0.0, "failed": float(failed)}
+    return {
+        "ttft_p50": _pct(ttfts, 50),
+        "ttft_p99": _pct(ttfts, 99),
+        "itl_p50": _pct(itls, 50),
+        "achieved_rate": (count - 1) / sent_for if sent_for > 0 else 0.0,
+        "failed": float(failed),
+    }
 
 
 @pytest.mark.parametrize("rate", RATES)
@@ -102,15 +140,24 @@ def test_accuracy(sim_url: str, tmp_path: Path, rate: int) -> None:
     truth = _bench(sim_url, tmp_path, "--concurrency", "1", "--requests", "20")
     t_p50, t_p99, t_itl = truth["ttft_ms"]["p50"], truth["ttft_ms"]["p99"], truth["itl_ms"]["p50"]
     run = _bench(sim_url, tmp_path, "--rate", str(rate), "--requests", str(rate * SECONDS), "--warmup", "4")
-    record(f"url accuracy at {rate}/s (truth ttft p50 {t_p50:.2f} p99 {t_p99:.2f} itl {t_itl:.3f} ms)",
-           "tekton-llm bench",
-           ttft_p50_err_ms=run["ttft_ms"]["p50"] - t_p50, ttft_p99_err_ms=run["ttft_ms"]["p99"] - t_p99,
-           itl_p50_err_ms=run["itl_ms"]["p50"] - t_itl,
-           achieved_rate=run["throughput"].get("send_rate_per_s") or 0.0,
-           schedule_lag_p99_ms=run["schedule_lag_ms"]["p99"] or 0.0,
-           failed=float(run["requests"]["failed"]), cpu_fraction=run["client"]["cpu_fraction"])
+    record(
+        f"url accuracy at {rate}/s (truth ttft p50 {t_p50:.2f} p99 {t_p99:.2f} itl {t_itl:.3f} ms)",
+        "tekton-llm bench",
+        ttft_p50_err_ms=run["ttft_ms"]["p50"] - t_p50,
+        ttft_p99_err_ms=run["ttft_ms"]["p99"] - t_p99,
+        itl_p50_err_ms=run["itl_ms"]["p50"] - t_itl,
+        achieved_rate=run["throughput"].get("send_rate_per_s") or 0.0,
+        schedule_lag_p99_ms=run["schedule_lag_ms"]["p99"] or 0.0,
+        failed=float(run["requests"]["failed"]),
+        cpu_fraction=run["client"]["cpu_fraction"],
+    )
     ref = asyncio.run(_vllm_style(sim_url, rate, rate * SECONDS))
-    record(f"url accuracy at {rate}/s (truth ttft p50 {t_p50:.2f} p99 {t_p99:.2f} itl {t_itl:.3f} ms)",
-           "aiohttp (vllm-style)",
-           ttft_p50_err_ms=ref["ttft_p50"] - t_p50, ttft_p99_err_ms=ref["ttft_p99"] - t_p99,
-           itl_p50_err_ms=ref["itl_p50"] - t_itl, achieved_rate=ref["achieved_rate"], failed=ref["failed"])
+    record(
+        f"url accuracy at {rate}/s (truth ttft p50 {t_p50:.2f} p99 {t_p99:.2f} itl {t_itl:.3f} ms)",
+        "aiohttp (vllm-style)",
+        ttft_p50_err_ms=ref["ttft_p50"] - t_p50,
+        ttft_p99_err_ms=ref["ttft_p99"] - t_p99,
+        itl_p50_err_ms=ref["itl_p50"] - t_itl,
+        achieved_rate=ref["achieved_rate"],
+        failed=ref["failed"],
+    )

@@ -31,9 +31,15 @@ class Usage:
         return Usage(time.perf_counter(), p.ru_utime, p.ru_stime, t.ru_utime, t.ru_stime, p.ru_nvcsw, t.ru_nvcsw)
 
     def since(self, start: "Usage") -> "Usage":
-        return Usage(self.wall - start.wall, self.user - start.user, self.system - start.system,
-                     self.py_user - start.py_user, self.py_system - start.py_system,
-                     self.switches - start.switches, self.py_switches - start.py_switches)
+        return Usage(
+            self.wall - start.wall,
+            self.user - start.user,
+            self.system - start.system,
+            self.py_user - start.py_user,
+            self.py_system - start.py_system,
+            self.switches - start.switches,
+            self.py_switches - start.py_switches,
+        )
 
     def per(self, n: int, unit: str = "chunk") -> Dict[str, float]:
         """Figures per item (µs, and wake-ups) for a run that handled `n` items."""

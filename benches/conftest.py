@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 from collections import defaultdict
+from pathlib import Path
 from typing import Any, Dict, Iterator, List
 
 import pytest
@@ -50,8 +50,20 @@ def _server(argv: List[str]) -> Iterator[str]:
 def sim_url() -> Iterator[str]:
     """A simulator process (one worker thread, recording off, room for every bench connection)
     for the whole session."""
-    yield from _server([sys.executable, "-m", "tekton_llm_client", "simulate", "--port", "0", "--workers", "1",
-                        "--max-connections", "8192"])
+    yield from _server(
+        [
+            sys.executable,
+            "-m",
+            "tekton_llm_client",
+            "simulate",
+            "--port",
+            "0",
+            "--workers",
+            "1",
+            "--max-connections",
+            "8192",
+        ]
+    )
 
 
 @pytest.fixture(scope="session")

@@ -16,9 +16,7 @@ from typing import Any, Callable, Dict, List, Optional
 import aiohttp
 import httpx
 from httpx_sse import aconnect_sse
-
 from tekton_llm_client import TektonLLMClient
-
 
 OnText = Optional[Callable[[str], None]]
 
@@ -27,8 +25,13 @@ POOL = 1100
 
 
 def body(prompt: str, sim: Dict[str, Any], streaming: bool) -> Dict[str, Any]:
-    return {"messages": [{"role": "user", "content": prompt}], "context_id": "bench",
-            "component_id": "bench", "streaming": streaming, "options": {"sim": sim}}
+    return {
+        "messages": [{"role": "user", "content": prompt}],
+        "context_id": "bench",
+        "component_id": "bench",
+        "streaming": streaming,
+        "options": {"sim": sim},
+    }
 
 
 def headers() -> Dict[str, str]:
@@ -59,13 +62,15 @@ class Ours:
 class HttpxSse:
     def __init__(self, url: str) -> None:
         self.url = url
-        self.client = httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=POOL,
-                                                                         max_keepalive_connections=POOL))
+        self.client = httpx.AsyncClient(
+            timeout=120, limits=httpx.Limits(max_connections=POOL, max_keepalive_connections=POOL)
+        )
 
     async def drain(self, prompt: str, sim: Dict[str, Any], on_text: OnText = None) -> int:
         n = 0
-        async with aconnect_sse(self.client, "POST", self.url + "/api/v1/chat/stream",
-                                json=body(prompt, sim, True), headers=headers()) as source:
+        async with aconnect_sse(
+            self.client, "POST", self.url + "/api/v1/chat/stream", json=body(prompt, sim, True), headers=headers()
+        ) as source:
             async for sse in source.aiter_sse():
                 if sse.data == "[DONE]":
                     break
@@ -99,8 +104,9 @@ class Aiohttp:
 
     async def drain(self, prompt: str, sim: Dict[str, Any], on_text: OnText = None) -> int:
         n = 0
-        async with self._s().post(self.url + "/api/v1/chat/stream", json=body(prompt, sim, True),
-                                  headers=headers()) as r:
+        async with self._s().post(
+            self.url + "/api/v1/chat/stream", json=body(prompt, sim, True), headers=headers()
+        ) as r:
             async for raw in r.content:
                 line = raw.rstrip(b"\r\n")
                 if not line.startswith(b"data:"):
@@ -141,8 +147,10 @@ class ProtocolFloor:
     async def drain(self, prompt: str, sim: Dict[str, Any], on_text: OnText = None) -> int:
         loop = asyncio.get_running_loop()
         payload = json.dumps(body(prompt, sim, True)).encode()
-        request = (b"POST /api/v1/chat/stream HTTP/1.1\r\nhost: bench\r\ncontent-type: application/json\r\n"
-                   b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(payload), payload))
+        request = (
+            b"POST /api/v1/chat/stream HTTP/1.1\r\nhost: bench\r\ncontent-type: application/json\r\n"
+            b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(payload), payload)
+        )
         done: "asyncio.Future[int]" = loop.create_future()
 
         class Counter(asyncio.Protocol):

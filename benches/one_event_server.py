@@ -30,25 +30,41 @@ def _event(payload: Dict[str, Any]) -> bytes:
 
 
 async def _stream(writer: asyncio.StreamWriter, doc: Dict[str, Any], sim: Dict[str, Any]) -> None:
-    writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n"
-                 b"transfer-encoding: chunked\r\n\r\n")
+    writer.write(
+        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n"
+        b"transfer-encoding: chunked\r\n\r\n"
+    )
     chunks = int(sim.get("chunks", 20))
     size = int(sim.get("chunk_size", 8))
     delay = float(sim.get("chunk_delay_ms", 0)) / 1000
     first = float(sim.get("first_chunk_delay_ms", 0)) / 1000
     loop = asyncio.get_running_loop()
     start = loop.time() + first
-    common = {"model": "sim-model", "provider": "sim", "context_id": doc.get("context_id", ""),
-              "timestamp": "2026-01-01T00:00:00Z", "done": False}
-    text = ("w" * (size - 1) + " ")[:max(size, 1)]
+    common = {
+        "model": "sim-model",
+        "provider": "sim",
+        "context_id": doc.get("context_id", ""),
+        "timestamp": "2026-01-01T00:00:00Z",
+        "done": False,
+    }
+    text = ("w" * (size - 1) + " ")[: max(size, 1)]
     for i in range(chunks):
         # Paced on an absolute schedule (no drift); unpaced, the loop still runs between events.
         wait = start + i * delay - loop.time()
         await asyncio.sleep(wait if wait > 0 else 0)
         writer.write(_event({"chunk": text, **common}))
         await writer.drain()
-    writer.write(_event({"chunk": "", **common, "done": True, "finish_reason": "stop",
-                         "usage": {"prompt_tokens": 1, "completion_tokens": chunks, "total_tokens": chunks + 1}}))
+    writer.write(
+        _event(
+            {
+                "chunk": "",
+                **common,
+                "done": True,
+                "finish_reason": "stop",
+                "usage": {"prompt_tokens": 1, "completion_tokens": chunks, "total_tokens": chunks + 1},
+            }
+        )
+    )
     writer.write(b"0\r\n\r\n")
     await writer.drain()
 
@@ -81,9 +97,14 @@ async def _serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
             elif method == "POST" and path == "/api/v1/chat":
                 doc, sim = _knobs(body)
                 words = int(sim.get("chunks", 20))
-                answer = {"content": "w " * words, "model": "sim-model", "provider": "sim",
-                          "context_id": doc.get("context_id", ""), "finish_reason": "stop",
-                          "usage": {"prompt_tokens": 1, "completion_tokens": words, "total_tokens": words + 1}}
+                answer = {
+                    "content": "w " * words,
+                    "model": "sim-model",
+                    "provider": "sim",
+                    "context_id": doc.get("context_id", ""),
+                    "finish_reason": "stop",
+                    "usage": {"prompt_tokens": 1, "completion_tokens": words, "total_tokens": words + 1},
+                }
                 writer.write(_json_response(json.dumps(answer).encode()))
             else:
                 writer.write(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n")

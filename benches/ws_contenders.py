@@ -15,7 +15,6 @@ import uuid
 from typing import Any, Callable, Dict, List, Optional
 
 import websockets
-
 from tekton_llm_client import TektonLLMWebSocketClient
 from tekton_llm_client.config import ws_url
 
@@ -23,8 +22,16 @@ OnText = Optional[Callable[[str], None]]
 
 
 def stream_frame(request_id: str, prompt: str, sim: Dict[str, Any]) -> str:
-    return json.dumps({"type": "STREAM", "request_id": request_id, "context_id": "bench",
-                       "component_id": "bench", "prompt": prompt, "options": {"sim": sim}})
+    return json.dumps(
+        {
+            "type": "STREAM",
+            "request_id": request_id,
+            "context_id": "bench",
+            "component_id": "bench",
+            "prompt": prompt,
+            "options": {"sim": sim},
+        }
+    )
 
 
 class _Stream:
@@ -47,8 +54,9 @@ class Handwritten:
 
     async def open(self) -> None:
         self.ws = await websockets.connect(self.url, max_size=16 * 1024 * 1024)
-        await self.ws.send(json.dumps({"type": "REGISTER", "component_id": "bench",
-                                       "capabilities": ["generate", "stream", "chat"]}))
+        await self.ws.send(
+            json.dumps({"type": "REGISTER", "component_id": "bench", "capabilities": ["generate", "stream", "chat"]})
+        )
         ack = json.loads(await self.ws.recv())
         if ack.get("type") != "REGISTER_ACK":
             raise RuntimeError(f"no REGISTER_ACK: {ack!r}")
@@ -100,15 +108,18 @@ class Ours:
         count = [0]
         callback: Any = None
         if self.callback == "sync":
+
             def callback(chunk: Any) -> None:
                 count[0] += 1
                 if on_text is not None:
                     on_text(chunk.chunk)
         elif self.callback == "async":
+
             async def callback(chunk: Any) -> None:
                 count[0] += 1
                 if on_text is not None:
                     on_text(chunk.chunk)
+
         request_id = await self.client.generate(prompt, callback=callback, options={"sim": sim})
         answer = await self.client.wait(request_id)
         if self.callback == "wait":

@@ -27,7 +27,8 @@ thread_local! {
 pub fn window() -> Duration {
     static WINDOW: OnceLock<Duration> = OnceLock::new();
     *WINDOW.get_or_init(|| {
-        let us = std::env::var("TEKTON_LLM_WAKE_WINDOW_US").ok().and_then(|v| v.trim().parse::<u64>().ok()).unwrap_or(500);
+        let us =
+            std::env::var("TEKTON_LLM_WAKE_WINDOW_US").ok().and_then(|v| v.trim().parse::<u64>().ok()).unwrap_or(500);
         Duration::from_micros(us.min(1_000))
     })
 }

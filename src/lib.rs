@@ -2,6 +2,7 @@
 //! own file.
 use pyo3::prelude::*;
 
+mod io_pacing;
 mod py_batch;
 mod py_bridge;
 mod py_chunk_iter;
@@ -17,7 +18,6 @@ mod py_sse;
 mod py_test_hooks;
 mod py_tokens;
 mod py_ws;
-mod io_pacing;
 mod runtime;
 mod wake_timer;
 

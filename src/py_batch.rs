@@ -57,8 +57,15 @@ impl BatchRunner {
         request_id: Option<String>,
         fallback: Option<FallbackSpec<'_>>,
     ) -> PyResult<()> {
-        let request = crate::py_request::chat_request(messages, system_prompt, context_id, self.component_id.clone(),
-            provider_id, model_id, options)?;
+        let request = crate::py_request::chat_request(
+            messages,
+            system_prompt,
+            context_id,
+            self.component_id.clone(),
+            provider_id,
+            model_id,
+            options,
+        )?;
         let fallback = match fallback {
             None => None,
             Some((provider_id, model_id, options)) => Some(ChatRequest {
@@ -70,9 +77,7 @@ impl BatchRunner {
         };
         let request_id = request_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let item = BatchItem { key, request, request_id, fallback };
-        self.inner
-            .submit(&runtime::handle()?, item)
-            .map_err(|e| Python::attach(|py| to_py_err(py, &e)))
+        self.inner.submit(&runtime::handle()?, item).map_err(|e| Python::attach(|py| to_py_err(py, &e)))
     }
 
     /// The finished items ready now, without waiting (maybe an empty list).
@@ -141,7 +146,10 @@ fn outcomes(py: Python<'_>, items: Vec<BatchOutcome>) -> PyResult<Bound<'_, PyLi
             Ok(c) => (true, py_models::completion(py, &c.completion, c.latency_s, &c.request_id)?),
             Err(e) => (false, to_py_err(py, e).into_value(py).into_bound(py).into_any()),
         };
-        out.push(PyTuple::new(py, [o.key.into_pyobject(py)?.into_any(), pyo3::types::PyBool::new(py, ok).to_owned().into_any(), value])?);
+        out.push(PyTuple::new(
+            py,
+            [o.key.into_pyobject(py)?.into_any(), pyo3::types::PyBool::new(py, ok).to_owned().into_any(), value],
+        )?);
     }
     PyList::new(py, out)
 }

@@ -139,8 +139,8 @@ fn resolve(py: Python<'_>, item: Finished) -> PyResult<()> {
     if future.call_method0(intern!(py, "done"))?.is_truthy()? {
         return Ok(()); // cancelled meanwhile
     }
-    let converted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (item.convert)(py)))
-        .unwrap_or_else(|payload| {
+    let converted =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (item.convert)(py))).unwrap_or_else(|payload| {
             let msg = tekton_core::panic_guard::panic_message(payload.as_ref());
             Err(crate::py_errors::to_py_err(py, &tekton_core::panic_guard::panic_error("converting a result", &msg)))
         });
@@ -249,7 +249,10 @@ where
         drop(in_flight);
         let convert: Convert = Box::new(move |py| match out {
             Ok(v) => convert(py, v),
-            Err(msg) => Err(crate::py_errors::to_py_err(py, &tekton_core::panic_guard::panic_error("an awaitable's task", &msg))),
+            Err(msg) => Err(crate::py_errors::to_py_err(
+                py,
+                &tekton_core::panic_guard::panic_error("an awaitable's task", &msg),
+            )),
         });
         queue.resolve_later(target, convert);
     })?;

@@ -13,10 +13,10 @@ use std::ffi::{c_int, c_void};
 use std::ptr;
 
 use pyo3::ffi;
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyList, PyType};
-use pyo3::intern;
 
 use crate::py_http::ChunkStream;
 
@@ -158,7 +158,11 @@ unsafe extern "C" fn ready_await(slf: *mut ffi::PyObject) -> *mut ffi::PyObject 
 }
 
 /// The fast path (`await`, `async for`): done at once, returning the chunk.
-unsafe extern "C" fn ready_send(slf: *mut ffi::PyObject, _arg: *mut ffi::PyObject, result: *mut *mut ffi::PyObject) -> ffi::PySendResult {
+unsafe extern "C" fn ready_send(
+    slf: *mut ffi::PyObject,
+    _arg: *mut ffi::PyObject,
+    result: *mut *mut ffi::PyObject,
+) -> ffi::PySendResult {
     *result = take(slf);
     ffi::PySendResult::PYGEN_RETURN
 }

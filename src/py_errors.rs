@@ -18,8 +18,6 @@ fn build(py: Python<'_>, e: &CoreError) -> PyResult<PyErr> {
     kw.set_item("request_id", e.request_id.as_deref())?;
     kw.set_item("code", e.code.as_deref())?;
     kw.set_item("retry_after", e.retry_after)?;
-    let exc = module
-        .getattr("error_from_kind")?
-        .call((e.kind.name(), e.message.as_str()), Some(&kw))?;
+    let exc = module.getattr("error_from_kind")?.call((e.kind.name(), e.message.as_str()), Some(&kw))?;
     Ok(PyErr::from_value(exc))
 }

@@ -230,8 +230,12 @@ impl HttpClient {
     fn __repr__(&self) -> String {
         let c = self.inner.config();
         // The auth token is never shown.
-        format!("HttpClient(base_url={:?}, component_id={:?}, auth={})", c.base_url, c.component_id,
-            if c.auth_token.is_some() { "set" } else { "none" })
+        format!(
+            "HttpClient(base_url={:?}, component_id={:?}, auth={})",
+            c.base_url,
+            c.component_id,
+            if c.auth_token.is_some() { "set" } else { "none" }
+        )
     }
 }
 
@@ -246,7 +250,15 @@ impl HttpClient {
         options: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<ChatRequest> {
         let component_id = self.inner.config().component_id.clone();
-        crate::py_request::chat_request(messages, system_prompt, context_id, component_id, provider_id, model_id, options)
+        crate::py_request::chat_request(
+            messages,
+            system_prompt,
+            context_id,
+            component_id,
+            provider_id,
+            model_id,
+            options,
+        )
     }
 }
 
@@ -282,7 +294,11 @@ impl ChunkStream {
     /// `__anext__` of an iterator whose buffer is empty: the next chunk, at once when one is
     /// ready (the rest of its batch goes into `iter`'s buffer), else a future of the loop that
     /// the reader queues when chunks arrive and the loop resolves on its own thread.
-    pub(crate) fn next_chunk<'py>(&self, py: Python<'py>, iter: &Bound<'py, ChunkBuffer>) -> PyResult<Bound<'py, PyAny>> {
+    pub(crate) fn next_chunk<'py>(
+        &self,
+        py: Python<'py>,
+        iter: &Bound<'py, ChunkBuffer>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let mut batch = ChunkBatch::default();
         if self.ended.load(Ordering::Relaxed) {
             return Err(PyStopAsyncIteration::new_err(()));
@@ -300,11 +316,14 @@ impl ChunkStream {
         // once, at the latest when the stream ends (close, idle timeout).
         let reader = iter.clone().unbind();
         let on_ready = Box::new(move || {
-            queue.resolve_later(target, Box::new(move |py| {
-                let mut batch = ChunkBatch::default();
-                let end = lock(&inner).try_take(&mut batch);
-                deliver(py, &batch, end, &ended, reader.bind(py))
-            }));
+            queue.resolve_later(
+                target,
+                Box::new(move |py| {
+                    let mut batch = ChunkBatch::default();
+                    let end = lock(&inner).try_take(&mut batch);
+                    deliver(py, &batch, end, &ended, reader.bind(py))
+                }),
+            );
         });
         if let Some(end) = lock(&self.inner).take_or_notify(&mut batch, on_ready) {
             match deliver(py, &batch, end, &self.ended, iter) {
@@ -318,10 +337,18 @@ impl ChunkStream {
 
 /// A taken batch into `iter`: its first chunk is returned, the rest buffered. The end of the
 /// stream is StopAsyncIteration; a failure before content is raised.
-fn deliver(py: Python<'_>, batch: &ChunkBatch, end: Option<StreamEnd>, ended: &AtomicBool, iter: &Bound<'_, ChunkBuffer>) -> PyResult<Py<PyAny>> {
+fn deliver(
+    py: Python<'_>,
+    batch: &ChunkBatch,
+    end: Option<StreamEnd>,
+    ended: &AtomicBool,
+    iter: &Bound<'_, ChunkBuffer>,
+) -> PyResult<Py<PyAny>> {
     match convert_batch(py, batch, end, ended)? {
         None => Err(PyStopAsyncIteration::new_err(())),
-        Some(list) if list.is_empty() => Err(PyRuntimeError::new_err("a stream's reader reported chunks it did not hand over (a bug)")),
+        Some(list) if list.is_empty() => {
+            Err(PyRuntimeError::new_err("a stream's reader reported chunks it did not hand over (a bug)"))
+        }
         Some(list) => {
             let first = list.get_item(0)?.unbind();
             iter.borrow_mut().set_buffer(list, 1);
@@ -357,11 +384,14 @@ impl ChunkStream {
             let inner = Arc::clone(&self.inner);
             let ended = Arc::clone(&self.ended);
             let on_ready = Box::new(move || {
-                queue.resolve_later(target, Box::new(move |py| {
-                    let mut batch = ChunkBatch::default();
-                    let end = lock(&inner).try_take(&mut batch);
-                    batch_object(py, &batch, end, &ended)
-                }));
+                queue.resolve_later(
+                    target,
+                    Box::new(move |py| {
+                        let mut batch = ChunkBatch::default();
+                        let end = lock(&inner).try_take(&mut batch);
+                        batch_object(py, &batch, end, &ended)
+                    }),
+                );
             });
             lock(&self.inner).take_or_notify(&mut batch, on_ready)
         };
@@ -407,7 +437,12 @@ fn batch_object(py: Python<'_>, batch: &ChunkBatch, end: Option<StreamEnd>, ende
 /// Chunks → a list of StreamingChunk objects; None once the stream is over and nothing is left.
 /// A failure before any content raises; after content it becomes the stream's last chunk, with
 /// `error` set.
-fn convert_batch<'py>(py: Python<'py>, batch: &ChunkBatch, end: Option<StreamEnd>, ended: &AtomicBool) -> PyResult<Option<Bound<'py, PyList>>> {
+fn convert_batch<'py>(
+    py: Python<'py>,
+    batch: &ChunkBatch,
+    end: Option<StreamEnd>,
+    ended: &AtomicBool,
+) -> PyResult<Option<Bound<'py, PyList>>> {
     if end.is_some() {
         ended.store(true, Ordering::Relaxed);
     }

@@ -72,10 +72,7 @@ fn convert(obj: &Bound<'_, PyAny>, depth: u32) -> PyResult<Value> {
     if obj.hasattr("to_dict")? {
         return convert(&obj.call_method0("to_dict")?, depth + 1);
     }
-    Err(PyTypeError::new_err(format!(
-        "object of type {} cannot be sent as JSON",
-        obj.get_type().name()?
-    )))
+    Err(PyTypeError::new_err(format!("object of type {} cannot be sent as JSON", obj.get_type().name()?)))
 }
 
 pub fn to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {

@@ -21,13 +21,38 @@ fn class<'py>(py: Python<'py>, cell: &'static PyOnceLock<Py<PyAny>>, name: &str)
 
 /// The fields of `StreamingChunk` and `CompletionResponse`, in `__slots__` order.
 const CHUNK_FIELDS: [&str; 11] = [
-    "chunk", "done", "error", "model", "provider", "fallback", "finish_reason", "usage", "context_id", "timestamp",
+    "chunk",
+    "done",
+    "error",
+    "model",
+    "provider",
+    "fallback",
+    "finish_reason",
+    "usage",
+    "context_id",
+    "timestamp",
     "received_ns",
 ];
-const COMPLETION_FIELDS: [&str; 10] =
-    ["content", "model", "provider", "finish_reason", "usage", "context_id", "fallback", "timestamp", "latency", "request_id"];
+const COMPLETION_FIELDS: [&str; 10] = [
+    "content",
+    "model",
+    "provider",
+    "finish_reason",
+    "usage",
+    "context_id",
+    "fallback",
+    "timestamp",
+    "latency",
+    "request_id",
+];
 
-fn slots_class<'py>(py: Python<'py>, cell: &'static PyOnceLock<SlotsClass>, name: &str, fields: &[&str], untrack: bool) -> PyResult<&'static SlotsClass> {
+fn slots_class<'py>(
+    py: Python<'py>,
+    cell: &'static PyOnceLock<SlotsClass>,
+    name: &str,
+    fields: &[&str],
+    untrack: bool,
+) -> PyResult<&'static SlotsClass> {
     cell.get_or_try_init(py, || -> PyResult<SlotsClass> {
         let cls = py.import("tekton_llm_client.models")?.getattr(name)?.cast_into::<PyType>()?;
         SlotsClass::new(cls, fields, untrack)
@@ -42,18 +67,21 @@ pub fn usage<'py>(py: Python<'py>, u: Option<&Usage>) -> PyResult<Bound<'py, PyA
 }
 
 pub fn completion<'py>(py: Python<'py>, c: &Completion, latency: f64, request_id: &str) -> PyResult<Bound<'py, PyAny>> {
-    slots_class(py, &COMPLETION, "CompletionResponse", &COMPLETION_FIELDS, false)?.build(py, [
-        PyString::new(py, c.content.as_deref().unwrap_or("")).into_any(),
-        PyString::new(py, c.model.as_deref().unwrap_or("")).into_any(),
-        PyString::new(py, c.provider.as_deref().unwrap_or("")).into_any(),
-        opt_str(py, c.finish_reason.as_deref()),
-        usage(py, c.usage.as_ref())?,
-        opt_str(py, c.context_id.as_deref()),
-        PyBool::new(py, c.fallback.unwrap_or(false)).to_owned().into_any(),
-        opt_str(py, c.timestamp.as_deref()),
-        PyFloat::new(py, latency).into_any(),
-        PyString::new(py, request_id).into_any(),
-    ])
+    slots_class(py, &COMPLETION, "CompletionResponse", &COMPLETION_FIELDS, false)?.build(
+        py,
+        [
+            PyString::new(py, c.content.as_deref().unwrap_or("")).into_any(),
+            PyString::new(py, c.model.as_deref().unwrap_or("")).into_any(),
+            PyString::new(py, c.provider.as_deref().unwrap_or("")).into_any(),
+            opt_str(py, c.finish_reason.as_deref()),
+            usage(py, c.usage.as_ref())?,
+            opt_str(py, c.context_id.as_deref()),
+            PyBool::new(py, c.fallback.unwrap_or(false)).to_owned().into_any(),
+            opt_str(py, c.timestamp.as_deref()),
+            PyFloat::new(py, latency).into_any(),
+            PyString::new(py, request_id).into_any(),
+        ],
+    )
 }
 
 /// model, provider, context_id, timestamp as Python strings (or None).
@@ -72,7 +100,11 @@ pub struct ChunkBuilder<'py> {
 
 impl<'py> ChunkBuilder<'py> {
     pub fn new(py: Python<'py>) -> PyResult<ChunkBuilder<'py>> {
-        Ok(ChunkBuilder { cls: slots_class(py, &STREAMING_CHUNK, "StreamingChunk", &CHUNK_FIELDS, true)?, meta: None, frame_meta: None })
+        Ok(ChunkBuilder {
+            cls: slots_class(py, &STREAMING_CHUNK, "StreamingChunk", &CHUNK_FIELDS, true)?,
+            meta: None,
+            frame_meta: None,
+        })
     }
 
     fn meta_strings(&mut self, py: Python<'py>, c: &ChunkView<'_>) -> [Bound<'py, PyAny>; 4] {
@@ -94,19 +126,22 @@ impl<'py> ChunkBuilder<'py> {
 
     pub fn chunk(&mut self, py: Python<'py>, c: &ChunkView<'_>) -> PyResult<Bound<'py, PyAny>> {
         let [model, provider, context_id, timestamp] = self.meta_strings(py, c);
-        self.cls.build(py, [
-            PyString::new(py, c.text).into_any(),
-            PyBool::new(py, c.done).to_owned().into_any(),
-            py.None().into_bound(py),
-            model,
-            provider,
-            PyBool::new(py, c.fallback.unwrap_or(false)).to_owned().into_any(),
-            opt_str(py, c.finish_reason),
-            usage(py, c.usage)?,
-            context_id,
-            timestamp,
-            received_ns(py, c.received_ns),
-        ])
+        self.cls.build(
+            py,
+            [
+                PyString::new(py, c.text).into_any(),
+                PyBool::new(py, c.done).to_owned().into_any(),
+                py.None().into_bound(py),
+                model,
+                provider,
+                PyBool::new(py, c.fallback.unwrap_or(false)).to_owned().into_any(),
+                opt_str(py, c.finish_reason),
+                usage(py, c.usage)?,
+                context_id,
+                timestamp,
+                received_ns(py, c.received_ns),
+            ],
+        )
     }
 
     /// The chunk of a WebSocket CHUNK frame. Frames of one answer repeat model, provider,
@@ -122,35 +157,49 @@ impl<'py> ChunkBuilder<'py> {
             }
         };
         let [model, provider, context_id, timestamp] = strings;
-        self.cls.build(py, [
-            PyString::new(py, &f.chunk).into_any(),
-            PyBool::new(py, f.done).to_owned().into_any(),
-            py.None().into_bound(py),
-            model,
-            provider,
-            PyBool::new(py, f.fallback).to_owned().into_any(),
-            opt_str(py, f.finish_reason.as_deref()),
-            match &f.usage {
-                None => py.None().into_bound(py),
-                Some(u) => class(py, &USAGE, "Usage")?.call1((u.prompt_tokens, u.completion_tokens, u.total_tokens))?,
-            },
-            context_id,
-            timestamp,
-            received_ns(py, f.received_ns),
-        ])
+        self.cls.build(
+            py,
+            [
+                PyString::new(py, &f.chunk).into_any(),
+                PyBool::new(py, f.done).to_owned().into_any(),
+                py.None().into_bound(py),
+                model,
+                provider,
+                PyBool::new(py, f.fallback).to_owned().into_any(),
+                opt_str(py, f.finish_reason.as_deref()),
+                match &f.usage {
+                    None => py.None().into_bound(py),
+                    Some(u) => {
+                        class(py, &USAGE, "Usage")?.call1((u.prompt_tokens, u.completion_tokens, u.total_tokens))?
+                    }
+                },
+                context_id,
+                timestamp,
+                received_ns(py, f.received_ns),
+            ],
+        )
     }
 
     /// The terminal chunk of a stream that failed after content was delivered.
     pub fn error(&mut self, py: Python<'py>, message: &str) -> PyResult<Bound<'py, PyAny>> {
         let none = || py.None().into_bound(py);
         let no = || PyBool::new(py, false).to_owned().into_any();
-        self.cls.build(py, [
-            PyString::new(py, "").into_any(),
-            PyBool::new(py, true).to_owned().into_any(),
-            PyString::new(py, message).into_any(),
-            none(), none(), no(), none(), none(), none(), none(),
-            received_ns(py, tekton_core::clock::monotonic_ns()),
-        ])
+        self.cls.build(
+            py,
+            [
+                PyString::new(py, "").into_any(),
+                PyBool::new(py, true).to_owned().into_any(),
+                PyString::new(py, message).into_any(),
+                none(),
+                none(),
+                no(),
+                none(),
+                none(),
+                none(),
+                none(),
+                received_ns(py, tekton_core::clock::monotonic_ns()),
+            ],
+        )
     }
 }
 

@@ -20,5 +20,13 @@ pub fn chat_request(
         serde_json::Value::Array(a) => a,
         _ => return Err(PyValueError::new_err("messages must be a list")),
     };
-    Ok(ChatRequest { messages, system_prompt, context_id, component_id, provider_id, model_id, options: py_json::to_map(options)? })
+    Ok(ChatRequest {
+        messages,
+        system_prompt,
+        context_id,
+        component_id,
+        provider_id,
+        model_id,
+        options: py_json::to_map(options)?,
+    })
 }

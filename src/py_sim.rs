@@ -19,12 +19,8 @@ fn knobs_from_dict(py: Python<'_>, knobs: Option<&Bound<'_, PyDict>>) -> PyResul
     let Some(knobs) = knobs else {
         return Ok(Knobs::default());
     };
-    let text: String = py
-        .import("json")?
-        .call_method1("dumps", (knobs,))?
-        .extract()?;
-    let value: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let text: String = py.import("json")?.call_method1("dumps", (knobs,))?.extract()?;
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| PyValueError::new_err(e.to_string()))?;
     Knobs::from_json(&value).map_err(PyValueError::new_err)
 }
 
@@ -39,14 +35,8 @@ pub struct PySimulator {
 
 impl PySimulator {
     fn with<T>(&self, f: impl FnOnce(&Simulator) -> T) -> PyResult<T> {
-        let guard = self
-            .inner
-            .lock()
-            .map_err(|_| PyRuntimeError::new_err("simulator lock poisoned"))?;
-        guard
-            .as_ref()
-            .map(f)
-            .ok_or_else(|| PyRuntimeError::new_err("the simulator is stopped"))
+        let guard = self.inner.lock().map_err(|_| PyRuntimeError::new_err("simulator lock poisoned"))?;
+        guard.as_ref().map(f).ok_or_else(|| PyRuntimeError::new_err("the simulator is stopped"))
     }
 }
 
@@ -99,12 +89,7 @@ impl PySimulator {
             tls_key,
         };
         let sim = py.detach(|| Simulator::start(config)).map_err(to_py_err)?;
-        Ok(PySimulator {
-            url: sim.url(),
-            ws_url: sim.ws_url(),
-            port: sim.addr().port(),
-            inner: Mutex::new(Some(sim)),
-        })
+        Ok(PySimulator { url: sim.url(), ws_url: sim.ws_url(), port: sim.addr().port(), inner: Mutex::new(Some(sim)) })
     }
 
     /// `http://127.0.0.1:PORT` (without the path prefix).
@@ -144,19 +129,9 @@ impl PySimulator {
     /// Recorded requests/frames as dicts; credentials redacted unless `reveal_secrets`.
     #[pyo3(signature = (reveal_secrets = false))]
     fn records<'py>(&self, py: Python<'py>, reveal_secrets: bool) -> PyResult<Bound<'py, PyList>> {
-        let records = self.with(|s| {
-            if reveal_secrets {
-                s.records_revealed()
-            } else {
-                s.records()
-            }
-        })?;
-        let text =
-            serde_json::to_string(&records).map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
-        py.import("json")?
-            .call_method1("loads", (text,))?
-            .cast_into::<PyList>()
-            .map_err(Into::into)
+        let records = self.with(|s| if reveal_secrets { s.records_revealed() } else { s.records() })?;
+        let text = serde_json::to_string(&records).map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+        py.import("json")?.call_method1("loads", (text,))?.cast_into::<PyList>().map_err(Into::into)
     }
 
     /// Forgets recorded requests and `fail_times` attempt counters.
@@ -166,11 +141,7 @@ impl PySimulator {
 
     /// Stops the simulator (idempotent).
     fn stop(&self, py: Python<'_>) -> PyResult<()> {
-        let sim = self
-            .inner
-            .lock()
-            .map_err(|_| PyRuntimeError::new_err("simulator lock poisoned"))?
-            .take();
+        let sim = self.inner.lock().map_err(|_| PyRuntimeError::new_err("simulator lock poisoned"))?.take();
         if let Some(mut sim) = sim {
             py.detach(move || sim.shutdown());
         }
@@ -218,16 +189,9 @@ fn bounded_knobs(length: Option<usize>, chunks: Option<usize>, chunk_size: Optio
 /// How the simulator splits a text into stream chunks.
 #[pyfunction]
 #[pyo3(signature = (text, chunks = None, chunk_size = None))]
-fn sim_split_chunks(
-    text: &str,
-    chunks: Option<usize>,
-    chunk_size: Option<usize>,
-) -> PyResult<Vec<String>> {
+fn sim_split_chunks(text: &str, chunks: Option<usize>, chunk_size: Option<usize>) -> PyResult<Vec<String>> {
     let knobs = bounded_knobs(None, chunks, chunk_size)?;
-    Ok(rhetor_sim::split_chunks(text, &knobs)
-        .into_iter()
-        .map(String::from)
-        .collect())
+    Ok(rhetor_sim::split_chunks(text, &knobs).into_iter().map(String::from).collect())
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

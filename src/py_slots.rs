@@ -49,7 +49,8 @@ impl SlotsClass {
     pub fn new(cls: Bound<'_, PyType>, fields: &[&str], untrack: bool) -> PyResult<SlotsClass> {
         let descriptors = Self::member_descriptors(&cls, fields)?;
         // SAFETY: a live type; Py_tp_alloc is an allocfunc.
-        let alloc = unsafe { type_slot::<AllocFunc>(cls.as_type_ptr(), ffi::Py_tp_alloc) }.unwrap_or(ffi::PyType_GenericAlloc);
+        let alloc =
+            unsafe { type_slot::<AllocFunc>(cls.as_type_ptr(), ffi::Py_tp_alloc) }.unwrap_or(ffi::PyType_GenericAlloc);
         Ok(SlotsClass { cls: cls.unbind(), untrack, alloc, descriptors })
     }
 
@@ -71,7 +72,8 @@ impl SlotsClass {
                 return Ok(None);
             }
             // SAFETY: the descriptor's type is live; Py_tp_descr_set is a descrsetfunc.
-            let Some(set) = (unsafe { type_slot::<DescrSetFunc>(ffi::Py_TYPE(d.as_ptr()), ffi::Py_tp_descr_set) }) else {
+            let Some(set) = (unsafe { type_slot::<DescrSetFunc>(ffi::Py_TYPE(d.as_ptr()), ffi::Py_tp_descr_set) })
+            else {
                 return Ok(None);
             };
             out.push((d.unbind(), set));
@@ -80,7 +82,11 @@ impl SlotsClass {
     }
 
     /// A new instance with `values` (one per field, in order).
-    pub fn build<'py, const N: usize>(&self, py: Python<'py>, values: [Bound<'py, PyAny>; N]) -> PyResult<Bound<'py, PyAny>> {
+    pub fn build<'py, const N: usize>(
+        &self,
+        py: Python<'py>,
+        values: [Bound<'py, PyAny>; N],
+    ) -> PyResult<Bound<'py, PyAny>> {
         let Some(descriptors) = self.descriptors.as_ref().filter(|d| d.len() == N) else {
             return self.cls.bind(py).call1(PyTuple::new(py, values)?);
         };
@@ -95,9 +101,8 @@ impl SlotsClass {
             // and returns -1 with an exception set on failure.
             let status = unsafe { set(descriptor.as_ptr(), obj.as_ptr(), value.as_ptr()) };
             if status < 0 {
-                return Err(PyErr::take(py).unwrap_or_else(|| {
-                    pyo3::exceptions::PyTypeError::new_err("a model slot could not be set")
-                }));
+                return Err(PyErr::take(py)
+                    .unwrap_or_else(|| pyo3::exceptions::PyTypeError::new_err("a model slot could not be set")));
             }
         }
         if self.untrack {

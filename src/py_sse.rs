@@ -6,7 +6,11 @@ use tekton_core::sse::SseDecoder;
 /// Decode a stream given as its network reads → [(event, data, id)], flushing at the end.
 #[pyfunction]
 #[pyo3(signature = (reads, max_event_bytes = 8 << 20))]
-fn decode_sse(py: Python<'_>, reads: Vec<Bound<'_, PyBytes>>, max_event_bytes: usize) -> PyResult<Vec<(String, String, Option<String>)>> {
+fn decode_sse(
+    py: Python<'_>,
+    reads: Vec<Bound<'_, PyBytes>>,
+    max_event_bytes: usize,
+) -> PyResult<Vec<(String, String, Option<String>)>> {
     let reads: Vec<&[u8]> = reads.iter().map(|b| b.as_bytes()).collect();
     let result = py.detach(|| {
         let mut decoder = SseDecoder::new(max_event_bytes);

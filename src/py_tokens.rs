@@ -174,9 +174,11 @@ impl tekton_tokens::Source for PySource<'_, '_> {
 
     fn cut(&mut self, i: usize, need: usize, budget: usize) -> Result<(usize, String), TokenError> {
         self.load(&[i])?;
-        let m = self.specs.get(i).and_then(Option::as_ref).ok_or_else(|| {
-            TokenError::InvalidArgument(format!("no message {i}"))
-        })?;
+        let m = self
+            .specs
+            .get(i)
+            .and_then(Option::as_ref)
+            .ok_or_else(|| TokenError::InvalidArgument(format!("no message {i}")))?;
         let (enc, marker) = (self.enc, self.marker);
         self.py.detach(|| tekton_tokens::cut_message(enc, m, need, budget, marker))
     }
@@ -208,10 +210,9 @@ fn as_dict<'py>(m: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
     }
     match m.getattr("to_dict") {
         Ok(f) => Ok(f.call0()?.cast_into::<PyDict>()?),
-        Err(_) => Err(PyTypeError::new_err(format!(
-            "a message must be a dict or a Message, not {}",
-            m.get_type().name()?
-        ))),
+        Err(_) => {
+            Err(PyTypeError::new_err(format!("a message must be a dict or a Message, not {}", m.get_type().name()?)))
+        }
     }
 }
 

@@ -23,9 +23,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pyo3::exceptions::PyValueError;
-use pyo3::{intern, BoundObject};
 use pyo3::prelude::*;
 use pyo3::types::PyList;
+use pyo3::{intern, BoundObject};
 use tekton_core::ws::{Taken, Usage, WsClient, WsConfig, WsEvent};
 use tekton_core::CoreError;
 
@@ -148,14 +148,17 @@ impl PyWebSocketTransport {
         // Weak: the callback is stored in the client's own queue.
         let client = Arc::downgrade(&self.client);
         let on_ready = Box::new(move || {
-            queue.resolve_later(target, Box::new(move |py| {
-                let mut batch = Vec::new();
-                let taken = match client.upgrade() {
-                    Some(client) => client.take_events(&mut batch, max),
-                    None => Taken::Finished,
-                };
-                events_object(py, taken, batch)
-            }));
+            queue.resolve_later(
+                target,
+                Box::new(move |py| {
+                    let mut batch = Vec::new();
+                    let taken = match client.upgrade() {
+                        Some(client) => client.take_events(&mut batch, max),
+                        None => Taken::Finished,
+                    };
+                    events_object(py, taken, batch)
+                }),
+            );
         });
         let taken = self.client.take_events_or_notify(&mut batch, max, on_ready);
         if taken != Taken::Empty {
@@ -217,10 +220,7 @@ fn events_object(py: Python<'_>, taken: Taken, events: Vec<WsEvent>) -> PyResult
         return Ok(py.None());
     }
     let mut chunks = ChunkBuilder::new(py)?;
-    let items = events
-        .into_iter()
-        .map(|event| event_to_py(py, &mut chunks, event))
-        .collect::<PyResult<Vec<_>>>()?;
+    let items = events.into_iter().map(|event| event_to_py(py, &mut chunks, event)).collect::<PyResult<Vec<_>>>()?;
     Ok(PyList::new(py, items)?.into_any().unbind())
 }
 

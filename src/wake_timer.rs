@@ -73,7 +73,8 @@ async fn timer_task(timer: AsyncFd<OwnedFd>, changed: Arc<Notify>) {
         let now = tekton_core::clock::monotonic_ns();
         let (due_now, next) = TIMER.with(|t| {
             let mut pending = t.pending.borrow_mut();
-            let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut *pending).into_iter().partition(|(at, _)| *at <= now);
+            let (due, later): (Vec<_>, Vec<_>) =
+                std::mem::take(&mut *pending).into_iter().partition(|(at, _)| *at <= now);
             *pending = later;
             (due, pending.iter().map(|(at, _)| *at).min())
         });

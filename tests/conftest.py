@@ -8,7 +8,6 @@ import time
 from typing import Callable, Iterator
 
 import pytest
-
 from tekton_llm_client.testing import RhetorSimulator
 
 

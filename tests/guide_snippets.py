@@ -57,5 +57,3 @@ async def run(code: str, namespace: Dict[str, Any]) -> Dict[str, Any]:
 
 def js_blocks() -> List[str]:
     return [code for _, _, code in blocks("html")]
-
-

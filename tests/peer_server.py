@@ -21,17 +21,32 @@ from .rhetor_replay import Request, _read_request
 
 __all__ = ["PeerServer", "response", "sse"]
 
-_REASONS = {200: "OK", 301: "Moved Permanently", 302: "Found", 303: "See Other", 307: "Temporary Redirect",
-            308: "Permanent Redirect", 401: "Unauthorized", 500: "Internal Server Error"}
+_REASONS = {
+    200: "OK",
+    301: "Moved Permanently",
+    302: "Found",
+    303: "See Other",
+    307: "Temporary Redirect",
+    308: "Permanent Redirect",
+    401: "Unauthorized",
+    500: "Internal Server Error",
+}
 
 
-def response(status: int, body: Any = b"", headers: Optional[Mapping[str, str]] = None,
-             content_type: str = "application/json") -> bytes:
+def response(
+    status: int, body: Any = b"", headers: Optional[Mapping[str, str]] = None, content_type: str = "application/json"
+) -> bytes:
     """A complete HTTP/1.1 response; a dict or list body is sent as JSON."""
-    raw = json.dumps(body).encode() if isinstance(body, (dict, list)) else (
-        body.encode() if isinstance(body, str) else bytes(body))
-    head = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}", f"content-type: {content_type}",
-            f"content-length: {len(raw)}"]
+    raw = (
+        json.dumps(body).encode()
+        if isinstance(body, (dict, list))
+        else (body.encode() if isinstance(body, str) else bytes(body))
+    )
+    head = [
+        f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}",
+        f"content-type: {content_type}",
+        f"content-length: {len(raw)}",
+    ]
     head += [f"{k}: {v}" for k, v in (headers or {}).items()]
     return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + raw
 

@@ -33,8 +33,18 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "rhetor-transcripts"
 
-__all__ = ["FIXTURES", "Route", "Request", "RhetorReplay", "gen_a", "gen_b", "recorded_request", "recorded_ws_replies",
-           "response_body", "with_body"]
+__all__ = [
+    "FIXTURES",
+    "Route",
+    "Request",
+    "RhetorReplay",
+    "gen_a",
+    "gen_b",
+    "recorded_request",
+    "recorded_ws_replies",
+    "response_body",
+    "with_body",
+]
 
 
 @dataclass(frozen=True)
@@ -230,15 +240,18 @@ class RhetorReplay:
         finally:
             writer.close()
 
-
-    async def _serve_ws(self, req: Request, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                        replies: List[List[str]]) -> None:
+    async def _serve_ws(
+        self, req: Request, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, replies: List[List[str]]
+    ) -> None:
         """RFC 6455 server side, just enough for the recorded exchanges: the upgrade, then the
         recorded answers to each text frame; a close frame is answered and ends the session."""
-        accept = base64.b64encode(hashlib.sha1(
-            (req.headers["sec-websocket-key"] + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest())
-        writer.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                     b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+        accept = base64.b64encode(
+            hashlib.sha1((req.headers["sec-websocket-key"] + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()
+        )
+        writer.write(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+        )
         await writer.drain()
         n = 0
         while True:
@@ -314,6 +327,7 @@ async def _read_request(reader: asyncio.StreamReader) -> Optional[Request]:
 
 # -- the two servers, as recorded ------------------------------------------------------------
 
+
 def _streaming(flag: bool) -> Callable[[Any], bool]:
     return lambda body: isinstance(body, Mapping) and bool(body.get("streaming")) is flag
 
@@ -321,35 +335,49 @@ def _streaming(flag: bool) -> Callable[[Any], bool]:
 def gen_a(*overrides: Route) -> RhetorReplay:
     """Gen A (spring 2025) with a working completion path (`genA-shim`): health, providers,
     `/message` and `/chat`. `overrides` come first (e.g. a 500 or an HTTP-200 error answer)."""
-    return RhetorReplay([
-        *overrides,
-        Route("GET", "/health", "genA-shim/02_get_health"),
-        Route("GET", "/providers", "genA-shim/03_get_providers"),
-        Route("POST", "/message", "genA-shim/04_post_message_nonstream", _streaming(False)),
-        Route("POST", "/chat", "genA-shim/06_post_chat_nonstream", _streaming(False)),
-        # what that server did with streaming=true: 200, SSE headers, zero body bytes
-        Route("POST", "/chat", "genA-shim/09_post_chat_streaming_true", _streaming(True)),
-        # its /ws answers REGISTER with its own envelope, never REGISTER_ACK
-        Route("GET", "/ws", "genA-shim/20_ws_register.frames"),
-    ], not_found="genA-shim/17_unknown_path")
+    return RhetorReplay(
+        [
+            *overrides,
+            Route("GET", "/health", "genA-shim/02_get_health"),
+            Route("GET", "/providers", "genA-shim/03_get_providers"),
+            Route("POST", "/message", "genA-shim/04_post_message_nonstream", _streaming(False)),
+            Route("POST", "/chat", "genA-shim/06_post_chat_nonstream", _streaming(False)),
+            # what that server did with streaming=true: 200, SSE headers, zero body bytes
+            Route("POST", "/chat", "genA-shim/09_post_chat_streaming_true", _streaming(True)),
+            # its /ws answers REGISTER with its own envelope, never REGISTER_ACK
+            Route("GET", "/ws", "genA-shim/20_ws_register.frames"),
+        ],
+        not_found="genA-shim/17_unknown_path",
+    )
 
 
 def gen_b(*overrides: Route) -> RhetorReplay:
     """Gen B (autumn 2025) with a model backend (`genB-stubci`): health, model catalogue,
     `/api/v1/chat`, `/api/v1/generate`, and its stream endpoint's one error event."""
-    return RhetorReplay([
-        *overrides,
-        # a context_id makes the real server fail (recording 16): replay that, so a client
-        # that sends one sees what it would see
-        Route("POST", "/api/v1/chat", "genB-stubci/16_chat_unknown_context",
-              lambda b: isinstance(b, Mapping) and ("context_id" in b or "contextId" in b)),
-        Route("GET", "/health", "genB-stubci/02_get_health"),
-        Route("GET", "/api/models/", "genB-stubci/21_get_api_models"),
-        Route("POST", "/api/v1/chat", "genB-stubci/05_post_chat"),
-        Route("POST", "/api/v1/generate", "genB-stubci/07_post_generate",
-              lambda b: isinstance(b, Mapping) and "system_prompt" not in b),
-        Route("POST", "/api/v1/generate", "genB-stubci/07b_post_generate_with_system"),
-        Route("POST", "/api/v1/chat/stream", "genB-stubci/08_post_chat_stream"),
-        # its /ws answers any frame without `messages` (REGISTER too) with {"type": "error"}
-        Route("GET", "/ws", "genB/31_ws_no_messages.frames"),
-    ], not_found="genB-stubci/19_legacy_message_404")
+    return RhetorReplay(
+        [
+            *overrides,
+            # a context_id makes the real server fail (recording 16): replay that, so a client
+            # that sends one sees what it would see
+            Route(
+                "POST",
+                "/api/v1/chat",
+                "genB-stubci/16_chat_unknown_context",
+                lambda b: isinstance(b, Mapping) and ("context_id" in b or "contextId" in b),
+            ),
+            Route("GET", "/health", "genB-stubci/02_get_health"),
+            Route("GET", "/api/models/", "genB-stubci/21_get_api_models"),
+            Route("POST", "/api/v1/chat", "genB-stubci/05_post_chat"),
+            Route(
+                "POST",
+                "/api/v1/generate",
+                "genB-stubci/07_post_generate",
+                lambda b: isinstance(b, Mapping) and "system_prompt" not in b,
+            ),
+            Route("POST", "/api/v1/generate", "genB-stubci/07b_post_generate_with_system"),
+            Route("POST", "/api/v1/chat/stream", "genB-stubci/08_post_chat_stream"),
+            # its /ws answers any frame without `messages` (REGISTER too) with {"type": "error"}
+            Route("GET", "/ws", "genB/31_ws_no_messages.frames"),
+        ],
+        not_found="genB-stubci/19_legacy_message_404",
+    )

@@ -7,7 +7,6 @@ import time
 from typing import Any, AsyncIterator, Dict, Iterator, List
 
 import pytest
-
 from tekton_llm_client import InvalidRequestError, TektonLLMClient
 from tekton_llm_client.batch import BatchIterator, BatchResult
 from tekton_llm_client.testing import RhetorSimulator
@@ -178,8 +177,10 @@ async def test_client_side_fallback_applies_per_item(sim: RhetorSimulator, backe
 
 async def test_the_client_retry_policy_applies_to_each_item(sim: RhetorSimulator, backend: str) -> None:
     client = make(sim, backend, max_retries=2)
-    items = [{"id": f"r{i}", "prompt": f"retry {i}", "options": {"sim": {"fail_status": 503, "fail_times": 2}}}
-             for i in range(5)]
+    items = [
+        {"id": f"r{i}", "prompt": f"retry {i}", "options": {"sim": {"fail_status": 503, "fail_times": 2}}}
+        for i in range(5)
+    ]
     results = await collect(client.generate_batch(items, concurrency=2))
     assert all(r.ok for r in results.values())
     assert len([r for r in sim.requests if r["path"] == "/api/v1/chat"]) == 15

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Iterator, List
 
 import pytest
-
 from tekton_llm_client.testing import RhetorSimulator
 
 from .test_cli import by_id, chat_prompts, cli, read_jsonl, spawn, wait_for, write_jsonl
@@ -32,14 +31,15 @@ def nested(depth: int, inner: str = "1") -> str:
 
 
 @pytest.mark.parametrize("backend", ["rust", "python"])
-def test_deeply_nested_lines_are_bad_lines_and_the_run_goes_on(sim: RhetorSimulator, tmp_path: Path,
-                                                                backend: str) -> None:
+def test_deeply_nested_lines_are_bad_lines_and_the_run_goes_on(
+    sim: RhetorSimulator, tmp_path: Path, backend: str
+) -> None:
     rows = [
         {"id": "before", "prompt": "first"},
         nested(1_000),  # line 2: the whole line
         '{"id": "opts", "prompt": "x", "options": {"meta": ' + nested(100_000) + "}}",  # line 3: inside a key
         '{"id": "msgs", "messages": ' + nested(5_000, '{"role": "user", "content": "x"}') + "}",  # line 4
-        '{"id": "deep-id", "prompt": "x", "id2": ' + "{\"a\": " * 3_000 + "1" + "}" * 3_000 + "}",  # line 5
+        '{"id": "deep-id", "prompt": "x", "id2": ' + '{"a": ' * 3_000 + "1" + "}" * 3_000 + "}",  # line 5
         {"id": "after", "prompt": "last"},
     ]
     write_jsonl(tmp_path / "in.jsonl", rows)
@@ -53,20 +53,35 @@ def test_deeply_nested_lines_are_bad_lines_and_the_run_goes_on(sim: RhetorSimula
         assert got["after"]["content"] == sim.answer_text("last")
         for line in (2, 3, 4, 5):
             rec = got[f"line-{line}"]
-            assert rec["line"] == line and rec["error"] == {"kind": "invalid_input",
-                                                           "message": "invalid JSON: nested too deeply"}
+            assert rec["line"] == line and rec["error"] == {
+                "kind": "invalid_input",
+                "message": "invalid JSON: nested too deeply",
+            }
             assert f"in.jsonl:{line}: invalid JSON: nested too deeply" in p.stderr
     assert sorted(chat_prompts(sim)) == ["first", "last"]  # answered once, never asked again
 
 
 @pytest.mark.parametrize("backend", ["rust", "python"])
-def test_a_nested_request_the_parser_accepts_is_still_one_item(sim: RhetorSimulator, tmp_path: Path,
-                                                               backend: str) -> None:
+def test_a_nested_request_the_parser_accepts_is_still_one_item(
+    sim: RhetorSimulator, tmp_path: Path, backend: str
+) -> None:
     # 500 levels parse, but are deeper than a request body may be: one failed item, not a crash
-    write_jsonl(tmp_path / "in.jsonl", ['{"id": "deep", "prompt": "x", "options": {"m": ' + nested(500) + "}}",
-                                        {"id": "ok", "prompt": "fine"}])
-    p = cli("batch", str(tmp_path / "in.jsonl"), "-o", str(tmp_path / "out.jsonl"), "--url", sim.url,
-            "--backend", backend, "--retries", "0")
+    write_jsonl(
+        tmp_path / "in.jsonl",
+        ['{"id": "deep", "prompt": "x", "options": {"m": ' + nested(500) + "}}", {"id": "ok", "prompt": "fine"}],
+    )
+    p = cli(
+        "batch",
+        str(tmp_path / "in.jsonl"),
+        "-o",
+        str(tmp_path / "out.jsonl"),
+        "--url",
+        sim.url,
+        "--backend",
+        backend,
+        "--retries",
+        "0",
+    )
     assert p.returncode == 1 and "Traceback" not in p.stderr
     got = by_id(read_jsonl(tmp_path / "out.jsonl"))
     assert "error" in got["deep"] and got["ok"]["content"] == sim.answer_text("fine")
@@ -115,8 +130,9 @@ def test_a_second_run_on_the_same_output_is_refused(sim: RhetorSimulator, tmp_pa
 
 
 def test_a_killed_run_leaves_no_lock_behind(sim: RhetorSimulator, tmp_path: Path) -> None:
-    write_jsonl(tmp_path / "in.jsonl", [{"id": "fast", "prompt": "fast"}, {"id": "slow", "prompt": "slow",
-                                                                          "options": SLOW}])
+    write_jsonl(
+        tmp_path / "in.jsonl", [{"id": "fast", "prompt": "fast"}, {"id": "slow", "prompt": "slow", "options": SLOW}]
+    )
     out = tmp_path / "out.jsonl"
     journal = tmp_path / "out.jsonl.journal"
     proc = spawn("batch", str(tmp_path / "in.jsonl"), "-o", str(out), "--url", sim.url, "--timeout", "120")
@@ -136,14 +152,18 @@ def test_a_killed_run_leaves_no_lock_behind(sim: RhetorSimulator, tmp_path: Path
 
 
 def test_an_answer_is_not_glued_onto_a_torn_journal_line(sim: RhetorSimulator, tmp_path: Path) -> None:
-    rows = [{"id": "t0", "prompt": "torn before"}, {"id": "t1", "prompt": "new answer"},
-            {"id": "t2", "prompt": "slow", "options": SLOW}]
+    rows = [
+        {"id": "t0", "prompt": "torn before"},
+        {"id": "t1", "prompt": "new answer"},
+        {"id": "t2", "prompt": "slow", "options": SLOW},
+    ]
     write_jsonl(tmp_path / "in.jsonl", rows)
     out = tmp_path / "out.jsonl"
     journal = tmp_path / "out.jsonl.journal"
     journal.write_text('{"id": "t0", "content": "cut by a full di')  # what a full disk leaves
-    proc = spawn("batch", str(tmp_path / "in.jsonl"), "-o", str(out), "--url", sim.url, "--timeout", "120",
-                 "--concurrency", "1")
+    proc = spawn(
+        "batch", str(tmp_path / "in.jsonl"), "-o", str(out), "--url", sim.url, "--timeout", "120", "--concurrency", "1"
+    )
     try:
         wait_for(lambda: any('"t1"' in line for line in journal.read_text().splitlines()))
     finally:

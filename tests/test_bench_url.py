@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 import pytest
-
 from tekton_llm_client.testing import RhetorSimulator
 
 from .peer_server import PeerServer, response, sse
@@ -44,12 +43,34 @@ def load(path: Path) -> Dict[str, Any]:
 
 
 @pytest.mark.parametrize("api,backend", TARGETS)
-def test_open_loop_reports_what_the_simulator_was_told(sim: RhetorSimulator, tmp_path: Path,
-                                                       api: str, backend: str) -> None:
+def test_open_loop_reports_what_the_simulator_was_told(
+    sim: RhetorSimulator, tmp_path: Path, api: str, backend: str
+) -> None:
     out = tmp_path / "bench.json"
-    r = cli("bench", "--url", sim.url, "--api", api, "--backend", backend, "--rate", "20",
-            "--arrival", "poisson", "--seed", "7", "--requests", "30", "--sim-knobs", PACED,
-            "--slo", "ttft_p99=5s,itl_p99=5s", "--json", str(out), timeout=120)
+    r = cli(
+        "bench",
+        "--url",
+        sim.url,
+        "--api",
+        api,
+        "--backend",
+        backend,
+        "--rate",
+        "20",
+        "--arrival",
+        "poisson",
+        "--seed",
+        "7",
+        "--requests",
+        "30",
+        "--sim-knobs",
+        PACED,
+        "--slo",
+        "ttft_p99=5s,itl_p99=5s",
+        "--json",
+        str(out),
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     document = load(out)
     assert document["tool"]["wake_window_us"] == "0"  # the bench turns coalescing off for itself
@@ -89,8 +110,22 @@ def test_the_same_seed_gives_the_same_schedule() -> None:
 
 def test_closed_loop_runs_each_concurrency_level(sim: RhetorSimulator, tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
-    r = cli("bench", "--url", sim.url, "--concurrency", "1,3", "--requests", "9", "--warmup", "0",
-            "--sim-knobs", '{"chunks": 4, "chunk_delay_ms": 5}', "--json", str(out), timeout=120)
+    r = cli(
+        "bench",
+        "--url",
+        sim.url,
+        "--concurrency",
+        "1,3",
+        "--requests",
+        "9",
+        "--warmup",
+        "0",
+        "--sim-knobs",
+        '{"chunks": 4, "chunk_delay_ms": 5}',
+        "--json",
+        str(out),
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     runs = load(out)["runs"]
     assert [run["config"]["concurrency"] for run in runs] == [1, 3]
@@ -107,8 +142,23 @@ def test_synthetic_prompts_have_the_asked_token_length(sim: RhetorSimulator, tmp
     from tekton_llm_client.utils import count_tokens
 
     out = tmp_path / "bench.json"
-    r = cli("bench", "--url", sim.url, "--api", "openai", "--rate", "50", "--requests", "6",
-            "--warmup", "0", "--synthetic", "prompt_tokens=64,output_tokens=12", "--json", str(out))
+    r = cli(
+        "bench",
+        "--url",
+        sim.url,
+        "--api",
+        "openai",
+        "--rate",
+        "50",
+        "--requests",
+        "6",
+        "--warmup",
+        "0",
+        "--synthetic",
+        "prompt_tokens=64,output_tokens=12",
+        "--json",
+        str(out),
+    )
     assert r.returncode == 0, r.stderr
     [run] = load(out)["runs"]
     assert run["output_tokens"]["total"] == 6 * 12  # max_tokens=12 → 12 chunks each
@@ -122,8 +172,21 @@ def test_synthetic_prompts_have_the_asked_token_length(sim: RhetorSimulator, tmp
 def test_prompts_file_is_sent_in_turn(sim: RhetorSimulator, tmp_path: Path) -> None:
     prompts = tmp_path / "p.jsonl"
     prompts.write_text('{"prompt": "first one"}\n\n{"messages": [{"role": "user", "content": "second"}]}\n')
-    r = cli("bench", "--url", sim.url, "--rate", "50", "--requests", "4", "--warmup", "0",
-            "--prompts", str(prompts), "--json", str(tmp_path / "b.json"))
+    r = cli(
+        "bench",
+        "--url",
+        sim.url,
+        "--rate",
+        "50",
+        "--requests",
+        "4",
+        "--warmup",
+        "0",
+        "--prompts",
+        str(prompts),
+        "--json",
+        str(tmp_path / "b.json"),
+    )
     assert r.returncode == 0, r.stderr
     sent = [q["json"]["messages"][-1]["content"] for q in sim.requests if q["path"] == "/api/v1/chat/stream"]
     assert sorted(sent) == ["first one", "first one", "second", "second"]
@@ -156,12 +219,17 @@ class FailingPeer:
         if n % 2 == 0 and not self.die_after:
             return response(500, {"error": "boom", "code": "internal_error"})
         if self.api == "openai":
-            return sse({"choices": [{"index": 0, "delta": {"content": "hello"}}]},
-                       {"choices": [{"index": 0, "delta": {"content": " there"}}]},
-                       {"choices": [], "usage": {"completion_tokens": 2}}, "[DONE]")
-        return sse({"chunk": "hello", "done": False}, {"chunk": " there", "done": False},
-                   {"chunk": "", "done": True, "usage": {"prompt_tokens": 1, "completion_tokens": 2,
-                                                         "total_tokens": 3}})
+            return sse(
+                {"choices": [{"index": 0, "delta": {"content": "hello"}}]},
+                {"choices": [{"index": 0, "delta": {"content": " there"}}]},
+                {"choices": [], "usage": {"completion_tokens": 2}},
+                "[DONE]",
+            )
+        return sse(
+            {"chunk": "hello", "done": False},
+            {"chunk": " there", "done": False},
+            {"chunk": "", "done": True, "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}},
+        )
 
 
 @pytest.mark.parametrize("api,backend", TARGETS)
@@ -169,9 +237,28 @@ def test_failed_requests_are_counted_by_kind_and_exit_1(tmp_path: Path, api: str
     failing = FailingPeer(api)
     out = tmp_path / "bench.json"
     with failing.peer:
-        r = cli("bench", "--url", failing.peer.url, "--api", api, "--backend", backend, "--dialect", "v1",
-                "--model", "m", "--rate", "50", "--requests", "20", "--warmup", "0",
-                "--json", str(out), timeout=120)
+        r = cli(
+            "bench",
+            "--url",
+            failing.peer.url,
+            "--api",
+            api,
+            "--backend",
+            backend,
+            "--dialect",
+            "v1",
+            "--model",
+            "m",
+            "--rate",
+            "50",
+            "--requests",
+            "20",
+            "--warmup",
+            "0",
+            "--json",
+            str(out),
+            timeout=120,
+        )
     assert r.returncode == 1, r.stderr
     assert "Traceback" not in r.stderr
     [run] = load(out)["runs"]
@@ -188,9 +275,32 @@ def test_a_server_that_dies_halfway_leaves_complete_json(tmp_path: Path, api: st
     out = tmp_path / "bench.json"
     page = tmp_path / "bench.html"
     with dying.peer:
-        r = cli("bench", "--url", dying.peer.url, "--api", api, "--backend", backend, "--dialect", "v1",
-                "--model", "m", "--rate", "50", "--requests", "20", "--warmup", "0", "--timeout", "10",
-                "--json", str(out), "--html", str(page), timeout=120)
+        r = cli(
+            "bench",
+            "--url",
+            dying.peer.url,
+            "--api",
+            api,
+            "--backend",
+            backend,
+            "--dialect",
+            "v1",
+            "--model",
+            "m",
+            "--rate",
+            "50",
+            "--requests",
+            "20",
+            "--warmup",
+            "0",
+            "--timeout",
+            "10",
+            "--json",
+            str(out),
+            "--html",
+            str(page),
+            timeout=120,
+        )
     assert r.returncode == 1, r.stderr
     assert "Traceback" not in r.stderr
     [run] = load(out)["runs"]
@@ -204,13 +314,34 @@ def test_a_server_that_dies_halfway_leaves_complete_json(tmp_path: Path, api: st
 
 def test_html_report_is_self_contained(sim: RhetorSimulator, tmp_path: Path) -> None:
     page = tmp_path / "bench.html"
-    r = cli("bench", "--url", sim.url, "--rate", "20,40", "--requests", "10", "--warmup", "0",
-            "--sim-knobs", '{"chunks": 5, "chunk_delay_ms": 2}', "--html", str(page), timeout=120)
+    r = cli(
+        "bench",
+        "--url",
+        sim.url,
+        "--rate",
+        "20,40",
+        "--requests",
+        "10",
+        "--warmup",
+        "0",
+        "--sim-knobs",
+        '{"chunks": 5, "chunk_delay_ms": 2}',
+        "--html",
+        str(page),
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     text = page.read_text()
     assert text.startswith("<!DOCTYPE html>") and text.rstrip().endswith("</html>")
-    for section in ("TTFT (from the scheduled send time)", "Inter-token latency", "End-to-end latency",
-                    "TTFT against the load", "ITL against the load", "Timeline: rate 20/s", "Timeline: rate 40/s"):
+    for section in (
+        "TTFT (from the scheduled send time)",
+        "Inter-token latency",
+        "End-to-end latency",
+        "TTFT against the load",
+        "ITL against the load",
+        "Timeline: rate 20/s",
+        "Timeline: rate 40/s",
+    ):
         assert section in text, section
     assert text.count("<polyline") >= 3 * 2 + 2 * 2  # a CDF per run in three charts, two load charts
     # offline: nothing loaded from anywhere
@@ -218,27 +349,41 @@ def test_html_report_is_self_contained(sim: RhetorSimulator, tmp_path: Path) -> 
 
 
 def test_an_unwritable_report_is_a_clear_error(sim: RhetorSimulator, tmp_path: Path) -> None:
-    r = cli("bench", "--url", sim.url, "--rate", "50", "--requests", "2", "--warmup", "0",
-            "--json", str(tmp_path / "missing-dir" / "b.json"))
+    r = cli(
+        "bench",
+        "--url",
+        sim.url,
+        "--rate",
+        "50",
+        "--requests",
+        "2",
+        "--warmup",
+        "0",
+        "--json",
+        str(tmp_path / "missing-dir" / "b.json"),
+    )
     assert r.returncode == 3 and "cannot write the report" in r.stderr and "Traceback" not in r.stderr
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--rate", "0"], "--rate"),
-    (["--rate", "x"], "--rate"),
-    (["--slo", "ttft=5"], "bad SLO"),
-    (["--slo", "ttft_p99=fast"], "not a duration"),
-    (["--synthetic", "prompt_tokens=0"], "--synthetic"),
-    (["--sim-knobs", "[1]"], "--sim-knobs"),
-    (["--prompts", "/nonexistent/p.jsonl"], "cannot read"),
-    (["--header", "novalue"], "--header"),
-    (["--requests", "0"], "--requests"),
-    (["--rate", "1e9"], "at most"),
-    (["--rate", "nan"], "--rate"),
-    (["--duration", "inf"], "--duration"),
-    (["--max-concurrency", "0"], "--max-concurrency"),
-    (["--warmup", "-1"], "--warmup"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--rate", "0"], "--rate"),
+        (["--rate", "x"], "--rate"),
+        (["--slo", "ttft=5"], "bad SLO"),
+        (["--slo", "ttft_p99=fast"], "not a duration"),
+        (["--synthetic", "prompt_tokens=0"], "--synthetic"),
+        (["--sim-knobs", "[1]"], "--sim-knobs"),
+        (["--prompts", "/nonexistent/p.jsonl"], "cannot read"),
+        (["--header", "novalue"], "--header"),
+        (["--requests", "0"], "--requests"),
+        (["--rate", "1e9"], "at most"),
+        (["--rate", "nan"], "--rate"),
+        (["--duration", "inf"], "--duration"),
+        (["--max-concurrency", "0"], "--max-concurrency"),
+        (["--warmup", "-1"], "--warmup"),
+    ],
+)
 def test_bad_options_are_clear_errors(args: List[str], message: str) -> None:
     r = cli("bench", "--url", "http://127.0.0.1:9", *args)
     assert r.returncode == 2
@@ -247,8 +392,21 @@ def test_bad_options_are_clear_errors(args: List[str], message: str) -> None:
 
 def test_an_unreachable_server_fails_every_request_and_still_writes_json(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
-    r = cli("bench", "--url", "http://127.0.0.1:9", "--dialect", "v1", "--rate", "100",
-            "--requests", "5", "--warmup", "0", "--json", str(out))
+    r = cli(
+        "bench",
+        "--url",
+        "http://127.0.0.1:9",
+        "--dialect",
+        "v1",
+        "--rate",
+        "100",
+        "--requests",
+        "5",
+        "--warmup",
+        "0",
+        "--json",
+        str(out),
+    )
     assert r.returncode == 1 and "Traceback" not in r.stderr
     [run] = load(out)["runs"]
     assert run["requests"]["failed"] == 5 and run["requests"]["completed"] == 0
@@ -257,8 +415,24 @@ def test_an_unreachable_server_fails_every_request_and_still_writes_json(tmp_pat
 
 def test_sweep_runs_synchronous_then_throughput_then_rates_between(sim: RhetorSimulator, tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
-    r = cli("bench", "--url", sim.url, "--sweep", "2", "--max-concurrency", "4", "--requests", "8",
-            "--warmup", "0", "--sim-knobs", '{"chunks": 4, "chunk_delay_ms": 5}', "--json", str(out), timeout=120)
+    r = cli(
+        "bench",
+        "--url",
+        sim.url,
+        "--sweep",
+        "2",
+        "--max-concurrency",
+        "4",
+        "--requests",
+        "8",
+        "--warmup",
+        "0",
+        "--sim-knobs",
+        '{"chunks": 4, "chunk_delay_ms": 5}',
+        "--json",
+        str(out),
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     runs = load(out)["runs"]
     assert [run["config"]["sweep"] for run in runs] == ["synchronous", "throughput", "rate", "rate"]
@@ -277,12 +451,28 @@ def test_sweep_and_rate_exclude_each_other() -> None:
 
 
 @pytest.mark.parametrize("line_ending", ["crlf", "cr"])
-def test_openai_streams_with_other_line_endings_are_read(sim: RhetorSimulator, tmp_path: Path,
-                                                         line_ending: str) -> None:
+def test_openai_streams_with_other_line_endings_are_read(
+    sim: RhetorSimulator, tmp_path: Path, line_ending: str
+) -> None:
     out = tmp_path / "bench.json"
     knobs = json.dumps({"chunks": 5, "chunk_delay_ms": 2, "line_ending": line_ending})
-    r = cli("bench", "--url", sim.url, "--api", "openai", "--rate", "50", "--requests", "4",
-            "--warmup", "0", "--sim-knobs", knobs, "--json", str(out))
+    r = cli(
+        "bench",
+        "--url",
+        sim.url,
+        "--api",
+        "openai",
+        "--rate",
+        "50",
+        "--requests",
+        "4",
+        "--warmup",
+        "0",
+        "--sim-knobs",
+        knobs,
+        "--json",
+        str(out),
+    )
     assert r.returncode == 0, r.stderr
     [run] = load(out)["runs"]
     assert run["requests"]["completed"] == 4
@@ -293,9 +483,25 @@ def test_openai_streams_with_other_line_endings_are_read(sim: RhetorSimulator, t
 def test_ctrl_c_writes_what_was_measured(sim: RhetorSimulator, tmp_path: Path, api: str, backend: str) -> None:
     out = tmp_path / "bench.json"
     stream_path = "/api/v1/chat/stream" if api == "rhetor" else "/v1/chat/completions"
-    proc = spawn("bench", "--url", sim.url, "--api", api, "--backend", backend, "--rate", "20,20",
-                 "--requests", "4", "--warmup", "0", "--sim-knobs", '{"first_chunk_delay_ms": 60000}',
-                 "--json", str(out))
+    proc = spawn(
+        "bench",
+        "--url",
+        sim.url,
+        "--api",
+        api,
+        "--backend",
+        backend,
+        "--rate",
+        "20,20",
+        "--requests",
+        "4",
+        "--warmup",
+        "0",
+        "--sim-knobs",
+        '{"first_chunk_delay_ms": 60000}',
+        "--json",
+        str(out),
+    )
     try:
         wait_for(lambda: len([q for q in sim.requests if q["path"] == stream_path]) >= 4)
         proc.send_signal(signal.SIGINT)
@@ -319,8 +525,21 @@ def test_an_older_dialect_that_cannot_stream_is_said_so(tmp_path: Path, backend:
 
     out = tmp_path / "bench.json"
     with gen_a() as server:
-        r = cli("bench", "--url", server.url, "--backend", backend, "--rate", "20", "--requests", "3",
-                "--warmup", "0", "--json", str(out))
+        r = cli(
+            "bench",
+            "--url",
+            server.url,
+            "--backend",
+            backend,
+            "--rate",
+            "20",
+            "--requests",
+            "3",
+            "--warmup",
+            "0",
+            "--json",
+            str(out),
+        )
     assert r.returncode == 0, r.stderr
     [run] = load(out)["runs"]
     assert run["config"]["dialect"] == "gen_a"

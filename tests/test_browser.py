@@ -105,8 +105,14 @@ def browser():
     os.environ.setdefault("SE_OFFLINE", "true")
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--no-first-run", "--disable-extensions"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-extensions",
+    ):
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(executable_path=driver_bin), options=options)
@@ -214,8 +220,7 @@ STEP_9 = """
 def _run_step_9(driver) -> None:
     """Adds the guide's <script> to a page that has #prompt, #response and the client loaded."""
     driver.execute_script(
-        "const s = document.createElement('script'); s.textContent = arguments[0];"
-        "document.body.appendChild(s);",
+        "const s = document.createElement('script'); s.textContent = arguments[0];document.body.appendChild(s);",
         STEP_9,
     )
 
@@ -242,8 +247,7 @@ def test_guide_step_9_as_written_with_rhetor_behind_api_llm(prefixed_sim, browse
 
     # '/api/llm' was a prefix: the requests went to /api/llm/api/v1/..., not /api/v1/...
     urls = browser.execute_script(
-        "return performance.getEntriesByType('resource').map(e => e.name)"
-        ".filter(u => u.includes('/v1/chat'))"
+        "return performance.getEntriesByType('resource').map(e => e.name).filter(u => u.includes('/v1/chat'))"
     )
     origin = prefixed_sim.url
     assert sorted(urls) == [f"{origin}/api/llm/api/v1/chat", f"{origin}/api/llm/api/v1/chat/stream"]
@@ -255,9 +259,7 @@ def test_guide_step_9_failing_stream_is_logged_not_an_uncaught_rejection(prefixe
     _run_step_9(browser)
     browser.get_log("browser")  # drop earlier entries
     # The same fire-and-forget call as step 9 (no await, no onError), on a stream cut short.
-    browser.execute_script(
-        "client.streamText('doomed', (chunk) => {}, {headers: {'X-Sim-Cut-After': '1'}});"
-    )
+    browser.execute_script("client.streamText('doomed', (chunk) => {}, {headers: {'X-Sim-Cut-After': '1'}});")
     logs: list[str] = []
 
     def failure_logged(d) -> bool:

@@ -9,7 +9,6 @@ import asyncio
 from typing import Any, Dict, List
 
 import pytest
-
 from tekton_llm_client import StreamingChunk, TektonLLMClient
 from tekton_llm_client.testing import RhetorSimulator
 

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
 import pytest
-
 from tekton_llm_client.testing import RhetorSimulator, split_chunks
 from tekton_llm_client.utils import count_tokens
 
@@ -21,13 +20,26 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def cli(*args: str, stdin: str = "", timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tekton_llm_client", *args], input=stdin, capture_output=True,
-                          text=True, timeout=timeout, cwd=ROOT, env=_env())
+    return subprocess.run(
+        [sys.executable, "-m", "tekton_llm_client", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env=_env(),
+    )
 
 
 def spawn(*args: str) -> "subprocess.Popen[bytes]":
-    return subprocess.Popen([sys.executable, "-m", "tekton_llm_client", *args], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env=_env())
+    return subprocess.Popen(
+        [sys.executable, "-m", "tekton_llm_client", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+        env=_env(),
+    )
 
 
 def _env() -> Dict[str, str]:
@@ -75,8 +87,18 @@ def test_batch_answers_every_line(sim: RhetorSimulator, tmp_path: Path, backend:
     rows[4] = {"id": 7, "messages": [{"role": "user", "content": "as messages"}]}
     write_jsonl(tmp_path / "in.jsonl", rows)
     out = tmp_path / "out.jsonl"
-    p = cli("batch", str(tmp_path / "in.jsonl"), "-o", str(out), "--url", sim.url, "--concurrency", "8",
-            "--backend", backend)
+    p = cli(
+        "batch",
+        str(tmp_path / "in.jsonl"),
+        "-o",
+        str(out),
+        "--url",
+        sim.url,
+        "--concurrency",
+        "8",
+        "--backend",
+        backend,
+    )
     assert p.returncode == 0, p.stderr
     got = by_id(read_jsonl(out))
     assert len(got) == 30
@@ -123,14 +145,19 @@ def test_batch_reports_bad_lines_and_records_them_as_failed(sim: RhetorSimulator
     assert got["a"]["content"] == sim.answer_text("fine") and got["b"]["content"] == sim.answer_text("also fine")
     for bad, line in (("line-2", 2), ("line-4", 4), ("nothing", 5), ("line-6", 6)):
         assert got[bad]["error"]["kind"] == "invalid_input" and got[bad]["line"] == line
-    assert got["rejected"]["error"] == {"kind": "invalid_request", "status_code": 400,
-                                        "message": got["rejected"]["error"]["message"]}
+    assert got["rejected"]["error"] == {
+        "kind": "invalid_request",
+        "status_code": 400,
+        "message": got["rejected"]["error"]["message"],
+    }
     assert chat_prompts(sim).count("same id again") == 0
 
 
 def test_batch_resumes_only_what_is_missing(tmp_path: Path) -> None:
-    rows = [{"id": f"r{i}", "prompt": f"resume {i}", **({"provider_id": "anthropic"} if i % 4 == 0 else {})}
-            for i in range(20)]
+    rows = [
+        {"id": f"r{i}", "prompt": f"resume {i}", **({"provider_id": "anthropic"} if i % 4 == 0 else {})}
+        for i in range(20)
+    ]
     write_jsonl(tmp_path / "in.jsonl", rows)
     out = tmp_path / "out.jsonl"
     args = ("batch", str(tmp_path / "in.jsonl"), "-o", str(out), "--retries", "0")
@@ -176,13 +203,27 @@ def test_batch_merges_the_journal_of_a_run_that_died(sim: RhetorSimulator, tmp_p
 @pytest.mark.parametrize("backend", ["rust", "python"])
 def test_batch_ctrl_c_keeps_what_finished(sim: RhetorSimulator, tmp_path: Path, backend: str) -> None:
     fast = [{"id": f"fast{i}", "prompt": f"fast {i}"} for i in range(6)]
-    slow = [{"id": f"slow{i}", "prompt": f"slow {i}", "options": {"sim": {"first_chunk_delay_ms": 60_000}}}
-            for i in range(30)]
+    slow = [
+        {"id": f"slow{i}", "prompt": f"slow {i}", "options": {"sim": {"first_chunk_delay_ms": 60_000}}}
+        for i in range(30)
+    ]
     write_jsonl(tmp_path / "in.jsonl", fast + slow)
     out = tmp_path / "out.jsonl"
     journal = tmp_path / "out.jsonl.journal"
-    proc = spawn("batch", str(tmp_path / "in.jsonl"), "-o", str(out), "--url", sim.url, "--concurrency", "4",
-                 "--timeout", "120", "--backend", backend)
+    proc = spawn(
+        "batch",
+        str(tmp_path / "in.jsonl"),
+        "-o",
+        str(out),
+        "--url",
+        sim.url,
+        "--concurrency",
+        "4",
+        "--timeout",
+        "120",
+        "--backend",
+        backend,
+    )
     try:
         wait_for(lambda: journal.exists() and journal.read_text().count("\n") >= 6)
         # slow items are being asked now
@@ -278,8 +319,16 @@ def test_chat_keeps_the_history(sim: RhetorSimulator) -> None:
 
 def test_chat_trims_old_turns_and_keeps_the_system_prompt(sim: RhetorSimulator) -> None:
     turns = [f"turn {i} " + "words " * 30 for i in range(6)]
-    p = cli("chat", "--url", sim.url, "--system", "sys", "--max-context-tokens", "120",
-            stdin="".join(t + "\n" for t in turns))  # EOF ends the session
+    p = cli(
+        "chat",
+        "--url",
+        sim.url,
+        "--system",
+        "sys",
+        "--max-context-tokens",
+        "120",
+        stdin="".join(t + "\n" for t in turns),
+    )  # EOF ends the session
     assert p.returncode == 0, p.stderr
     bodies = [r["json"] for r in sim.requests if r["path"] == "/api/v1/chat/stream"]
     assert len(bodies) == 6

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Dict, Optional
 
 import pytest
-
 from tekton_llm_client.testing import RhetorSimulator
 
 from .rhetor_replay import gen_b
@@ -24,15 +23,35 @@ from .test_cli import by_id, chat_prompts, read_jsonl, write_jsonl
 ROOT = Path(__file__).resolve().parent.parent
 
 # Small benchmark runs: the command's behaviour, not a measurement.
-TINY_BENCH = ("--streams", "1", "--runs", "1", "--concurrency", "1", "--chunks", "5", "--paced-chunks", "3",
-              "--chunk-delay-ms", "0")
+TINY_BENCH = (
+    "--streams",
+    "1",
+    "--runs",
+    "1",
+    "--concurrency",
+    "1",
+    "--chunks",
+    "5",
+    "--paced-chunks",
+    "3",
+    "--chunk-delay-ms",
+    "0",
+)
 
 
-def run(*args: str, env: Optional[Dict[str, str]] = None, stdin: str = "",
-        timeout: float = 90) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, env: Optional[Dict[str, str]] = None, stdin: str = "", timeout: float = 90
+) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("RHETOR_", "TEKTON_LLM_"))}
-    return subprocess.run([sys.executable, "-m", "tekton_llm_client", *args], input=stdin, capture_output=True,
-                          text=True, timeout=timeout, cwd=ROOT, env={**base, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "tekton_llm_client", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env={**base, **(env or {})},
+    )
 
 
 def one_line(p: subprocess.CompletedProcess[str], command: str, kind: str) -> str:
@@ -64,13 +83,18 @@ BAD_SETTINGS = {
 }
 
 
-@pytest.mark.parametrize("var,value", [*BAD_SETTINGS.items(), ("RHETOR_TIMEOUT", "-1"), ("RHETOR_TIMEOUT", "0"),
-                                       ("RHETOR_MAX_RETRIES", "-2")])
+@pytest.mark.parametrize(
+    "var,value",
+    [*BAD_SETTINGS.items(), ("RHETOR_TIMEOUT", "-1"), ("RHETOR_TIMEOUT", "0"), ("RHETOR_MAX_RETRIES", "-2")],
+)
 @pytest.mark.parametrize("command", ["batch", "generate", "chat"])
 def test_a_bad_setting_is_one_configuration_line(tmp_path: Path, command: str, var: str, value: str) -> None:
     (tmp_path / "in.jsonl").write_text('{"prompt": "x"}\n')
-    args = {"batch": ["batch", str(tmp_path / "in.jsonl"), "-o", str(tmp_path / "out.jsonl")],
-            "generate": ["generate", "hello"], "chat": ["chat"]}[command]
+    args = {
+        "batch": ["batch", str(tmp_path / "in.jsonl"), "-o", str(tmp_path / "out.jsonl")],
+        "generate": ["generate", "hello"],
+        "chat": ["chat"],
+    }[command]
     p = run(*args, env={var: value}, stdin="hello\n")
     assert p.returncode == 2, p.stderr
     message = one_line(p, command, "configuration")
@@ -90,16 +114,24 @@ def test_tokens_and_bench_stop_only_for_the_settings_they_use(tmp_path: Path) ->
         assert b.returncode == 2 and var in one_line(b, "bench", "configuration")
         assert b.stdout == ""  # stopped before it said what it would measure
     # the embedded simulator's URL, the timeout and both backends are bench's own choice
-    ok = run("bench", *TINY_BENCH, env={k: BAD_SETTINGS[k] for k in ("RHETOR_URL", "TEKTON_LLM_BACKEND")}
-             | {"RHETOR_TIMEOUT": "-1"})
+    ok = run(
+        "bench",
+        *TINY_BENCH,
+        env={k: BAD_SETTINGS[k] for k in ("RHETOR_URL", "TEKTON_LLM_BACKEND")} | {"RHETOR_TIMEOUT": "-1"},
+    )
     assert ok.returncode == 0 and "Traceback" not in ok.stderr, ok.stderr
 
 
 def test_simulate_does_not_read_the_client_settings() -> None:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("RHETOR_", "TEKTON_LLM_"))}
-    proc = subprocess.Popen([sys.executable, "-m", "tekton_llm_client", "simulate", "--port", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-                            env={**base, **BAD_SETTINGS})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tekton_llm_client", "simulate", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**base, **BAD_SETTINGS},
+    )
     try:
         assert proc.stdout is not None
         assert proc.stdout.readline().startswith("RHETOR_SIMULATOR_URL=http://127.0.0.1:")
@@ -171,7 +203,8 @@ def test_batch_says_one_line_per_failed_item_and_retries_only_when_verbose(tmp_p
     assert len(lines) == 4, quiet.stderr
     name = str(tmp_path / "in.jsonl")
     assert sorted(lines) == sorted(
-        line for line in lines if re.match(rf"{re.escape(name)}:[1-4]: f[0-3]: service_unavailable: ", line))
+        line for line in lines if re.match(rf"{re.escape(name)}:[1-4]: f[0-3]: service_unavailable: ", line)
+    )
     retries = [line for line in verbose.stderr.splitlines() if "retrying" in line]
     assert len(retries) == 4 * 2  # the retries, each logged, only with --verbose
     assert by_id(read_jsonl(tmp_path / "quiet.jsonl"))["fine"]["content"] == sim.answer_text("up")
@@ -181,8 +214,9 @@ def test_batch_says_one_line_per_failed_item_and_retries_only_when_verbose(tmp_p
 
 
 def test_batch_progress_from_stdin_has_no_total_and_no_eta(sim: RhetorSimulator, tmp_path: Path) -> None:
-    p = run("batch", "-", "-o", str(tmp_path / "out.jsonl"), "--url", sim.url, "--progress",
-            stdin='{"prompt": "one"}\n')
+    p = run(
+        "batch", "-", "-o", str(tmp_path / "out.jsonl"), "--url", sim.url, "--progress", stdin='{"prompt": "one"}\n'
+    )
     assert p.returncode == 0, p.stderr
     assert "1 done, 0 failed" in p.stderr
     assert "/0 done" not in p.stderr and "ETA" not in p.stderr
@@ -213,8 +247,9 @@ def test_batch_input_that_is_a_directory_or_missing(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("backend", ["rust", "python"])
-def test_batch_bad_lines_carry_their_line_and_are_never_sent(sim: RhetorSimulator, tmp_path: Path,
-                                                              backend: str) -> None:
+def test_batch_bad_lines_carry_their_line_and_are_never_sent(
+    sim: RhetorSimulator, tmp_path: Path, backend: str
+) -> None:
     rows = [
         {"id": "first", "prompt": "fine"},
         '{"id": "broken", "prompt": }',  # line 2: the value is missing at column 28
@@ -231,8 +266,9 @@ def test_batch_bad_lines_carry_their_line_and_are_never_sent(sim: RhetorSimulato
         {"id": "last", "prompt": "also fine", "temperature": 0.2, "max_tokens": 30},
     ]
     path = tmp_path / "in.jsonl"
-    path.write_bytes(b"".join((r.encode("latin-1") if isinstance(r, str) else json.dumps(r).encode()) + b"\n"
-                              for r in rows))
+    path.write_bytes(
+        b"".join((r.encode("latin-1") if isinstance(r, str) else json.dumps(r).encode()) + b"\n" for r in rows)
+    )
     out = tmp_path / "out.jsonl"
     p = run("batch", str(path), "-o", str(out), "--url", sim.url, "--backend", backend)
     assert p.returncode == 1 and "Traceback" not in p.stderr
@@ -240,8 +276,18 @@ def test_batch_bad_lines_carry_their_line_and_are_never_sent(sim: RhetorSimulato
     assert got["first"]["content"] == sim.answer_text("fine") and got["last"]["content"] == sim.answer_text("also fine")
     bad = {k: v for k, v in got.items() if "error" in v}
     assert {k: v["line"] for k, v in bad.items()} == {
-        "line-2": 2, "line-3": 3, "msg-str": 4, "msg-norole": 5, "prompt-int": 6, "hot": 7, "cold": 8, "neg": 9,
-        "frac": 10, "flag": 11, "line-12": 12}
+        "line-2": 2,
+        "line-3": 3,
+        "msg-str": 4,
+        "msg-norole": 5,
+        "prompt-int": 6,
+        "hot": 7,
+        "cold": 8,
+        "neg": 9,
+        "frac": 10,
+        "flag": 11,
+        "line-12": 12,
+    }
     assert all(v["error"]["kind"] == "invalid_input" for v in bad.values())
     assert got["line-2"]["error"]["message"] == "invalid JSON at column 28: Expecting value"
     assert got["line-3"]["error"]["message"].startswith("invalid JSON at column 12: ")
@@ -288,8 +334,13 @@ def test_chat_with_a_bad_context_size_is_a_usage_line() -> None:
 
 def test_tokens_reports_a_directory_in_one_line_and_counts_the_rest(tmp_path: Path) -> None:
     (tmp_path / "a.txt").write_text("hello")
-    p = subprocess.run([sys.executable, "-m", "tekton_llm_client", "tokens", str(tmp_path), str(tmp_path / "a.txt")],
-                       capture_output=True, text=True, timeout=60, cwd=ROOT)
+    p = subprocess.run(
+        [sys.executable, "-m", "tekton_llm_client", "tokens", str(tmp_path), str(tmp_path / "a.txt")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
     assert p.returncode == 1
     assert "Is a directory" in one_line(p, "tokens", "input")
     assert p.stdout.split()[1] == str(tmp_path / "a.txt")
@@ -322,6 +373,7 @@ def test_bench_says_what_it_measures_and_shows_progress() -> None:
 # `bench --url` measures a server (tekton_llm_client.bench, docs/bench.md): a failed request is
 # data, counted by kind, never a traceback; the run exits 1 when any request failed.
 
+
 @pytest.mark.parametrize("backend", ["rust", "python"])
 def test_bench_url_counts_failed_streams_by_kind(backend: str) -> None:
     with RhetorSimulator(error_after=1) as sim:
@@ -332,8 +384,17 @@ def test_bench_url_counts_failed_streams_by_kind(backend: str) -> None:
 
 
 def test_bench_url_against_an_unreachable_server_counts_connection_errors() -> None:
-    p = run("bench", "--url", f"http://127.0.0.1:{free_port()}", "--backend", "python", "--requests", "3",
-            "--concurrency", "1")
+    p = run(
+        "bench",
+        "--url",
+        f"http://127.0.0.1:{free_port()}",
+        "--backend",
+        "python",
+        "--requests",
+        "3",
+        "--concurrency",
+        "1",
+    )
     assert p.returncode == 1
     assert "Traceback" not in p.stderr + p.stdout
     assert "ConnectionError: 3" in p.stdout
@@ -344,4 +405,3 @@ def test_bench_url_against_an_older_rhetor_says_it_cannot_stream() -> None:
         p = run("bench", "--url", server.url, "--backend", "python", "--requests", "5", "--concurrency", "1")
     assert p.returncode == 0, p.stderr
     assert "cannot stream" in p.stdout and "Traceback" not in p.stderr
-

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List
 
 import pytest
-
 from tekton_llm_client.cli import main
 from tekton_llm_client.testing import RhetorSimulator, answer_text
 
@@ -35,24 +34,40 @@ def _lines(path: Path) -> List[Dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def test_batch_on_ray_answers_each_id_once_and_resumes(ray_local: None, tmp_path: Path,
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_batch_on_ray_answers_each_id_once_and_resumes(
+    ray_local: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     lines = []
     for i in range(300):
         item: Dict[str, Any] = {"id": f"q{i}", "prompt": f"ask {i}"}
         if i % 100 == 42:
             item["options"] = {"sim": {"fail_status": 401}}
         lines.append(json.dumps(item))
-    lines[4] = "{not json"                                   # line 5
+    lines[4] = "{not json"  # line 5
     lines[8] = json.dumps({"id": "q8", "system_prompt": "x"})  # line 9: no prompt
-    lines[11] = json.dumps({"id": "q3", "prompt": "again"})     # line 12: q3 again
-    lines[20] = json.dumps({"prompt": "ask without id"})      # line 21: id line-21
+    lines[11] = json.dumps({"id": "q3", "prompt": "again"})  # line 12: q3 again
+    lines[20] = json.dumps({"prompt": "ask without id"})  # line 21: id line-21
     src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     src.write_text("\n".join(lines) + "\n")
 
     with RhetorSimulator() as sim:
-        argv = ["batch", str(src), "-o", str(out), "--ray", "--url", sim.url, "--actors", "2",
-                "--batch-size", "40", "--concurrency", "8", "--retries", "0"]
+        argv = [
+            "batch",
+            str(src),
+            "-o",
+            str(out),
+            "--ray",
+            "--url",
+            sim.url,
+            "--actors",
+            "2",
+            "--batch-size",
+            "40",
+            "--concurrency",
+            "8",
+            "--retries",
+            "0",
+        ]
         assert main(argv) == 1  # some failed
         err = capsys.readouterr().err
         first_run = [r for r in sim.requests if r["path"] == CHAT]
@@ -73,8 +88,11 @@ def test_batch_on_ray_answers_each_id_once_and_resumes(ray_local: None, tmp_path
     assert by_id["q3"]["content"] == answer_text("ask 3")
     assert by_id["line-21"]["content"] == answer_text("ask without id")
     for i in (42, 142, 242):
-        assert by_id[f"q{i}"]["error"] == {"kind": "authentication", "status_code": 401,
-                                           "message": by_id[f"q{i}"]["error"]["message"]}
+        assert by_id[f"q{i}"]["error"] == {
+            "kind": "authentication",
+            "status_code": 401,
+            "message": by_id[f"q{i}"]["error"]["message"],
+        }
     good = [r for r in recs if "error" not in r]
     assert len(good) == 300 - 3 - 3
     assert all(r["usage"]["total_tokens"] > 0 and r["model"] == "sim-model-1" for r in good)
@@ -128,8 +146,21 @@ def test_an_actor_killed_halfway_leaves_no_duplicate_and_no_gap(ray_local: None,
     journal = tmp_path / "out.jsonl.journal"
     result: Dict[str, int] = {}
     with RhetorSimulator(first_chunk_delay_ms=25) as sim:  # slow answers: the job lasts a few seconds
-        argv = ["batch", str(src), "-o", str(out), "--ray", "--url", sim.url, "--actors", "2",
-                "--batch-size", "20", "--concurrency", "2"]
+        argv = [
+            "batch",
+            str(src),
+            "-o",
+            str(out),
+            "--ray",
+            "--url",
+            sim.url,
+            "--actors",
+            "2",
+            "--batch-size",
+            "20",
+            "--concurrency",
+            "2",
+        ]
         runner = threading.Thread(target=lambda: result.setdefault("rc", main(argv)), daemon=True)
         runner.start()
         deadline = time.monotonic() + 90
@@ -145,7 +176,6 @@ def test_an_actor_killed_halfway_leaves_no_duplicate_and_no_gap(ray_local: None,
     recs = _lines(out)
     assert sorted(r["id"] for r in recs) == sorted(f"k{i}" for i in range(n))  # none twice, none missing
     assert all(r["content"] == answer_text(r["id"].replace("k", "kill ")) for r in recs)
-
 
 
 def test_batch_on_ray_refuses_bad_settings_before_starting(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

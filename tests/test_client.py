@@ -8,7 +8,6 @@ import time
 from email.utils import formatdate
 
 import pytest
-
 from tekton_llm_client import (
     AuthenticationError,
     CompletionResponse,
@@ -87,8 +86,12 @@ async def test_old_style_async_for_over_await(sim: RhetorSimulator, backend: str
 
 async def test_chat_with_dicts_and_message_objects(sim: RhetorSimulator, backend: str) -> None:
     client = make(sim, backend)
-    msgs = [Message("system", "sys"), {"role": "user", "content": "first"},
-            Message("assistant", "reply"), {"role": "user", "content": "second question"}]
+    msgs = [
+        Message("system", "sys"),
+        {"role": "user", "content": "first"},
+        Message("assistant", "reply"),
+        {"role": "user", "content": "second question"},
+    ]
     r = await client.generate_chat_response(msgs)
     assert r.content == sim.answer_text("second question")
     sent = chat_requests(sim)[-1]["json"]["messages"]
@@ -135,8 +138,9 @@ async def test_path_prefix_base_url(backend: str) -> None:
 # -- retries ---------------------------------------------------------------------------------
 
 
-async def test_503_is_retried_with_the_same_request_id(sim: RhetorSimulator, backend: str,
-                                                       caplog: pytest.LogCaptureFixture) -> None:
+async def test_503_is_retried_with_the_same_request_id(
+    sim: RhetorSimulator, backend: str, caplog: pytest.LogCaptureFixture
+) -> None:
     client = make(sim, backend)
     with caplog.at_level(logging.WARNING, logger="tekton_llm_client"):
         r = await client.generate_text("retry", options={"sim": {"fail_status": 503, "fail_times": 2}})
@@ -164,8 +168,9 @@ async def test_429_honours_retry_after_seconds_and_http_date(sim: RhetorSimulato
     r = await client.generate_text("rl", options={"sim": {"fail_status": 429, "retry_after": 1}})
     assert r.content == sim.answer_text("rl")
     assert time.monotonic() - t0 >= 0.9  # waited as told (a lower bound, not a speed claim)
-    r = await client.generate_text("rl2", options={"sim": {"fail_status": 429, "retry_after": 1,
-                                                           "retry_after_http_date": True}})
+    r = await client.generate_text(
+        "rl2", options={"sim": {"fail_status": 429, "retry_after": 1, "retry_after_http_date": True}}
+    )
     assert r.content == sim.answer_text("rl2")
     await client.shutdown()
 
@@ -179,8 +184,9 @@ async def test_retry_after_beyond_the_bound_fails_at_once(sim: RhetorSimulator, 
     await client.shutdown()
 
 
-@pytest.mark.parametrize("status,exc", [(401, AuthenticationError), (400, InvalidRequestError),
-                                        (422, InvalidRequestError)])
+@pytest.mark.parametrize(
+    "status,exc", [(401, AuthenticationError), (400, InvalidRequestError), (422, InvalidRequestError)]
+)
 async def test_client_errors_are_not_retried(sim: RhetorSimulator, backend: str, status: int, exc: type) -> None:
     client = make(sim, backend)
     with pytest.raises(exc) as ei:
@@ -229,7 +235,9 @@ async def test_trickling_body_cannot_outlast_the_timeout(sim: RhetorSimulator, b
 async def test_stall_after_first_chunk_ends_in_an_error_chunk(sim: RhetorSimulator, backend: str) -> None:
     client = make(sim, backend, timeout=5, stream_idle_timeout=0.4)
     t0 = time.monotonic()
-    chunks = await collect(client.generate_text("stall", streaming=True, options={"sim": {"stall_after": 3, "length": 400}}))
+    chunks = await collect(
+        client.generate_text("stall", streaming=True, options={"sim": {"stall_after": 3, "length": 400}})
+    )
     assert time.monotonic() - t0 < 5
     assert chunks[-1].error and chunks[-1].done
     assert "0.4" in chunks[-1].error
@@ -315,8 +323,9 @@ async def test_malformed_line_is_skipped_and_nothing_is_lost(sim: RhetorSimulato
 @pytest.mark.parametrize("line_ending", ["crlf", "cr"])
 async def test_line_endings_and_pings(sim: RhetorSimulator, backend: str, line_ending: str) -> None:
     client = make(sim, backend)
-    opts = {"sim": {"line_ending": line_ending, "ping_every_ms": 1, "chunk_delay_ms": 2, "chunks": 10,
-                    "done_marker": False}}
+    opts = {
+        "sim": {"line_ending": line_ending, "ping_every_ms": 1, "chunk_delay_ms": 2, "chunks": 10, "done_marker": False}
+    }
     text = "".join([c.chunk async for c in client.generate_text("le", streaming=True, options=opts)])
     assert text == (await client.generate_text("le", options=opts)).content
     await client.shutdown()
@@ -327,8 +336,9 @@ async def test_line_endings_and_pings(sim: RhetorSimulator, backend: str, line_e
 
 async def test_server_side_fallback_is_reported_truthfully(backend: str) -> None:
     with RhetorSimulator(unavailable_providers=["anthropic"]) as sim:
-        client = TektonLLMClient("c", rhetor_url=sim.url, backend=backend, provider_id="anthropic",
-                                 model_id="claude-3-opus-20240229")
+        client = TektonLLMClient(
+            "c", rhetor_url=sim.url, backend=backend, provider_id="anthropic", model_id="claude-3-opus-20240229"
+        )
         r = await client.generate_text("fb", options={"fallback_provider": "openai", "fallback_model": "gpt-4o"})
         assert r.fallback is True and r.provider == "openai" and r.model == "gpt-4o"
         assert r.content == sim.answer_text("fb")
@@ -381,7 +391,9 @@ async def test_connections_are_reused(sim: RhetorSimulator, backend: str) -> Non
 async def test_leaving_a_stream_early_closes_it(sim: RhetorSimulator, backend: str) -> None:
     client = make(sim, backend)
     n = 0
-    async for _ in client.generate_text("long", streaming=True, options={"sim": {"chunks": 100000, "chunk_delay_ms": 5}}):
+    async for _ in client.generate_text(
+        "long", streaming=True, options={"sim": {"chunks": 100000, "chunk_delay_ms": 5}}
+    ):
         n += 1
         if n == 3:
             break
@@ -399,8 +411,9 @@ async def test_cancelling_a_call_closes_its_exchange(sim: RhetorSimulator, backe
     with pytest.raises(asyncio.CancelledError):
         await task
     assert await wait_until(lambda: sim.active_tasks == 0)
-    stream_task = asyncio.ensure_future(collect(client.generate_text("slow", streaming=True,
-                                                                     options={"sim": {"chunk_delay_ms": 50, "chunks": 1000}})))
+    stream_task = asyncio.ensure_future(
+        collect(client.generate_text("slow", streaming=True, options={"sim": {"chunk_delay_ms": 50, "chunks": 1000}}))
+    )
     await asyncio.sleep(0.3)
     stream_task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -440,8 +453,9 @@ async def test_health_and_providers_are_typed(sim: RhetorSimulator, backend: str
 # -- configuration ---------------------------------------------------------------------------
 
 
-async def test_environment_and_explicit_arguments(sim: RhetorSimulator, backend: str,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_environment_and_explicit_arguments(
+    sim: RhetorSimulator, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("RHETOR_URL", sim.url)
     monkeypatch.setenv("RHETOR_DEFAULT_PROVIDER", "openai")
     monkeypatch.setenv("RHETOR_DEFAULT_MODEL", "gpt-4o-mini")
@@ -459,8 +473,9 @@ async def test_environment_and_explicit_arguments(sim: RhetorSimulator, backend:
     await client.shutdown()
 
 
-async def test_auth_token_sent_and_never_shown(backend: str, monkeypatch: pytest.MonkeyPatch,
-                                               caplog: pytest.LogCaptureFixture) -> None:
+async def test_auth_token_sent_and_never_shown(
+    backend: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     secret = "s3cret-token-value"
     with RhetorSimulator(auth_token=secret) as sim:
         monkeypatch.setenv("RHETOR_AUTH_TOKEN", secret)

@@ -8,7 +8,6 @@ import warnings
 from typing import Any, List
 
 import pytest
-
 from tekton_llm_client import TektonLLMClient
 from tekton_llm_client.compat import LLMAdapter
 from tekton_llm_client.testing import RhetorSimulator
@@ -18,8 +17,14 @@ from .rhetor_replay import gen_a, response_body
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("RHETOR_DIALECT", "RHETOR_DEFAULT_PROVIDER", "RHETOR_DEFAULT_MODEL", "RHETOR_AUTH_TOKEN",
-                 "RHETOR_URL", "TEKTON_LLM_BACKEND"):
+    for name in (
+        "RHETOR_DIALECT",
+        "RHETOR_DEFAULT_PROVIDER",
+        "RHETOR_DEFAULT_MODEL",
+        "RHETOR_AUTH_TOKEN",
+        "RHETOR_URL",
+        "TEKTON_LLM_BACKEND",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -44,8 +49,12 @@ async def test_generate_response_with_and_without_system_prompt(sim: RhetorSimul
 
 async def test_chat_conversation(sim: RhetorSimulator, backend: str) -> None:
     a = adapter(sim.url, backend)
-    msgs = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "one"},
-            {"role": "assistant", "content": "two"}, {"role": "user", "content": "three"}]
+    msgs = [
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": "one"},
+        {"role": "assistant", "content": "two"},
+        {"role": "user", "content": "three"},
+    ]
     assert await a.chat_conversation(msgs) == sim.answer_text("three", "be brief")
     assert chat_bodies(sim)[-1]["messages"] == msgs
     await a.close()
@@ -74,11 +83,18 @@ async def test_stream_response_with_a_sync_callback(sim: RhetorSimulator, backen
     await a.close()
 
 
-async def test_constructor_maps_the_old_arguments(sim: RhetorSimulator, backend: str,
-                                                  caplog: pytest.LogCaptureFixture) -> None:
+async def test_constructor_maps_the_old_arguments(
+    sim: RhetorSimulator, backend: str, caplog: pytest.LogCaptureFixture
+) -> None:
     with caplog.at_level(logging.INFO, logger="tekton_llm_client.compat"):
-        a = adapter(sim.url, backend, api_key="sk-ant-old-key", model="claude-3-sonnet-20240229",
-                    provider="anthropic", component_id="terma")
+        a = adapter(
+            sim.url,
+            backend,
+            api_key="sk-ant-old-key",
+            model="claude-3-sonnet-20240229",
+            provider="anthropic",
+            component_id="terma",
+        )
     assert "api_key is ignored" in caplog.text and "sk-ant-old-key" not in caplog.text
     assert (a.model, a.provider) == ("claude-3-sonnet-20240229", "anthropic")
     assert isinstance(a.client, TektonLLMClient) and a.client.component_id == "terma"

@@ -10,7 +10,6 @@ import os
 from typing import Any, Dict, List, Mapping
 
 import pytest
-
 from tekton_llm_client import (
     InvalidRequestError,
     Message,
@@ -35,8 +34,14 @@ B_CHAT = response_body("genB-stubci/05_post_chat")["content"]
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("RHETOR_DIALECT", "RHETOR_DEFAULT_PROVIDER", "RHETOR_DEFAULT_MODEL", "RHETOR_AUTH_TOKEN",
-                 "RHETOR_URL", "TEKTON_LLM_BACKEND"):
+    for name in (
+        "RHETOR_DIALECT",
+        "RHETOR_DEFAULT_PROVIDER",
+        "RHETOR_DEFAULT_MODEL",
+        "RHETOR_AUTH_TOKEN",
+        "RHETOR_URL",
+        "TEKTON_LLM_BACKEND",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -121,13 +126,16 @@ async def test_explicit_dialect_skips_detection(backend: str) -> None:
         await client.shutdown()
 
 
-async def test_env_dialect_and_explicit_argument_wins(sim: RhetorSimulator, backend: str,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_env_dialect_and_explicit_argument_wins(
+    sim: RhetorSimulator, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("RHETOR_DIALECT", "Gen-B")
     with gen_b() as server:
         client = make(server.url, backend)
         assert client.dialect == "gen_b"
-        assert (await client.generate_chat_response([{"role": "user", "content": "x"}, {"role": "user", "content": "y"}])).content == B_CHAT
+        assert (
+            await client.generate_chat_response([{"role": "user", "content": "x"}, {"role": "user", "content": "y"}])
+        ).content == B_CHAT
         assert server.paths() == [("POST", "/api/v1/chat")]
         await client.shutdown()
     # the env names gen_b, the argument v1: the argument wins, and v1 needs no probe either
@@ -159,8 +167,12 @@ async def test_guide_steps_against_gen_a(backend: str, monkeypatch: pytest.Monke
             await guide.run(guide.snippet(step, "After:"), ns)
         assert await ns["generate_response"]("Hello Rhetor") == A_MESSAGE
         assert await ns["generate_response"]("What is 2+2?", "Be brief.") == A_CHAT
-        assert await ns["chat_conversation"]([{"role": "system", "content": "Be brief."},
-                                              {"role": "user", "content": "What is 2+2?"}]) == A_CHAT
+        assert (
+            await ns["chat_conversation"](
+                [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "What is 2+2?"}]
+            )
+            == A_CHAT
+        )
         got: List[str] = []
 
         async def callback(text: str) -> None:
@@ -188,8 +200,12 @@ async def test_guide_steps_against_gen_b(backend: str, monkeypatch: pytest.Monke
             await guide.run(guide.snippet(step, "After:"), ns)
         assert await ns["generate_response"]("Say hi") == B_GENERATE
         assert await ns["generate_response"]("Say hi", "You are terse.") == B_GENERATE_SYSTEM
-        assert await ns["chat_conversation"]([{"role": "system", "content": "Be brief."},
-                                              {"role": "user", "content": "What is 2+2?"}]) == B_CHAT
+        assert (
+            await ns["chat_conversation"](
+                [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "What is 2+2?"}]
+            )
+            == B_CHAT
+        )
         got: List[str] = []
 
         async def callback(text: str) -> None:
@@ -229,8 +245,14 @@ def _accepted_keys(*recordings: str) -> set:
 
 async def test_gen_a_requests_have_the_shape_that_server_accepted(backend: str) -> None:
     with gen_a() as server:
-        client = make(server.url, backend, provider_id="anthropic", model_id="claude-3-haiku-20240307",
-                      fallback_provider="simulated", use_fallback=False)
+        client = make(
+            server.url,
+            backend,
+            provider_id="anthropic",
+            model_id="claude-3-haiku-20240307",
+            fallback_provider="simulated",
+            use_fallback=False,
+        )
         await client.generate_text("Hello Rhetor", temperature=0.0, max_tokens=50, context_id="test:ctx1")
         await client.generate_chat_response([Message("user", "What is 2+2?")], system_prompt="Be brief.")
         msg, chat = server.bodies("/message")[0], server.bodies("/chat")[0]
@@ -243,10 +265,14 @@ async def test_gen_a_requests_have_the_shape_that_server_accepted(backend: str) 
         assert msg["component"] == chat["component"] == "test-component"
         # provider and model at the top of options (recording 05c), generation settings nested;
         # 0.0 is a value, sent
-        assert msg["options"] == {"provider": "anthropic", "model": "claude-3-haiku-20240307",
-                                  "options": {"temperature": 0.0, "max_tokens": 50,
-                                              "fallback_provider": "simulated"}}
-        assert set(recorded_request("genA-shim/05c_post_message_provider_anthropic")[2]["options"]) <= set(msg["options"])
+        assert msg["options"] == {
+            "provider": "anthropic",
+            "model": "claude-3-haiku-20240307",
+            "options": {"temperature": 0.0, "max_tokens": 50, "fallback_provider": "simulated"},
+        }
+        assert set(recorded_request("genA-shim/05c_post_message_provider_anthropic")[2]["options"]) <= set(
+            msg["options"]
+        )
         # the system prompt travels as a leading system message, as in recording 06
         assert chat["messages"] == recorded_request("genA-shim/06_post_chat_nonstream")[2]["messages"]
         # the protocol headers ride along, one X-Request-ID per request
@@ -260,29 +286,47 @@ async def test_gen_a_without_provider_or_options_sends_null_options(backend: str
     with gen_a() as server:
         client = make(server.url, backend, dialect="gen_a")
         await client.generate_text("Hello Rhetor")
-        assert server.bodies("/message") == [{"message": "Hello Rhetor", "context_id": "test-component",
-                                              "task_type": "default", "component": "test-component",
-                                              "streaming": False, "options": None}]
+        assert server.bodies("/message") == [
+            {
+                "message": "Hello Rhetor",
+                "context_id": "test-component",
+                "task_type": "default",
+                "component": "test-component",
+                "streaming": False,
+                "options": None,
+            }
+        ]
         await client.shutdown()
 
 
 async def test_gen_b_never_sends_context_id_and_always_sends_roles(backend: str) -> None:
-    accepted = _accepted_keys("genB-stubci/05_post_chat", "genB-stubci/06_post_chat_with_model",
-                              "genB-stubci/07_post_generate", "genB-stubci/07b_post_generate_with_system")
+    accepted = _accepted_keys(
+        "genB-stubci/05_post_chat",
+        "genB-stubci/06_post_chat_with_model",
+        "genB-stubci/07_post_generate",
+        "genB-stubci/07b_post_generate_with_system",
+    )
     with gen_b() as server:
         client = make(server.url, backend, model_id="gpt-4o", provider_id="openai")
         r = await client.generate_chat_response(
             [Message("system", "Be brief."), {"role": "user", "content": "What is 2+2?"}],
-            context_id="my-conversation", temperature=0.5, max_tokens=100, options={"top_p": 0.9})
+            context_id="my-conversation",
+            temperature=0.5,
+            max_tokens=100,
+            options={"top_p": 0.9},
+        )
         assert r.content == B_CHAT and r.model == "llama3.3:70b"
         assert r.context_id == response_body("genB-stubci/05_post_chat")["contextId"]
         assert r.usage is not None and r.usage.total_tokens == 19
         g = await client.generate_text("Say hi", system_prompt="You are terse.", context_id="ctx", temperature=0.1)
         assert g.content == B_GENERATE_SYSTEM
         chat, gen = server.bodies("/api/v1/chat")[0], server.bodies("/api/v1/generate")[0]
-        assert chat == {"messages": [{"role": "system", "content": "Be brief."},
-                                     {"role": "user", "content": "What is 2+2?"}],
-                        "model": "gpt-4o", "temperature": 0.5, "max_tokens": 100}
+        assert chat == {
+            "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "What is 2+2?"}],
+            "model": "gpt-4o",
+            "temperature": 0.5,
+            "max_tokens": 100,
+        }
         assert gen == {"prompt": "Say hi", "system_prompt": "You are terse.", "model": "gpt-4o", "temperature": 0.1}
         for body in (chat, gen):
             assert set(body) <= accepted  # only fields the real server was seen to accept
@@ -298,8 +342,9 @@ async def test_gen_a_http_200_error_raises_and_the_fallback_provider_answers(bac
         return lambda b: isinstance(b, Mapping) and (b.get("options") or {}).get("provider") == provider
 
     with gen_a(Route("POST", "/message", "genA-shim/05c_post_message_provider_anthropic", asks("anthropic"))) as server:
-        client = make(server.url, backend, provider_id="anthropic", model_id="claude-3-haiku-20240307",
-                      use_fallback=False)
+        client = make(
+            server.url, backend, provider_id="anthropic", model_id="claude-3-haiku-20240307", use_fallback=False
+        )
         with pytest.raises(ServiceUnavailableError) as ei:
             await client.generate_text("needs anthropic")
         assert ei.value.status_code == 200
@@ -309,8 +354,14 @@ async def test_gen_a_http_200_error_raises_and_the_fallback_provider_answers(bac
         with pytest.raises(ServiceUnavailableError):
             await collect(client.generate_text("needs anthropic", streaming=True))
         # with a fallback the client asks once more naming it, and says so
-        client = make(server.url, backend, provider_id="anthropic", model_id="claude-3-haiku-20240307",
-                      fallback_provider="simulated", fallback_model="simulated-standard")
+        client = make(
+            server.url,
+            backend,
+            provider_id="anthropic",
+            model_id="claude-3-haiku-20240307",
+            fallback_provider="simulated",
+            fallback_model="simulated-standard",
+        )
         r = await client.generate_text("needs anthropic")
         assert r.fallback is True and r.provider == "simulated" and r.content == A_MESSAGE
         last = server.bodies("/message")[-1]
@@ -341,8 +392,10 @@ async def test_gen_a_422_is_an_invalid_request(backend: str) -> None:
 
 
 async def test_gen_b_500_and_422_map_through_the_status_table(backend: str) -> None:
-    with gen_b(Route("POST", "/api/v1/chat", "genB/05_post_chat"),
-               Route("POST", "/api/v1/generate", "genB-stubci/14_chat_bad_temperature")) as server:
+    with gen_b(
+        Route("POST", "/api/v1/chat", "genB/05_post_chat"),
+        Route("POST", "/api/v1/generate", "genB-stubci/14_chat_bad_temperature"),
+    ) as server:
         client = make(server.url, backend, max_retries=0)
         with pytest.raises(ServiceUnavailableError) as e500:
             await client.generate_chat_response([{"role": "user", "content": "a"}, {"role": "user", "content": "b"}])
@@ -357,8 +410,10 @@ async def test_gen_b_500_and_422_map_through_the_status_table(backend: str) -> N
 
 
 async def test_streaming_is_one_chunk_and_done(backend: str) -> None:
-    for factory, text, model, provider in ((gen_a, A_MESSAGE, "simulated-standard", "simulated"),
-                                           (gen_b, B_GENERATE, "llama3.3:70b", "")):
+    for factory, text, model, provider in (
+        (gen_a, A_MESSAGE, "simulated-standard", "simulated"),
+        (gen_b, B_GENERATE, "llama3.3:70b", ""),
+    ):
         with factory() as server:
             client = make(server.url, backend)
             chunks = await collect(client.generate_text("Hello Rhetor", streaming=True))
@@ -378,8 +433,11 @@ async def test_providers_of_each_dialect(backend: str) -> None:
         p = await client.get_providers()
         assert p.default_provider == "simulated" and p.default_model == "simulated-standard"
         assert p.providers["simulated"].available and not p.providers["anthropic"].available
-        assert [m.id for m in p.providers["simulated"].models] == ["simulated-fast", "simulated-standard",
-                                                                   "simulated-advanced"]
+        assert [m.id for m in p.providers["simulated"].models] == [
+            "simulated-fast",
+            "simulated-standard",
+            "simulated-advanced",
+        ]
         assert server.paths()[-1] == ("GET", "/providers")
         await client.shutdown()
     with gen_b() as server:
@@ -389,8 +447,9 @@ async def test_providers_of_each_dialect(backend: str) -> None:
         assert set(p.providers) == {m["provider"] for m in catalogue}
         assert sum(len(i.models) for i in p.providers.values()) == len(catalogue)
         llama = [m for m in p.providers["ollama"].models if m.id == "llama3.3:70b"]
-        assert llama and llama[0].context_length == next(m["context_window"] for m in catalogue
-                                                          if m["id"] == "llama3.3:70b")
+        assert llama and llama[0].context_length == next(
+            m["context_window"] for m in catalogue if m["id"] == "llama3.3:70b"
+        )
         assert p.default_provider is None
         assert server.paths()[-1] == ("GET", "/api/models/")
         await client.shutdown()
@@ -403,11 +462,13 @@ async def test_replay_server_is_byte_exact(backend: str) -> None:
 
     raw = (FIXTURES / "genB-stubci/05_post_chat.response.bin").read_bytes()
     assert raw.startswith(b"HTTP/1.1 200 OK\r\n") and raw.endswith(B_CHAT.encode() + b'"}')
-    with RhetorReplay([Route("POST", "/api/v1/chat", "genB-stubci/05_post_chat")],
-                      not_found="genB-stubci/19_legacy_message_404") as server:
+    with RhetorReplay(
+        [Route("POST", "/api/v1/chat", "genB-stubci/05_post_chat")], not_found="genB-stubci/19_legacy_message_404"
+    ) as server:
         client = make(server.url, backend, dialect="gen_b")
-        assert (await client.generate_chat_response([{"role": "user", "content": "a"},
-                                                     {"role": "user", "content": "b"}])).content == B_CHAT
+        assert (
+            await client.generate_chat_response([{"role": "user", "content": "a"}, {"role": "user", "content": "b"}])
+        ).content == B_CHAT
         await client.shutdown()
 
 
@@ -423,7 +484,7 @@ async def test_ws_refusal_names_the_older_server(sim: RhetorSimulator, backend: 
     failed = TimeoutError("no REGISTER_ACK within 5.0s", request_id=None)
     for factory, name in ((gen_a, "gen_a"), (gen_b, "gen_b")):
         with factory() as server:
-            ws_url = "ws" + server.url[len("http"):] + "/ws"
+            ws_url = "ws" + server.url[len("http") :] + "/ws"
             err = await ws_refusal(ws_url, "c", backend, None, failed)
             assert isinstance(err, ProtocolError)
             assert f"dialect={name!r}" in str(err) and "TektonLLMClient" in str(err)
@@ -440,13 +501,17 @@ async def test_ws_refusal_names_the_older_server(sim: RhetorSimulator, backend: 
     assert await ws_refusal(dead, "c", backend, None, failed) is None
 
 
-async def test_guide_common_patterns_against_gen_a(backend: str, monkeypatch: pytest.MonkeyPatch,
-                                                   capsys: pytest.CaptureFixture[str],
-                                                   caplog: pytest.LogCaptureFixture) -> None:
-    """"Handling Streaming Responses" and "Graceful Degradation", unchanged, on a Gen A Rhetor:
+async def test_guide_common_patterns_against_gen_a(
+    backend: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """ "Handling Streaming Responses" and "Graceful Degradation", unchanged, on a Gen A Rhetor:
     the HTTP-200 {"error"} of an unavailable provider sends the client to the fallback."""
-    unavailable = Route("POST", "/message", "genA-shim/05c_post_message_provider_anthropic",
-                        lambda b: isinstance(b, Mapping) and (b.get("options") or {}).get("provider") == "anthropic")
+    unavailable = Route(
+        "POST",
+        "/message",
+        "genA-shim/05c_post_message_provider_anthropic",
+        lambda b: isinstance(b, Mapping) and (b.get("options") or {}).get("provider") == "anthropic",
+    )
     with gen_a(unavailable) as server:
         monkeypatch.setenv("RHETOR_URL", server.url)
         monkeypatch.setenv("TEKTON_LLM_BACKEND", backend)
@@ -455,15 +520,19 @@ async def test_guide_common_patterns_against_gen_a(backend: str, monkeypatch: py
         out = capsys.readouterr().out
         assert out.startswith(A_MESSAGE) and f"Complete text ({len(A_MESSAGE)} chars)" in out
         with caplog.at_level(logging.INFO):
-            ns = await guide.run(guide.snippet("Graceful Degradation"),
-                                 {"logger": logger, "TektonLLMClient": TektonLLMClient})
+            ns = await guide.run(
+                guide.snippet("Graceful Degradation"), {"logger": logger, "TektonLLMClient": TektonLLMClient}
+            )
         r = ns["response"]
         # what really answered, as the server said: its simulated provider, via the fallback
         assert r.fallback is True and r.content == A_MESSAGE and r.provider == "simulated"
         assert "Used fallback provider: simulated" in caplog.text
         first, second = server.bodies("/message")[-2:]
-        assert first["options"] == {"provider": "anthropic", "model": "claude-3-opus-20240229",
-                                    "options": {"fallback_provider": "openai", "fallback_model": "gpt-4o"}}
+        assert first["options"] == {
+            "provider": "anthropic",
+            "model": "claude-3-opus-20240229",
+            "options": {"fallback_provider": "openai", "fallback_model": "gpt-4o"},
+        }
         assert second["options"] == {"provider": "openai", "model": "gpt-4o"}
 
 
@@ -476,8 +545,9 @@ async def test_websocket_client_refuses_an_older_rhetor_clearly(backend: str) ->
 
     for factory, name in ((gen_a, "gen_a"), (gen_b, "gen_b")):
         with factory() as server:
-            ws = TektonLLMWebSocketClient("c", rhetor_url=server.url, backend=backend, connect_timeout=0.5,
-                                          reconnect=False)
+            ws = TektonLLMWebSocketClient(
+                "c", rhetor_url=server.url, backend=backend, connect_timeout=0.5, reconnect=False
+            )
             with pytest.raises(ProtocolError) as ei:
                 await ws.connect()
             assert f"dialect={name!r}" in str(ei.value) and "Use TektonLLMClient over HTTP" in str(ei.value)
@@ -493,20 +563,22 @@ async def test_websocket_client_refuses_an_older_rhetor_clearly(backend: str) ->
 async def test_gen_b_gets_one_request_at_a_time(backend: str, caplog: pytest.LogCaptureFixture) -> None:
     """Gen B fails concurrent requests with 500 (they share its one upstream socket); the client
     queues its requests to it, says so once, and every concurrent call and batch item succeeds."""
-    model_time = Route("POST", "/api/v1/generate", "genB-stubci/07_post_generate", hold=0.05,
-                       busy="genB/05_post_chat")
+    model_time = Route("POST", "/api/v1/generate", "genB-stubci/07_post_generate", hold=0.05, busy="genB/05_post_chat")
     with gen_b(model_time) as server:
         # the emulation bites: two requests at once, sent past the dialect, fail each other
         raw = make(server.url, backend, max_retries=0, dialect="v1")
-        both = await asyncio.gather(*(raw._http.request_json("POST", "/api/v1/generate", {"prompt": "x"})
-                                      for _ in range(2)), return_exceptions=True)
+        both = await asyncio.gather(
+            *(raw._http.request_json("POST", "/api/v1/generate", {"prompt": "x"}) for _ in range(2)),
+            return_exceptions=True,
+        )
         assert all(isinstance(e, ServiceUnavailableError) for e in both), both
         await raw.shutdown()
         sent_before = len(server.requests)
         client = make(server.url, backend, max_retries=0)
         with caplog.at_level(logging.INFO, logger="tekton_llm_client"):
-            answers = await asyncio.gather(*(client.generate_text(f"p{i}") for i in range(4)),
-                                           collect(client.generate_text("s", streaming=True)))
+            answers = await asyncio.gather(
+                *(client.generate_text(f"p{i}") for i in range(4)), collect(client.generate_text("s", streaming=True))
+            )
             batch = [r async for r in client.generate_batch([f"b{i}" for i in range(4)], concurrency=4)]
         assert [a.content for a in answers[:4]] == [B_GENERATE] * 4 and answers[4][0].chunk == B_GENERATE
         assert all(r.ok and r.content == B_GENERATE for r in batch)
@@ -541,9 +613,13 @@ async def test_failed_detection_names_detection_and_is_remembered(backend: str) 
 
 
 async def test_a_v1_health_that_answers_anything_but_404_means_v1(backend: str) -> None:
-    with RhetorReplay([Route("GET", "/api/v1/health", "genB/05_post_chat"),  # 500 there: still v1
-                       Route("POST", "/api/v1/chat", "genB-stubci/05_post_chat")],
-                      not_found="genB-stubci/19_legacy_message_404") as server:
+    with RhetorReplay(
+        [
+            Route("GET", "/api/v1/health", "genB/05_post_chat"),  # 500 there: still v1
+            Route("POST", "/api/v1/chat", "genB-stubci/05_post_chat"),
+        ],
+        not_found="genB-stubci/19_legacy_message_404",
+    ) as server:
         client = make(server.url, backend, max_retries=0)
         assert (await client.generate_text("x")).content == B_CHAT
         assert client.dialect == "v1"
@@ -578,8 +654,9 @@ async def test_gen_a_task_type_does_not_depend_on_the_system_prompt(backend: str
         client = make(server.url, backend)
         await client.generate_text("plain")
         await client.generate_text("with a system prompt", system_prompt="Be brief.")
-        await client.generate_chat_response([{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"},
-                                             {"role": "user", "content": "c"}])
+        await client.generate_chat_response(
+            [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}, {"role": "user", "content": "c"}]
+        )
         await client.generate_text("explicit", system_prompt="s", options={"task_type": "code"})
         sent = [(r.path, r.json["task_type"]) for r in server.requests if r.method == "POST"]
         assert sent == [("/message", "default"), ("/chat", "default"), ("/chat", "chat"), ("/chat", "code")]
@@ -588,9 +665,13 @@ async def test_gen_a_task_type_does_not_depend_on_the_system_prompt(backend: str
 
 async def test_gen_a_unknown_provider_is_the_callers_mistake(backend: str, caplog: pytest.LogCaptureFixture) -> None:
     recorded = "genA-shim/05c_post_message_provider_anthropic"
-    unknown = Route("POST", "/message", recorded,
-                    lambda b: isinstance(b, Mapping) and (b.get("options") or {}).get("provider") == "anthropci",
-                    body=b'{"error":"Provider anthropci not found","timestamp":"2026-11-25T01:06:32","context":"default"}')
+    unknown = Route(
+        "POST",
+        "/message",
+        recorded,
+        lambda b: isinstance(b, Mapping) and (b.get("options") or {}).get("provider") == "anthropci",
+        body=b'{"error":"Provider anthropci not found","timestamp":"2026-11-25T01:06:32","context":"default"}',
+    )
     with gen_a(unknown) as server:
         client = make(server.url, backend, provider_id="anthropci", fallback_provider="simulated")
         for call in (lambda: client.generate_text("x"), lambda: collect(client.generate_text("x", streaming=True))):
@@ -614,8 +695,7 @@ async def test_websocket_connect_to_gen_a_says_so_without_waiting_out_connect_ti
     from tekton_llm_client.exceptions import ProtocolError
 
     with gen_a() as server:
-        ws = TektonLLMWebSocketClient("c", rhetor_url=server.url, backend=backend, connect_timeout=600,
-                                      reconnect=False)
+        ws = TektonLLMWebSocketClient("c", rhetor_url=server.url, backend=backend, connect_timeout=600, reconnect=False)
         with pytest.raises(ProtocolError) as ei:
             await asyncio.wait_for(ws.connect(), 30)  # a hang guard: far below connect_timeout
         assert "dialect='gen_a'" in str(ei.value) and "RESPONSE" in str(ei.value)

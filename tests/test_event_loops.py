@@ -11,7 +11,6 @@ import threading
 from typing import List
 
 import pytest
-
 from tekton_llm_client import TektonLLMClient
 from tekton_llm_client.testing import RhetorSimulator
 
@@ -30,8 +29,9 @@ async def _work(client: TektonLLMClient, label: str) -> List[str]:
     return out
 
 
-def test_one_client_in_two_threads_with_their_own_loops(sim: RhetorSimulator, backend: str,
-                                                        caplog: pytest.LogCaptureFixture) -> None:
+def test_one_client_in_two_threads_with_their_own_loops(
+    sim: RhetorSimulator, backend: str, caplog: pytest.LogCaptureFixture
+) -> None:
     client = TektonLLMClient("c", rhetor_url=sim.url, backend=backend, max_retries=0, dialect="v1")
     results: dict = {}
     errors: List[BaseException] = []

@@ -15,7 +15,6 @@ import sys
 from typing import Any, Dict
 
 import pytest
-
 from tekton_llm_client import TektonLLMClient
 from tekton_llm_client.testing import RhetorSimulator
 

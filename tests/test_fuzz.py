@@ -19,7 +19,6 @@ from typing import Any, Dict, Iterator, List, Optional
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from tekton_llm_client import LimitExceededError, TektonLLMClient, TektonLLMError
 from tekton_llm_client._backend import require_native
 
@@ -58,10 +57,28 @@ def mutated(draw: st.DrawFn, seeds: List[bytes]) -> bytes:
     return bytes(data)
 
 
-sse_bytes = st.one_of(mutated(SSE_SEEDS), st.binary(max_size=400),
-                      st.lists(st.sampled_from([b"data: ", b"\r", b"\n", b":", b"event: x", b"id: 1", b"{}",
-                                                b"\xe2\x82", b"\xac", b"\xff", b"\xef\xbb\xbf"]),
-                               max_size=60).map(b"".join))
+sse_bytes = st.one_of(
+    mutated(SSE_SEEDS),
+    st.binary(max_size=400),
+    st.lists(
+        st.sampled_from(
+            [
+                b"data: ",
+                b"\r",
+                b"\n",
+                b":",
+                b"event: x",
+                b"id: 1",
+                b"{}",
+                b"\xe2\x82",
+                b"\xac",
+                b"\xff",
+                b"\xef\xbb\xbf",
+            ]
+        ),
+        max_size=60,
+    ).map(b"".join),
+)
 
 
 def split(data: bytes, cuts: List[int]) -> List[bytes]:
@@ -96,7 +113,7 @@ def test_multibyte_character_split_across_reads(text: str, cut: int) -> None:
 
 def test_huge_line_is_refused() -> None:
     line = b"data: " + b"x" * (4 << 20)
-    reads = [line[i:i + 65536] for i in range(0, len(line), 65536)]
+    reads = [line[i : i + 65536] for i in range(0, len(line), 65536)]
     with pytest.raises(LimitExceededError):
         _core.decode_sse(reads, 1 << 20)
 
@@ -168,20 +185,30 @@ def http_answer(status: int, body: bytes, content_type: str, length: Optional[in
 
 
 answers = st.one_of(
-    st.builds(lambda s, b, n: http_answer(s, b, "application/json", len(b) + n),
-              st.sampled_from([200, 200, 200, 400, 401, 422, 429, 500, 503, 418]),
-              st.one_of(mutated(JSON_SEEDS), st.binary(max_size=200)), st.sampled_from([0, 0, 0, 5, -1])),
+    st.builds(
+        lambda s, b, n: http_answer(s, b, "application/json", len(b) + n),
+        st.sampled_from([200, 200, 200, 400, 401, 422, 429, 500, 503, 418]),
+        st.one_of(mutated(JSON_SEEDS), st.binary(max_size=200)),
+        st.sampled_from([0, 0, 0, 5, -1]),
+    ),
     st.builds(lambda b: http_answer(200, b, "text/event-stream", None), sse_bytes),
     st.binary(max_size=300),
 )
 
-FUZZ = settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-                deadline=None)
+FUZZ = settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow], deadline=None)
 
 
 async def exchange(url: str, backend: str, streaming: bool) -> None:
-    client = TektonLLMClient("fuzz", rhetor_url=url, backend=backend, max_retries=0, timeout=3,
-                             stream_idle_timeout=3, dialect="v1", use_fallback=False)
+    client = TektonLLMClient(
+        "fuzz",
+        rhetor_url=url,
+        backend=backend,
+        max_retries=0,
+        timeout=3,
+        stream_idle_timeout=3,
+        dialect="v1",
+        use_fallback=False,
+    )
     try:
         if streaming:
             async for chunk in client.generate_text("x", streaming=True):
@@ -198,8 +225,7 @@ async def exchange(url: str, backend: str, streaming: bool) -> None:
 @pytest.mark.parametrize("streaming", [False, True], ids=["chat", "stream"])
 @FUZZ
 @given(payload=answers)
-def test_client_survives_hostile_answers(hostile: HostileServer, backend: str, streaming: bool,
-                                         payload: bytes) -> None:
+def test_client_survives_hostile_answers(hostile: HostileServer, backend: str, streaming: bool, payload: bytes) -> None:
     hostile.payload = payload
     # The hang guard: a call that outlives every timeout it has is a failure.
     asyncio.run(asyncio.wait_for(exchange(hostile.url, backend, streaming), 30))

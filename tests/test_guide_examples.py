@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 import pytest
-
 from tekton_llm_client import TektonLLMClient
 from tekton_llm_client.testing import RhetorSimulator
 
@@ -58,8 +57,11 @@ async def test_step4_generate_response(sim: RhetorSimulator, backend: str) -> No
 async def test_step5_chat_conversation(sim: RhetorSimulator, backend: str) -> None:
     client = TektonLLMClient(component_id="c", backend=backend)
     ns = await guide.run(guide.snippet("Step 5", "After:"), {"client": client, "logger": logger})
-    msgs = [{"role": "user", "content": "one"}, {"role": "assistant", "content": "two"},
-            {"role": "user", "content": "three"}]
+    msgs = [
+        {"role": "user", "content": "one"},
+        {"role": "assistant", "content": "two"},
+        {"role": "user", "content": "three"},
+    ]
     assert await ns["chat_conversation"](msgs) == sim.answer_text("three")
     await client.shutdown()
 
@@ -102,8 +104,9 @@ async def test_step8_error_handling(sim: RhetorSimulator, backend: str) -> None:
     ns["client"] = TektonLLMClient(component_id="c", rhetor_url=dead_url, backend=backend, max_retries=0)
     assert await ns["generate_with_error_handling"]("x") == {"error": "Connection error"}
     with RhetorSimulator(trickle_ms=200) as slow:
-        ns["client"] = TektonLLMClient(component_id="c", rhetor_url=slow.url, backend=backend,
-                                       max_retries=0, timeout=0.3)
+        ns["client"] = TektonLLMClient(
+            component_id="c", rhetor_url=slow.url, backend=backend, max_retries=0, timeout=0.3
+        )
         assert await ns["generate_with_error_handling"]("x") == {"error": "Timeout"}
     with RhetorSimulator(fail_status=503, fail_times=99) as down:
         ns["client"] = TektonLLMClient(component_id="c", rhetor_url=down.url, backend=backend, max_retries=0)
@@ -139,12 +142,15 @@ async def test_handling_streaming_responses(sim: RhetorSimulator, capsys: pytest
     assert f"Complete text ({len(answer)} chars)" in out
 
 
-async def test_graceful_degradation(backend: str, caplog: pytest.LogCaptureFixture,
-                                    monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_graceful_degradation(
+    backend: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with RhetorSimulator(unavailable_providers=["anthropic"]) as down, caplog.at_level(logging.INFO):
         monkeypatch.setenv("RHETOR_URL", down.url)
         # the snippet continues the guide: TektonLLMClient was imported earlier in the same module
-        ns = await guide.run(guide.snippet("Graceful Degradation"), {"logger": logger, "TektonLLMClient": TektonLLMClient})
+        ns = await guide.run(
+            guide.snippet("Graceful Degradation"), {"logger": logger, "TektonLLMClient": TektonLLMClient}
+        )
         r = ns["response"]
         assert r.fallback is True and r.provider == "openai" and r.model == "gpt-4o"
         assert r.content == down.answer_text("Complex reasoning task")

@@ -8,7 +8,6 @@ import sys
 import textwrap
 
 import pytest
-
 from tekton_llm_client.testing import RhetorSimulator
 
 SCRIPT = textwrap.dedent(
@@ -43,7 +42,8 @@ SCRIPT = textwrap.dedent(
 @pytest.mark.parametrize("run", range(5))
 def test_exit_with_work_in_flight(backend: str, run: int) -> None:
     with RhetorSimulator(record=False) as sim:
-        done = subprocess.run([sys.executable, "-c", SCRIPT, sim.url, backend],
-                              capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            [sys.executable, "-c", SCRIPT, sim.url, backend], capture_output=True, text=True, timeout=60
+        )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().endswith("exited")

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
 from tekton_llm_client import LimitExceededError, TektonLLMClient, TimeoutError
 from tekton_llm_client.testing import RhetorSimulator
 from tekton_llm_client.websocket import TektonLLMWebSocketClient
@@ -54,15 +53,15 @@ async def test_default_body_limit_holds_for_a_huge_answer(sim: RhetorSimulator, 
 
 async def test_sse_event_limit(sim: RhetorSimulator, backend: str) -> None:
     client = make(sim, backend, max_event_bytes=16 * 1024)
-    call = client.generate_text("one big event", streaming=True,
-                                options={"sim": {"length": 200_000, "chunks": 1}})
+    call = client.generate_text("one big event", streaming=True, options={"sim": {"length": 200_000, "chunks": 1}})
     with pytest.raises(LimitExceededError) as ei:
         async for _ in call:
             pass
     assert "16384" in str(ei.value)
     assert chat_posts(sim) == 1
     text = await asyncio.wait_for(
-        collect(client.generate_text("fits", streaming=True, options={"sim": {"length": 8_000, "chunks": 1}})), GUARD)
+        collect(client.generate_text("fits", streaming=True, options={"sim": {"length": 8_000, "chunks": 1}})), GUARD
+    )
     assert text == sim.answer_text("fits", length=8_000)
     await client.shutdown()
     assert await wait_until(lambda: sim.active_tasks == 0)
@@ -79,8 +78,14 @@ async def test_sse_event_limit_after_content(sim: RhetorSimulator, backend: str)
 
 async def test_websocket_message_limit_and_recovery(sim: RhetorSimulator, backend: str) -> None:
     errors: list[BaseException] = []
-    ws = TektonLLMWebSocketClient("limits", ws_url=sim.ws_url, backend=backend, max_message_size=32 * 1024,
-                                  reconnect_base_delay=0.01, on_error=errors.append)
+    ws = TektonLLMWebSocketClient(
+        "limits",
+        ws_url=sim.ws_url,
+        backend=backend,
+        max_message_size=32 * 1024,
+        reconnect_base_delay=0.01,
+        on_error=errors.append,
+    )
     async with ws:
         with pytest.raises(LimitExceededError):
             await asyncio.wait_for(ws.complete("big", options={"sim": {"length": 500_000}}), GUARD)
@@ -106,6 +111,7 @@ async def test_trickled_stream_is_bounded_by_idle_timeout(sim: RhetorSimulator, 
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(
             collect(client.generate_text("slow", streaming=True, options={"sim": {"trickle_ms": 20, "length": 400}})),
-            GUARD)
+            GUARD,
+        )
     await client.shutdown()
     assert await wait_until(lambda: sim.active_tasks == 0)

@@ -11,7 +11,6 @@ import asyncio
 from typing import Any, List
 
 import pytest
-
 from tekton_llm_client import TektonLLMError
 from tekton_llm_client._backend import require_native
 
@@ -62,7 +61,8 @@ async def test_panic_in_a_stream_reader_is_an_error_not_an_end() -> None:
         error = str(e)
     assert texts[:1] == ["partial"]
     assert error is not None and "deliberate test panic in a stream reader" in error, (
-        "the stream ended cleanly after its reader panicked")
+        "the stream ended cleanly after its reader panicked"
+    )
 
 
 async def test_panic_in_the_websocket_task_fails_requests_and_ends_events() -> None:
@@ -84,6 +84,7 @@ async def test_panic_in_the_websocket_task_fails_requests_and_ends_events() -> N
 def test_release_builds_unwind() -> None:
     """With panic = "abort" every panic above would kill the interpreter."""
     import pathlib
+
     import tomllib
 
     manifest = pathlib.Path(__file__).resolve().parent.parent / "Cargo.toml"

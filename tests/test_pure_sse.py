@@ -10,11 +10,11 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from tekton_llm_client._pure.sse import SseDecoder, SseEvent, SseLimitExceeded
 
-VECTORS: List[Dict[str, Any]] = json.loads(
-    (Path(__file__).parent / "sse_vectors.json").read_text(encoding="utf-8"))["vectors"]
+VECTORS: List[Dict[str, Any]] = json.loads((Path(__file__).parent / "sse_vectors.json").read_text(encoding="utf-8"))[
+    "vectors"
+]
 
 
 def _reads(v: Dict[str, Any]) -> List[bytes]:
@@ -44,7 +44,7 @@ def test_vector_as_recorded(v: Dict[str, Any]) -> None:
 @pytest.mark.parametrize("v", VECTORS, ids=[v["name"] for v in VECTORS])
 def test_vector_one_byte_reads(v: Dict[str, Any]) -> None:
     whole = b"".join(_reads(v))
-    assert _as_dicts(_decode([whole[i:i + 1] for i in range(len(whole))])) == v["events"]
+    assert _as_dicts(_decode([whole[i : i + 1] for i in range(len(whole))])) == v["events"]
 
 
 @pytest.mark.parametrize("v", VECTORS, ids=[v["name"] for v in VECTORS])
@@ -75,7 +75,7 @@ def test_empty_read_between_cr_and_lf() -> None:
 def test_long_line_in_many_reads_is_linear() -> None:
     # 200k one-byte reads of one line: quadratic re-scanning would take minutes
     payload = b"data: " + b"x" * 200_000 + b"\n\n"
-    events = _decode([payload[i:i + 1] for i in range(len(payload))])
+    events = _decode([payload[i : i + 1] for i in range(len(payload))])
     assert len(events) == 1 and len(events[0].data) == 200_000
 
 
@@ -126,12 +126,11 @@ def test_any_split_decodes_the_same(case: tuple) -> None:
 @settings(max_examples=200, deadline=None)
 @given(_streams())
 def test_one_byte_reads_decode_the_same(stream: bytes) -> None:
-    assert _decode([stream[i:i + 1] for i in range(len(stream))]) == _decode([stream])
+    assert _decode([stream[i : i + 1] for i in range(len(stream))]) == _decode([stream])
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.text(max_size=30).filter(lambda t: "\r" not in t and "\n" not in t), max_size=10),
-       st.data())
+@given(st.lists(st.text(max_size=30).filter(lambda t: "\r" not in t and "\n" not in t), max_size=10), st.data())
 def test_data_round_trip(payloads: List[str], data: Any) -> None:
     # every `data: X` + blank line comes back as X, whatever the line ends and the split
     ends = [data.draw(_line_end) for _ in payloads]
@@ -155,11 +154,39 @@ except ImportError:  # pragma: no cover - pure installs
 needs_core = pytest.mark.skipif(_rust_decode_sse is None, reason="native module not built")
 
 # bytes that matter to the framing, plus UTF-8 pieces (whole, split, invalid) and BOMs
-_atoms = st.sampled_from([b"data", b"data:", b"data: ", b"event:", b"id:", b"id: 1", b"retry: 5",
-                          b":", b": ping", b"\n", b"\r", b"\r\n", b" ", b"x", b"\x00", b"\xef\xbb\xbf",
-                          b"\xc3\xa9", b"\xc3", b"\xa9", b"\xe2\x82\xac", b"\xf0\x9f\x98\x80", b"\xff",
-                          b"[DONE]", b'{"chunk": "hi"}', b"\x0b", b"\x0c", b"\x1c",
-                          b"\xc2\x85", b"\xe2\x80\xa8"])  # not line ends in SSE
+_atoms = st.sampled_from(
+    [
+        b"data",
+        b"data:",
+        b"data: ",
+        b"event:",
+        b"id:",
+        b"id: 1",
+        b"retry: 5",
+        b":",
+        b": ping",
+        b"\n",
+        b"\r",
+        b"\r\n",
+        b" ",
+        b"x",
+        b"\x00",
+        b"\xef\xbb\xbf",
+        b"\xc3\xa9",
+        b"\xc3",
+        b"\xa9",
+        b"\xe2\x82\xac",
+        b"\xf0\x9f\x98\x80",
+        b"\xff",
+        b"[DONE]",
+        b'{"chunk": "hi"}',
+        b"\x0b",
+        b"\x0c",
+        b"\x1c",
+        b"\xc2\x85",
+        b"\xe2\x80\xa8",
+    ]
+)  # not line ends in SSE
 
 
 @st.composite

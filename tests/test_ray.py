@@ -13,7 +13,6 @@ from collections import Counter
 from typing import Any, Dict, Iterator, List
 
 import pytest
-
 from tekton_llm_client.testing import RhetorSimulator, answer_text
 
 ray = pytest.importorskip("ray")
@@ -38,8 +37,7 @@ def _chat_records(sim: RhetorSimulator) -> List[Dict[str, Any]]:
 
 
 def test_importing_the_package_does_not_import_ray() -> None:
-    code = ("import sys, tekton_llm_client, tekton_llm_client.batch, tekton_llm_client.cli;"
-            "print('ray' in sys.modules)")
+    code = "import sys, tekton_llm_client, tekton_llm_client.batch, tekton_llm_client.cli;print('ray' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
@@ -48,9 +46,11 @@ def test_importing_the_package_does_not_import_ray() -> None:
 # 1 % injected failures, by row number: a refused token, a connection cut with no answer, a 500.
 # Options as JSON strings: Arrow would make one struct type of all rows' option dicts.
 def _fault(i: int) -> Any:
-    fault = {7: {"sim": {"fail_status": 401}},
-            37: {"sim": {"reset_times": 1000}},
-            67: {"sim": {"fail_status": 500, "fail_times": 1000}}}.get(i % 300)
+    fault = {
+        7: {"sim": {"fail_status": 401}},
+        37: {"sim": {"reset_times": 1000}},
+        67: {"sim": {"fail_status": 500, "fail_times": 1000}},
+    }.get(i % 300)
     return None if fault is None else json.dumps(fault)
 
 
@@ -58,13 +58,24 @@ EXPECTED_KIND = {7: "AuthenticationError", 37: "ConnectionError", 67: "ServiceUn
 
 
 def test_2000_rows_two_actors_each_answered_once(ray_local: None, backend: str) -> None:
-    rows = [{"id": f"row-{i}", "prompt": f"question {i}", "system_prompt": f"sys {i % 3}",
-             "options": _fault(i)} for i in range(2000)]
+    rows = [
+        {"id": f"row-{i}", "prompt": f"question {i}", "system_prompt": f"sys {i % 3}", "options": _fault(i)}
+        for i in range(2000)
+    ]
     with RhetorSimulator() as sim:
         ds = ray.data.from_items(rows).map_batches(
-            RhetorChat, fn_constructor_kwargs={"rhetor_url": sim.url, "concurrency": 16, "backend": backend,
-                                               "limiter": shared_limiter(), **FAST_RETRIES},
-            concurrency=2, batch_size=100, batch_format="pyarrow")
+            RhetorChat,
+            fn_constructor_kwargs={
+                "rhetor_url": sim.url,
+                "concurrency": 16,
+                "backend": backend,
+                "limiter": shared_limiter(),
+                **FAST_RETRIES,
+            },
+            concurrency=2,
+            batch_size=100,
+            batch_format="pyarrow",
+        )
         out = ds.take_all()
         records = _chat_records(sim)
     assert Counter(r["id"] for r in out) == Counter(r["id"] for r in rows)  # each row once, none lost
@@ -93,36 +104,68 @@ def test_2000_rows_two_actors_each_answered_once(ray_local: None, backend: str) 
 
 
 def test_messages_column_and_raise_on_error(ray_local: None, sim: RhetorSimulator) -> None:
-    rows = [{"id": i, "messages": [{"role": "system", "content": "be brief"},
-                                   {"role": "user", "content": f"m{i}"}]} for i in range(20)]
+    rows = [
+        {"id": i, "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": f"m{i}"}]}
+        for i in range(20)
+    ]
     kwargs = {"rhetor_url": sim.url, "concurrency": 4, "max_retries": 0}
-    out = ray.data.from_items(rows).map_batches(RhetorChat, fn_constructor_kwargs=kwargs, concurrency=1,
-                                                batch_size=10).take_all()
+    out = (
+        ray.data.from_items(rows)
+        .map_batches(RhetorChat, fn_constructor_kwargs=kwargs, concurrency=1, batch_size=10)
+        .take_all()
+    )
     assert sorted(r["id"] for r in out) == list(range(20))
     assert all(r["content"] == answer_text(f"m{r['id']}", "be brief") for r in out)
 
-    bad = rows[:3] + [{"id": 3, "messages": [{"role": "user", "content": "x"}],
-                       "options": json.dumps({"sim": {"fail_status": 401}})}]
+    bad = rows[:3] + [
+        {"id": 3, "messages": [{"role": "user", "content": "x"}], "options": json.dumps({"sim": {"fail_status": 401}})}
+    ]
     with pytest.raises(Exception, match="AuthenticationError|401"):
         ray.data.from_items(bad).map_batches(
-            RhetorChat, fn_constructor_kwargs={**kwargs, "raise_on_error": True}, concurrency=1,
-            batch_size=10, max_restarts=0, max_task_retries=0).take_all()
+            RhetorChat,
+            fn_constructor_kwargs={**kwargs, "raise_on_error": True},
+            concurrency=1,
+            batch_size=10,
+            max_restarts=0,
+            max_task_retries=0,
+        ).take_all()
 
 
 def test_a_429_holds_every_actor(ray_local: None, backend: str) -> None:
     """One row gets 429 with Retry-After: 1 on every attempt; both actors hold new requests for
     the cool-down (the server sees at most the requests already granted or in flight), then go on."""
     retry_after = 1.0
-    rows = [{"id": i, "prompt": f"q{i}",
-             "options": json.dumps({"sim": {"fail_status": 429, "retry_after": 1, "fail_times": 1000}}) if i == 150 else None}
-            for i in range(600)]
+    rows = [
+        {
+            "id": i,
+            "prompt": f"q{i}",
+            "options": json.dumps({"sim": {"fail_status": 429, "retry_after": 1, "fail_times": 1000}})
+            if i == 150
+            else None,
+        }
+        for i in range(600)
+    ]
     concurrency = 4
     with RhetorSimulator() as sim:
         limiter = shared_limiter(requests_per_s=200)
-        out = ray.data.from_items(rows).map_batches(
-            RhetorChat, fn_constructor_kwargs={"rhetor_url": sim.url, "concurrency": concurrency, "limiter": limiter,
-                                               "max_retries": 1, "dialect": "v1", "backend": backend},
-            concurrency=2, batch_size=50, batch_format="pyarrow").take_all()
+        out = (
+            ray.data.from_items(rows)
+            .map_batches(
+                RhetorChat,
+                fn_constructor_kwargs={
+                    "rhetor_url": sim.url,
+                    "concurrency": concurrency,
+                    "limiter": limiter,
+                    "max_retries": 1,
+                    "dialect": "v1",
+                    "backend": backend,
+                },
+                concurrency=2,
+                batch_size=50,
+                batch_format="pyarrow",
+            )
+            .take_all()
+        )
         records = _chat_records(sim)
         stats = ray.get(limiter.stats.remote())
     assert sorted(r["id"] for r in out) == list(range(600))
@@ -146,9 +189,16 @@ def test_shared_limiter_paces_the_whole_job(ray_local: None, sim: RhetorSimulato
     rate = 400.0
     rows = [{"id": i, "prompt": f"r{i}"} for i in range(400)]
     limiter = shared_limiter(requests_per_s=rate)
-    out = ray.data.from_items(rows).map_batches(
-        RhetorChat, fn_constructor_kwargs={"rhetor_url": sim.url, "concurrency": 8, "limiter": limiter, "dialect": "v1"},
-        concurrency=2, batch_size=50).take_all()
+    out = (
+        ray.data.from_items(rows)
+        .map_batches(
+            RhetorChat,
+            fn_constructor_kwargs={"rhetor_url": sim.url, "concurrency": 8, "limiter": limiter, "dialect": "v1"},
+            concurrency=2,
+            batch_size=50,
+        )
+        .take_all()
+    )
     assert sorted(r["id"] for r in out) == list(range(400))
     times = sorted(r["time"] for r in _chat_records(sim))
     assert len(times) == 400
@@ -182,7 +232,8 @@ def _one_batch(url: str, backend: str, conn: Any) -> None:
     """Child process body: a RhetorChat made in this process answers a batch."""
     try:
         out = RhetorChat(url, concurrency=4, backend=backend, max_retries=0)(
-            {"id": ["a", "b"], "prompt": ["in child a", "in child b"]})
+            {"id": ["a", "b"], "prompt": ["in child a", "in child b"]}
+        )
         conn.send((os.getpid(), list(out["content"]), list(out["error"])))
     except BaseException as exc:  # report, do not hang the parent
         conn.send((os.getpid(), None, repr(exc)))
@@ -218,7 +269,8 @@ def test_a_429_holds_the_actor_without_a_shared_limiter(sim: RhetorSimulator, ba
     prompts = ["limited"] + [f"next {i}" for i in range(6)]
     options = [json.dumps({"sim": {"fail_status": 429, "retry_after": 1, "fail_times": 1000}})] + [None] * 6
     out = RhetorChat(sim.url, concurrency=1, max_retries=1, backend=backend, dialect="v1")(
-        {"prompt": prompts, "options": options})
+        {"prompt": prompts, "options": options}
+    )
     assert out["error_kind"] == ["RateLimitError"] + [None] * 6 and out["attempts"] == [2] + [1] * 6
     records = _chat_records(sim)
     first_429 = records[0]["time"]

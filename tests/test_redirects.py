@@ -11,7 +11,6 @@ import ssl
 from typing import Any, Iterator, List
 
 import pytest
-
 from tekton_llm_client import RedirectError, TektonLLMClient
 from tekton_llm_client.testing import RhetorSimulator
 
@@ -52,8 +51,11 @@ async def stream_text(client: TektonLLMClient, prompt: str) -> str:
 async def every_call_refused(client: TektonLLMClient) -> List[RedirectError]:
     """The whole answer, the stream and a GET each fail with RedirectError."""
     errors = []
-    for call in (lambda: client.generate_text("secret prompt"), lambda: stream_text(client, "secret prompt"),
-                 client.get_providers):
+    for call in (
+        lambda: client.generate_text("secret prompt"),
+        lambda: stream_text(client, "secret prompt"),
+        client.get_providers,
+    ):
         with pytest.raises(RedirectError) as ei:
             await asyncio.wait_for(call(), GUARD)
         errors.append(ei.value)
@@ -73,8 +75,13 @@ async def test_redirect_to_another_origin_is_refused(other: PeerServer, backend:
 
 
 async def test_same_origin_302_is_refused_not_turned_into_a_get(backend: str) -> None:
-    with PeerServer(lambda r: response(302, headers={"Location": "/elsewhere" + r.path})
-                    if not r.path.startswith("/elsewhere") else answers(r)) as peer:
+    with PeerServer(
+        lambda r: (
+            response(302, headers={"Location": "/elsewhere" + r.path})
+            if not r.path.startswith("/elsewhere")
+            else answers(r)
+        )
+    ) as peer:
         client = make(peer.url, backend)
         with pytest.raises(RedirectError) as ei:
             await client.generate_text("x")
@@ -96,7 +103,11 @@ async def test_same_origin_307_308_is_followed_with_method_body_and_token(backen
         assert await stream_text(client, "prompt") == ANSWER["content"]
         first, second = peer.requests[:2]
         assert (first.method, first.path, second.method, second.path) == (
-            "POST", "/api/v1/chat", "POST", "/moved/api/v1/chat")
+            "POST",
+            "/api/v1/chat",
+            "POST",
+            "/moved/api/v1/chat",
+        )
         assert second.body == first.body and json.loads(second.body)["messages"][0]["content"] == "prompt"
         assert second.headers["authorization"] == f"Bearer {TOKEN}"
         await client.shutdown()
@@ -126,8 +137,9 @@ async def test_https_to_http_is_refused(other: PeerServer, pki: Pki, backend: st
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(str(pki.cert), str(pki.key))
     # the same host and port, in clear text: still another origin
-    with PeerServer(lambda r: response(307, headers={"Location": f"http://127.0.0.1:{peer.port}{r.path}"}),
-                    ssl=ctx) as peer:
+    with PeerServer(
+        lambda r: response(307, headers={"Location": f"http://127.0.0.1:{peer.port}{r.path}"}), ssl=ctx
+    ) as peer:
         client = make(peer.url, backend, ca_bundle=str(pki.ca))
         with pytest.raises(RedirectError) as ei:
             await asyncio.wait_for(client.generate_text("x"), GUARD)

@@ -10,7 +10,6 @@ import logging
 from typing import Iterator, List
 
 import pytest
-
 from tekton_llm_client import AuthenticationError, TektonLLMClient, TektonLLMError
 from tekton_llm_client.testing import RhetorSimulator
 from tekton_llm_client.websocket import TektonLLMWebSocketClient
@@ -46,10 +45,12 @@ def assert_records_redacted(sim: RhetorSimulator) -> None:
     assert SECRET in revealed, "the token never reached the simulator"
 
 
-async def test_http_retries_and_stream_retries_log_no_token(auth_sim: RhetorSimulator, backend: str,
-                                                            caplog: pytest.LogCaptureFixture) -> None:
-    client = TektonLLMClient("c", rhetor_url=auth_sim.url, backend=backend, auth_token=SECRET,
-                             backoff_initial=0.01, backoff_max=0.02)
+async def test_http_retries_and_stream_retries_log_no_token(
+    auth_sim: RhetorSimulator, backend: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = TektonLLMClient(
+        "c", rhetor_url=auth_sim.url, backend=backend, auth_token=SECRET, backoff_initial=0.01, backoff_max=0.02
+    )
     with caplog.at_level(logging.DEBUG):
         r = await client.generate_text("retry", options={"sim": {"fail_status": 503, "fail_times": 2}})
         assert r.content == auth_sim.answer_text("retry")
@@ -66,8 +67,9 @@ async def test_http_retries_and_stream_retries_log_no_token(auth_sim: RhetorSimu
     await client.shutdown()
 
 
-async def test_http_wrong_token_error_hides_both_tokens(auth_sim: RhetorSimulator, backend: str,
-                                                        caplog: pytest.LogCaptureFixture) -> None:
+async def test_http_wrong_token_error_hides_both_tokens(
+    auth_sim: RhetorSimulator, backend: str, caplog: pytest.LogCaptureFixture
+) -> None:
     wrong = "wrong-" + SECRET
     client = TektonLLMClient("c", rhetor_url=auth_sim.url, backend=backend, auth_token=wrong)
     with caplog.at_level(logging.DEBUG):
@@ -83,11 +85,18 @@ async def test_http_wrong_token_error_hides_both_tokens(auth_sim: RhetorSimulato
     await client.shutdown()
 
 
-async def test_websocket_reconnects_log_no_token(auth_sim: RhetorSimulator, backend: str,
-                                                 caplog: pytest.LogCaptureFixture) -> None:
+async def test_websocket_reconnects_log_no_token(
+    auth_sim: RhetorSimulator, backend: str, caplog: pytest.LogCaptureFixture
+) -> None:
     errors: List[BaseException] = []
-    ws = TektonLLMWebSocketClient("c", ws_url=auth_sim.ws_url, auth_token=SECRET, backend=backend,
-                                  reconnect_base_delay=0.01, on_error=errors.append)
+    ws = TektonLLMWebSocketClient(
+        "c",
+        ws_url=auth_sim.ws_url,
+        auth_token=SECRET,
+        backend=backend,
+        reconnect_base_delay=0.01,
+        on_error=errors.append,
+    )
     with caplog.at_level(logging.DEBUG):
         await ws.connect()
         r = await ws.complete("hello", timeout=10)
@@ -108,11 +117,13 @@ async def test_websocket_reconnects_log_no_token(auth_sim: RhetorSimulator, back
     assert_records_redacted(auth_sim)
 
 
-async def test_websocket_refused_token_is_hidden(auth_sim: RhetorSimulator, backend: str,
-                                                 caplog: pytest.LogCaptureFixture) -> None:
+async def test_websocket_refused_token_is_hidden(
+    auth_sim: RhetorSimulator, backend: str, caplog: pytest.LogCaptureFixture
+) -> None:
     wrong = "wrong-" + SECRET
-    ws = TektonLLMWebSocketClient("c", ws_url=auth_sim.ws_url, auth_token=wrong, backend=backend,
-                                  reconnect=False, connect_timeout=5)
+    ws = TektonLLMWebSocketClient(
+        "c", ws_url=auth_sim.ws_url, auth_token=wrong, backend=backend, reconnect=False, connect_timeout=5
+    )
     with caplog.at_level(logging.DEBUG):
         with pytest.raises(AuthenticationError) as ei:
             await ws.connect()
@@ -145,19 +156,29 @@ def _echo(req: Request) -> bytes:
     return response(404, {"detail": "Not Found"})
 
 
-async def test_server_messages_that_echo_the_token_are_scrubbed(backend: str,
-                                                              caplog: pytest.LogCaptureFixture) -> None:
+async def test_server_messages_that_echo_the_token_are_scrubbed(backend: str, caplog: pytest.LogCaptureFixture) -> None:
     with PeerServer(_echo) as peer:
+
         def make(prefix: str, **kw: object) -> TektonLLMClient:
             kw.setdefault("dialect", "v1")
-            return TektonLLMClient("c", rhetor_url=peer.url + prefix, backend=backend, auth_token=SECRET,
-                                   backoff_initial=0.01, backoff_max=0.02, **kw)  # type: ignore[arg-type]
+            return TektonLLMClient(
+                "c",
+                rhetor_url=peer.url + prefix,
+                backend=backend,
+                auth_token=SECRET,
+                backoff_initial=0.01,
+                backoff_max=0.02,
+                **kw,
+            )  # type: ignore[arg-type]
 
         errors: List[BaseException] = []
         chunks = []
         with caplog.at_level(logging.DEBUG):
-            for prefix, cls in (("/unauthorized", AuthenticationError), ("/broken", TektonLLMError),
-                                ("/error200", TektonLLMError)):
+            for prefix, cls in (
+                ("/unauthorized", AuthenticationError),
+                ("/broken", TektonLLMError),
+                ("/error200", TektonLLMError),
+            ):
                 client = make(prefix, max_retries=1)
                 with pytest.raises(cls) as ei:
                     await client.generate_text("x")

@@ -8,7 +8,6 @@ import math
 from typing import Any, Dict
 
 import pytest
-
 from tekton_llm_client import TektonLLMClient
 from tekton_llm_client.config import NUMERIC_BOUNDS
 from tekton_llm_client.websocket import TektonLLMWebSocketClient
@@ -18,10 +17,19 @@ URL = "http://127.0.0.1:9"  # never contacted: construction must fail first
 BAD_SECONDS = [1e300, 1e20, math.inf, -math.inf, math.nan, -1.0, 10**400, 86_401.0]
 BAD_COUNTS = [-1, 10**30, 1.5, math.nan, math.inf]
 
-HTTP_SETTINGS = ["timeout", "connect_timeout", "stream_idle_timeout", "backoff_initial", "backoff_max",
-                 "max_retry_after", "max_retries", "pool_size", "max_response_bytes", "max_event_bytes"]
-WS_SETTINGS = ["connect_timeout", "reconnect_base_delay", "max_reconnect_delay", "ping_interval",
-               "max_message_size"]
+HTTP_SETTINGS = [
+    "timeout",
+    "connect_timeout",
+    "stream_idle_timeout",
+    "backoff_initial",
+    "backoff_max",
+    "max_retry_after",
+    "max_retries",
+    "pool_size",
+    "max_response_bytes",
+    "max_event_bytes",
+]
+WS_SETTINGS = ["connect_timeout", "reconnect_base_delay", "max_reconnect_delay", "ping_interval", "max_message_size"]
 ENV_SETTINGS = {"RHETOR_TIMEOUT": "timeout", "RHETOR_MAX_RETRIES": "max_retries"}
 
 
@@ -87,8 +95,14 @@ def test_the_native_bindings_refuse_rather_than_panic() -> None:
     from tekton_llm_client._backend import require_native
 
     core = require_native()
-    for name in ("timeout", "connect_timeout", "backoff_initial", "backoff_max", "max_retry_after",
-                 "stream_idle_timeout"):
+    for name in (
+        "timeout",
+        "connect_timeout",
+        "backoff_initial",
+        "backoff_max",
+        "max_retry_after",
+        "stream_idle_timeout",
+    ):
         for value in (1e300, math.inf, math.nan, -1.0):
             with pytest.raises(ValueError):
                 core.HttpClient(URL, "bounds", **{name: value})

@@ -25,9 +25,8 @@ import pytest
 import websockets
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from websockets.asyncio.client import connect as ws_connect
-
 from tekton_llm_client.testing import RhetorSimulator, answer_text, split_chunks
+from websockets.asyncio.client import connect as ws_connect
 
 ROOT = Path(__file__).resolve().parents[1]
 STATIC = ROOT / "python" / "tekton_llm_client" / "static"
@@ -493,9 +492,7 @@ def test_trickle_lets_a_client_total_timeout_fire(sim: RhetorSimulator) -> None:
     async def main() -> None:
         async with httpx.AsyncClient(base_url=sim.url, timeout=HANG_GUARD) as c:
             with pytest.raises(asyncio.TimeoutError):
-                await asyncio.wait_for(
-                    c.post("/api/v1/chat", json=body(sim={"trickle_ms": 50})), 0.5
-                )
+                await asyncio.wait_for(c.post("/api/v1/chat", json=body(sim={"trickle_ms": 50})), 0.5)
 
     asyncio.run(main())
     wait_until(lambda: sim.active_tasks == 0, "trickle task to end")
@@ -640,7 +637,9 @@ async def test_ws_many_requests_in_flight(sim: RhetorSimulator) -> None:
     async with ws_connect(sim.ws_url) as ws:
         for i in range(20):
             kind = "STREAM" if i % 2 else "GENERATE"
-            await ws.send(json.dumps({"type": kind, "request_id": f"r{i}", "prompt": f"p{i}", "sim": {"chunk_size": 3}}))
+            await ws.send(
+                json.dumps({"type": kind, "request_id": f"r{i}", "prompt": f"p{i}", "sim": {"chunk_size": 3}})
+            )
         texts: dict[str, str] = {}
         finished: set[str] = set()
         while len(finished) < 20:
@@ -658,7 +657,11 @@ async def test_ws_many_requests_in_flight(sim: RhetorSimulator) -> None:
 
 async def test_ws_cancel(sim: RhetorSimulator) -> None:
     async with ws_connect(sim.ws_url) as ws:
-        await ws.send(json.dumps({"type": "STREAM", "request_id": "x", "prompt": "p", "sim": {"chunk_delay_ms": 20, "chunks": 500}}))
+        await ws.send(
+            json.dumps(
+                {"type": "STREAM", "request_id": "x", "prompt": "p", "sim": {"chunk_delay_ms": 20, "chunks": 500}}
+            )
+        )
         first = await ws_recv(ws)
         assert first["type"] == "CHUNK"
         await ws.send(json.dumps({"type": "CANCEL", "request_id": "x"}))
@@ -690,7 +693,12 @@ async def test_ws_bad_frames_get_error_frames(sim: RhetorSimulator) -> None:
 
 async def test_ws_fail_status_then_retry(sim: RhetorSimulator) -> None:
     async with ws_connect(sim.ws_url) as ws:
-        msg = {"type": "GENERATE", "request_id": "f", "prompt": "p", "options": {"sim": {"fail_status": 429, "retry_after": 2}}}
+        msg = {
+            "type": "GENERATE",
+            "request_id": "f",
+            "prompt": "p",
+            "options": {"sim": {"fail_status": 429, "retry_after": 2}},
+        }
         await ws.send(json.dumps(msg))
         err = await ws_recv(ws)
         assert (err["type"], err["code"], err["status"], err["retry_after"]) == ("ERROR", "rate_limited", 429, 2)
@@ -722,7 +730,9 @@ async def test_ws_close_after(sim: RhetorSimulator) -> None:
 
 async def test_ws_malformed_after(sim: RhetorSimulator) -> None:
     async with ws_connect(sim.ws_url) as ws:
-        await ws.send(json.dumps({"type": "STREAM", "request_id": "s", "prompt": "p", "sim": {"ws_malformed_after": 1}}))
+        await ws.send(
+            json.dumps({"type": "STREAM", "request_id": "s", "prompt": "p", "sim": {"ws_malformed_after": 1}})
+        )
         got: list[Any] = []
         while True:
             m = await ws_recv(ws)
@@ -758,7 +768,9 @@ async def test_ws_auth() -> None:
             assert (await ws_recv(ws))["type"] == "RESPONSE"
         # Token in REGISTER (browsers cannot set headers).
         async with ws_connect(sim.ws_url) as ws:
-            await ws.send(json.dumps({"type": "REGISTER", "component_id": "b", "capabilities": [], "auth_token": "tok"}))
+            await ws.send(
+                json.dumps({"type": "REGISTER", "component_id": "b", "capabilities": [], "auth_token": "tok"})
+            )
             assert (await ws_recv(ws))["type"] == "REGISTER_ACK"
             await ws.send(json.dumps({"type": "GENERATE", "request_id": "b", "prompt": "p"}))
             assert (await ws_recv(ws))["type"] == "RESPONSE"
@@ -918,7 +930,18 @@ def test_stop_is_idempotent_and_frees_the_port() -> None:
 def test_cli_prints_url_line_and_serves() -> None:
     env = dict(os.environ)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tekton_llm_client", "simulate", "--port", "0", "--chunk-size", "5", "--path-prefix", "/p"],
+        [
+            sys.executable,
+            "-m",
+            "tekton_llm_client",
+            "simulate",
+            "--port",
+            "0",
+            "--chunk-size",
+            "5",
+            "--path-prefix",
+            "/p",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

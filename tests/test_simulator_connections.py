@@ -17,15 +17,14 @@ from typing import Iterator, List
 
 import httpx
 import pytest
+from tekton_llm_client.testing import RhetorSimulator
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
-
-from tekton_llm_client.testing import RhetorSimulator
 
 from . import ws_peer
 
 GUARD = 15.0  # hang guard, never a timing assertion
-SHORT = 0.5   # the timeouts configured here
+SHORT = 0.5  # the timeouts configured here
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -118,8 +117,12 @@ async def test_a_silent_websocket_is_closed_after_the_idle_timeout(sim: RhetorSi
 
 def ws_handshake(s: socket.socket) -> None:
     key = base64.b64encode(os.urandom(16)).decode()
-    s.sendall((f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-               f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+    s.sendall(
+        (
+            f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+    )
     head = b""
     while b"\r\n\r\n" not in head:
         head += s.recv(1)

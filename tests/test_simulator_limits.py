@@ -12,16 +12,22 @@ from typing import Any, Iterator
 
 import httpx
 import pytest
-from websockets.asyncio.client import connect as ws_connect
-
 from tekton_llm_client.testing import RhetorSimulator, answer_text
+from websockets.asyncio.client import connect as ws_connect
 
 GUARD = 10.0  # hang guard, never a timing assertion
 
 # The knobs that are not sizes (an enum, a boolean, a list, a status code): every other knob in
 # the simulator's own list is size-like and must be bounded.
-NOT_SIZES = {"fail_status", "retry_after_http_date", "fail_body", "line_ending", "done_marker", "lockstep",
-             "unavailable_providers"}
+NOT_SIZES = {
+    "fail_status",
+    "retry_after_http_date",
+    "fail_body",
+    "line_ending",
+    "done_marker",
+    "lockstep",
+    "unavailable_providers",
+}
 HUGE = [2**62, 10**12, 2**64 + 1]
 
 
@@ -58,9 +64,25 @@ def still_serving(client: httpx.Client) -> None:
 def test_the_size_knobs_are_the_ones_expected() -> None:
     # A new knob lands here first: decide whether it is a size (and bound it) or not.
     assert set(size_knobs()) == {
-        "length", "chunks", "chunk_size", "first_chunk_delay_ms", "chunk_delay_ms", "fail_times",
-        "retry_after", "reset_times", "cut_after", "no_done_after", "stall_after", "malformed_after",
-        "bad_json_after", "error_after", "ws_close_after", "ws_malformed_after", "ping_every_ms", "trickle_ms"}
+        "length",
+        "chunks",
+        "chunk_size",
+        "first_chunk_delay_ms",
+        "chunk_delay_ms",
+        "fail_times",
+        "retry_after",
+        "reset_times",
+        "cut_after",
+        "no_done_after",
+        "stall_after",
+        "malformed_after",
+        "bad_json_after",
+        "error_after",
+        "ws_close_after",
+        "ws_malformed_after",
+        "ping_every_ms",
+        "trickle_ms",
+    }
 
 
 @pytest.mark.parametrize("path", ["/api/v1/chat", "/api/v1/chat/stream"])
@@ -101,8 +123,9 @@ async def test_every_size_knob_over_websocket(sim: RhetorSimulator) -> None:
                 for value in HUGE:
                     n += 1
                     rid = f"r{n}"
-                    await ws.send(json.dumps({"type": kind, "request_id": rid, "prompt": "hi",
-                                              "options": {"sim": {knob: value}}}))
+                    await ws.send(
+                        json.dumps({"type": kind, "request_id": rid, "prompt": "hi", "options": {"sim": {knob: value}}})
+                    )
                     reply = json.loads(await asyncio.wait_for(ws.recv(), GUARD))
                     assert reply["type"] == "ERROR" and reply["request_id"] == rid, reply
                     assert reply["status"] == 422, (knob, value, reply)
@@ -111,10 +134,13 @@ async def test_every_size_knob_over_websocket(sim: RhetorSimulator) -> None:
         assert reply["type"] == "RESPONSE" and reply["content"] == answer_text("hi")
 
 
-@pytest.mark.parametrize("content_type", ["text/plain", "text/plain;charset=UTF-8",
-                                          "application/x-www-form-urlencoded", "multipart/form-data", None])
-def test_a_body_without_a_json_content_type_gets_no_say(client: httpx.Client, sim: RhetorSimulator,
-                                                        content_type: str | None) -> None:
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/plain", "text/plain;charset=UTF-8", "application/x-www-form-urlencoded", "multipart/form-data", None],
+)
+def test_a_body_without_a_json_content_type_gets_no_say(
+    client: httpx.Client, sim: RhetorSimulator, content_type: str | None
+) -> None:
     """What a web page may POST cross-origin without a preflight cannot drive the simulator."""
     headers = {} if content_type is None else {"content-type": content_type}
     raw = json.dumps(chat({"length": 50_000_000})).encode()
@@ -127,8 +153,12 @@ def test_a_body_without_a_json_content_type_gets_no_say(client: httpx.Client, si
 def test_the_answer_helpers_are_bounded_too() -> None:
     from tekton_llm_client.testing import split_chunks
 
-    too_big: list[dict[str, Any]] = [{"length": 2**62}, {"chunks": 10**12}, {"chunk_size": 2**62},
-                                     {"chunks": 1_000_000, "chunk_size": 1_000}]
+    too_big: list[dict[str, Any]] = [
+        {"length": 2**62},
+        {"chunks": 10**12},
+        {"chunk_size": 2**62},
+        {"chunks": 1_000_000, "chunk_size": 1_000},
+    ]
     for kw in too_big:
         with pytest.raises(ValueError):
             answer_text("hi", **kw)

@@ -7,7 +7,6 @@ import json
 from typing import Any, Dict, List
 
 import httpx
-
 from tekton_llm_client.testing import RhetorSimulator, answer_text, split_chunks
 
 HANG_GUARD = 10.0  # seconds; a bound against hangs, not a timing assertion
@@ -29,8 +28,16 @@ def events(response: httpx.Response) -> List[str]:
 
 
 def test_streaming_sends_deltas_a_finish_chunk_usage_and_done(sim: RhetorSimulator) -> None:
-    r = post(sim, {"model": "any", "messages": MESSAGES, "stream": True,
-                   "stream_options": {"include_usage": True}, "sim": {"chunks": 4}})
+    r = post(
+        sim,
+        {
+            "model": "any",
+            "messages": MESSAGES,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "sim": {"chunks": 4},
+        },
+    )
     assert r.status_code == 200
     data = events(r)
     assert data[-1] == "[DONE]"
@@ -53,8 +60,9 @@ def test_without_include_usage_there_is_no_usage_chunk(sim: RhetorSimulator) -> 
 
 
 def test_max_tokens_sets_the_number_of_tokens(sim: RhetorSimulator) -> None:
-    data = events(post(sim, {"messages": MESSAGES, "stream": True, "max_tokens": 7,
-                             "stream_options": {"include_usage": True}}))
+    data = events(
+        post(sim, {"messages": MESSAGES, "stream": True, "max_tokens": 7, "stream_options": {"include_usage": True}})
+    )
     chunks = [json.loads(d) for d in data[:-1]]
     assert sum(1 for c in chunks if c["choices"] and c["choices"][0]["delta"].get("content") is not None) == 7
     assert chunks[-1]["usage"]["completion_tokens"] == 7
@@ -70,8 +78,10 @@ def test_non_streaming_answers_a_chat_completion(sim: RhetorSimulator) -> None:
     assert r.status_code == 200
     body = r.json()
     assert body["object"] == "chat.completion"
-    assert body["choices"][0]["message"] == {"role": "assistant",
-                                             "content": answer_text("say hi", "be brief", length=5 * 16)}
+    assert body["choices"][0]["message"] == {
+        "role": "assistant",
+        "content": answer_text("say hi", "be brief", length=5 * 16),
+    }
     assert body["choices"][0]["finish_reason"] == "stop"
     assert body["usage"]["completion_tokens"] == 5
 
@@ -85,12 +95,17 @@ def test_stream_faults_take_the_openai_shape(sim: RhetorSimulator) -> None:
 
 
 def test_bad_openai_fields_are_422(sim: RhetorSimulator) -> None:
-    for body in ({"messages": MESSAGES, "stream": "yes"}, {"messages": MESSAGES, "max_tokens": 0},
-                 {"messages": MESSAGES, "stream_options": []}, {"stream": True}):
+    for body in (
+        {"messages": MESSAGES, "stream": "yes"},
+        {"messages": MESSAGES, "max_tokens": 0},
+        {"messages": MESSAGES, "stream_options": []},
+        {"stream": True},
+    ):
         r = post(sim, body)
         assert r.status_code == 422, body
-    r = httpx.post(sim.url + "/v1/chat/completions", content=b"{}", timeout=HANG_GUARD,
-                   headers={"content-type": "text/plain"})
+    r = httpx.post(
+        sim.url + "/v1/chat/completions", content=b"{}", timeout=HANG_GUARD, headers={"content-type": "text/plain"}
+    )
     assert r.status_code == 415
 
 

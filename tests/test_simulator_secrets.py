@@ -15,10 +15,9 @@ from typing import Iterator
 
 import httpx
 import pytest
+from tekton_llm_client.testing import RhetorSimulator
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
-
-from tekton_llm_client.testing import RhetorSimulator
 
 ROOT = Path(__file__).resolve().parents[1]
 GUARD = 10.0  # hang guard, never a timing assertion
@@ -87,8 +86,14 @@ def test_a_token_can_be_checked_against_the_recorded_auth_flag(sim: RhetorSimula
 def _simulate(*args: str, env: dict[str, str]) -> "subprocess.Popen[str]":
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("RHETOR_", "TEKTON_"))}
     full_env.update(env)
-    return subprocess.Popen([sys.executable, "-m", "tekton_llm_client", "simulate", "--port", "0", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=full_env)
+    return subprocess.Popen(
+        [sys.executable, "-m", "tekton_llm_client", "simulate", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=full_env,
+    )
 
 
 def _serves_with_token(proc: "subprocess.Popen[str]", token: str) -> None:

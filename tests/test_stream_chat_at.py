@@ -9,7 +9,6 @@ import time
 from typing import Any, List
 
 import pytest
-
 from tekton_llm_client._backend import native
 from tekton_llm_client.testing import RhetorSimulator
 

@@ -10,7 +10,6 @@ import time
 from typing import Any, Dict, List
 
 import pytest
-
 from tekton_llm_client import StreamingChunk, TektonLLMClient
 from tekton_llm_client.testing import RhetorSimulator
 
@@ -27,6 +26,7 @@ async def read_all(c: TektonLLMClient, prompt: str, knobs: Dict[str, Any]) -> Li
 async def test_paced_streams_each_get_exactly_their_own_text(sim: RhetorSimulator, backend: str, shape: str) -> None:
     rng = random.Random(7)
     async with client(sim, backend) as c:
+
         async def one(i: int) -> None:
             knobs: Dict[str, Any] = {"chunks": 12, "chunk_size": 4, "chunk_delay_ms": 5}
             if shape == "lockstep":
@@ -68,8 +68,7 @@ async def test_chunks_carry_their_arrival_time(sim: RhetorSimulator, backend: st
     async with client(sim, backend) as c:
         started = time.monotonic_ns()
         seen: List[int] = []
-        async for ch in c.generate_text("when", streaming=True,
-                                        options={"sim": {"chunks": 8, "chunk_delay_ms": 3}}):
+        async for ch in c.generate_text("when", streaming=True, options={"sim": {"chunks": 8, "chunk_delay_ms": 3}}):
             handed_over = time.monotonic_ns()
             assert isinstance(ch.received_ns, int)
             assert started <= ch.received_ns <= handed_over
@@ -86,8 +85,9 @@ def test_arrival_time_is_not_part_of_a_chunks_value() -> None:
     assert StreamingChunk("x").received_ns is None
 
 
-async def test_rust_path_reads_later_batches_without_python_refills(sim: RhetorSimulator,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_rust_path_reads_later_batches_without_python_refills(
+    sim: RhetorSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """After the first batch the native iterator awaits the stream itself: `_refill` (a Python
     coroutine per batch) runs once, for the opening, however many batches a paced stream has."""
     from tekton_llm_client._native_chunk_iterator import NativeChunkIterator

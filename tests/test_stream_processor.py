@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import AsyncIterator, List, Union
 
 import pytest
-
 from tekton_llm_client.models import StreamingChunk
 from tekton_llm_client.utils import StreamProcessor
 

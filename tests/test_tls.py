@@ -17,7 +17,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-
 from tekton_llm_client import ConnectionError, InvalidRequestError, TektonLLMClient
 from tekton_llm_client.testing import RhetorSimulator
 from tekton_llm_client.websocket import TektonLLMWebSocketClient
@@ -40,17 +39,32 @@ def _name(cn: str) -> x509.Name:
 def _ca(tmp: Path, cn: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(_name(cn)).issuer_name(_name(cn))
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                         content_commitment=False, key_encipherment=False,
-                                         data_encipherment=False, key_agreement=False,
-                                         encipher_only=False, decipher_only=False), critical=True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(cn))
+        .issuer_name(_name(cn))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
     path = tmp / f"{cn}.pem"
     path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return key, cert, path
@@ -63,21 +77,28 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     _, _, other = _ca(tmp, "tekton-other-ca")
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(_name("localhost")).issuer_name(ca_cert.subject)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
-                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                           critical=False)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-            .sign(ca_key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name("localhost"))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
     cert_path, key_path = tmp / "server.pem", tmp / "server.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return Pki(ca=ca_path, cert=cert_path, key=key_path, other_ca=other)
 
 
@@ -119,16 +140,18 @@ async def test_https_with_ca_bundle(tls_sim: RhetorSimulator, pki: Pki, backend:
     assert streamed == tls_sim.answer_text("streamed over tls")
 
 
-async def test_https_with_ssl_cert_file(tls_sim: RhetorSimulator, pki: Pki, backend: str,
-                                        monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_https_with_ssl_cert_file(
+    tls_sim: RhetorSimulator, pki: Pki, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SSL_CERT_FILE", str(pki.ca))
     whole, streamed = await _chat_and_stream(tls_sim.url, backend)
     assert whole == tls_sim.answer_text("over tls")
     assert streamed == tls_sim.answer_text("streamed over tls")
 
 
-async def test_https_unknown_ca_is_a_connection_error(tls_sim: RhetorSimulator, pki: Pki, backend: str,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_https_unknown_ca_is_a_connection_error(
+    tls_sim: RhetorSimulator, pki: Pki, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SSL_CERT_FILE", str(pki.other_ca))
     for kw in ({}, {"ca_bundle": str(pki.other_ca)}):
         with pytest.raises(ConnectionError) as ei:
@@ -141,16 +164,18 @@ async def test_missing_ca_bundle_is_a_clear_error(tls_sim: RhetorSimulator, back
         await _chat_and_stream(tls_sim.url, backend, ca_bundle=str(tmp_path / "missing.pem"))
 
 
-async def test_wss_with_ca_bundle_and_ssl_cert_file(tls_sim: RhetorSimulator, pki: Pki, backend: str,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_wss_with_ca_bundle_and_ssl_cert_file(
+    tls_sim: RhetorSimulator, pki: Pki, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     content = await _ws_complete(tls_sim.ws_url, backend, ca_bundle=str(pki.ca))
     assert content == tls_sim.answer_text("ws over tls")
     monkeypatch.setenv("SSL_CERT_FILE", str(pki.ca))
     assert await _ws_complete(tls_sim.ws_url, backend) == tls_sim.answer_text("ws over tls")
 
 
-async def test_wss_unknown_ca_is_a_connection_error(tls_sim: RhetorSimulator, pki: Pki, backend: str,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_wss_unknown_ca_is_a_connection_error(
+    tls_sim: RhetorSimulator, pki: Pki, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SSL_CERT_FILE", str(pki.other_ca))
     with pytest.raises(ConnectionError):
         await _ws_complete(tls_sim.ws_url, backend)
@@ -160,9 +185,22 @@ async def test_cli_simulator_serves_tls(pki: Pki) -> None:
     import subprocess
     import sys
 
-    proc = subprocess.Popen([sys.executable, "-m", "tekton_llm_client", "simulate", "--port", "0",
-                             "--tls-cert", str(pki.cert), "--tls-key", str(pki.key)],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tekton_llm_client",
+            "simulate",
+            "--port",
+            "0",
+            "--tls-cert",
+            str(pki.cert),
+            "--tls-key",
+            str(pki.key),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline().strip()

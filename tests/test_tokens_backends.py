@@ -9,7 +9,6 @@ from types import ModuleType
 from typing import Any, Dict, List
 
 import pytest
-
 from tekton_llm_client import _core
 from tekton_llm_client._pure import tokens as pure
 from tekton_llm_client.models import Message
@@ -31,6 +30,7 @@ def total(be: ModuleType, messages: List[Any], enc: str = "o200k_base") -> int:
 
 
 # ---- counting ---------------------------------------------------------------------------------
+
 
 def test_counts_agree_and_lists(be: ModuleType) -> None:
     texts = ["", "hello world", "<|endoftext|>", "日本語のテキスト", "  \n\n  x", "😀" * 10]
@@ -57,13 +57,23 @@ def test_encoding_aliases(be: ModuleType) -> None:
 
 # ---- messages ---------------------------------------------------------------------------------
 
+
 def test_message_count_cookbook(be: ModuleType) -> None:
     msgs = [
         {"role": "system", "content": "You are helpful."},
         {"role": "user", "content": "Hi", "name": "ann"},
     ]
-    expected = (3 + count(be, "system") + count(be, "You are helpful.")
-                + 3 + count(be, "user") + count(be, "Hi") + count(be, "ann") + 1 + 3)
+    expected = (
+        3
+        + count(be, "system")
+        + count(be, "You are helpful.")
+        + 3
+        + count(be, "user")
+        + count(be, "Hi")
+        + count(be, "ann")
+        + 1
+        + 3
+    )
     assert total(be, msgs) == expected
     # Message objects count like their dicts
     objs = [Message("system", "You are helpful."), Message("user", "Hi", name="ann")]
@@ -71,11 +81,17 @@ def test_message_count_cookbook(be: ModuleType) -> None:
 
 
 def test_message_count_non_text_values(be: ModuleType) -> None:
-    call = {"role": "assistant", "content": None,
-            "tool_calls": [{"id": "c1", "type": "function",
-                            "function": {"name": "f", "arguments": "{\"x\": 1}"}}]}
-    expected = 3 + count(be, "assistant") + count(
-        be, '[{"id":"c1","type":"function","function":{"name":"f","arguments":"{\\"x\\": 1}"}}]') + 3
+    call = {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": '{"x": 1}'}}],
+    }
+    expected = (
+        3
+        + count(be, "assistant")
+        + count(be, '[{"id":"c1","type":"function","function":{"name":"f","arguments":"{\\"x\\": 1}"}}]')
+        + 3
+    )
     assert total(be, [call]) == expected
     assert total(be, [], "cl100k_base") == 3
 
@@ -113,8 +129,11 @@ def test_truncation_guarantees(be: ModuleType, text: str, keep: str, limit: int)
         assert text.endswith(tail if MARKER in out else head)
     else:
         # some split of the kept text is a prefix + a suffix of the original
-        assert any(text.startswith(out[:k]) and text.endswith(out[k:]) for k in range(len(out) + 1)) \
-            if MARKER not in out else (text.startswith(head) and text.endswith(tail))
+        assert (
+            any(text.startswith(out[:k]) and text.endswith(out[k:]) for k in range(len(out) + 1))
+            if MARKER not in out
+            else (text.startswith(head) and text.endswith(tail))
+        )
 
 
 def test_truncation_fits_unchanged(be: ModuleType) -> None:
@@ -133,11 +152,11 @@ def test_truncation_bad_keep(be: ModuleType) -> None:
 
 # ---- optimization rules -----------------------------------------------------------------------
 
+
 def plan(be: ModuleType, messages: List[Any], limit: int, keep_system: bool = True) -> Any:
     result = be.optimize_plan(messages, limit, "o200k_base", keep_system, MARKER)
     # the two backends must agree exactly
-    other = (pure if be is _core else _core).optimize_plan(messages, limit, "o200k_base",
-                                                           keep_system, MARKER)
+    other = (pure if be is _core else _core).optimize_plan(messages, limit, "o200k_base", keep_system, MARKER)
     assert result == other
     return result
 
@@ -179,9 +198,14 @@ def test_rule_without_keep_system(be: ModuleType) -> None:
 
 
 def test_rule_tool_call_kept_with_results(be: ModuleType) -> None:
-    call = {"role": "assistant", "content": None, "tool_calls": [
-        {"id": "a", "type": "function", "function": {"name": "lookup", "arguments": "{}"}},
-        {"id": "b", "type": "function", "function": {"name": "lookup", "arguments": "{}"}}]}
+    call = {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {"id": "a", "type": "function", "function": {"name": "lookup", "arguments": "{}"}},
+            {"id": "b", "type": "function", "function": {"name": "lookup", "arguments": "{}"}},
+        ],
+    }
     msgs = conv(3) + [
         {"role": "user", "content": "look it up"},
         call,
@@ -212,8 +236,12 @@ def test_rule_function_call_unit(be: ModuleType) -> None:
 
 def test_rule_newest_user_truncated_not_dropped(be: ModuleType) -> None:
     huge = "Please summarise this. " + "lorem ipsum dolor sit amet " * 400 + "What is the gist?"
-    msgs = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hello"},
-            {"role": "assistant", "content": "hi"}, {"role": "user", "content": huge}]
+    msgs = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "hello"},
+        {"role": "assistant", "content": "hi"},
+        {"role": "user", "content": huge},
+    ]
     kept, cut, content = plan(be, msgs, 120)
     assert kept == [0, 3] and cut == 3
     assert content.startswith("Please summarise") and content.endswith("gist?")

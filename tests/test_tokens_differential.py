@@ -8,7 +8,6 @@ from typing import List
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from tekton_llm_client._tiktoken_files import ensure_tiktoken_cache
 from tekton_llm_client.utils import count_tokens
 
@@ -47,8 +46,30 @@ def test_fixed_corpus_one_by_one(name: str) -> None:
 _alphabet = st.characters(codec="utf-8", exclude_categories=["Cs"])
 _text = st.one_of(
     st.text(_alphabet, max_size=200),
-    st.lists(st.sampled_from(["a", " ", "\n", "'s", "1", "!", "é", "日", "😀", "\u3000", "\r", "/",
-                              "<|endoftext|>", "\t", "A", "ǅ", "\u0301"]), max_size=60).map("".join),
+    st.lists(
+        st.sampled_from(
+            [
+                "a",
+                " ",
+                "\n",
+                "'s",
+                "1",
+                "!",
+                "é",
+                "日",
+                "😀",
+                "\u3000",
+                "\r",
+                "/",
+                "<|endoftext|>",
+                "\t",
+                "A",
+                "ǅ",
+                "\u0301",
+            ]
+        ),
+        max_size=60,
+    ).map("".join),
 )
 
 

@@ -4,7 +4,6 @@ plus the facade's conversation optimizer on Message objects."""
 from __future__ import annotations
 
 import pytest
-
 from tekton_llm_client.models import Message
 from tekton_llm_client.utils import (
     count_message_tokens,
@@ -16,9 +15,7 @@ from tekton_llm_client.utils import (
 
 def _guide(text: str) -> dict:
     # --- verbatim from migration-guide.md, "Token Management" ---
-    from tekton_llm_client.utils import (
-        count_tokens, optimize_messages_for_token_limit
-    )
+    from tekton_llm_client.utils import count_tokens, optimize_messages_for_token_limit
 
     # Count tokens
     token_count = count_tokens(text, model="claude-3-sonnet-20240229")
@@ -26,16 +23,10 @@ def _guide(text: str) -> dict:
     # If too long, truncate or optimize
     if token_count > 100000:
         # Optimize messages to fit within limits
-        messages = [
-            {"role": "system", "content": "You are a helpful assistant."},
-            {"role": "user", "content": text}
-        ]
+        messages = [{"role": "system", "content": "You are a helpful assistant."}, {"role": "user", "content": text}]
 
         optimized_messages = optimize_messages_for_token_limit(
-            messages=messages,
-            max_tokens=100000,
-            model="claude-3-sonnet-20240229",
-            keep_system_prompt=True
+            messages=messages, max_tokens=100000, model="claude-3-sonnet-20240229", keep_system_prompt=True
         )
     # --- end of the guide's code ---
     return locals()

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from tekton_llm_client import _core
 from tekton_llm_client._tiktoken_files import RANK_FILES, ensure_tiktoken_cache, missing_rank_files
 
@@ -59,8 +58,7 @@ def test_python_tiktoken_loads_without_network(tmp_path: Path) -> None:
     env = dict(os.environ)
     env.pop("TIKTOKEN_CACHE_DIR", None)
     env["XDG_CACHE_HOME"] = str(tmp_path)
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "2"
     assert (tmp_path / "tekton-llm-client" / "tiktoken").is_dir()
 

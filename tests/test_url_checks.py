@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import pytest
-
 from tekton_llm_client import TektonLLMClient
 from tekton_llm_client.websocket import TektonLLMWebSocketClient
 
@@ -40,8 +39,10 @@ def backend_http(backend: str) -> Callable[..., Any]:
 
 @pytest.mark.parametrize("url,says", BAD_HTTP)
 def test_bad_rhetor_url_is_a_value_error_at_construction(url: str, says: str, backend: str) -> None:
-    for build in (lambda: TektonLLMClient("c", rhetor_url=url, backend=backend),
-                  lambda: backend_http(backend)(url, "c")):
+    for build in (
+        lambda: TektonLLMClient("c", rhetor_url=url, backend=backend),
+        lambda: backend_http(backend)(url, "c"),
+    ):
         with pytest.raises(ValueError) as ei:
             build()
         text = str(ei.value)
@@ -50,20 +51,24 @@ def test_bad_rhetor_url_is_a_value_error_at_construction(url: str, says: str, ba
 
 
 @pytest.mark.parametrize("url,says", BAD_HTTP[:2] + BAD_HTTP[-2:])
-def test_bad_rhetor_url_from_the_environment(url: str, says: str, backend: str,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_rhetor_url_from_the_environment(
+    url: str, says: str, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("RHETOR_URL", url)
     with pytest.raises(ValueError) as ei:
         TektonLLMClient("c", backend=backend)
     assert says in str(ei.value).lower() and PASSWORD not in str(ei.value)
 
 
-@pytest.mark.parametrize("kw", [
-    {"ws_url": "ws://127.0.0.1:99999/ws"},
-    {"ws_url": "http://127.0.0.1:8003/ws"},
-    {"ws_url": f"ws://user:{PASSWORD}@127.0.0.1:8003/ws"},
-    {"rhetor_url": f"http://user:{PASSWORD}@127.0.0.1:8003"},
-])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"ws_url": "ws://127.0.0.1:99999/ws"},
+        {"ws_url": "http://127.0.0.1:8003/ws"},
+        {"ws_url": f"ws://user:{PASSWORD}@127.0.0.1:8003/ws"},
+        {"rhetor_url": f"http://user:{PASSWORD}@127.0.0.1:8003"},
+    ],
+)
 def test_bad_websocket_url_is_a_value_error(kw: Any, backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("RHETOR_WS_URL", raising=False)
     with pytest.raises(ValueError) as ei:

@@ -14,7 +14,6 @@ from typing import Any, AsyncIterator, Iterator, List
 
 import pytest
 import websockets
-
 from tekton_llm_client import exceptions
 from tekton_llm_client.models import CompletionResponse, StreamingChunk
 from tekton_llm_client.testing import RhetorSimulator
@@ -28,8 +27,7 @@ pytestmark = pytest.mark.timeout(90)
 @pytest.fixture(params=["rust", "python"])
 def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("TEKTON_LLM_BACKEND", request.param)
-    for name in ("RHETOR_URL", "RHETOR_WS_URL", "RHETOR_AUTH_TOKEN", "RHETOR_DEFAULT_PROVIDER",
-                 "RHETOR_DEFAULT_MODEL"):
+    for name in ("RHETOR_URL", "RHETOR_WS_URL", "RHETOR_AUTH_TOKEN", "RHETOR_DEFAULT_PROVIDER", "RHETOR_DEFAULT_MODEL"):
         monkeypatch.delenv(name, raising=False)
     return str(request.param)
 
@@ -67,8 +65,13 @@ async def rec() -> Recorder:
 
 @pytest.fixture
 async def client(backend: str, sim: RhetorSimulator, rec: Recorder) -> AsyncIterator[TektonLLMWebSocketClient]:
-    c = TektonLLMWebSocketClient(component_id="ws-test", rhetor_url=sim.url, on_message=rec.on_message,
-                                 on_error=rec.on_error, on_close=rec.on_close)
+    c = TektonLLMWebSocketClient(
+        component_id="ws-test",
+        rhetor_url=sim.url,
+        on_message=rec.on_message,
+        on_error=rec.on_error,
+        on_close=rec.on_close,
+    )
     assert c.backend == backend
     await asyncio.wait_for(c.connect(), GUARD)
     yield c
@@ -81,9 +84,10 @@ def text_of(chunks: List[StreamingChunk]) -> str:
 
 # -- the migration guide, step 7, exactly as written ------------------------------------------
 
-async def test_guide_step7_snippet_as_written(backend: str, sim: RhetorSimulator,
-                                             monkeypatch: pytest.MonkeyPatch,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+
+async def test_guide_step7_snippet_as_written(
+    backend: str, sim: RhetorSimulator, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("RHETOR_URL", sim.url)
     received: List[StreamingChunk] = []
 
@@ -98,17 +102,14 @@ async def test_guide_step7_snippet_as_written(backend: str, sim: RhetorSimulator
         component_id="your-component-name",
         on_message=lambda msg: print(f"Message received: {msg}"),
         on_error=lambda err: print(f"Error: {err}"),
-        on_close=lambda: print("Connection closed")
+        on_close=lambda: print("Connection closed"),
     )
 
     # Connect and use the client
     await ws_client.connect()
 
     # Generate with WebSocket
-    request_id = await ws_client.generate(
-        prompt="Hello, world!",
-        callback=lambda chunk: process_chunk(chunk)
-    )
+    request_id = await ws_client.generate(prompt="Hello, world!", callback=lambda chunk: process_chunk(chunk))
     # ---- end of the guide's snippet ----
 
     assert isinstance(request_id, str) and request_id
@@ -127,8 +128,7 @@ async def test_guide_step7_snippet_as_written(backend: str, sim: RhetorSimulator
     assert frames[1]["type"] == "STREAM" and frames[1]["request_id"] == request_id
 
 
-async def test_step7_callback_may_return_a_coroutine(client: TektonLLMWebSocketClient,
-                                                     sim: RhetorSimulator) -> None:
+async def test_step7_callback_may_return_a_coroutine(client: TektonLLMWebSocketClient, sim: RhetorSimulator) -> None:
     received: List[str] = []
 
     async def process_chunk(chunk: StreamingChunk) -> None:
@@ -142,8 +142,10 @@ async def test_step7_callback_may_return_a_coroutine(client: TektonLLMWebSocketC
 
 # -- multiplexing ------------------------------------------------------------------------------
 
-async def test_100_concurrent_streams_share_one_socket(client: TektonLLMWebSocketClient,
-                                                       sim: RhetorSimulator, rec: Recorder) -> None:
+
+async def test_100_concurrent_streams_share_one_socket(
+    client: TektonLLMWebSocketClient, sim: RhetorSimulator, rec: Recorder
+) -> None:
     prompts = [f"prompt number {i}" for i in range(100)]
     received: dict[str, List[StreamingChunk]] = {p: [] for p in prompts}
 
@@ -151,8 +153,7 @@ async def test_100_concurrent_streams_share_one_socket(client: TektonLLMWebSocke
         return lambda chunk: received[p].append(chunk)
 
     opts = {"sim": {"length": 300, "chunk_delay_ms": 2}}
-    ids = await asyncio.gather(*(client.generate(prompt=p, callback=collector(p), options=opts)
-                                 for p in prompts))
+    ids = await asyncio.gather(*(client.generate(prompt=p, callback=collector(p), options=opts) for p in prompts))
     assert len(set(ids)) == 100
     answers = await asyncio.wait_for(asyncio.gather(*(client.wait(i) for i in ids)), GUARD)
     for p, answer in zip(prompts, answers):
@@ -196,8 +197,10 @@ async def test_wait_after_finish_and_unknown_ids(client: TektonLLMWebSocketClien
 
 # -- cancel ------------------------------------------------------------------------------------
 
-async def test_cancel_ends_the_stream_and_keeps_the_socket(client: TektonLLMWebSocketClient,
-                                                           sim: RhetorSimulator) -> None:
+
+async def test_cancel_ends_the_stream_and_keeps_the_socket(
+    client: TektonLLMWebSocketClient, sim: RhetorSimulator
+) -> None:
     chunks: List[StreamingChunk] = []
     first = asyncio.Event()
 
@@ -205,8 +208,9 @@ async def test_cancel_ends_the_stream_and_keeps_the_socket(client: TektonLLMWebS
         chunks.append(chunk)
         first.set()
 
-    rid = await client.generate(prompt="long story", callback=cb,
-                                options={"sim": {"length": 20000, "chunk_delay_ms": 20}})
+    rid = await client.generate(
+        prompt="long story", callback=cb, options={"sim": {"length": 20000, "chunk_delay_ms": 20}}
+    )
     await asyncio.wait_for(first.wait(), GUARD)
     assert await client.cancel(rid) is True
     answer = await asyncio.wait_for(client.wait(rid), GUARD)
@@ -217,9 +221,16 @@ async def test_cancel_ends_the_stream_and_keeps_the_socket(client: TektonLLMWebS
     assert len(answer.content) < 20000
     assert await client.cancel(rid) is False
     # CANCEL reached the server (it is sent after the request already ended for the caller)
-    await asyncio.wait_for(_until(lambda: any(
-        r["json"] and r["json"].get("type") == "CANCEL" and r["json"].get("request_id") == rid
-        for r in sim.requests if r["method"] == "WS")), GUARD)
+    await asyncio.wait_for(
+        _until(
+            lambda: any(
+                r["json"] and r["json"].get("type") == "CANCEL" and r["json"].get("request_id") == rid
+                for r in sim.requests
+                if r["method"] == "WS"
+            )
+        ),
+        GUARD,
+    )
     # the socket lives on
     after = await asyncio.wait_for(client.complete(prompt="after cancel"), GUARD)
     assert after.content == sim.answer_text("after cancel")
@@ -236,8 +247,10 @@ async def test_complete_timeout_cancels_the_request(client: TektonLLMWebSocketCl
 
 # -- the server closes the socket --------------------------------------------------------------
 
+
 async def test_server_close_fails_in_flight_requests_then_reconnects(
-        client: TektonLLMWebSocketClient, sim: RhetorSimulator, rec: Recorder) -> None:
+    client: TektonLLMWebSocketClient, sim: RhetorSimulator, rec: Recorder
+) -> None:
     slow: List[StreamingChunk] = []
     closing: List[StreamingChunk] = []
     slow_started = asyncio.Event()
@@ -246,14 +259,15 @@ async def test_server_close_fails_in_flight_requests_then_reconnects(
         slow.append(chunk)
         slow_started.set()
 
-    slow_id = await client.generate(prompt="slow one", callback=on_slow,
-                                    options={"sim": {"length": 4000, "chunk_delay_ms": 20}})
+    slow_id = await client.generate(
+        prompt="slow one", callback=on_slow, options={"sim": {"length": 4000, "chunk_delay_ms": 20}}
+    )
     await asyncio.wait_for(slow_started.wait(), GUARD)
-    whole = asyncio.ensure_future(client.complete(prompt="whole one",
-                                                  options={"sim": {"first_chunk_delay_ms": 60000}}))
+    whole = asyncio.ensure_future(client.complete(prompt="whole one", options={"sim": {"first_chunk_delay_ms": 60000}}))
     await asyncio.wait_for(_until(lambda: client.in_flight == 2), GUARD)
-    close_id = await client.generate(prompt="closer", callback=closing.append,
-                                     options={"sim": {"ws_close_after": 3, "length": 500}})
+    close_id = await client.generate(
+        prompt="closer", callback=closing.append, options={"sim": {"ws_close_after": 3, "length": 500}}
+    )
 
     for rid in (slow_id, close_id):
         with pytest.raises(exceptions.ConnectionError) as info:
@@ -265,7 +279,7 @@ async def test_server_close_fails_in_flight_requests_then_reconnects(
     for chunks in (slow, closing):
         assert chunks[-1].done and chunks[-1].error
         assert sum(c.done for c in chunks) == 1
-    assert text_of(closing) == sim.answer_text("closer", length=500)[:16 * 3]  # 3 chunks of 16
+    assert text_of(closing) == sim.answer_text("closer", length=500)[: 16 * 3]  # 3 chunks of 16
     with pytest.raises(exceptions.StreamInterruptedError) as interrupted:
         await client.wait(slow_id)
     assert interrupted.value.partial == text_of(slow)
@@ -285,8 +299,9 @@ async def test_disconnect_fails_in_flight_requests(backend: str, sim: RhetorSimu
     c = TektonLLMWebSocketClient("ws-test", rhetor_url=sim.url, on_close=rec.on_close, on_error=rec.on_error)
     await c.connect()
     chunks: List[StreamingChunk] = []
-    rid = await c.generate(prompt="never finished", callback=chunks.append,
-                           options={"sim": {"first_chunk_delay_ms": 60000}})
+    rid = await c.generate(
+        prompt="never finished", callback=chunks.append, options={"sim": {"first_chunk_delay_ms": 60000}}
+    )
     await asyncio.wait_for(c.disconnect(), GUARD)
     with pytest.raises(exceptions.ConnectionError):
         await c.wait(rid)
@@ -300,8 +315,15 @@ async def test_disconnect_fails_in_flight_requests(backend: str, sim: RhetorSimu
 
 async def test_server_gone_reconnects_are_reported_and_disconnect_stops_them(backend: str, rec: Recorder) -> None:
     sim = RhetorSimulator().start()
-    c = TektonLLMWebSocketClient("ws-test", rhetor_url=sim.url, on_close=rec.on_close, on_error=rec.on_error,
-                                 connect_timeout=2, reconnect_base_delay=0.05, max_reconnect_delay=0.2)
+    c = TektonLLMWebSocketClient(
+        "ws-test",
+        rhetor_url=sim.url,
+        on_close=rec.on_close,
+        on_error=rec.on_error,
+        connect_timeout=2,
+        reconnect_base_delay=0.05,
+        max_reconnect_delay=0.2,
+    )
     await c.connect()
     sim.stop()
     await asyncio.wait_for(rec.closed.wait(), GUARD)
@@ -327,6 +349,7 @@ async def test_no_reconnect_when_disabled(backend: str, sim: RhetorSimulator, re
 
 
 # -- callbacks ---------------------------------------------------------------------------------
+
 
 async def test_sync_and_async_callbacks(client: TektonLLMWebSocketClient, sim: RhetorSimulator) -> None:
     sync_got: List[str] = []
@@ -356,8 +379,7 @@ async def test_chunks_carry_their_arrival_time(client: TektonLLMWebSocketClient)
         assert isinstance(chunk.received_ns, int)
         seen.append(chunk.received_ns)
 
-    rid = await client.generate(prompt="when", callback=on_chunk,
-                                options={"sim": {"chunks": 8, "chunk_delay_ms": 3}})
+    rid = await client.generate(prompt="when", callback=on_chunk, options={"sim": {"chunks": 8, "chunk_delay_ms": 3}})
     await asyncio.wait_for(client.wait(rid), GUARD)
     assert len(seen) >= 8
     assert all(started <= r <= h for r, h in zip(seen, handed_over)), (started, seen, handed_over)
@@ -366,8 +388,8 @@ async def test_chunks_carry_their_arrival_time(client: TektonLLMWebSocketClient)
 
 
 async def test_raising_callback_goes_to_on_error_and_the_socket_survives(
-        client: TektonLLMWebSocketClient, sim: RhetorSimulator, rec: Recorder,
-        caplog: pytest.LogCaptureFixture) -> None:
+    client: TektonLLMWebSocketClient, sim: RhetorSimulator, rec: Recorder, caplog: pytest.LogCaptureFixture
+) -> None:
     got: List[str] = []
     boom = ValueError("callback bug")
 
@@ -417,6 +439,7 @@ async def test_server_error_for_one_request(client: TektonLLMWebSocketClient, re
 
 # -- auth --------------------------------------------------------------------------------------
 
+
 async def test_auth_token_accepted(backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
     with RhetorSimulator(auth_token="s3cret-token") as sim:
         monkeypatch.setenv("RHETOR_AUTH_TOKEN", "s3cret-token")
@@ -433,8 +456,7 @@ async def test_auth_token_accepted(backend: str, monkeypatch: pytest.MonkeyPatch
 async def test_wrong_token_is_an_authentication_error(backend: str, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     with RhetorSimulator(auth_token="right-token") as sim:
-        c = TektonLLMWebSocketClient("auth-test", ws_url=sim.ws_url, auth_token="wrong-token-xyz",
-                                     connect_timeout=10)
+        c = TektonLLMWebSocketClient("auth-test", ws_url=sim.ws_url, auth_token="wrong-token-xyz", connect_timeout=10)
         with pytest.raises(exceptions.AuthenticationError) as info:
             await asyncio.wait_for(c.connect(), GUARD)
         for text in (str(info.value), repr(info.value), repr(c), caplog.text):
@@ -447,6 +469,7 @@ async def test_wrong_token_is_an_authentication_error(backend: str, caplog: pyte
 
 
 # -- a server that never acknowledges REGISTER -------------------------------------------------
+
 
 async def test_no_register_ack_is_a_timeout(backend: str) -> None:
     registered = asyncio.Event()
@@ -478,8 +501,9 @@ async def test_silent_peer_is_detected_by_pings(backend: str, rec: Recorder) -> 
             if frame.get("type") == "REGISTER":
                 await ws.send(json.dumps({"type": "REGISTER_ACK", "session_id": "s1"}))
             elif frame.get("type") == "STREAM":
-                await ws.send(json.dumps({"type": "CHUNK", "request_id": frame["request_id"],
-                                          "chunk": "partial", "done": False}))
+                await ws.send(
+                    json.dumps({"type": "CHUNK", "request_id": frame["request_id"], "chunk": "partial", "done": False})
+                )
                 ws.transport.pause_reading()  # deaf from now on: no pongs
                 await release.wait()
                 ws.transport.resume_reading()
@@ -487,8 +511,14 @@ async def test_silent_peer_is_detected_by_pings(backend: str, rec: Recorder) -> 
 
     async with websockets.serve(goes_silent, "127.0.0.1", 0, ping_interval=None, close_timeout=0.1) as server:
         port = server.sockets[0].getsockname()[1]
-        c = TektonLLMWebSocketClient("ping-test", ws_url=f"ws://127.0.0.1:{port}/ws", ping_interval=0.2,
-                                     on_error=rec.on_error, on_close=rec.on_close, reconnect=False)
+        c = TektonLLMWebSocketClient(
+            "ping-test",
+            ws_url=f"ws://127.0.0.1:{port}/ws",
+            ping_interval=0.2,
+            on_error=rec.on_error,
+            on_close=rec.on_close,
+            reconnect=False,
+        )
         await asyncio.wait_for(c.connect(), GUARD)
         chunks: List[StreamingChunk] = []
         rid = await c.generate(prompt="anyone there?", callback=chunks.append)
@@ -512,11 +542,12 @@ async def test_unreachable_server_is_a_connection_error(backend: str) -> None:
 
 # -- bad frames and big messages ----------------------------------------------------------------
 
-async def test_malformed_frame_is_reported_not_fatal(client: TektonLLMWebSocketClient, sim: RhetorSimulator,
-                                                     rec: Recorder) -> None:
+
+async def test_malformed_frame_is_reported_not_fatal(
+    client: TektonLLMWebSocketClient, sim: RhetorSimulator, rec: Recorder
+) -> None:
     chunks: List[StreamingChunk] = []
-    rid = await client.generate(prompt="glitchy", callback=chunks.append,
-                                options={"sim": {"ws_malformed_after": 1}})
+    rid = await client.generate(prompt="glitchy", callback=chunks.append, options={"sim": {"ws_malformed_after": 1}})
     answer = await asyncio.wait_for(client.wait(rid), GUARD)
     assert answer.content == text_of(chunks) == sim.answer_text("glitchy")
     protocol_errors = [e for e in rec.errors if isinstance(e, exceptions.ProtocolError)]
@@ -525,8 +556,9 @@ async def test_malformed_frame_is_reported_not_fatal(client: TektonLLMWebSocketC
 
 
 async def test_message_size_limit(backend: str, sim: RhetorSimulator, rec: Recorder) -> None:
-    c = TektonLLMWebSocketClient("limit-test", rhetor_url=sim.url, max_message_size=2048,
-                                 on_error=rec.on_error, on_close=rec.on_close)
+    c = TektonLLMWebSocketClient(
+        "limit-test", rhetor_url=sim.url, max_message_size=2048, on_error=rec.on_error, on_close=rec.on_close
+    )
     async with c:
         with pytest.raises(exceptions.LimitExceededError) as info:
             await asyncio.wait_for(c.complete(prompt="big", options={"sim": {"length": 10000}}), GUARD)
@@ -540,6 +572,7 @@ async def test_message_size_limit(backend: str, sim: RhetorSimulator, rec: Recor
 
 
 # -- configuration -----------------------------------------------------------------------------
+
 
 def test_ws_url_derivation(backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
     def url(**kw: Any) -> str:

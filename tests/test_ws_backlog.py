@@ -10,7 +10,6 @@ import json
 from typing import Any, List
 
 import pytest
-
 from tekton_llm_client import exceptions
 from tekton_llm_client.websocket import TektonLLMWebSocketClient
 
@@ -45,8 +44,15 @@ async def expect_limit_and_closed(backend: str, handler: ws_peer.Handler, stop: 
     errors: List[BaseException] = []
     closed = asyncio.Event()
     async with ws_peer.Peer(handler, rcvbuf=4096) as peer:
-        c = TektonLLMWebSocketClient("flood", ws_url=peer.ws_url, backend=backend, reconnect=False,
-                                     ping_interval=0, on_error=errors.append, on_close=closed.set)
+        c = TektonLLMWebSocketClient(
+            "flood",
+            ws_url=peer.ws_url,
+            backend=backend,
+            reconnect=False,
+            ping_interval=0,
+            on_error=errors.append,
+            on_close=closed.set,
+        )
         before = ws_peer.rss_bytes()
         try:
             await asyncio.wait_for(c.connect(), GUARD)
@@ -86,8 +92,9 @@ async def test_requests_to_a_server_that_never_reads_are_refused_past_the_backlo
 
     prompt = "p" * (1 << 20)  # 1 MiB per request frame
     async with ws_peer.Peer(deaf, rcvbuf=4096) as peer:
-        c = TektonLLMWebSocketClient("deaf", ws_url=peer.ws_url, backend=backend, reconnect=False,
-                                     ping_interval=0, connect_timeout=30)
+        c = TektonLLMWebSocketClient(
+            "deaf", ws_url=peer.ws_url, backend=backend, reconnect=False, ping_interval=0, connect_timeout=30
+        )
         before = ws_peer.rss_bytes()
         try:
             await asyncio.wait_for(c.connect(), GUARD)
@@ -127,8 +134,9 @@ async def test_a_reading_server_may_ping_a_lot(backend: str) -> None:
 
     errors: List[BaseException] = []
     async with ws_peer.Peer(pinger) as peer:
-        c = TektonLLMWebSocketClient("pinged", ws_url=peer.ws_url, backend=backend, reconnect=False,
-                                     ping_interval=0, on_error=errors.append)
+        c = TektonLLMWebSocketClient(
+            "pinged", ws_url=peer.ws_url, backend=backend, reconnect=False, ping_interval=0, on_error=errors.append
+        )
         await asyncio.wait_for(c.connect(), GUARD)
         await asyncio.wait_for(done.wait(), GUARD)
         assert c.connected and pongs == 3000

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
 from tekton_llm_client import exceptions
 from tekton_llm_client.websocket import TektonLLMWebSocketClient
 
@@ -41,13 +40,20 @@ async def test_a_redirected_upgrade_is_refused_and_names_the_location(backend: s
 
         async def redirect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             await ws_peer.read_head(reader)
-            writer.write((f"HTTP/1.1 {status} Moved\r\nLocation: {elsewhere.ws_url}\r\n"
-                          "Content-Length: 0\r\n\r\n").encode())
+            writer.write(
+                (f"HTTP/1.1 {status} Moved\r\nLocation: {elsewhere.ws_url}\r\nContent-Length: 0\r\n\r\n").encode()
+            )
             await writer.drain()
 
         async with ws_peer.Peer(redirect) as peer:
-            c = TektonLLMWebSocketClient("redirected", ws_url=peer.ws_url, backend=backend,
-                                         auth_token="s3cret-token", reconnect=False, connect_timeout=5)
+            c = TektonLLMWebSocketClient(
+                "redirected",
+                ws_url=peer.ws_url,
+                backend=backend,
+                auth_token="s3cret-token",
+                reconnect=False,
+                connect_timeout=5,
+            )
             with pytest.raises(exceptions.ConnectionError) as info:
                 await asyncio.wait_for(c.connect(), GUARD)
             message = str(info.value)
@@ -64,8 +70,9 @@ async def test_an_unanswered_handshake_ends_within_connect_timeout(backend: str)
     connect_timeout plus the probe's own timeout."""
     connect_timeout = 1.0
     async with ws_peer.Peer(never_answer) as peer:
-        c = TektonLLMWebSocketClient("silent", ws_url=peer.ws_url, backend=backend, reconnect=False,
-                                     connect_timeout=connect_timeout)
+        c = TektonLLMWebSocketClient(
+            "silent", ws_url=peer.ws_url, backend=backend, reconnect=False, connect_timeout=connect_timeout
+        )
         try:
             # The bound is generous (no fine timing); the bug was connect_timeout + 5 s.
             await asyncio.wait_for(c.connect(), connect_timeout + 3.0)

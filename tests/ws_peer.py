@@ -34,8 +34,12 @@ async def accept_upgrade(reader: asyncio.StreamReader, writer: asyncio.StreamWri
     _, headers = await read_head(reader)
     key = headers["sec-websocket-key"].encode()
     accept = base64.b64encode(hashlib.sha1(key + _GUID).digest()).decode()
-    writer.write(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                  f"Sec-WebSocket-Accept: {accept}\r\n\r\n").encode())
+    writer.write(
+        (
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Accept: {accept}\r\n\r\n"
+        ).encode()
+    )
     await writer.drain()
     return headers
 

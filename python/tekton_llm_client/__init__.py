@@ -1,9 +1,9 @@
 """tekton-llm-client: Tekton's client for Rhetor, the LLM router.
 
-    from tekton_llm_client import TektonLLMClient
-    client = TektonLLMClient(component_id="my-component")
-    response = await client.generate_text("Hello")
-    async for chunk in client.generate_text("Hello", streaming=True): ...
+from tekton_llm_client import TektonLLMClient
+client = TektonLLMClient(component_id="my-component")
+response = await client.generate_text("Hello")
+async for chunk in client.generate_text("Hello", streaming=True): ...
 """
 
 from __future__ import annotations

@@ -67,8 +67,9 @@ class HttpClient:
         request_id: str | None = None,
     ) -> ChunkStream: ...
     def get_json(self, path: str, request_id: str | None = None) -> Awaitable[Any]: ...
-    def request_json(self, method: str, path: str, body: Any = None,
-                     request_id: str | None = None) -> Awaitable[Any]: ...
+    def request_json(
+        self, method: str, path: str, body: Any = None, request_id: str | None = None
+    ) -> Awaitable[Any]: ...
     def close(self) -> None: ...
     @property
     def closed(self) -> bool: ...
@@ -109,12 +110,23 @@ def _test_panic(where: str) -> Any: ...
 
 @final
 class Simulator:
-    def __new__(cls, *, host: str = ..., port: int = 0, auth_token: str | None = None,
-                 unavailable_providers: list[str] | None = None, path_prefix: str | None = None,
-                 record: bool = True, worker_threads: int = 1,
-                 knobs: dict[str, Any] | None = None, tls_cert: str | None = None,
-                 tls_key: str | None = None, header_read_timeout: float = 30.0,
-                 idle_timeout: float = 120.0, max_connections: int = 512) -> Simulator: ...
+    def __new__(
+        cls,
+        *,
+        host: str = ...,
+        port: int = 0,
+        auth_token: str | None = None,
+        unavailable_providers: list[str] | None = None,
+        path_prefix: str | None = None,
+        record: bool = True,
+        worker_threads: int = 1,
+        knobs: dict[str, Any] | None = None,
+        tls_cert: str | None = None,
+        tls_key: str | None = None,
+        header_read_timeout: float = 30.0,
+        idle_timeout: float = 120.0,
+        max_connections: int = 512,
+    ) -> Simulator: ...
     @property
     def url(self) -> str: ...
     @property
@@ -131,8 +143,13 @@ class Simulator:
     def clear(self) -> None: ...
     def stop(self) -> None: ...
 
-def sim_answer_text(prompt: str, system_prompt: str | None = None, length: int | None = None,
-                    chunks: int | None = None, chunk_size: int | None = None) -> str: ...
+def sim_answer_text(
+    prompt: str,
+    system_prompt: str | None = None,
+    length: int | None = None,
+    chunks: int | None = None,
+    chunk_size: int | None = None,
+) -> str: ...
 def sim_split_chunks(text: str, chunks: int | None = None, chunk_size: int | None = None) -> list[str]: ...
 
 # -- WebSocket transport (src/py_ws.rs) --------------------------------------------------------
@@ -173,12 +190,22 @@ class WebSocketTransport:
 
 @final
 class BatchRunner:
-    def __new__(cls, http: HttpClient, *, concurrency: int = 32, rate: float | None = None,
-                 burst: int = 1) -> BatchRunner: ...
-    def submit(self, key: int, messages: Sequence[Mapping[str, Any]], *, system_prompt: str | None = None,
-               context_id: str = ..., provider_id: str | None = None, model_id: str | None = None,
-               options: Mapping[str, Any] | None = None, request_id: str | None = None,
-               fallback: tuple[str | None, str | None, Mapping[str, Any] | None] | None = None) -> None: ...
+    def __new__(
+        cls, http: HttpClient, *, concurrency: int = 32, rate: float | None = None, burst: int = 1
+    ) -> BatchRunner: ...
+    def submit(
+        self,
+        key: int,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        system_prompt: str | None = None,
+        context_id: str = ...,
+        provider_id: str | None = None,
+        model_id: str | None = None,
+        options: Mapping[str, Any] | None = None,
+        request_id: str | None = None,
+        fallback: tuple[str | None, str | None, Mapping[str, Any] | None] | None = None,
+    ) -> None: ...
     def take_ready(self) -> list[tuple[int, bool, Any]]: ...
     def next_results(self) -> Awaitable[list[tuple[int, bool, Any]]]: ...
     def close(self) -> None: ...
@@ -201,8 +228,9 @@ def count_tokens(text: str, encoding_name: str) -> int: ...  # type: ignore[over
 def count_tokens(text: Iterable[str], encoding_name: str) -> list[int]: ...
 def count_message_tokens(messages: Iterable[Any], encoding_name: str) -> int: ...
 def truncate_text(text: str, max_tokens: int, encoding_name: str, keep: str, marker: str) -> str: ...
-def optimize_plan(messages: Iterable[Any], max_tokens: int, encoding_name: str,
-                  keep_system_prompt: bool, marker: str) -> tuple[list[int], int | None, str | None] | None: ...
+def optimize_plan(
+    messages: Iterable[Any], max_tokens: int, encoding_name: str, keep_system_prompt: bool, marker: str
+) -> tuple[list[int], int | None, str | None] | None: ...
 def tiktoken_rank_file(encoding_name: str) -> bytes: ...
 
 # -- the event-loop bridge (src/py_bridge.rs) --------------------------------------------------

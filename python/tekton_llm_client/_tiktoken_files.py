@@ -30,14 +30,10 @@ __all__ = ["RANK_FILES", "ensure_tiktoken_cache", "cache_dir", "missing_rank_fil
 _BASE = "https://openaipublic.blob.core.windows.net/encodings/"
 # encoding → (URL tiktoken reads, sha256 tiktoken expects): tiktoken_ext/openai_public.py.
 RANK_FILES: Dict[str, Tuple[str, str]] = {
-    "o200k_base": (_BASE + "o200k_base.tiktoken",
-                   "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d"),
-    "cl100k_base": (_BASE + "cl100k_base.tiktoken",
-                    "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7"),
-    "p50k_base": (_BASE + "p50k_base.tiktoken",
-                  "94b5ca7dff4d00767bc256fdd1b27e5b17361d7b8a5f968547f9f23eb70d2069"),
-    "r50k_base": (_BASE + "r50k_base.tiktoken",
-                  "306cd27f03c1a714eca7108e03d66b7dc042abe8c258b44c199a7ed9838dd930"),
+    "o200k_base": (_BASE + "o200k_base.tiktoken", "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d"),
+    "cl100k_base": (_BASE + "cl100k_base.tiktoken", "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7"),
+    "p50k_base": (_BASE + "p50k_base.tiktoken", "94b5ca7dff4d00767bc256fdd1b27e5b17361d7b8a5f968547f9f23eb70d2069"),
+    "r50k_base": (_BASE + "r50k_base.tiktoken", "306cd27f03c1a714eca7108e03d66b7dc042abe8c258b44c199a7ed9838dd930"),
 }
 
 
@@ -66,8 +62,7 @@ def _valid(path: Path, sha256: str) -> bool:
 def missing_rank_files(names: Optional[Iterable[str]] = None) -> List[str]:
     """Encodings whose rank file is not (validly) in the cache."""
     directory = cache_dir()
-    return [n for n in (names or RANK_FILES) if not directory or
-            not _valid(_path(directory, n), RANK_FILES[n][1])]
+    return [n for n in (names or RANK_FILES) if not directory or not _valid(_path(directory, n), RANK_FILES[n][1])]
 
 
 def ensure_tiktoken_cache(names: Optional[Iterable[str]] = None) -> str:

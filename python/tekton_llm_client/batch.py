@@ -43,8 +43,20 @@ __all__ = ["BatchResult", "BatchIterator", "BatchRequest", "prepare_item"]
 BatchRequest = Union[str, Mapping[str, Any]]
 
 # Keys of a request dict the batch understands; others are the caller's own and are ignored.
-_ITEM_KEYS = frozenset({"id", "prompt", "messages", "system_prompt", "options", "provider_id", "model_id",
-                        "context_id", "temperature", "max_tokens"})
+_ITEM_KEYS = frozenset(
+    {
+        "id",
+        "prompt",
+        "messages",
+        "system_prompt",
+        "options",
+        "provider_id",
+        "model_id",
+        "context_id",
+        "temperature",
+        "max_tokens",
+    }
+)
 
 
 @dataclass
@@ -109,9 +121,17 @@ def prepare_item(client: Any, raw: Any, index: int) -> Tuple[str, Union[_Prepare
         options = item.get("options")
         if options is not None and not isinstance(options, Mapping):
             raise TypeError("options must be a dict")
-        call = client._call(msgs, _optional_str(item, "system_prompt"), False, options,
-                            _optional_str(item, "context_id"), _optional_str(item, "provider_id"),
-                            _optional_str(item, "model_id"), item.get("temperature"), item.get("max_tokens"))
+        call = client._call(
+            msgs,
+            _optional_str(item, "system_prompt"),
+            False,
+            options,
+            _optional_str(item, "context_id"),
+            _optional_str(item, "provider_id"),
+            _optional_str(item, "model_id"),
+            item.get("temperature"),
+            item.get("max_tokens"),
+        )
         kw: Dict[str, Any] = call._kw
         fb = client._fallback_kw(kw)
         fallback = (fb["provider_id"], fb["model_id"], fb["options"]) if fb is not None else None
@@ -155,9 +175,16 @@ class BatchIterator:
     use `async with` or call `aclose()` (it stops everything still waiting or running).
     """
 
-    def __init__(self, client: Any, requests: Union[Iterable[BatchRequest], AsyncIterable[BatchRequest]],
-                 concurrency: int = 32, rate_limit: Optional[float] = None, *, burst: int = 1,
-                 window: Optional[int] = None) -> None:
+    def __init__(
+        self,
+        client: Any,
+        requests: Union[Iterable[BatchRequest], AsyncIterable[BatchRequest]],
+        concurrency: int = 32,
+        rate_limit: Optional[float] = None,
+        *,
+        burst: int = 1,
+        window: Optional[int] = None,
+    ) -> None:
         if not isinstance(concurrency, int) or concurrency < 1:
             raise ValueError(f"concurrency must be a positive int, got {concurrency!r}")
         if rate_limit is not None and not (isinstance(rate_limit, (int, float)) and 0 < rate_limit < float("inf")):
@@ -194,8 +221,9 @@ class BatchIterator:
     async def __aenter__(self) -> "BatchIterator":
         return self
 
-    async def __aexit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException],
-                        tb: Optional[TracebackType]) -> None:
+    async def __aexit__(
+        self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException], tb: Optional[TracebackType]
+    ) -> None:
         await self.aclose()
 
     @property

@@ -12,8 +12,7 @@ import asyncio
 import logging
 import math
 from types import TracebackType
-from typing import (Any, Awaitable, Callable, Dict, Generator, List, Mapping, Optional, Sequence, Tuple, Type,
-                    TypeVar)
+from typing import Any, Awaitable, Callable, Dict, Generator, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar
 
 from . import config
 from . import dialects as _dialects
@@ -173,8 +172,9 @@ class TektonLLMClient:
             auth_token=token,
             timeout=self.timeout,
             connect_timeout=config.check_number("connect_timeout", connect_timeout),
-            stream_idle_timeout=(None if stream_idle_timeout is None
-                                 else config.check_number("stream_idle_timeout", stream_idle_timeout)),
+            stream_idle_timeout=(
+                None if stream_idle_timeout is None else config.check_number("stream_idle_timeout", stream_idle_timeout)
+            ),
             max_retries=self.max_retries,
             backoff_initial=config.check_number("backoff_initial", backoff_initial),
             backoff_max=config.check_number("backoff_max", backoff_max),
@@ -238,8 +238,13 @@ class TektonLLMClient:
         provider = self.provider_id
         if provider and status.providers and not status.providers.get(provider, False):
             state = "reports it unavailable" if provider in status.providers else "does not list it"
-            logger.warning("the configured provider %r may not answer: Rhetor at %s %s (providers: %s)",
-                           provider, self.rhetor_url, state, ", ".join(sorted(status.providers)))
+            logger.warning(
+                "the configured provider %r may not answer: Rhetor at %s %s (providers: %s)",
+                provider,
+                self.rhetor_url,
+                state,
+                ", ".join(sorted(status.providers)),
+            )
 
     async def shutdown(self) -> None:
         """Close every connection; calls and streams still running end with ConnectionError."""
@@ -252,14 +257,17 @@ class TektonLLMClient:
         await self.initialize()
         return self
 
-    async def __aexit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException],
-                        tb: Optional[TracebackType]) -> None:
+    async def __aexit__(
+        self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException], tb: Optional[TracebackType]
+    ) -> None:
         await self.shutdown()
 
     # -- dialect -----------------------------------------------------------------------------
 
     def _use_dialect(self, name: str) -> None:
-        self._transport = self._http if name == _dialects.V1 else _dialects.transport(name, self._http, self.component_id)
+        self._transport = (
+            self._http if name == _dialects.V1 else _dialects.transport(name, self._http, self.component_id)
+        )
         self.dialect = name
 
     async def _detect(self) -> Optional[HealthStatus]:
@@ -305,8 +313,11 @@ class TektonLLMClient:
         if not isinstance(d, dict) or "status" not in d:
             raise ProtocolError(self._http.redact(f"health answer has no status: {str(d)[:200]}"))
         providers = d.get("providers") or {}
-        return HealthStatus(str(d["status"]), d.get("version"),
-                            {k: bool(v) for k, v in providers.items()} if isinstance(providers, dict) else {})
+        return HealthStatus(
+            str(d["status"]),
+            d.get("version"),
+            {k: bool(v) for k, v in providers.items()} if isinstance(providers, dict) else {},
+        )
 
     async def get_providers(self) -> ProvidersResponse:
         """GET /api/v1/providers (or the older dialect's list) → ProvidersResponse. Raises on
@@ -341,8 +352,17 @@ class TektonLLMClient:
         """
         if not isinstance(prompt, str):
             raise TypeError(f"prompt must be a str, not {type(prompt).__name__}")
-        return self._call([{"role": "user", "content": prompt}], system_prompt, streaming, options,
-                          context_id, provider_id, model_id, temperature, max_tokens)
+        return self._call(
+            [{"role": "user", "content": prompt}],
+            system_prompt,
+            streaming,
+            options,
+            context_id,
+            provider_id,
+            model_id,
+            temperature,
+            max_tokens,
+        )
 
     def generate_chat_response(
         self,
@@ -359,21 +379,39 @@ class TektonLLMClient:
     ) -> "ChatCall":
         """Answer a conversation (dicts or Message objects). Awaitable and, when streaming,
         async-iterable, like `generate_text`."""
-        return self._call(_messages(messages), system_prompt, streaming, options, context_id,
-                          provider_id, model_id, temperature, max_tokens)
+        return self._call(
+            _messages(messages),
+            system_prompt,
+            streaming,
+            options,
+            context_id,
+            provider_id,
+            model_id,
+            temperature,
+            max_tokens,
+        )
 
-    def generate_batch(self, requests: Any, concurrency: int = 32, rate_limit: Optional[float] = None,
-                       **kw: Any) -> Any:
+    def generate_batch(
+        self, requests: Any, concurrency: int = 32, rate_limit: Optional[float] = None, **kw: Any
+    ) -> Any:
         """Run many requests (prompts or dicts); an async iterator of `BatchResult` in completion
         order. See `tekton_llm_client.batch` (keywords: `burst`, `window`)."""
         from .batch import BatchIterator
 
         return BatchIterator(self, requests, concurrency, rate_limit, **kw)
 
-    def _call(self, messages: List[Any], system_prompt: Optional[str], streaming: bool,
-              options: Optional[Mapping[str, Any]], context_id: Optional[str],
-              provider_id: Optional[str], model_id: Optional[str], temperature: Optional[float],
-              max_tokens: Optional[int]) -> "ChatCall":
+    def _call(
+        self,
+        messages: List[Any],
+        system_prompt: Optional[str],
+        streaming: bool,
+        options: Optional[Mapping[str, Any]],
+        context_id: Optional[str],
+        provider_id: Optional[str],
+        model_id: Optional[str],
+        temperature: Optional[float],
+        max_tokens: Optional[int],
+    ) -> "ChatCall":
         if options is not None and not isinstance(options, Mapping):
             raise TypeError("options must be a dict")
         opts: Dict[str, Any] = dict(options) if options else {}
@@ -411,8 +449,9 @@ class TektonLLMClient:
             "options": {k: v for k, v in opts.items() if k not in _FALLBACK_KEYS},
         }
 
-    async def _with_fallback(self, kw: Dict[str, Any],
-                             attempt: Callable[[Dict[str, Any], Optional[str]], Awaitable[T]]) -> Tuple[T, bool]:
+    async def _with_fallback(
+        self, kw: Dict[str, Any], attempt: Callable[[Dict[str, Any], Optional[str]], Awaitable[T]]
+    ) -> Tuple[T, bool]:
         """Run `attempt(kw, request_id)`; when it fails in a way the fallback may cure and a
         fallback is named, run it once more with the fallback's arguments and the first attempt's
         X-Request-ID (one logical call, one id). Returns (result, fallback used)."""
@@ -422,8 +461,13 @@ class TektonLLMClient:
             fb = self._fallback_kw(kw)
             if fb is None:
                 raise
-            logger.warning("%s failed (%s); asking the fallback %s/%s", kw["provider_id"] or "default provider",
-                           first, fb["provider_id"], fb["model_id"])
+            logger.warning(
+                "%s failed (%s); asking the fallback %s/%s",
+                kw["provider_id"] or "default provider",
+                first,
+                fb["provider_id"],
+                fb["model_id"],
+            )
             try:
                 return await attempt(fb, first.request_id), True
             except TektonLLMError as second:

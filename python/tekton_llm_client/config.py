@@ -51,7 +51,7 @@ def without_userinfo(url: str) -> str:
     at = rest.rfind("@", 0, end)
     if at < 0:
         return url
-    return f"{scheme}{sep}***@{rest[at + 1:]}"
+    return f"{scheme}{sep}***@{rest[at + 1 :]}"
 
 
 def check_url(url: str, schemes: Sequence[str], what: str) -> str:
@@ -67,8 +67,10 @@ def check_url(url: str, schemes: Sequence[str], what: str) -> str:
     if not parts.hostname:
         raise ValueError(f"{what} has no host: {shown!r}")
     if parts.username is not None or parts.password is not None:
-        raise ValueError(f"{what} must not carry credentials (user:password@): pass the token as "
-                         f"auth_token (or RHETOR_AUTH_TOKEN), got {shown!r}")
+        raise ValueError(
+            f"{what} must not carry credentials (user:password@): pass the token as "
+            f"auth_token (or RHETOR_AUTH_TOKEN), got {shown!r}"
+        )
     return url
 
 
@@ -126,13 +128,11 @@ def check_number(name: str, value: Any, *, setting: Optional[str] = None) -> Any
     zero_ok = unit == "seconds"
     if not ((seconds >= low if zero_ok else seconds > low) and seconds <= high):
         what = "0 or more" if zero_ok else "more than 0"
-        raise ValueError(f"{name} must be a number of seconds, {what} and at most {high:g} (one day), "
-                         f"got {value!r}")
+        raise ValueError(f"{name} must be a number of seconds, {what} and at most {high:g} (one day), got {value!r}")
     return seconds
 
 
-def _number(explicit: Any, env_name: str, parse: Callable[[str], Any], default: T, what: str,
-            setting: str) -> T:
+def _number(explicit: Any, env_name: str, parse: Callable[[str], Any], default: T, what: str, setting: str) -> T:
     """`explicit`, else the environment variable parsed, else `default`; checked against the
     setting's bounds (an error names the variable when the value came from it)."""
     if isinstance(explicit, str):
@@ -169,7 +169,7 @@ def ws_url(explicit_ws: Optional[str], explicit_base: Optional[str]) -> str:
     if url is None:
         base = rhetor_url(explicit_base)
         if base.startswith("https://"):
-            url = "wss://" + base[len("https://"):] + "/ws"
+            url = "wss://" + base[len("https://") :] + "/ws"
         else:
-            url = "ws://" + base[len("http://"):] + "/ws"
+            url = "ws://" + base[len("http://") :] + "/ws"
     return check_url(url.strip(), ("ws", "wss"), "WebSocket URL")

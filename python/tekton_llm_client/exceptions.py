@@ -60,8 +60,7 @@ class TektonLLMError(Exception):
 
     def __repr__(self) -> str:
         return (
-            f"{type(self).__name__}({self.message!r}, status_code={self.status_code!r}, "
-            f"request_id={self.request_id!r})"
+            f"{type(self).__name__}({self.message!r}, status_code={self.status_code!r}, request_id={self.request_id!r})"
         )
 
     def __reduce__(self) -> Any:
@@ -155,20 +154,29 @@ _KIND_CLASSES: dict[str, type[TektonLLMError]] = {
 
 
 def error_for_status(
-    status: int, message: str, *, request_id: Optional[str] = None, code: Optional[str] = None,
+    status: int,
+    message: str,
+    *,
+    request_id: Optional[str] = None,
+    code: Optional[str] = None,
     retry_after: Optional[float] = None,
 ) -> TektonLLMError:
     """The exception PROTOCOL.md assigns to an HTTP status."""
     cls = _STATUS_CLASSES.get(status, TektonLLMError)
     if cls is RateLimitError:
-        return RateLimitError(message, status_code=status, request_id=request_id, code=code,
-                              retry_after=retry_after)
+        return RateLimitError(message, status_code=status, request_id=request_id, code=code, retry_after=retry_after)
     return cls(message, status_code=status, request_id=request_id, code=code)
 
 
 def error_from_kind(
-    kind: str, message: str, *, status_code: Optional[int] = None, request_id: Optional[str] = None,
-    code: Optional[str] = None, retry_after: Optional[float] = None, partial: str = "",
+    kind: str,
+    message: str,
+    *,
+    status_code: Optional[int] = None,
+    request_id: Optional[str] = None,
+    code: Optional[str] = None,
+    retry_after: Optional[float] = None,
+    partial: str = "",
 ) -> TektonLLMError:
     """Build the exception for an error kind name (the form errors cross the FFI boundary in)."""
     cls = _KIND_CLASSES.get(kind, TektonLLMError)

@@ -87,8 +87,7 @@ class Usage(_Model):
 
     __slots__ = ("prompt_tokens", "completion_tokens", "total_tokens")
 
-    def __init__(self, prompt_tokens: int = 0, completion_tokens: int = 0,
-                 total_tokens: Optional[int] = None) -> None:
+    def __init__(self, prompt_tokens: int = 0, completion_tokens: int = 0, total_tokens: Optional[int] = None) -> None:
         self.prompt_tokens = prompt_tokens
         self.completion_tokens = completion_tokens
         self.total_tokens = (prompt_tokens + completion_tokens) if total_tokens is None else total_tokens
@@ -121,14 +120,32 @@ class CompletionResponse(_Model):
     """A whole answer. `fallback` is True only when a fallback provider/model really answered;
     `provider` and `model` then name what answered. `latency` is seconds from call to answer."""
 
-    __slots__ = ("content", "model", "provider", "finish_reason", "usage", "context_id",
-                 "fallback", "timestamp", "latency", "request_id")
+    __slots__ = (
+        "content",
+        "model",
+        "provider",
+        "finish_reason",
+        "usage",
+        "context_id",
+        "fallback",
+        "timestamp",
+        "latency",
+        "request_id",
+    )
 
-    def __init__(self, content: str, model: str = "", provider: str = "",
-                 finish_reason: Optional[str] = None, usage: Optional[Usage] = None,
-                 context_id: Optional[str] = None, fallback: bool = False,
-                 timestamp: Optional[str] = None, latency: Optional[float] = None,
-                 request_id: Optional[str] = None) -> None:
+    def __init__(
+        self,
+        content: str,
+        model: str = "",
+        provider: str = "",
+        finish_reason: Optional[str] = None,
+        usage: Optional[Usage] = None,
+        context_id: Optional[str] = None,
+        fallback: bool = False,
+        timestamp: Optional[str] = None,
+        latency: Optional[float] = None,
+        request_id: Optional[str] = None,
+    ) -> None:
         self.content = content
         self.model = model
         self.provider = provider
@@ -153,15 +170,35 @@ class StreamingChunk(_Model):
     with the time the loop handed the chunk over. It is a measurement, not part of the value:
     equality, `repr` and `to_dict` leave it out."""
 
-    __slots__ = ("chunk", "done", "error", "model", "provider", "fallback", "finish_reason",
-                 "usage", "context_id", "timestamp", "received_ns")
+    __slots__ = (
+        "chunk",
+        "done",
+        "error",
+        "model",
+        "provider",
+        "fallback",
+        "finish_reason",
+        "usage",
+        "context_id",
+        "timestamp",
+        "received_ns",
+    )
     _fields = __slots__[:-1]
 
-    def __init__(self, chunk: str = "", done: bool = False, error: Optional[str] = None,
-                 model: Optional[str] = None, provider: Optional[str] = None,
-                 fallback: bool = False, finish_reason: Optional[str] = None,
-                 usage: Optional[Usage] = None, context_id: Optional[str] = None,
-                 timestamp: Optional[str] = None, received_ns: Optional[int] = None) -> None:
+    def __init__(
+        self,
+        chunk: str = "",
+        done: bool = False,
+        error: Optional[str] = None,
+        model: Optional[str] = None,
+        provider: Optional[str] = None,
+        fallback: bool = False,
+        finish_reason: Optional[str] = None,
+        usage: Optional[Usage] = None,
+        context_id: Optional[str] = None,
+        timestamp: Optional[str] = None,
+        received_ns: Optional[int] = None,
+    ) -> None:
         self.chunk = chunk
         self.done = done
         self.error = error
@@ -192,8 +229,13 @@ class ModelInfo(_Model):
 class ProviderInfo(_Model):
     __slots__ = ("id", "name", "available", "models")
 
-    def __init__(self, id: str, name: str = "", available: bool = False,  # noqa: A002
-                 models: Optional[List[ModelInfo]] = None) -> None:
+    def __init__(
+        self,
+        id: str,
+        name: str = "",
+        available: bool = False,  # noqa: A002
+        models: Optional[List[ModelInfo]] = None,
+    ) -> None:
         self.id = id
         self.name = name or id
         self.available = available
@@ -203,8 +245,12 @@ class ProviderInfo(_Model):
 class ProvidersResponse(_Model):
     __slots__ = ("providers", "default_provider", "default_model")
 
-    def __init__(self, providers: Dict[str, ProviderInfo], default_provider: Optional[str] = None,
-                 default_model: Optional[str] = None) -> None:
+    def __init__(
+        self,
+        providers: Dict[str, ProviderInfo],
+        default_provider: Optional[str] = None,
+        default_model: Optional[str] = None,
+    ) -> None:
         self.providers = providers
         self.default_provider = default_provider
         self.default_model = default_model
@@ -217,14 +263,19 @@ class ProvidersResponse(_Model):
             raw = {p.get("id", str(i)): p for i, p in enumerate(raw)}
         for pid, p in raw.items():
             models = [
-                ModelInfo(m, m) if isinstance(m, str)
-                else ModelInfo(str(m.get("id", "")), str(m.get("name", "")),
-                               m.get("context_length", m.get("contextLength")))
+                ModelInfo(m, m)
+                if isinstance(m, str)
+                else ModelInfo(
+                    str(m.get("id", "")), str(m.get("name", "")), m.get("context_length", m.get("contextLength"))
+                )
                 for m in (p.get("models") or [])
             ]
             providers[pid] = ProviderInfo(pid, str(p.get("name", pid)), bool(p.get("available", False)), models)
-        return cls(providers, d.get("default_provider", d.get("defaultProvider")),
-                   d.get("default_model", d.get("defaultModel")))
+        return cls(
+            providers,
+            d.get("default_provider", d.get("defaultProvider")),
+            d.get("default_model", d.get("defaultModel")),
+        )
 
 
 class HealthStatus(_Model):
@@ -232,8 +283,13 @@ class HealthStatus(_Model):
 
     __slots__ = ("status", "version", "providers", "dialect")
 
-    def __init__(self, status: str, version: Optional[str] = None,
-                 providers: Optional[Dict[str, bool]] = None, dialect: str = "v1") -> None:
+    def __init__(
+        self,
+        status: str,
+        version: Optional[str] = None,
+        providers: Optional[Dict[str, bool]] = None,
+        dialect: str = "v1",
+    ) -> None:
         self.status = status
         self.version = version
         self.providers = providers or {}

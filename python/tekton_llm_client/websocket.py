@@ -34,14 +34,14 @@ __all__ = ["TektonLLMWebSocketClient"]
 logger = logging.getLogger("tekton_llm_client.websocket")
 
 # Event tuples from a backend's `next_events()` (the interface both backends implement):
-EV_CHUNK = 0           # (0, request_id, StreamingChunk)  received_ns set by the backend
-EV_RESPONSE = 1        # (1, request_id, content, model, provider, finish_reason, usage, context_id, fallback, timestamp)
+EV_CHUNK = 0  # (0, request_id, StreamingChunk)  received_ns set by the backend
+EV_RESPONSE = 1  # (1, request_id, content, model, provider, finish_reason, usage, context_id, fallback, timestamp)
 EV_REQUEST_FAILED = 2  # (2, request_id, kind, message, code, status, retry_after)
-EV_CANCELLED = 3       # (3, request_id)
-EV_MESSAGE = 4         # (4, text)  every decoded server message, only when on_message is set
-EV_ERROR = 5           # (5, kind, message, code, status, retry_after)  for on_error
-EV_CONNECTED = 6       # (6, session_id)
-EV_CLOSED = 7          # (7, reason)
+EV_CANCELLED = 3  # (3, request_id)
+EV_MESSAGE = 4  # (4, text)  every decoded server message, only when on_message is set
+EV_ERROR = 5  # (5, kind, message, code, status, retry_after)  for on_error
+EV_CONNECTED = 6  # (6, session_id)
+EV_CLOSED = 7  # (7, reason)
 # `usage` is None or (prompt_tokens, completion_tokens, total_tokens).
 
 ChunkCallback = Callable[[StreamingChunk], Union[None, Awaitable[None]]]
@@ -160,11 +160,17 @@ class TektonLLMWebSocketClient:
             from .dialects.ws_guard import connect_within
 
             self._session_id = await connect_within(
-                transport.connect(), self.ws_url, self.component_id, self.backend, self._auth_token,
-                self.connect_timeout)
+                transport.connect(),
+                self.ws_url,
+                self.component_id,
+                self.backend,
+                self._auth_token,
+                self.connect_timeout,
+            )
             self._transport = transport
             self._pump_task = asyncio.get_running_loop().create_task(
-                self._dispatch(transport), name=f"tekton-ws-dispatch-{self.component_id}")
+                self._dispatch(transport), name=f"tekton-ws-dispatch-{self.component_id}"
+            )
 
     async def disconnect(self) -> None:
         """Close the socket. Requests still in flight end with ConnectionError (their callbacks get
@@ -211,9 +217,11 @@ class TektonLLMWebSocketClient:
         return len(self._requests)
 
     def __repr__(self) -> str:
-        return (f"TektonLLMWebSocketClient(component_id={self.component_id!r}, ws_url={self.ws_url!r}, "
-                f"backend={self.backend!r}, auth={'set' if self._auth_token else 'none'}, "
-                f"connected={self.connected})")
+        return (
+            f"TektonLLMWebSocketClient(component_id={self.component_id!r}, ws_url={self.ws_url!r}, "
+            f"backend={self.backend!r}, auth={'set' if self._auth_token else 'none'}, "
+            f"connected={self.connected})"
+        )
 
     # -- requests --------------------------------------------------------------------------
 
@@ -230,8 +238,15 @@ class TektonLLMWebSocketClient:
         """Stream an answer to `prompt` (STREAM). Returns the request id as soon as the request is
         sent; `callback` then gets each `StreamingChunk`, the last with `done=True` (and `error`
         set if the request failed). `await wait(request_id)` gives the whole answer."""
-        frame = self._frame("STREAM", prompt=prompt, system_prompt=system_prompt, options=options,
-                            context_id=context_id, provider_id=provider_id, model_id=model_id)
+        frame = self._frame(
+            "STREAM",
+            prompt=prompt,
+            system_prompt=system_prompt,
+            options=options,
+            context_id=context_id,
+            provider_id=provider_id,
+            model_id=model_id,
+        )
         return await self._start(frame, callback)
 
     async def chat(
@@ -245,9 +260,15 @@ class TektonLLMWebSocketClient:
         model_id: Optional[str] = None,
     ) -> str:
         """Stream a chat answer (CHAT_STREAM); like `generate`, for a list of messages."""
-        frame = self._frame("CHAT_STREAM", messages=messages, system_prompt=system_prompt,
-                            options=options, context_id=context_id, provider_id=provider_id,
-                            model_id=model_id)
+        frame = self._frame(
+            "CHAT_STREAM",
+            messages=messages,
+            system_prompt=system_prompt,
+            options=options,
+            context_id=context_id,
+            provider_id=provider_id,
+            model_id=model_id,
+        )
         return await self._start(frame, callback)
 
     async def complete(
@@ -262,8 +283,15 @@ class TektonLLMWebSocketClient:
     ) -> CompletionResponse:
         """One whole answer to `prompt` (GENERATE). After `timeout` seconds the request is
         cancelled and TimeoutError raised."""
-        frame = self._frame("GENERATE", prompt=prompt, system_prompt=system_prompt, options=options,
-                            context_id=context_id, provider_id=provider_id, model_id=model_id)
+        frame = self._frame(
+            "GENERATE",
+            prompt=prompt,
+            system_prompt=system_prompt,
+            options=options,
+            context_id=context_id,
+            provider_id=provider_id,
+            model_id=model_id,
+        )
         request_id = await self._start(frame, None)
         return await self._wait(request_id, timeout, cancel_on_timeout=True)
 
@@ -278,8 +306,15 @@ class TektonLLMWebSocketClient:
         timeout: Optional[float] = None,
     ) -> CompletionResponse:
         """One whole chat answer (CHAT)."""
-        frame = self._frame("CHAT", messages=messages, system_prompt=system_prompt, options=options,
-                            context_id=context_id, provider_id=provider_id, model_id=model_id)
+        frame = self._frame(
+            "CHAT",
+            messages=messages,
+            system_prompt=system_prompt,
+            options=options,
+            context_id=context_id,
+            provider_id=provider_id,
+            model_id=model_id,
+        )
         request_id = await self._start(frame, None)
         return await self._wait(request_id, timeout, cancel_on_timeout=True)
 
@@ -307,11 +342,15 @@ class TektonLLMWebSocketClient:
 
     def _new_transport(self) -> Any:
         kwargs: Dict[str, Any] = dict(
-            auth_token=self._auth_token, capabilities=self.capabilities,
-            connect_timeout=self.connect_timeout, reconnect=self.reconnect,
+            auth_token=self._auth_token,
+            capabilities=self.capabilities,
+            connect_timeout=self.connect_timeout,
+            reconnect=self.reconnect,
             reconnect_base_delay=self.reconnect_base_delay,
-            max_reconnect_delay=self.max_reconnect_delay, ping_interval=self.ping_interval,
-            max_message_size=self.max_message_size, emit_messages=self.on_message is not None,
+            max_reconnect_delay=self.max_reconnect_delay,
+            ping_interval=self.ping_interval,
+            max_message_size=self.max_message_size,
+            emit_messages=self.on_message is not None,
         )
         if self.ca_bundle is not None:
             kwargs["ca_bundle"] = self.ca_bundle
@@ -321,13 +360,24 @@ class TektonLLMWebSocketClient:
 
         return WebSocketTransport(self.ws_url, self.component_id, **kwargs)
 
-    def _frame(self, frame_type: str, *, prompt: Optional[str] = None,
-               messages: Optional[Sequence[MessageLike]] = None, system_prompt: Optional[str],
-               options: Optional[Mapping[str, Any]], context_id: Optional[str],
-               provider_id: Optional[str], model_id: Optional[str]) -> Dict[str, Any]:
-        frame: Dict[str, Any] = {"type": frame_type, "request_id": "",
-                                 "context_id": context_id or self.context_id,
-                                 "component_id": self.component_id}
+    def _frame(
+        self,
+        frame_type: str,
+        *,
+        prompt: Optional[str] = None,
+        messages: Optional[Sequence[MessageLike]] = None,
+        system_prompt: Optional[str],
+        options: Optional[Mapping[str, Any]],
+        context_id: Optional[str],
+        provider_id: Optional[str],
+        model_id: Optional[str],
+    ) -> Dict[str, Any]:
+        frame: Dict[str, Any] = {
+            "type": frame_type,
+            "request_id": "",
+            "context_id": context_id or self.context_id,
+            "component_id": self.component_id,
+        }
         if prompt is not None:
             if not isinstance(prompt, str):
                 raise TypeError("prompt must be a str")
@@ -360,8 +410,7 @@ class TektonLLMWebSocketClient:
             raise
         return request_id
 
-    async def _wait(self, request_id: str, timeout: Optional[float], *,
-                    cancel_on_timeout: bool) -> CompletionResponse:
+    async def _wait(self, request_id: str, timeout: Optional[float], *, cancel_on_timeout: bool) -> CompletionResponse:
         request = self._requests.get(request_id) or self._finished.get(request_id)
         if request is None:
             raise KeyError(f"unknown request id {request_id!r}")
@@ -433,11 +482,21 @@ class TektonLLMWebSocketClient:
                                 except Exception as exc:  # noqa: BLE001 - reported, socket lives on
                                     await self._callback_failed("chunk callback", exc, request.request_id)
                             if chunk.done:
-                                self._settle(request, CompletionResponse(
-                                    "".join(request.parts), chunk.model or request.model or "",
-                                    chunk.provider or request.provider or "", chunk.finish_reason,
-                                    chunk.usage, chunk.context_id, chunk.fallback, chunk.timestamp, None,
-                                    request.request_id))
+                                self._settle(
+                                    request,
+                                    CompletionResponse(
+                                        "".join(request.parts),
+                                        chunk.model or request.model or "",
+                                        chunk.provider or request.provider or "",
+                                        chunk.finish_reason,
+                                        chunk.usage,
+                                        chunk.context_id,
+                                        chunk.fallback,
+                                        chunk.timestamp,
+                                        None,
+                                        request.request_id,
+                                    ),
+                                )
                         else:
                             await self._on_event(event)
                     except Exception:  # noqa: BLE001 - a bug here must not stop the dispatcher
@@ -445,21 +504,30 @@ class TektonLLMWebSocketClient:
         finally:
             # The backend has failed every request it knew; anything left never reached it.
             for request in list(requests.values()):
-                self._settle(request, ConnectionError("the WebSocket client is closed",
-                                                      request_id=request.request_id))
+                self._settle(request, ConnectionError("the WebSocket client is closed", request_id=request.request_id))
             self._detach(transport)
 
     async def _on_event(self, event: Sequence[Any]) -> None:
         tag = event[0]
         if tag == EV_RESPONSE:
-            (_, request_id, content, model, provider, finish_reason, usage, context_id, fallback,
-             timestamp) = event
+            (_, request_id, content, model, provider, finish_reason, usage, context_id, fallback, timestamp) = event
             request = self._requests.get(request_id)
             if request is not None:
-                self._settle(request, CompletionResponse(
-                    content, model or "", provider or "", finish_reason,
-                    Usage(*usage) if usage else None, context_id, fallback, timestamp, None,
-                    request_id))
+                self._settle(
+                    request,
+                    CompletionResponse(
+                        content,
+                        model or "",
+                        provider or "",
+                        finish_reason,
+                        Usage(*usage) if usage else None,
+                        context_id,
+                        fallback,
+                        timestamp,
+                        None,
+                        request_id,
+                    ),
+                )
         elif tag == EV_REQUEST_FAILED:
             _, request_id, kind, message, code, status, retry_after = event
             request = self._requests.get(request_id)
@@ -468,20 +536,36 @@ class TektonLLMWebSocketClient:
             partial = "".join(request.parts)
             if kind == "connection" and partial:
                 kind = "stream_interrupted"
-            error = error_from_kind(kind, message, status_code=status, request_id=request_id,
-                                    code=code, retry_after=retry_after, partial=partial)
-            await self._final_chunk(request, StreamingChunk("", True, message, request.model,
-                                                            request.provider, False, "error"))
+            error = error_from_kind(
+                kind,
+                message,
+                status_code=status,
+                request_id=request_id,
+                code=code,
+                retry_after=retry_after,
+                partial=partial,
+            )
+            await self._final_chunk(
+                request, StreamingChunk("", True, message, request.model, request.provider, False, "error")
+            )
             self._settle(request, error)
         elif tag == EV_CANCELLED:
             request = self._requests.get(event[1])
             if request is None:
                 return
-            await self._final_chunk(request, StreamingChunk("", True, None, request.model,
-                                                            request.provider, False, "cancelled"))
-            self._settle(request, CompletionResponse(
-                "".join(request.parts), request.model or "", request.provider or "", "cancelled",
-                request_id=request.request_id))
+            await self._final_chunk(
+                request, StreamingChunk("", True, None, request.model, request.provider, False, "cancelled")
+            )
+            self._settle(
+                request,
+                CompletionResponse(
+                    "".join(request.parts),
+                    request.model or "",
+                    request.provider or "",
+                    "cancelled",
+                    request_id=request.request_id,
+                ),
+            )
         elif tag == EV_MESSAGE:
             if self.on_message is not None:
                 try:
@@ -514,8 +598,7 @@ class TektonLLMWebSocketClient:
             await self._callback_failed("chunk callback", exc, request.request_id)
 
     async def _callback_failed(self, where: str, exc: Exception, request_id: Optional[str]) -> None:
-        logger.error("%s raised%s: %r", where, f" (request {request_id})" if request_id else "", exc,
-                     exc_info=exc)
+        logger.error("%s raised%s: %r", where, f" (request {request_id})" if request_id else "", exc, exc_info=exc)
         await self._report(exc)
 
     async def _report(self, error: BaseException) -> None:

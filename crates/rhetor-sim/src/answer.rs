@@ -144,10 +144,7 @@ pub fn split_chunks<'a>(text: &'a str, knobs: &Knobs) -> Vec<&'a str> {
             let total = text.chars().count();
             // Piece i covers chars [i*total/count, (i+1)*total/count).
             let mut start_byte = 0;
-            let mut chars = text
-                .char_indices()
-                .map(|(b, _)| b)
-                .chain(std::iter::once(text.len()));
+            let mut chars = text.char_indices().map(|(b, _)| b).chain(std::iter::once(text.len()));
             let mut char_pos = 0usize;
             let mut next_byte = chars.next().unwrap_or(text.len());
             for i in 1..=count {
@@ -188,14 +185,8 @@ mod tests {
 
     #[test]
     fn default_text_is_prefix_plus_prompt() {
-        assert_eq!(
-            answer_text("hi there", None, None),
-            "Simulated answer to: hi there"
-        );
-        assert_eq!(
-            answer_text("hi", Some("be brief"), None),
-            "Simulated answer to: hi"
-        );
+        assert_eq!(answer_text("hi there", None, None), "Simulated answer to: hi there");
+        assert_eq!(answer_text("hi", Some("be brief"), None), "Simulated answer to: hi");
     }
 
     #[test]
@@ -221,10 +212,7 @@ mod tests {
     #[test]
     fn chunk_size_split_respects_char_boundaries() {
         let text = "añb✓c🎉déf";
-        let knobs = Knobs {
-            chunk_size: Some(2),
-            ..Knobs::default()
-        };
+        let knobs = Knobs { chunk_size: Some(2), ..Knobs::default() };
         let pieces = split_chunks(text, &knobs);
         assert_eq!(pieces, vec!["añ", "b✓", "c🎉", "dé", "f"]);
         assert_eq!(pieces.concat(), text);
@@ -232,10 +220,7 @@ mod tests {
 
     #[test]
     fn exact_chunk_count_split() {
-        let knobs = Knobs {
-            chunks: Some(4),
-            ..Knobs::default()
-        };
+        let knobs = Knobs { chunks: Some(4), ..Knobs::default() };
         let text = "abcdefghij";
         let pieces = split_chunks(text, &knobs);
         assert_eq!(pieces.len(), 4);
@@ -243,23 +228,13 @@ mod tests {
         let short = split_chunks("ab", &knobs);
         assert_eq!(short.len(), 4);
         assert_eq!(short.concat(), "ab");
-        let unicode = split_chunks(
-            "✓✓✓✓✓✓✓✓",
-            &Knobs {
-                chunks: Some(3),
-                ..Knobs::default()
-            },
-        );
+        let unicode = split_chunks("✓✓✓✓✓✓✓✓", &Knobs { chunks: Some(3), ..Knobs::default() });
         assert_eq!(unicode, vec!["✓✓", "✓✓✓", "✓✓✓"]);
     }
 
     #[test]
     fn chunks_without_length_makes_text_long_enough() {
-        let knobs = Knobs {
-            chunks: Some(1000),
-            chunk_size: Some(3),
-            ..Knobs::default()
-        };
+        let knobs = Knobs { chunks: Some(1000), chunk_size: Some(3), ..Knobs::default() };
         let text = answer_for("p", None, &knobs);
         assert_eq!(text.chars().count(), 3000);
         let pieces = split_chunks(&text, &knobs);
@@ -269,10 +244,7 @@ mod tests {
 
     #[test]
     fn empty_text_has_no_chunks_by_size() {
-        let knobs = Knobs {
-            length: Some(0),
-            ..Knobs::default()
-        };
+        let knobs = Knobs { length: Some(0), ..Knobs::default() };
         assert!(split_chunks(&answer_for("p", None, &knobs), &knobs).is_empty());
     }
 }

@@ -13,11 +13,7 @@ const CREDENTIAL_NAMES: &[&str] = &["authtoken", "token", "apikey", "accesstoken
 
 /// Whether `name` (a query parameter, a JSON field) holds a credential.
 pub fn is_credential_name(name: &str) -> bool {
-    let folded: String = name
-        .chars()
-        .filter(|c| *c != '_' && *c != '-')
-        .flat_map(char::to_lowercase)
-        .collect();
+    let folded: String = name.chars().filter(|c| *c != '_' && *c != '-').flat_map(char::to_lowercase).collect();
     CREDENTIAL_NAMES.contains(&folded.as_str())
 }
 

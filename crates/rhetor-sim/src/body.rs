@@ -14,9 +14,7 @@ use tokio::sync::mpsc;
 pub type SimBody = BoxBody<Bytes, BodyCut>;
 
 pub fn full(bytes: impl Into<Bytes>) -> SimBody {
-    Full::new(bytes.into())
-        .map_err(|never| match never {})
-        .boxed()
+    Full::new(bytes.into()).map_err(|never| match never {}).boxed()
 }
 
 /// The client is gone (hyper dropped the body): the producer should stop.
@@ -32,13 +30,8 @@ impl Body for ChannelBody {
     type Data = Bytes;
     type Error = BodyCut;
 
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BodyCut>>> {
-        self.rx
-            .poll_recv(cx)
-            .map(|item| item.map(|r| r.map(Frame::data)))
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BodyCut>>> {
+        self.rx.poll_recv(cx).map(|item| item.map(|r| r.map(Frame::data)))
     }
 }
 
@@ -52,11 +45,7 @@ pub struct BodySender {
 /// A body fed by a `BodySender`. A small channel is enough: producers coalesce into big buffers.
 pub fn channel(trickle_ms: Option<u64>) -> (BodySender, SimBody) {
     let (tx, rx) = mpsc::channel(4);
-    let sender = BodySender {
-        tx,
-        trickle: trickle_ms.map(Duration::from_millis),
-        sent_any: false,
-    };
+    let sender = BodySender { tx, trickle: trickle_ms.map(Duration::from_millis), sent_any: false };
     (sender, ChannelBody { rx }.boxed())
 }
 
@@ -70,10 +59,7 @@ impl BodySender {
                 self.sleep(delay).await?;
             }
             self.sent_any = true;
-            self.tx
-                .send(Ok(bytes.slice(i..i + 1)))
-                .await
-                .map_err(|_| Gone)?;
+            self.tx.send(Ok(bytes.slice(i..i + 1))).await.map_err(|_| Gone)?;
         }
         Ok(())
     }

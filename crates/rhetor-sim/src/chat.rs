@@ -20,11 +20,7 @@ pub struct Answer {
 }
 
 impl Answer {
-    pub fn prepare(
-        state: &State,
-        request: &ChatRequest,
-        knobs: Knobs,
-    ) -> Result<Answer, ResolveError> {
+    pub fn prepare(state: &State, request: &ChatRequest, knobs: Knobs) -> Result<Answer, ResolveError> {
         let resolved = resolve(
             request.provider_id.as_deref(),
             request.model_id.as_deref(),
@@ -35,10 +31,7 @@ impl Answer {
         Ok(Answer {
             text: answer_for(&request.prompt, request.system_prompt.as_deref(), &knobs),
             resolved,
-            context_id: request
-                .context_id
-                .clone()
-                .unwrap_or_else(|| "default".to_string()),
+            context_id: request.context_id.clone().unwrap_or_else(|| "default".to_string()),
             prompt_tokens: request.prompt_words,
             knobs,
             timestamp: iso8601_now(),
@@ -53,11 +46,7 @@ impl Answer {
     pub fn completion_tokens(&self) -> usize {
         match self.knobs.chunks {
             Some(count) => count,
-            None => self
-                .text
-                .chars()
-                .count()
-                .div_ceil(self.knobs.chunk_size().max(1)),
+            None => self.text.chars().count().div_ceil(self.knobs.chunk_size().max(1)),
         }
     }
 

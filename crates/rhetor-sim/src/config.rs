@@ -163,9 +163,7 @@ impl KnobValue<'_> {
         match self {
             KnobValue::Json(Value::Number(n)) => n.as_u64().or_else(|| {
                 // 5.0 is accepted as 5: JSON writers in other languages emit floats freely.
-                n.as_f64()
-                    .filter(|f| *f >= 0.0 && f.fract() == 0.0)
-                    .map(|f| f as u64)
+                n.as_f64().filter(|f| *f >= 0.0 && f.fract() == 0.0).map(|f| f as u64)
             }),
             KnobValue::Json(Value::String(s)) => s.trim().parse().ok(),
             KnobValue::Text(t) => t.trim().parse().ok(),
@@ -207,17 +205,9 @@ impl KnobValue<'_> {
     }
 
     fn as_list(&self) -> Option<Vec<String>> {
-        let split = |s: &str| {
-            s.split(',')
-                .map(str::trim)
-                .filter(|p| !p.is_empty())
-                .map(String::from)
-                .collect()
-        };
+        let split = |s: &str| s.split(',').map(str::trim).filter(|p| !p.is_empty()).map(String::from).collect();
         match self {
-            KnobValue::Json(Value::Array(items)) => {
-                items.iter().map(|i| i.as_str().map(String::from)).collect()
-            }
+            KnobValue::Json(Value::Array(items)) => items.iter().map(|i| i.as_str().map(String::from)).collect(),
             KnobValue::Json(Value::String(s)) => Some(split(s)),
             KnobValue::Text(t) => Some(split(t)),
             KnobValue::Json(_) => None,
@@ -227,25 +217,18 @@ impl KnobValue<'_> {
 
 /// `chunk_size`, `ChunkSize`, `chunk-size` and `X-Sim-Chunk-Size` all name the same knob.
 fn normalize(name: &str) -> String {
-    name.chars()
-        .filter(|c| *c != '_' && *c != '-')
-        .flat_map(char::to_lowercase)
-        .collect()
+    name.chars().filter(|c| *c != '_' && *c != '-').flat_map(char::to_lowercase).collect()
 }
 
 impl Knobs {
     /// The pause before the first chunk (or the whole answer), if one is set.
     pub fn first_chunk_delay(&self) -> Option<Duration> {
-        self.first_chunk_delay_ms
-            .filter(|ms| *ms > 0)
-            .map(Duration::from_millis)
+        self.first_chunk_delay_ms.filter(|ms| *ms > 0).map(Duration::from_millis)
     }
 
     /// The pause between chunks, if one is set.
     pub fn chunk_delay(&self) -> Option<Duration> {
-        self.chunk_delay_ms
-            .filter(|ms| *ms > 0)
-            .map(Duration::from_millis)
+        self.chunk_delay_ms.filter(|ms| *ms > 0).map(Duration::from_millis)
     }
 
     /// True when paced chunks go out on the process-wide tick shared by every stream (a batched
@@ -261,10 +244,7 @@ impl Knobs {
             return Ok(()); // null means "not set" at this layer
         }
         let bad = |what: &str| {
-            KnobError::Invalid(format!(
-                "simulator knob {name}: expected {what}, got {}",
-                value.describe()
-            ))
+            KnobError::Invalid(format!("simulator knob {name}: expected {what}, got {}", value.describe()))
         };
         let uint = || {
             value.as_u64().ok_or_else(|| {
@@ -279,9 +259,7 @@ impl Knobs {
         let at_most = |max: u64| {
             uint().and_then(|v| {
                 if v > max {
-                    Err(KnobError::OverLimit(format!(
-                        "simulator knob {name}: {v} is over its limit of {max}"
-                    )))
+                    Err(KnobError::OverLimit(format!("simulator knob {name}: {v} is over its limit of {max}")))
                 } else {
                     Ok(v)
                 }
@@ -319,9 +297,7 @@ impl Knobs {
             }
             "failtimes" => self.fail_times = Some(times()?),
             "retryafter" => self.retry_after = Some(at_most(MAX_RETRY_AFTER_S)?),
-            "retryafterhttpdate" => {
-                self.retry_after_http_date = Some(value.as_bool().ok_or_else(|| bad("a boolean"))?)
-            }
+            "retryafterhttpdate" => self.retry_after_http_date = Some(value.as_bool().ok_or_else(|| bad("a boolean"))?),
             "failbody" => {
                 self.fail_body = Some(match value.as_text().as_deref() {
                     Some("json") => FailBody::Json,
@@ -355,14 +331,10 @@ impl Knobs {
                     _ => return Err(bad("lf, crlf or cr")),
                 })
             }
-            "donemarker" => {
-                self.done_marker = Some(value.as_bool().ok_or_else(|| bad("a boolean"))?)
-            }
+            "donemarker" => self.done_marker = Some(value.as_bool().ok_or_else(|| bad("a boolean"))?),
             "tricklems" => self.trickle_ms = Some(delay()?),
             "unavailableproviders" => {
-                let list = value
-                    .as_list()
-                    .ok_or_else(|| bad("a list of provider ids"))?;
+                let list = value.as_list().ok_or_else(|| bad("a list of provider ids"))?;
                 if list.len() > MAX_PROVIDERS {
                     return Err(KnobError::OverLimit(format!(
                         "simulator knob {name}: {} providers is over its limit of {MAX_PROVIDERS}",
@@ -404,9 +376,7 @@ impl Knobs {
             let Some(knob) = name.as_str().strip_prefix("x-sim-") else {
                 continue;
             };
-            let text = value
-                .to_str()
-                .map_err(|_| KnobError::Invalid(format!("header {name} is not visible ASCII")))?;
+            let text = value.to_str().map_err(|_| KnobError::Invalid(format!("header {name} is not visible ASCII")))?;
             knobs.set(knob, KnobValue::Text(text))?;
         }
         Ok(knobs)
@@ -553,9 +523,7 @@ mod tests {
 
     #[test]
     fn json_knobs_accept_snake_and_camel_case() {
-        let k =
-            Knobs::from_json(&json!({"chunk_size": 4, "chunkDelayMs": 5, "done_marker": false}))
-                .unwrap();
+        let k = Knobs::from_json(&json!({"chunk_size": 4, "chunkDelayMs": 5, "done_marker": false})).unwrap();
         assert_eq!(k.chunk_size, Some(4));
         assert_eq!(k.chunk_delay_ms, Some(5));
         assert_eq!(k.done_marker, Some(false));
@@ -564,29 +532,14 @@ mod tests {
     #[test]
     fn header_knobs_are_kebab_case_text() {
         let mut h = HeaderMap::new();
-        h.insert(
-            HeaderName::from_static("x-sim-chunk-delay-ms"),
-            HeaderValue::from_static("7"),
-        );
-        h.insert(
-            HeaderName::from_static("x-sim-fail-body"),
-            HeaderValue::from_static("HTML"),
-        );
-        h.insert(
-            HeaderName::from_static("x-sim-unavailable-providers"),
-            HeaderValue::from_static("openai, anthropic"),
-        );
-        h.insert(
-            HeaderName::from_static("x-other"),
-            HeaderValue::from_static("ignored"),
-        );
+        h.insert(HeaderName::from_static("x-sim-chunk-delay-ms"), HeaderValue::from_static("7"));
+        h.insert(HeaderName::from_static("x-sim-fail-body"), HeaderValue::from_static("HTML"));
+        h.insert(HeaderName::from_static("x-sim-unavailable-providers"), HeaderValue::from_static("openai, anthropic"));
+        h.insert(HeaderName::from_static("x-other"), HeaderValue::from_static("ignored"));
         let k = Knobs::from_headers(&h).unwrap();
         assert_eq!(k.chunk_delay_ms, Some(7));
         assert_eq!(k.fail_body, Some(FailBody::Html));
-        assert_eq!(
-            k.unavailable_providers,
-            Some(vec!["openai".into(), "anthropic".into()])
-        );
+        assert_eq!(k.unavailable_providers, Some(vec!["openai".into(), "anthropic".into()]));
     }
 
     #[test]
@@ -601,8 +554,7 @@ mod tests {
 
     #[test]
     fn null_means_unset_and_numeric_strings_are_numbers() {
-        let k =
-            Knobs::from_json(&json!({"length": null, "chunks": "3", "retry_after": 2.0})).unwrap();
+        let k = Knobs::from_json(&json!({"length": null, "chunks": "3", "retry_after": 2.0})).unwrap();
         assert_eq!(k.length, None);
         assert_eq!(k.chunks, Some(3));
         assert_eq!(k.retry_after, Some(2));
@@ -610,15 +562,8 @@ mod tests {
 
     #[test]
     fn overlay_later_layer_wins() {
-        let mut base = Knobs {
-            chunk_size: Some(8),
-            length: Some(100),
-            ..Knobs::default()
-        };
-        base.overlay(&Knobs {
-            chunk_size: Some(2),
-            ..Knobs::default()
-        });
+        let mut base = Knobs { chunk_size: Some(8), length: Some(100), ..Knobs::default() };
+        base.overlay(&Knobs { chunk_size: Some(2), ..Knobs::default() });
         assert_eq!(base.chunk_size, Some(2));
         assert_eq!(base.length, Some(100));
         assert_eq!(base.fail_times(), 1);

@@ -37,20 +37,14 @@ pub fn json_error(code: u16, message: &str, name: &str) -> Response<SimBody> {
     let body = json!({"error": message, "code": name}).to_string();
     let mut response = Response::new(full(body));
     *response.status_mut() = status(code);
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }
 
 /// The Retry-After value the knobs ask for: seconds, or an HTTP date that many seconds ahead.
 pub fn retry_after_value(knobs: &Knobs) -> Option<String> {
     let seconds = knobs.retry_after?;
-    Some(if knobs.retry_after_http_date.unwrap_or(false) {
-        http_date_in(seconds)
-    } else {
-        seconds.to_string()
-    })
+    Some(if knobs.retry_after_http_date.unwrap_or(false) { http_date_in(seconds) } else { seconds.to_string() })
 }
 
 /// A simulated failure shaped by `fail_body` and `retry_after`.
@@ -60,8 +54,7 @@ pub fn simulated_failure(code: u16, knobs: &Knobs) -> Response<SimBody> {
         FailBody::Json => json_error(code, &message, status_code_name(code)),
         FailBody::Detail => {
             let mut r = Response::new(full(json!({"detail": message}).to_string()));
-            r.headers_mut()
-                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
             r
         }
         FailBody::Html => {
@@ -70,10 +63,7 @@ pub fn simulated_failure(code: u16, knobs: &Knobs) -> Response<SimBody> {
                  <body><h1>{code} Error</h1><p>{message}</p><hr><center>nginx</center></body></html>\n"
             );
             let mut r = Response::new(full(page));
-            r.headers_mut().insert(
-                CONTENT_TYPE,
-                HeaderValue::from_static("text/html; charset=utf-8"),
-            );
+            r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
             r
         }
         FailBody::Empty => Response::new(full(bytes::Bytes::new())),

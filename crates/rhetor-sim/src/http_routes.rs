@@ -7,20 +7,18 @@ use crate::config::Knobs;
 use crate::cors;
 use crate::error::ConnectionDropped;
 use crate::faults::{json_error, simulated_failure};
+use crate::openai::{self, OpenAiOptions};
 use crate::providers::{health_json, providers_json};
 use crate::recorder::RecordedRequest;
 use crate::request::parse_request;
 use crate::server::Slot;
-use crate::state::State;
-use crate::openai::{self, OpenAiOptions};
 use crate::sse_stream::Wire;
+use crate::state::State;
 use crate::{clock, sse_stream, static_files, ws};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::header::{
-    HeaderMap, HeaderValue, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE,
-};
+use hyper::header::{HeaderMap, HeaderValue, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{Method, Request, Response};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -94,8 +92,7 @@ fn is_json(headers: &HeaderMap) -> bool {
         return false;
     };
     let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    essence == "application/json"
-        || (essence.starts_with("application/") && essence.ends_with("+json"))
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 fn json_response(value: &Value) -> Response<SimBody> {
@@ -110,16 +107,12 @@ async fn route(
 ) -> Result<Response<SimBody>, ConnectionDropped> {
     let path = request.uri().path().to_string();
     let route = route_path(state, &path).to_string();
-    let is_upgrade =
-        header(request.headers(), "upgrade").is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
+    let is_upgrade = header(request.headers(), "upgrade").is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
     // Taken before the request is split: hyper hands the upgraded socket over through it.
     let on_upgrade = (is_upgrade && route == "/ws").then(|| hyper::upgrade::on(&mut request));
     let (parts, incoming) = request.into_parts();
-    let auth_ok = state
-        .config
-        .auth_token
-        .as_deref()
-        .map(|t| bearer(&parts.headers).is_some_and(|given| token_matches(t, given)));
+    let auth_ok =
+        state.config.auth_token.as_deref().map(|t| bearer(&parts.headers).is_some_and(|given| token_matches(t, given)));
     let request_id = header(&parts.headers, "x-request-id").map(String::from);
 
     let body_bytes = if on_upgrade.is_some() {
@@ -127,13 +120,7 @@ async fn route(
     } else {
         match Limited::new(incoming, MAX_BODY).collect().await {
             Ok(collected) => collected.to_bytes(),
-            Err(_) => {
-                return Ok(json_error(
-                    413,
-                    "request body too large or unreadable",
-                    "payload_too_large",
-                ))
-            }
+            Err(_) => return Ok(json_error(413, "request body too large or unreadable", "payload_too_large")),
         }
     };
     let json: Option<Value> = serde_json::from_slice(&body_bytes).ok();
@@ -157,14 +144,7 @@ async fn route(
         return Ok(cors::preflight(&parts.headers));
     }
     if let Some(on_upgrade) = on_upgrade {
-        return Ok(ws::upgrade(
-            state.clone(),
-            connection_id,
-            slot,
-            path.clone(),
-            &parts.headers,
-            on_upgrade,
-        ));
+        return Ok(ws::upgrade(state.clone(), connection_id, slot, path.clone(), &parts.headers, on_upgrade));
     }
     if parts.method == Method::GET {
         if let Some(file) = static_files::serve(&route) {
@@ -172,19 +152,11 @@ async fn route(
         }
     }
     if !ROUTES.contains(&route.as_str()) {
-        return Ok(json_error(
-            404,
-            &format!("no route for {path}"),
-            "not_found",
-        ));
+        return Ok(json_error(404, &format!("no route for {path}"), "not_found"));
     }
     // Health stays open (load balancers and the dialect probe call it without credentials).
     if route != "/api/v1/health" && auth_ok == Some(false) {
-        return Ok(json_error(
-            401,
-            "missing or invalid bearer token",
-            "unauthorized",
-        ));
+        return Ok(json_error(401, "missing or invalid bearer token", "unauthorized"));
     }
     let header_knobs = match Knobs::from_headers(&parts.headers) {
         Ok(knobs) => knobs,
@@ -194,26 +166,22 @@ async fn route(
         }
     };
     Ok(match (&parts.method, route.as_str()) {
-        (&Method::GET, "/api/v1/health") => json_response(&health_json(
-            &state.unavailable(&state.knobs(&[&header_knobs])),
-        )),
-        (&Method::GET, "/api/v1/providers") => json_response(&providers_json(
-            &state.unavailable(&state.knobs(&[&header_knobs])),
-        )),
+        (&Method::GET, "/api/v1/health") => {
+            json_response(&health_json(&state.unavailable(&state.knobs(&[&header_knobs]))))
+        }
+        (&Method::GET, "/api/v1/providers") => {
+            json_response(&providers_json(&state.unavailable(&state.knobs(&[&header_knobs]))))
+        }
         (&Method::GET, "/v1/models") => json_response(&openai::models_json()),
         (&Method::POST, path @ ("/api/v1/chat" | "/api/v1/chat/stream" | "/v1/chat/completions")) => {
             let face = if path == "/v1/chat/completions" {
                 match json.as_ref().map(openai::parse_options) {
                     Some(Ok(options)) => Face::OpenAi(options),
-                    Some(Err(message)) => {
-                        return Ok(json_error(422, &message, "validation_error"))
-                    }
+                    Some(Err(message)) => return Ok(json_error(422, &message, "validation_error")),
                     None => Face::OpenAi(OpenAiOptions::default()), // `chat` reports the bad body
                 }
             } else {
-                Face::Rhetor {
-                    streaming: path.ends_with("/stream"),
-                }
+                Face::Rhetor { streaming: path.ends_with("/stream") }
             };
             if !is_json(&parts.headers) {
                 // A browser page may send text/plain (or a form) cross-origin without a
@@ -224,24 +192,10 @@ async fn route(
                     "unsupported_media_type",
                 ));
             }
-            chat(
-                state,
-                &body_bytes,
-                json,
-                &header_knobs,
-                request_id.as_deref(),
-                face,
-            )
-            .await?
+            chat(state, &body_bytes, json, &header_knobs, request_id.as_deref(), face).await?
         }
-        (&Method::GET, "/ws") => {
-            json_error(400, "/ws expects a WebSocket upgrade", "invalid_request")
-        }
-        _ => json_error(
-            405,
-            &format!("{} is not allowed on {path}", parts.method),
-            "method_not_allowed",
-        ),
+        (&Method::GET, "/ws") => json_error(400, "/ws expects a WebSocket upgrade", "invalid_request"),
+        _ => json_error(405, &format!("{} is not allowed on {path}", parts.method), "method_not_allowed"),
     })
 }
 
@@ -265,11 +219,7 @@ async fn chat(
         Face::OpenAi(options) => options.stream,
     };
     let Some(json) = json else {
-        let message = if raw.is_empty() {
-            "empty request body"
-        } else {
-            "request body is not valid JSON"
-        };
+        let message = if raw.is_empty() { "empty request body" } else { "request body is not valid JSON" };
         return Ok(json_error(400, message, "invalid_json"));
     };
     let request = match parse_request(&json) {
@@ -297,17 +247,12 @@ async fn chat(
         let (sender, body) = body::channel(answer.knobs.trickle_ms);
         let wire = match face {
             Face::Rhetor { .. } => Wire::Rhetor,
-            Face::OpenAi(options) => Wire::OpenAi {
-                include_usage: options.include_usage,
-            },
+            Face::OpenAi(options) => Wire::OpenAi { include_usage: options.include_usage },
         };
         tokio::spawn(sse_stream::run(answer, wire, sender, state.task_guard()));
         let mut response = Response::new(body);
         let headers = response.headers_mut();
-        headers.insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static("text/event-stream; charset=utf-8"),
-        );
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream; charset=utf-8"));
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
         return Ok(response);
@@ -331,19 +276,13 @@ async fn chat(
         let _ = sender.send(Bytes::from(text)).await;
     });
     let mut response = Response::new(body);
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
-        .headers_mut()
-        .insert(CONTENT_LENGTH, HeaderValue::from(length));
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(CONTENT_LENGTH, HeaderValue::from(length));
     Ok(response)
 }
 
 fn json_response_text(text: String) -> Response<SimBody> {
     let mut response = Response::new(full(text));
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }

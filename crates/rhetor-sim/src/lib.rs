@@ -32,8 +32,8 @@ mod ws;
 
 pub use answer::{answer_for, answer_text, split_chunks, target_length, ANSWER_PREFIX};
 pub use config::{
-    FailBody, KnobError, KnobValue, Knobs, LineEnding, SimConfig, DEFAULT_CHUNK_SIZE, KNOB_NAMES,
-    MAX_CHUNKS, MAX_LENGTH,
+    FailBody, KnobError, KnobValue, Knobs, LineEnding, SimConfig, DEFAULT_CHUNK_SIZE, KNOB_NAMES, MAX_CHUNKS,
+    MAX_LENGTH,
 };
 pub use error::SimError;
 pub use providers::{DEFAULT_MODEL, DEFAULT_PROVIDER};

@@ -42,14 +42,10 @@ pub fn parse_options(body: &Value) -> Result<OpenAiOptions, String> {
             None | Some(Value::Null) => false,
             Some(Value::Bool(b)) => *b,
             Some(other) => {
-                return Err(format!(
-                    "field \"stream_options.include_usage\" must be a boolean, got {other}"
-                ))
+                return Err(format!("field \"stream_options.include_usage\" must be a boolean, got {other}"))
             }
         },
-        Some(other) => {
-            return Err(format!("field \"stream_options\" must be an object, got {other}"))
-        }
+        Some(other) => return Err(format!("field \"stream_options\" must be an object, got {other}")),
     };
     let mut max_tokens = None;
     for name in ["max_completion_tokens", "max_tokens"] {
@@ -64,11 +60,7 @@ pub fn parse_options(body: &Value) -> Result<OpenAiOptions, String> {
             }
         }
     }
-    Ok(OpenAiOptions {
-        stream,
-        include_usage,
-        max_tokens,
-    })
+    Ok(OpenAiOptions { stream, include_usage, max_tokens })
 }
 
 /// The fields every chunk of one completion shares: id, object, created, model.
@@ -103,25 +95,13 @@ impl ChunkShape {
 
     /// A content delta (the first one also carries the role, as OpenAI sends it).
     pub fn delta(&self, content: &str, first: bool) -> String {
-        let delta = if first {
-            json!({"role": "assistant", "content": content})
-        } else {
-            json!({"content": content})
-        };
-        self.chunk(
-            json!([{"index": 0, "delta": delta, "finish_reason": null}]),
-            None,
-        )
-        .to_string()
+        let delta = if first { json!({"role": "assistant", "content": content}) } else { json!({"content": content}) };
+        self.chunk(json!([{"index": 0, "delta": delta, "finish_reason": null}]), None).to_string()
     }
 
     /// The chunk that ends the choice.
     pub fn finish(&self) -> String {
-        self.chunk(
-            json!([{"index": 0, "delta": {}, "finish_reason": "stop"}]),
-            None,
-        )
-        .to_string()
+        self.chunk(json!([{"index": 0, "delta": {}, "finish_reason": "stop"}]), None).to_string()
     }
 
     /// The usage-only chunk `stream_options.include_usage` asks for.
@@ -132,8 +112,7 @@ impl ChunkShape {
 
 /// An error event in a stream, shaped as OpenAI-compatible servers send it.
 pub fn stream_error(message: &str) -> String {
-    json!({"error": {"message": message, "type": "server_error", "code": "provider_error"}})
-        .to_string()
+    json!({"error": {"message": message, "type": "server_error", "code": "provider_error"}}).to_string()
 }
 
 /// The non-streaming `chat.completion` body.
@@ -176,10 +155,7 @@ mod tests {
         options.apply_max_tokens(&mut knobs);
         assert_eq!(knobs.chunks, Some(7));
         // Knobs that chose the length win over max_tokens.
-        let mut knobs = Knobs {
-            chunks: Some(3),
-            ..Knobs::default()
-        };
+        let mut knobs = Knobs { chunks: Some(3), ..Knobs::default() };
         parse_options(&json!({"max_tokens": 9})).unwrap().apply_max_tokens(&mut knobs);
         assert_eq!(knobs.chunks, Some(3));
     }

@@ -16,10 +16,7 @@ const CATALOG: &[Provider] = &[
     Provider {
         id: "simulator",
         name: "Rhetor Simulator",
-        models: &[
-            ("sim-model-1", "Simulated Model 1", 32_768),
-            ("sim-model-2", "Simulated Model 2", 131_072),
-        ],
+        models: &[("sim-model-1", "Simulated Model 1", 32_768), ("sim-model-2", "Simulated Model 2", 131_072)],
     },
     Provider {
         id: "anthropic",
@@ -32,16 +29,9 @@ const CATALOG: &[Provider] = &[
     Provider {
         id: "openai",
         name: "OpenAI",
-        models: &[
-            ("gpt-4o", "GPT-4o", 128_000),
-            ("gpt-4o-mini", "GPT-4o mini", 128_000),
-        ],
+        models: &[("gpt-4o", "GPT-4o", 128_000), ("gpt-4o-mini", "GPT-4o mini", 128_000)],
     },
-    Provider {
-        id: "ollama",
-        name: "Ollama",
-        models: &[("llama3", "Llama 3", 8_192), ("mistral", "Mistral", 32_768)],
-    },
+    Provider { id: "ollama", name: "Ollama", models: &[("llama3", "Llama 3", 8_192), ("mistral", "Mistral", 32_768)] },
 ];
 
 fn find(id: &str) -> Option<&'static Provider> {
@@ -101,18 +91,9 @@ pub fn resolve(
     let is_down = |id: &str| unavailable.iter().any(|u| u == id);
     if !is_down(provider) {
         let model = model_id.map(String::from).unwrap_or_else(|| {
-            if provider == DEFAULT_PROVIDER {
-                DEFAULT_MODEL
-            } else {
-                entry.models[0].0
-            }
-            .to_string()
+            if provider == DEFAULT_PROVIDER { DEFAULT_MODEL } else { entry.models[0].0 }.to_string()
         });
-        return Ok(Resolved {
-            provider: provider.to_string(),
-            model,
-            fallback: false,
-        });
+        return Ok(Resolved { provider: provider.to_string(), model, fallback: false });
     }
     match fallback_provider.and_then(find) {
         Some(fb) if !is_down(fb.id) => Ok(Resolved {
@@ -128,11 +109,8 @@ pub fn resolve(
 pub fn providers_json(unavailable: &[String]) -> Value {
     let mut providers = Map::new();
     for p in CATALOG {
-        let models: Vec<Value> = p
-            .models
-            .iter()
-            .map(|(id, name, ctx)| json!({"id": id, "name": name, "context_length": ctx}))
-            .collect();
+        let models: Vec<Value> =
+            p.models.iter().map(|(id, name, ctx)| json!({"id": id, "name": name, "context_length": ctx})).collect();
         providers.insert(
             p.id.to_string(),
             json!({"name": p.name, "available": !unavailable.iter().any(|u| u == p.id), "models": models}),
@@ -164,10 +142,7 @@ mod tests {
     #[test]
     fn defaults_and_any_model() {
         let r = resolve(None, None, None, None, &[]).unwrap();
-        assert_eq!(
-            (r.provider.as_str(), r.model.as_str(), r.fallback),
-            ("simulator", "sim-model-1", false)
-        );
+        assert_eq!((r.provider.as_str(), r.model.as_str(), r.fallback), ("simulator", "sim-model-1", false));
         let r = resolve(Some("openai"), Some("whatever-9"), None, None, &[]).unwrap();
         assert_eq!(r.model, "whatever-9");
     }
@@ -175,30 +150,10 @@ mod tests {
     #[test]
     fn unknown_unavailable_and_fallback() {
         let down = vec!["anthropic".to_string()];
-        assert_eq!(
-            resolve(Some("nope"), None, None, None, &[])
-                .unwrap_err()
-                .status(),
-            400
-        );
-        assert_eq!(
-            resolve(Some("anthropic"), None, None, None, &down)
-                .unwrap_err()
-                .status(),
-            503
-        );
-        let r = resolve(
-            Some("anthropic"),
-            None,
-            Some("openai"),
-            Some("gpt-4o-mini"),
-            &down,
-        )
-        .unwrap();
-        assert_eq!(
-            (r.provider.as_str(), r.model.as_str(), r.fallback),
-            ("openai", "gpt-4o-mini", true)
-        );
+        assert_eq!(resolve(Some("nope"), None, None, None, &[]).unwrap_err().status(), 400);
+        assert_eq!(resolve(Some("anthropic"), None, None, None, &down).unwrap_err().status(), 503);
+        let r = resolve(Some("anthropic"), None, Some("openai"), Some("gpt-4o-mini"), &down).unwrap();
+        assert_eq!((r.provider.as_str(), r.model.as_str(), r.fallback), ("openai", "gpt-4o-mini", true));
         let r = resolve(Some("anthropic"), None, Some("ollama"), None, &down).unwrap();
         assert_eq!(r.model, "llama3");
         assert!(resolve(Some("anthropic"), None, Some("anthropic"), None, &down).is_err());

@@ -43,11 +43,7 @@ impl RecordedRequest {
         secrets.retain(|s| !s.is_empty());
         // Longest first, so a token that contains another is hidden whole.
         secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-        let hide = |text: &str| {
-            secrets
-                .iter()
-                .fold(text.to_string(), |t, secret| t.replace(secret, REDACTED))
-        };
+        let hide = |text: &str| secrets.iter().fold(text.to_string(), |t, secret| t.replace(secret, REDACTED));
         let mut copy = self.clone();
         copy.secrets.clear();
         for (name, value) in copy.headers.iter_mut() {
@@ -159,11 +155,7 @@ pub struct Recorder {
 
 impl Recorder {
     pub fn new(enabled: bool, configured_token: Option<String>) -> Recorder {
-        Recorder {
-            enabled,
-            configured_token,
-            entries: Mutex::new(Vec::new()),
-        }
+        Recorder { enabled, configured_token, entries: Mutex::new(Vec::new()) }
     }
 
     pub fn enabled(&self) -> bool {
@@ -222,10 +214,7 @@ mod tests {
         };
         let red = rec.redacted(None);
         assert_eq!(red.headers["authorization"], "Bearer ***");
-        assert_eq!(
-            red.json,
-            Some(json!({"type": "REGISTER", "auth_token": "***"}))
-        );
+        assert_eq!(red.json, Some(json!({"type": "REGISTER", "auth_token": "***"})));
         assert!(!red.body.contains("s3cret"));
         assert_eq!(rec.headers["authorization"], "Bearer s3cret");
     }

@@ -40,10 +40,7 @@ fn camel(snake: &str) -> String {
 
 /// A field by its snake_case name or its camelCase spelling.
 pub fn field<'a>(object: &'a Map<String, Value>, snake: &str) -> Option<&'a Value> {
-    object
-        .get(snake)
-        .or_else(|| object.get(&camel(snake)))
-        .filter(|v| !v.is_null())
+    object.get(snake).or_else(|| object.get(&camel(snake))).filter(|v| !v.is_null())
 }
 
 fn opt_string(object: &Map<String, Value>, name: &str) -> Result<Option<String>, String> {
@@ -69,9 +66,7 @@ pub fn parse_request(body: &Value) -> Result<ChatRequest, String> {
     opt_string(object, "component_id")?;
     if let Some(streaming) = field(object, "streaming") {
         if !streaming.is_boolean() {
-            return Err(format!(
-                "field \"streaming\" must be a boolean, got {streaming}"
-            ));
+            return Err(format!("field \"streaming\" must be a boolean, got {streaming}"));
         }
     }
 
@@ -92,18 +87,12 @@ pub fn parse_request(body: &Value) -> Result<ChatRequest, String> {
             };
             let role = match message.get("role") {
                 Some(Value::String(r)) => r.as_str(),
-                Some(other) => {
-                    return Err(format!("messages[{i}].role must be a string, got {other}"))
-                }
+                Some(other) => return Err(format!("messages[{i}].role must be a string, got {other}")),
                 None => return Err(format!("messages[{i}] has no role")),
             };
             let content = match message.get("content") {
                 Some(Value::String(c)) => c.as_str(),
-                Some(other) => {
-                    return Err(format!(
-                        "messages[{i}].content must be a string, got {other}"
-                    ))
-                }
+                Some(other) => return Err(format!("messages[{i}].content must be a string, got {other}")),
                 None => return Err(format!("messages[{i}] has no content")),
             };
             prompt_words += crate::answer::word_count(content);
@@ -125,11 +114,8 @@ pub fn parse_request(body: &Value) -> Result<ChatRequest, String> {
             return Err(format!("field \"prompt\" must be a string, got {prompt}"));
         };
         request.prompt = prompt.to_string();
-        prompt_words = crate::answer::word_count(prompt)
-            + request
-                .system_prompt
-                .as_deref()
-                .map_or(0, crate::answer::word_count);
+        prompt_words =
+            crate::answer::word_count(prompt) + request.system_prompt.as_deref().map_or(0, crate::answer::word_count);
     } else {
         return Err("the request needs \"messages\" (or \"prompt\")".to_string());
     }
@@ -140,9 +126,7 @@ pub fn parse_request(body: &Value) -> Result<ChatRequest, String> {
     }
     if let Some(options) = field(object, "options") {
         let Some(options) = options.as_object() else {
-            return Err(format!(
-                "field \"options\" must be an object, got {options}"
-            ));
+            return Err(format!("field \"options\" must be an object, got {options}"));
         };
         request.fallback_provider = opt_string(options, "fallback_provider")?;
         request.fallback_model = opt_string(options, "fallback_model")?;

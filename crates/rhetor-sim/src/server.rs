@@ -14,9 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
 use tokio::runtime::Runtime;
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio_rustls::TlsAcceptor;
 
 /// One of `max_connections`: held by a connection's task, and by its WebSocket session after
 /// an upgrade.
@@ -44,9 +44,7 @@ impl Simulator {
             let trimmed = prefix.trim().trim_end_matches('/');
             if !trimmed.is_empty() {
                 if !trimmed.starts_with('/') {
-                    return Err(SimError::Config(format!(
-                        "path_prefix must start with '/': {prefix:?}"
-                    )));
+                    return Err(SimError::Config(format!("path_prefix must start with '/': {prefix:?}")));
                 }
                 config.path_prefix = Some(trimmed.to_string());
             }
@@ -55,9 +53,7 @@ impl Simulator {
             return Err(SimError::Config("max_connections must be at least 1".to_string()));
         }
         if config.header_read_timeout.is_zero() || config.idle_timeout.is_zero() {
-            return Err(SimError::Config(
-                "header_read_timeout and idle_timeout must be positive".to_string(),
-            ));
+            return Err(SimError::Config("header_read_timeout and idle_timeout must be positive".to_string()));
         }
         let acceptor = match (&config.tls_cert, &config.tls_key) {
             (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
@@ -80,13 +76,7 @@ impl Simulator {
         let (stop, stopped) = watch::channel(false);
         let tls = acceptor.is_some();
         runtime.spawn(accept_loop(listener, acceptor, state.clone(), stopped));
-        Ok(Simulator {
-            addr,
-            tls,
-            state,
-            runtime: Some(runtime),
-            stop,
-        })
+        Ok(Simulator { addr, tls, state, runtime: Some(runtime), stop })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -215,9 +205,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let header_read_timeout = state.config.header_read_timeout;
-    let service = service_fn(move |request| {
-        http_routes::handle(state.clone(), connection_id, slot.clone(), request)
-    });
+    let service = service_fn(move |request| http_routes::handle(state.clone(), connection_id, slot.clone(), request));
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(header_read_timeout)

@@ -45,10 +45,7 @@ impl SseWriter {
         if self.buf.is_empty() {
             return Ok(());
         }
-        let bytes = Bytes::from(std::mem::replace(
-            &mut self.buf,
-            Vec::with_capacity(FLUSH_AT + 1024),
-        ));
+        let bytes = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(FLUSH_AT + 1024)));
         self.out.send(bytes).await
     }
 
@@ -143,8 +140,7 @@ async fn produce(answer: &Answer, wire: Wire, out: BodySender) -> Result<(), Gon
             let message = format!("simulated provider error after {sent} chunks");
             let error = match openai {
                 Some(_) => crate::openai::stream_error(&message),
-                None => json!({"error": message, "code": "provider_error", "done": true})
-                    .to_string(),
+                None => json!({"error": message, "code": "provider_error", "done": true}).to_string(),
             };
             w.event(&error);
             return w.flush().await;

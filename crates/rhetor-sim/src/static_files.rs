@@ -6,10 +6,8 @@ use crate::body::SimBody;
 use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
 use hyper::Response;
 
-const CLIENT_JS: &str =
-    include_str!("../../../python/tekton_llm_client/static/js/tekton-llm-client.js");
-const CLIENT_MJS: &str =
-    include_str!("../../../python/tekton_llm_client/static/js/tekton-llm-client.mjs");
+const CLIENT_JS: &str = include_str!("../../../python/tekton_llm_client/static/js/tekton-llm-client.js");
+const CLIENT_MJS: &str = include_str!("../../../python/tekton_llm_client/static/js/tekton-llm-client.mjs");
 const DEMO_HTML: &str = include_str!("../../../python/tekton_llm_client/static/demo.html");
 
 /// The static file at `path`, if there is one.
@@ -21,11 +19,7 @@ pub fn serve(path: &str) -> Option<Response<SimBody>> {
         _ => return None,
     };
     let mut response = Response::new(full(text));
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    response
-        .headers_mut()
-        .insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     Some(response)
 }

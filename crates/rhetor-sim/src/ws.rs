@@ -1,21 +1,19 @@
 //! The WebSocket front end (`/ws`): REGISTER, GENERATE/CHAT, STREAM/CHAT_STREAM, CANCEL, PING,
 //! with the same answers and faults as HTTP. Many requests run concurrently on one socket.
 
+use crate::auth::{bearer, json_credentials, token_matches};
 use crate::body::{full, SimBody};
 use crate::chat::Answer;
 use crate::clock;
 use crate::config::Knobs;
 use crate::faults::{json_error, retry_after_value, status_code_name};
-use crate::auth::{bearer, json_credentials, token_matches};
 use crate::pacing::Pacing;
 use crate::recorder::RecordedRequest;
 use crate::request::{field, parse_request};
 use crate::server::Slot;
 use crate::state::{State, TaskGuard};
 use futures_util::{SinkExt, StreamExt};
-use hyper::header::{
-    HeaderMap, HeaderValue, CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, UPGRADE,
-};
+use hyper::header::{HeaderMap, HeaderValue, CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, UPGRADE};
 use hyper::upgrade::OnUpgrade;
 use hyper::{Response, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -94,8 +92,7 @@ pub fn upgrade(
             .max_write_buffer_size(WRITE_BUFFER_LIMIT)
             .max_message_size(Some(MAX_MESSAGE))
             .max_frame_size(Some(MAX_MESSAGE));
-        let socket =
-            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(limits)).await;
+        let socket = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(limits)).await;
         Session::run(state, connection_id, path, socket, header_auth).await;
     });
     let mut response = Response::new(full(bytes::Bytes::new()));
@@ -141,10 +138,7 @@ async fn write_loop<S>(
                 }
                 Outgoing::Flush => {}
                 Outgoing::Close(code, reason) => {
-                    let frame = CloseFrame {
-                        code: CloseCode::from(code),
-                        reason: reason.into(),
-                    };
+                    let frame = CloseFrame { code: CloseCode::from(code), reason: reason.into() };
                     let _ = tokio::time::timeout(stall, sink.send(Message::Close(Some(frame)))).await;
                     break 'outer;
                 }
@@ -247,10 +241,7 @@ impl Session {
         // The writer ends once every request task has dropped its sender; don't wait forever,
         // and don't leave it holding the socket.
         let stopping = writer.abort_handle();
-        if tokio::time::timeout(Duration::from_secs(2), writer)
-            .await
-            .is_err()
-        {
+        if tokio::time::timeout(Duration::from_secs(2), writer).await.is_err() {
             tracing::debug!("simulator websocket writer did not finish in time");
             stopping.abort();
         }
@@ -273,9 +264,7 @@ impl Session {
             return;
         }
         let object = json.and_then(Value::as_object);
-        let secret = object
-            .and_then(|o| field(o, "auth_token"))
-            .and_then(Value::as_str);
+        let secret = object.and_then(|o| field(o, "auth_token")).and_then(Value::as_str);
         let auth_ok = self
             .state
             .config
@@ -290,10 +279,7 @@ impl Session {
             body: text.to_string(),
             json: json.cloned(),
             connection_id: self.connection_id,
-            request_id: object
-                .and_then(|o| field(o, "request_id"))
-                .and_then(Value::as_str)
-                .map(String::from),
+            request_id: object.and_then(|o| field(o, "request_id")).and_then(Value::as_str).map(String::from),
             time: clock::unix_seconds(),
             auth_ok,
             secrets: json_credentials(json),
@@ -308,14 +294,8 @@ impl Session {
             let e = error_frame(None, "frame is not a JSON object", "invalid_json");
             return self.send(frame(&Value::Object(e))).await;
         };
-        let request_id = field(&message, "request_id")
-            .and_then(Value::as_str)
-            .map(String::from);
-        let kind = message
-            .get("type")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_ascii_uppercase();
+        let request_id = field(&message, "request_id").and_then(Value::as_str).map(String::from);
+        let kind = message.get("type").and_then(Value::as_str).unwrap_or("").to_ascii_uppercase();
         match kind.as_str() {
             "REGISTER" => {
                 if !self.authed {
@@ -328,11 +308,8 @@ impl Session {
                         return false;
                     }
                 }
-                let mut ack =
-                    json!({"type": "REGISTER_ACK", "session_id": uuid::Uuid::new_v4().to_string()});
-                if let (Some(obj), Some(component)) =
-                    (ack.as_object_mut(), field(&message, "component_id"))
-                {
+                let mut ack = json!({"type": "REGISTER_ACK", "session_id": uuid::Uuid::new_v4().to_string()});
+                if let (Some(obj), Some(component)) = (ack.as_object_mut(), field(&message, "component_id")) {
                     obj.insert("component_id".into(), component.clone());
                 }
                 self.send(frame(&ack)).await
@@ -343,8 +320,7 @@ impl Session {
                 if let Some(task) = request_id.as_deref().and_then(|id| self.tasks.remove(id)) {
                     if !task.is_finished() {
                         task.abort();
-                        let e =
-                            error_frame(request_id.as_deref(), "request cancelled", "cancelled");
+                        let e = error_frame(request_id.as_deref(), "request cancelled", "cancelled");
                         return self.send(frame(&Value::Object(e))).await;
                     }
                 }
@@ -356,26 +332,16 @@ impl Session {
                     return false;
                 }
                 let streaming = kind.ends_with("STREAM");
-                self.start_request(request_id, &Value::Object(message), streaming)
-                    .await
+                self.start_request(request_id, &Value::Object(message), streaming).await
             }
             other => {
-                let e = error_frame(
-                    request_id.as_deref(),
-                    &format!("unknown message type {other:?}"),
-                    "unknown_type",
-                );
+                let e = error_frame(request_id.as_deref(), &format!("unknown message type {other:?}"), "unknown_type");
                 self.send(frame(&Value::Object(e))).await
             }
         }
     }
 
-    async fn start_request(
-        &mut self,
-        request_id: Option<String>,
-        message: &Value,
-        streaming: bool,
-    ) -> bool {
+    async fn start_request(&mut self, request_id: Option<String>, message: &Value, streaming: bool) -> bool {
         let Some(request_id) = request_id else {
             let e = error_frame(None, "request_id is required", "invalid_request");
             return self.send(frame(&Value::Object(e))).await;
@@ -399,17 +365,11 @@ impl Session {
             return false;
         }
         if let Some(status) = self.state.failing_status(&knobs, Some(&request_id)) {
-            let mut e = error_frame(
-                Some(&request_id),
-                &format!("simulated failure: HTTP {status}"),
-                status_code_name(status),
-            );
+            let mut e =
+                error_frame(Some(&request_id), &format!("simulated failure: HTTP {status}"), status_code_name(status));
             e.insert("status".into(), status.into());
             // Seconds as a number, or the HTTP date as a string (as the Retry-After header would).
-            match (
-                knobs.retry_after,
-                knobs.retry_after_http_date.unwrap_or(false),
-            ) {
+            match (knobs.retry_after, knobs.retry_after_http_date.unwrap_or(false)) {
                 (Some(seconds), false) => {
                     e.insert("retry_after".into(), seconds.into());
                 }
@@ -444,12 +404,7 @@ impl Session {
     }
 }
 
-async fn response_task(
-    answer: Answer,
-    request_id: String,
-    out: mpsc::Sender<Outgoing>,
-    _guard: TaskGuard,
-) {
+async fn response_task(answer: Answer, request_id: String, out: mpsc::Sender<Outgoing>, _guard: TaskGuard) {
     if let Some(delay) = answer.knobs.first_chunk_delay() {
         tokio::time::sleep(delay).await;
     }
@@ -461,12 +416,7 @@ async fn response_task(
     let _ = out.send(frame(&response)).await;
 }
 
-async fn stream_task(
-    answer: Answer,
-    request_id: String,
-    out: mpsc::Sender<Outgoing>,
-    _guard: TaskGuard,
-) {
+async fn stream_task(answer: Answer, request_id: String, out: mpsc::Sender<Outgoing>, _guard: TaskGuard) {
     let _ = stream_frames(&answer, &request_id, &out).await;
 }
 
@@ -475,17 +425,10 @@ fn json_str(text: &str) -> String {
 }
 
 /// Sends the CHUNK frames (and faults). Err means the socket is gone.
-async fn stream_frames(
-    answer: &Answer,
-    request_id: &str,
-    out: &mpsc::Sender<Outgoing>,
-) -> Result<(), ()> {
+async fn stream_frames(answer: &Answer, request_id: &str, out: &mpsc::Sender<Outgoing>) -> Result<(), ()> {
     let knobs: &Knobs = &answer.knobs;
     let send = |o: Outgoing| async move { out.send(o).await.map_err(|_| ()) };
-    let head = format!(
-        r#"{{"type":"CHUNK","request_id":{},"chunk":"#,
-        json_str(request_id)
-    );
+    let head = format!(r#"{{"type":"CHUNK","request_id":{},"chunk":"#, json_str(request_id));
     let tail = format!(
         r#","done":false,"model":{},"provider":{},"context_id":{}}}"#,
         json_str(&answer.resolved.model),

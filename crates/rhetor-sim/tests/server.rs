@@ -10,9 +10,7 @@ use std::time::Duration;
 /// One request with `Connection: close`; returns (status line + headers, decoded body).
 fn request(sim: &Simulator, method: &str, path: &str, body: &str) -> (String, Vec<u8>) {
     let mut stream = TcpStream::connect(sim.addr()).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     write!(
         stream,
         "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
@@ -24,14 +22,8 @@ fn request(sim: &Simulator, method: &str, path: &str, body: &str) -> (String, Ve
     let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
     let head = String::from_utf8(raw[..split].to_vec()).unwrap();
     let rest = &raw[split + 4..];
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunk(rest)
-    } else {
-        rest.to_vec()
-    };
+    let body =
+        if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(rest) } else { rest.to_vec() };
     (head, body)
 }
 
@@ -39,8 +31,7 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     loop {
         let line_end = data.windows(2).position(|w| w == b"\r\n").unwrap();
-        let size =
-            usize::from_str_radix(std::str::from_utf8(&data[..line_end]).unwrap(), 16).unwrap();
+        let size = usize::from_str_radix(std::str::from_utf8(&data[..line_end]).unwrap(), 16).unwrap();
         data = &data[line_end + 2..];
         if size == 0 {
             return out;
@@ -58,8 +49,7 @@ fn health_chat_and_stream_over_raw_tcp() {
     let health: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(health["status"], "healthy");
 
-    let chat =
-        r#"{"messages":[{"role":"user","content":"hi"}],"context_id":"c","sim":{"length":100}}"#;
+    let chat = r#"{"messages":[{"role":"user","content":"hi"}],"context_id":"c","sim":{"length":100}}"#;
     let (_, body) = request(&sim, "POST", "/api/v1/chat", chat);
     let answer: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(answer["content"], answer_text("hi", None, Some(100)));
@@ -82,8 +72,7 @@ fn health_chat_and_stream_over_raw_tcp() {
 #[test]
 fn a_100k_chunk_stream_is_complete() {
     let sim = Simulator::start(SimConfig::default()).unwrap();
-    let chat =
-        r#"{"messages":[{"role":"user","content":"big"}],"sim":{"chunks":100000,"chunk_size":2}}"#;
+    let chat = r#"{"messages":[{"role":"user","content":"big"}],"sim":{"chunks":100000,"chunk_size":2}}"#;
     let (_, body) = request(&sim, "POST", "/api/v1/chat/stream", chat);
     let text = String::from_utf8(body).unwrap();
     assert_eq!(text.matches("\"done\":false").count(), 100_000);
@@ -95,10 +84,7 @@ fn defaults_prefix_and_auth_from_config() {
     let sim = Simulator::start(SimConfig {
         auth_token: Some("t".into()),
         path_prefix: Some("/api/llm/".into()),
-        defaults: Knobs {
-            length: Some(7),
-            ..Knobs::default()
-        },
+        defaults: Knobs { length: Some(7), ..Knobs::default() },
         ..SimConfig::default()
     })
     .unwrap();
@@ -106,11 +92,7 @@ fn defaults_prefix_and_auth_from_config() {
     assert!(head.starts_with("HTTP/1.1 401"), "{head}");
     let (head, _) = request(&sim, "GET", "/api/llm/api/v1/health", "");
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    assert!(Simulator::start(SimConfig {
-        path_prefix: Some("nope".into()),
-        ..SimConfig::default()
-    })
-    .is_err());
+    assert!(Simulator::start(SimConfig { path_prefix: Some("nope".into()), ..SimConfig::default() }).is_err());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -119,12 +101,7 @@ async fn starting_and_dropping_inside_a_runtime_is_fine() {
     let sim = Simulator::start(SimConfig::default()).unwrap();
     let addr = sim.addr();
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    tokio::io::AsyncWriteExt::write_all(
-        &mut stream,
-        b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n",
-    )
-    .await
-    .unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut stream, b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
     drop(sim); // must neither panic nor hang
                // The listener is gone soon after.
     let mut refused = false;

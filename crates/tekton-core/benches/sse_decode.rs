@@ -39,6 +39,11 @@ fn main() {
         rates.push(data.len() as f64 / 1e6 / t.elapsed().as_secs_f64());
     }
     rates.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    println!("sse_decode: {:.1} MB in 4 KiB reads: median {:.0} MB/s (min {:.0}, max {:.0}) over 20 runs",
-        data.len() as f64 / 1e6, rates[10], rates[0], rates[19]);
+    println!(
+        "sse_decode: {:.1} MB in 4 KiB reads: median {:.0} MB/s (min {:.0}, max {:.0}) over 20 runs",
+        data.len() as f64 / 1e6,
+        rates[10],
+        rates[0],
+        rates[19]
+    );
 }

@@ -42,14 +42,16 @@ async fn drain(http: Arc<RhetorHttp>, rt: tokio::runtime::Handle, chunks: u64, i
 fn main() {
     let sim = Simulator::start(SimConfig { record: false, worker_threads: 1, ..SimConfig::default() }).unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-    let http = Arc::new(RhetorHttp::new(ClientConfig { base_url: sim.url(), ..ClientConfig::default() }, None).unwrap());
+    let http =
+        Arc::new(RhetorHttp::new(ClientConfig { base_url: sim.url(), ..ClientConfig::default() }, None).unwrap());
     for (streams, chunks) in [(1usize, 100_000u64), (64, 2_000)] {
         let mut rates = Vec::new();
         for _ in 0..5 {
             let h = rt.handle().clone();
             let t = Instant::now();
             let total: usize = rt.block_on(async {
-                let tasks: Vec<_> = (0..streams).map(|i| tokio::spawn(drain(Arc::clone(&http), h.clone(), chunks, i))).collect();
+                let tasks: Vec<_> =
+                    (0..streams).map(|i| tokio::spawn(drain(Arc::clone(&http), h.clone(), chunks, i))).collect();
                 let mut total = 0;
                 for task in tasks {
                     total += task.await.unwrap();
@@ -59,7 +61,9 @@ fn main() {
             rates.push(total as f64 / t.elapsed().as_secs_f64());
         }
         rates.sort_by(|a, b| a.partial_cmp(b).unwrap());
-        println!("floor: {streams} x {chunks} chunks: median {:.0} chunks/s (min {:.0}, max {:.0}) over 5 runs",
-            rates[2], rates[0], rates[4]);
+        println!(
+            "floor: {streams} x {chunks} chunks: median {:.0} chunks/s (min {:.0}, max {:.0}) over 5 runs",
+            rates[2], rates[0], rates[4]
+        );
     }
 }

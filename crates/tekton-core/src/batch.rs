@@ -156,7 +156,10 @@ async fn run_item(http: &RhetorHttp, item: &BatchItem) -> CoreResult<CompletionO
     };
     http.log(
         30,
-        &format!("batch item {}: {first}; asking the fallback {:?}/{:?}", item.key, fallback.provider_id, fallback.model_id),
+        &format!(
+            "batch item {}: {first}; asking the fallback {:?}/{:?}",
+            item.key, fallback.provider_id, fallback.model_id
+        ),
     );
     let mut out = http.chat(fallback, &item.request_id).await?;
     out.completion.fallback = Some(true);
@@ -348,7 +351,12 @@ mod tests {
         let handle = Handle::current();
         for key in 0..20u64 {
             let opts = if key == 7 { json!({"sim": {"fail_status": 400}}) } else { json!({}) };
-            let item = BatchItem { key, request: request(&format!("p{key}"), opts), request_id: format!("r{key}"), fallback: None };
+            let item = BatchItem {
+                key,
+                request: request(&format!("p{key}"), opts),
+                request_id: format!("r{key}"),
+                fallback: None,
+            };
             runner.submit(&handle, item).unwrap();
         }
         let mut got = Vec::new();
@@ -387,6 +395,11 @@ mod tests {
         let mut got = Vec::new();
         runner.recv_batch(&mut got, 8).await;
         assert!(got.is_empty());
-        assert!(runner.submit(&handle, BatchItem { key: 9, request: request("x", json!({})), request_id: "x".into(), fallback: None }).is_err());
+        assert!(runner
+            .submit(
+                &handle,
+                BatchItem { key: 9, request: request("x", json!({})), request_id: "x".into(), fallback: None }
+            )
+            .is_err());
     }
 }

@@ -22,7 +22,13 @@ pub struct ChunkMeta {
 }
 
 impl ChunkMeta {
-    fn matches(&self, model: Option<&str>, provider: Option<&str>, context_id: Option<&str>, timestamp: Option<&str>) -> bool {
+    fn matches(
+        &self,
+        model: Option<&str>,
+        provider: Option<&str>,
+        context_id: Option<&str>,
+        timestamp: Option<&str>,
+    ) -> bool {
         self.model.as_deref() == model
             && self.provider.as_deref() == provider
             && self.context_id.as_deref() == context_id
@@ -197,7 +203,15 @@ mod tests {
         b.push(&ev(r#"{"chunk":"three","model":"x"}"#));
         a.append(&mut b);
         assert!(b.is_empty());
-        let v: Vec<_> = a.iter().map(|c| (c.text, c.meta.model.clone(), c.usage.map(|u| u.completion_tokens))).collect();
-        assert_eq!(v, vec![("one", Some("m".into()), None), ("two", Some("x".into()), Some(2)), ("three", Some("x".into()), None)]);
+        let v: Vec<_> =
+            a.iter().map(|c| (c.text, c.meta.model.clone(), c.usage.map(|u| u.completion_tokens))).collect();
+        assert_eq!(
+            v,
+            vec![
+                ("one", Some("m".into()), None),
+                ("two", Some("x".into()), Some(2)),
+                ("three", Some("x".into()), None)
+            ]
+        );
     }
 }

@@ -53,10 +53,7 @@ impl ErrorKind {
     pub fn is_retryable(self) -> bool {
         matches!(
             self,
-            ErrorKind::Timeout
-                | ErrorKind::RateLimit
-                | ErrorKind::ServiceUnavailable
-                | ErrorKind::Connection
+            ErrorKind::Timeout | ErrorKind::RateLimit | ErrorKind::ServiceUnavailable | ErrorKind::Connection
         )
     }
 }
@@ -75,14 +72,7 @@ pub struct CoreError {
 
 impl CoreError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> CoreError {
-        CoreError {
-            kind,
-            message: message.into(),
-            status: None,
-            request_id: None,
-            code: None,
-            retry_after: None,
-        }
+        CoreError { kind, message: message.into(), status: None, request_id: None, code: None, retry_after: None }
     }
 
     pub fn with_status(mut self, status: u16) -> CoreError {

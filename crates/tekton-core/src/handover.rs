@@ -15,7 +15,10 @@ use crate::error::{CoreError, ErrorKind};
 pub enum StreamEnd {
     Finished,
     /// `delivered`: content chunks reached the consumer before the failure.
-    Failed { error: CoreError, delivered: bool },
+    Failed {
+        error: CoreError,
+        delivered: bool,
+    },
 }
 
 /// Called once, on the reader's thread, when chunks or the end become ready for a consumer that
@@ -202,7 +205,12 @@ impl ChunkSource {
 }
 
 /// The take itself, under the lock the caller holds.
-fn take_locked(shared: &Shared, ended: &mut bool, mut state: MutexGuard<'_, State>, out: &mut ChunkBatch) -> Option<StreamEnd> {
+fn take_locked(
+    shared: &Shared,
+    ended: &mut bool,
+    mut state: MutexGuard<'_, State>,
+    out: &mut ChunkBatch,
+) -> Option<StreamEnd> {
     let took = !state.batch.is_empty();
     if took {
         std::mem::swap(&mut state.batch, out);
@@ -296,9 +304,12 @@ mod tests {
         let calls = Arc::new(AtomicUsize::new(0));
         let mut out = ChunkBatch::default();
         let counter = Arc::clone(&calls);
-        let waited = source.take_or_notify(&mut out, Box::new(move || {
-            counter.fetch_add(1, Ordering::SeqCst);
-        }));
+        let waited = source.take_or_notify(
+            &mut out,
+            Box::new(move || {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }),
+        );
         assert!(waited.is_none(), "nothing is ready yet");
         sink.batch().push(&chunk("a"));
         sink.flush().await.unwrap();

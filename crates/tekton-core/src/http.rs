@@ -181,14 +181,14 @@ impl RhetorHttp {
 
     /// POST /api/v1/chat with retries; each attempt bounded by `timeout`.
     pub async fn chat(&self, req: &ChatRequest, request_id: &str) -> CoreResult<CompletionOut> {
-        let body = Bytes::from(req.to_v1_body(false).map_err(|e| {
-            CoreError::new(ErrorKind::InvalidRequest, format!("cannot encode request: {e}"))
-        })?);
+        let body = Bytes::from(
+            req.to_v1_body(false)
+                .map_err(|e| CoreError::new(ErrorKind::InvalidRequest, format!("cannot encode request: {e}")))?,
+        );
         let url = self.cfg.url("/api/v1/chat");
         let started = Instant::now();
-        let (bytes, attempts) = self
-            .with_retries(request_id, |rid| self.fetch_bytes(Method::POST, &url, Some(body.clone()), rid))
-            .await?;
+        let (bytes, attempts) =
+            self.with_retries(request_id, |rid| self.fetch_bytes(Method::POST, &url, Some(body.clone()), rid)).await?;
         let completion: Completion = serde_json::from_slice(&bytes).map_err(|e| {
             CoreError::new(ErrorKind::Protocol, format!("Rhetor answered with invalid JSON: {e}"))
                 .with_request_id(request_id)
@@ -201,8 +201,9 @@ impl RhetorHttp {
             }
         }
         if completion.content.is_none() {
-            return Err(CoreError::new(ErrorKind::Protocol, "Rhetor's answer has no `content`")
-                .with_request_id(request_id));
+            return Err(
+                CoreError::new(ErrorKind::Protocol, "Rhetor's answer has no `content`").with_request_id(request_id)
+            );
         }
         Ok(CompletionOut {
             completion,
@@ -219,11 +220,16 @@ impl RhetorHttp {
 
     /// Any JSON request with retries, status mapping and the size limit; the answer decoded.
     /// The older server dialects are spoken through this.
-    pub async fn request_json(&self, method: Method, path: &str, body: Option<Bytes>, request_id: &str) -> CoreResult<Value> {
+    pub async fn request_json(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Bytes>,
+        request_id: &str,
+    ) -> CoreResult<Value> {
         let url = self.cfg.url(path);
-        let (bytes, _) = self
-            .with_retries(request_id, |rid| self.fetch_bytes(method.clone(), &url, body.clone(), rid))
-            .await?;
+        let (bytes, _) =
+            self.with_retries(request_id, |rid| self.fetch_bytes(method.clone(), &url, body.clone(), rid)).await?;
         serde_json::from_slice(&bytes).map_err(|e| {
             CoreError::new(ErrorKind::Protocol, format!("{path} answered with invalid JSON: {e}"))
                 .with_request_id(request_id)
@@ -274,7 +280,13 @@ impl RhetorHttp {
 
     /// One attempt: send, check the status, read the whole body under the size limit, all
     /// within `timeout` (a trickling body cannot outlast it).
-    async fn fetch_bytes(&self, method: Method, url: &str, body: Option<Bytes>, request_id: String) -> CoreResult<Bytes> {
+    async fn fetch_bytes(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<Bytes>,
+        request_id: String,
+    ) -> CoreResult<Bytes> {
         let timeout = self.cfg.timeout;
         let work = async {
             let resp = self.send(method, url, body, &request_id).await?;
@@ -291,7 +303,13 @@ impl RhetorHttp {
     }
 
     /// Send one request and return the response if its status is 2xx; otherwise the mapped error.
-    pub(crate) async fn send(&self, method: Method, url: &str, body: Option<Bytes>, request_id: &str) -> CoreResult<Response> {
+    pub(crate) async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<Bytes>,
+        request_id: &str,
+    ) -> CoreResult<Response> {
         let mut rb = self.pool()?.request(method, url).header("x-request-id", request_id);
         if let Some(b) = body {
             rb = rb.body(b);
@@ -305,7 +323,6 @@ impl RhetorHttp {
         }
         Err(self.redact_error(status_error(resp, self.cfg.max_response_bytes.min(1 << 20), request_id).await))
     }
-
 }
 
 /// `text` with `token` blanked out (nothing to do without a token).
@@ -368,9 +385,12 @@ fn redirect_error(resp: &Response, request_id: &str) -> CoreError {
         }
         _ => "too many redirects",
     };
-    CoreError::new(ErrorKind::Redirect, format!("Rhetor answered {} redirecting to {shown}: not followed, {why}", status_text(status)))
-        .with_status(status.as_u16())
-        .with_request_id(request_id)
+    CoreError::new(
+        ErrorKind::Redirect,
+        format!("Rhetor answered {} redirecting to {shown}: not followed, {why}", status_text(status)),
+    )
+    .with_status(status.as_u16())
+    .with_request_id(request_id)
 }
 
 fn header_value(v: &str) -> CoreResult<HeaderValue> {

@@ -17,10 +17,10 @@ pub mod stream;
 pub mod tls;
 pub mod ws;
 
+pub use chunk_batch::{ChunkBatch, ChunkView};
 pub use config::ClientConfig;
 pub use error::{CoreError, CoreResult, ErrorKind};
+pub use handover::StreamEnd;
 pub use http::{CompletionOut, LogSink, RhetorHttp};
 pub use reqwest::Method;
-pub use chunk_batch::{ChunkBatch, ChunkView};
-pub use handover::StreamEnd;
 pub use stream::ChatStream;

@@ -90,22 +90,38 @@ impl ChatStream {
 enum AttemptEnd {
     /// Done (or the consumer went away).
     Finished,
-    Failed { error: CoreError, retryable: bool },
+    Failed {
+        error: CoreError,
+        retryable: bool,
+    },
 }
 
 impl RhetorHttp {
     /// Start a streamed chat on `rt`. The request is sent by the reader task.
-    pub fn stream_chat(self: &Arc<Self>, rt: &tokio::runtime::Handle, req: &ChatRequest, request_id: String) -> Result<ChatStream, CoreError> {
+    pub fn stream_chat(
+        self: &Arc<Self>,
+        rt: &tokio::runtime::Handle,
+        req: &ChatRequest,
+        request_id: String,
+    ) -> Result<ChatStream, CoreError> {
         let body = stream_body(req)?;
         let http = Arc::clone(self);
         let rid = request_id.clone();
-        Ok(ChatStream::spawn(rt, request_id, self.cfg.stream_buffer_events, move |sink| http.run_stream(body, rid, sink)))
+        Ok(ChatStream::spawn(rt, request_id, self.cfg.stream_buffer_events, move |sink| {
+            http.run_stream(body, rid, sink)
+        }))
     }
 
     /// `stream_chat`, but the reader sends the request only once `start` completes (a precise
     /// deadline on the runtime, for a load generator's schedule) and records that moment in the
     /// stream's `started_ns`.
-    pub fn stream_chat_at<S>(self: &Arc<Self>, rt: &tokio::runtime::Handle, req: &ChatRequest, request_id: String, start: S) -> Result<ChatStream, CoreError>
+    pub fn stream_chat_at<S>(
+        self: &Arc<Self>,
+        rt: &tokio::runtime::Handle,
+        req: &ChatRequest,
+        request_id: String,
+        start: S,
+    ) -> Result<ChatStream, CoreError>
     where
         S: Future<Output = ()> + Send + 'static,
     {
@@ -144,11 +160,14 @@ impl RhetorHttp {
             };
             if retryable && !delivered {
                 if let Some(delay) = delay_before_retry(&error, attempt, &self.cfg) {
-                    self.log(30, &format!(
+                    self.log(
+                        30,
+                        &format!(
                         "stream {request_id}: attempt {} failed before its first chunk ({error}); retrying in {:.2}s",
                         attempt + 1,
                         delay.as_secs_f64()
-                    ));
+                    ),
+                    );
                     tokio::select! {
                         _ = tokio::time::sleep(delay) => {}
                         _ = shutdown.changed() => {}
@@ -196,7 +215,8 @@ impl RhetorHttp {
             if matches!(read, Ok(Ok(Some(_)))) {
                 sink.batch().set_received_ns(crate::clock::monotonic_ns());
             }
-            let mut events = EventReader { batch: sink.batch(), delivered: &mut *delivered, saw_done, failure: None, seen: 0 };
+            let mut events =
+                EventReader { batch: sink.batch(), delivered: &mut *delivered, saw_done, failure: None, seen: 0 };
             let at_eof = match read {
                 Err(_) if saw_done => return AttemptEnd::Finished,
                 Err(_) => return failed(idle_error(idle, request_id, "no stream event")),
@@ -224,7 +244,10 @@ impl RhetorHttp {
             }
             saw_done = events.saw_done;
             if let Some(failure) = events.failure.take() {
-                return AttemptEnd::Failed { error: self.redact_error(failure).with_request_id(request_id), retryable: false };
+                return AttemptEnd::Failed {
+                    error: self.redact_error(failure).with_request_id(request_id),
+                    retryable: false,
+                };
             }
             if sink.flush().await.is_err() {
                 return AttemptEnd::Finished; // the consumer went away
@@ -268,14 +291,20 @@ impl SseSink for EventReader<'_> {
         let event = match serde_json::from_str::<StreamEvent<'_>>(data) {
             Ok(event) => event,
             Err(e) => {
-                self.failure = Some(CoreError::new(ErrorKind::Protocol, format!("Rhetor sent an event that is not valid JSON ({e})")));
+                self.failure = Some(CoreError::new(
+                    ErrorKind::Protocol,
+                    format!("Rhetor sent an event that is not valid JSON ({e})"),
+                ));
                 return;
             }
         };
         if let Some(message) = &event.error {
             self.failure = Some(
-                CoreError::new(ErrorKind::ServiceUnavailable, format!("Rhetor reported an error in the stream: {}", message.as_str()))
-                    .with_code(event.code.as_ref().map(|c| c.as_str().to_owned())),
+                CoreError::new(
+                    ErrorKind::ServiceUnavailable,
+                    format!("Rhetor reported an error in the stream: {}", message.as_str()),
+                )
+                .with_code(event.code.as_ref().map(|c| c.as_str().to_owned())),
             );
             return;
         }
@@ -302,8 +331,11 @@ fn idle_error(idle: Duration, request_id: &str, what: &str) -> CoreError {
 
 fn limit_failure(limit: usize, request_id: &str) -> AttemptEnd {
     AttemptEnd::Failed {
-        error: CoreError::new(ErrorKind::LimitExceeded, format!("a stream event is larger than the limit of {limit} bytes"))
-            .with_request_id(request_id),
+        error: CoreError::new(
+            ErrorKind::LimitExceeded,
+            format!("a stream event is larger than the limit of {limit} bytes"),
+        )
+        .with_request_id(request_id),
         retryable: false,
     }
 }

@@ -18,10 +18,8 @@ pub fn read_ca_bundle(path: &Path) -> CoreResult<Vec<CertificateDer<'static>>> {
     let bad = |e: &dyn std::fmt::Display| {
         CoreError::new(ErrorKind::InvalidRequest, format!("cannot read ca_bundle {}: {e}", path.display()))
     };
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-        .map_err(|e| bad(&e))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| bad(&e))?;
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(path).map_err(|e| bad(&e))?.collect::<Result<_, _>>().map_err(|e| bad(&e))?;
     if certs.is_empty() {
         return Err(bad(&"no PEM certificate in it"));
     }

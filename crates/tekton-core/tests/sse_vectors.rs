@@ -6,10 +6,7 @@ use serde_json::Value;
 use tekton_core::sse::{SseDecoder, SseEvent};
 
 fn hex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
 }
 
 fn decode(reads: &[Vec<u8>]) -> Vec<SseEvent> {
@@ -23,12 +20,7 @@ fn decode(reads: &[Vec<u8>]) -> Vec<SseEvent> {
 }
 
 fn as_json(events: &[SseEvent]) -> Value {
-    Value::Array(
-        events
-            .iter()
-            .map(|e| serde_json::json!({"event": e.event, "data": e.data, "id": e.id}))
-            .collect(),
-    )
+    Value::Array(events.iter().map(|e| serde_json::json!({"event": e.event, "data": e.data, "id": e.id})).collect())
 }
 
 #[test]

@@ -9,11 +9,55 @@ use std::time::{Duration, Instant};
 use tekton_tokens::{count, count_many, Encoding};
 
 const WORDS: &[&str] = &[
-    "the", "model", "returns", "a", "token", "count", "for", "each", "message", "and", "Rhetor",
-    "routes", "requests", "to", "providers", "quickly", "while", "keeping", "history", "within",
-    "limits", "of", "context", "window", "streaming", "chunks", "arrive", "in", "order", "however",
-    "sometimes", "errors", "happen", "retry", "with", "backoff", "JSON", "HTTP/1.1", "2024",
-    "3.14159", "user's", "don't", "we'll", "e-mail", "naïve", "café", "(see", "below)", "—",
+    "the",
+    "model",
+    "returns",
+    "a",
+    "token",
+    "count",
+    "for",
+    "each",
+    "message",
+    "and",
+    "Rhetor",
+    "routes",
+    "requests",
+    "to",
+    "providers",
+    "quickly",
+    "while",
+    "keeping",
+    "history",
+    "within",
+    "limits",
+    "of",
+    "context",
+    "window",
+    "streaming",
+    "chunks",
+    "arrive",
+    "in",
+    "order",
+    "however",
+    "sometimes",
+    "errors",
+    "happen",
+    "retry",
+    "with",
+    "backoff",
+    "JSON",
+    "HTTP/1.1",
+    "2024",
+    "3.14159",
+    "user's",
+    "don't",
+    "we'll",
+    "e-mail",
+    "naïve",
+    "café",
+    "(see",
+    "below)",
+    "—",
 ];
 
 /// Deterministic pseudo-random English-like text (xorshift), ~`bytes` long.
@@ -54,7 +98,11 @@ fn main() {
     let short: Vec<String> = (0..20_000).map(|i| english(60 + i % 80, i as u64 + 1)).collect();
     for name in ["o200k_base", "cl100k_base"] {
         let ours = Encoding::get(name).unwrap();
-        let rs = if name == "o200k_base" { tiktoken_rs::o200k_base_singleton() } else { tiktoken_rs::cl100k_base_singleton() };
+        let rs = if name == "o200k_base" {
+            tiktoken_rs::o200k_base_singleton()
+        } else {
+            tiktoken_rs::cl100k_base_singleton()
+        };
         let bo = if name == "o200k_base" { bpe_openai::o200k_base() } else { bpe_openai::cl100k_base() };
         let tk = tiktoken::get_encoding(name).unwrap();
         println!("== {name}: long text {} bytes; 20,000 short messages", long.len());

@@ -97,9 +97,7 @@ impl Encoding {
         let mut ranks = FxHashMap::default();
         let mut by_rank = Vec::new();
         for rank in name.mergeable_ranks() {
-            let bytes = core
-                .decode_bytes(&[rank])
-                .map_err(|e| TokenError::Build(name.as_str(), e.to_string()))?;
+            let bytes = core.decode_bytes(&[rank]).map_err(|e| TokenError::Build(name.as_str(), e.to_string()))?;
             ranks.insert(bytes.clone(), rank);
             by_rank.push((rank, bytes));
         }

@@ -22,8 +22,8 @@ pub use count::{count, count_many, pieces, token_ends};
 pub use encoding::{Encoding, EncodingName};
 pub use error::TokenError;
 pub use messages::{
-    count_specs, cut_message, message_tokens, messages_tokens, optimize, optimize_source, MessageSpec, Plan,
-    Role, Shape, Source, SpecSource, REPLY_PRIMING,
+    count_specs, cut_message, message_tokens, messages_tokens, optimize, optimize_source, MessageSpec, Plan, Role,
+    Shape, Source, SpecSource, REPLY_PRIMING,
 };
 pub use rank_file::{rank_file, rank_file_sha256_expected};
 pub use truncate::{truncate, Keep};

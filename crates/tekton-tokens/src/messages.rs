@@ -64,13 +64,14 @@ pub struct MessageSpec<S> {
 pub enum Plan {
     Unchanged,
     /// Indices of the kept messages, ascending; and the one message whose content was cut.
-    Keep { indices: Vec<usize>, truncated: Option<(usize, String)> },
+    Keep {
+        indices: Vec<usize>,
+        truncated: Option<(usize, String)>,
+    },
 }
 
 pub fn message_tokens<S: AsRef<str>>(enc: &Encoding, m: &MessageSpec<S>) -> usize {
-    PER_MESSAGE
-        + m.texts.iter().map(|t| count(enc, t.as_ref())).sum::<usize>()
-        + if m.has_name { PER_NAME } else { 0 }
+    PER_MESSAGE + m.texts.iter().map(|t| count(enc, t.as_ref())).sum::<usize>() + if m.has_name { PER_NAME } else { 0 }
 }
 
 /// The whole conversation's count, including the reply priming.
@@ -123,10 +124,7 @@ impl<S: AsRef<str> + Sync> Source for SpecSource<'_, S> {
     }
 
     fn cut(&mut self, i: usize, need: usize, budget: usize) -> Result<(usize, String), TokenError> {
-        let m = self
-            .specs
-            .get(i)
-            .ok_or_else(|| TokenError::InvalidArgument(format!("no message {i}")))?;
+        let m = self.specs.get(i).ok_or_else(|| TokenError::InvalidArgument(format!("no message {i}")))?;
         cut_message(self.enc, m, need, budget, self.marker)
     }
 }
@@ -163,21 +161,17 @@ pub fn optimize<S: AsRef<str> + Sync>(
 
 /// The rule of the module doc, counting lazily. "Unchanged" is exactly "every unit was kept and
 /// nothing was cut", which holds exactly when the whole conversation fits.
-pub fn optimize_source<Src: Source>(
-    src: &mut Src,
-    max_tokens: usize,
-    keep_system: bool,
-) -> Result<Plan, TokenError> {
+pub fn optimize_source<Src: Source>(src: &mut Src, max_tokens: usize, keep_system: bool) -> Result<Plan, TokenError> {
     let shapes: Vec<Shape> = src.shapes().to_vec();
     let pinned = |i: usize| keep_system && shapes[i].role == Role::System;
     let mut keep: Vec<usize> = (0..shapes.len()).filter(|&i| pinned(i)).collect();
     let pinned_total: usize = src.counts(&keep)?.iter().sum();
-    let mut budget = max_tokens
-        .checked_sub(REPLY_PRIMING + pinned_total)
-        .ok_or_else(|| TokenError::InvalidArgument(format!(
+    let mut budget = max_tokens.checked_sub(REPLY_PRIMING + pinned_total).ok_or_else(|| {
+        TokenError::InvalidArgument(format!(
             "the system messages alone need {} tokens, more than max_tokens={max_tokens}",
             pinned_total + REPLY_PRIMING
-        )))?;
+        ))
+    })?;
     let mut truncated = None;
 
     let anchor = (0..shapes.len()).rev().find(|&i| !pinned(i) && shapes[i].role == Role::User);

@@ -24,9 +24,7 @@ impl Keep {
             "start" => Ok(Self::Start),
             "end" => Ok(Self::End),
             "both" => Ok(Self::Both),
-            other => Err(TokenError::InvalidArgument(format!(
-                "keep must be 'start', 'end' or 'both', not {other:?}"
-            ))),
+            other => Err(TokenError::InvalidArgument(format!("keep must be 'start', 'end' or 'both', not {other:?}"))),
         }
     }
 }

@@ -62,8 +62,9 @@ class BatchRunner:
         self._peak = 0
         self._closed = False
 
-    def submit(self, key: int, messages: List[Any], *, fallback: Any = None, request_id: Optional[str] = None,
-               **kw: Any) -> None:
+    def submit(
+        self, key: int, messages: List[Any], *, fallback: Any = None, request_id: Optional[str] = None, **kw: Any
+    ) -> None:
         """Start one item. `fallback` and `request_id` are accepted for parity with the Rust
         runner; the client's `_complete` applies its own fallback policy and request ids."""
         if self._closed:

@@ -20,8 +20,7 @@ import sys
 import time
 import uuid
 import weakref
-from typing import (Any, Awaitable, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set,
-                    Tuple)
+from typing import Any, Awaitable, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 import httpx
 
@@ -48,9 +47,17 @@ class _Failure(Exception):
     """What went wrong, in the Rust core's terms (kind name, message, status, code, Retry-After).
     `str()` is the Rust `Display`: the message, plus ` (status N)` when there is a status."""
 
-    def __init__(self, kind: str, message: str, request_id: Optional[str], *, status: Optional[int] = None,
-                 code: Optional[str] = None, retry_after: Optional[float] = None,
-                 retryable: bool = True) -> None:
+    def __init__(
+        self,
+        kind: str,
+        message: str,
+        request_id: Optional[str],
+        *,
+        status: Optional[int] = None,
+        code: Optional[str] = None,
+        retry_after: Optional[float] = None,
+        retryable: bool = True,
+    ) -> None:
         super().__init__(message)
         self.kind = kind
         self.message = message
@@ -66,15 +73,25 @@ class _Failure(Exception):
         return self.message if self.status is None else f"{self.message} (status {self.status})"
 
     def to_exception(self) -> TektonLLMError:
-        return error_from_kind(self.kind, self.message, status_code=self.status,
-                               request_id=self.request_id, code=self.code,
-                               retry_after=self.retry_after)
+        return error_from_kind(
+            self.kind,
+            self.message,
+            status_code=self.status,
+            request_id=self.request_id,
+            code=self.code,
+            retry_after=self.retry_after,
+        )
 
 
 def _internal_failure(what: str, e: BaseException, request_id: Optional[str]) -> _Failure:
     """A bug in this library (the Rust side's `panic_error`): never a hang, never a clean end."""
-    return _Failure("error", f"internal error: {what} panicked ({type(e).__name__}: {e}); this is a bug in "
-                             "tekton-llm-client, please report it", request_id, retryable=False)
+    return _Failure(
+        "error",
+        f"internal error: {what} panicked ({type(e).__name__}: {e}); this is a bug in "
+        "tekton-llm-client, please report it",
+        request_id,
+        retryable=False,
+    )
 
 
 def _closed_failure(request_id: str) -> _Failure:
@@ -99,25 +116,68 @@ def _kind_for_status(status: int) -> str:
 # The reason phrases of the Rust `http` crate (`StatusCode::canonical_reason`), so that messages
 # read the same on both backends (Python's own table differs for a few codes).
 _REASONS: Dict[int, str] = {
-    100: "Continue", 101: "Switching Protocols", 102: "Processing", 103: "Early Hints",
-    200: "OK", 201: "Created", 202: "Accepted", 203: "Non Authoritative Information",
-    204: "No Content", 205: "Reset Content", 206: "Partial Content", 207: "Multi-Status",
-    208: "Already Reported", 226: "IM Used",
-    300: "Multiple Choices", 301: "Moved Permanently", 302: "Found", 303: "See Other",
-    304: "Not Modified", 305: "Use Proxy", 307: "Temporary Redirect", 308: "Permanent Redirect",
-    400: "Bad Request", 401: "Unauthorized", 402: "Payment Required", 403: "Forbidden",
-    404: "Not Found", 405: "Method Not Allowed", 406: "Not Acceptable",
-    407: "Proxy Authentication Required", 408: "Request Timeout", 409: "Conflict", 410: "Gone",
-    411: "Length Required", 412: "Precondition Failed", 413: "Payload Too Large",
-    414: "URI Too Long", 415: "Unsupported Media Type", 416: "Range Not Satisfiable",
-    417: "Expectation Failed", 418: "I'm a teapot", 421: "Misdirected Request",
-    422: "Unprocessable Entity", 423: "Locked", 424: "Failed Dependency", 425: "Too Early",
-    426: "Upgrade Required", 428: "Precondition Required", 429: "Too Many Requests",
-    431: "Request Header Fields Too Large", 451: "Unavailable For Legal Reasons",
-    500: "Internal Server Error", 501: "Not Implemented", 502: "Bad Gateway",
-    503: "Service Unavailable", 504: "Gateway Timeout", 505: "HTTP Version Not Supported",
-    506: "Variant Also Negotiates", 507: "Insufficient Storage", 508: "Loop Detected",
-    510: "Not Extended", 511: "Network Authentication Required",
+    100: "Continue",
+    101: "Switching Protocols",
+    102: "Processing",
+    103: "Early Hints",
+    200: "OK",
+    201: "Created",
+    202: "Accepted",
+    203: "Non Authoritative Information",
+    204: "No Content",
+    205: "Reset Content",
+    206: "Partial Content",
+    207: "Multi-Status",
+    208: "Already Reported",
+    226: "IM Used",
+    300: "Multiple Choices",
+    301: "Moved Permanently",
+    302: "Found",
+    303: "See Other",
+    304: "Not Modified",
+    305: "Use Proxy",
+    307: "Temporary Redirect",
+    308: "Permanent Redirect",
+    400: "Bad Request",
+    401: "Unauthorized",
+    402: "Payment Required",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    406: "Not Acceptable",
+    407: "Proxy Authentication Required",
+    408: "Request Timeout",
+    409: "Conflict",
+    410: "Gone",
+    411: "Length Required",
+    412: "Precondition Failed",
+    413: "Payload Too Large",
+    414: "URI Too Long",
+    415: "Unsupported Media Type",
+    416: "Range Not Satisfiable",
+    417: "Expectation Failed",
+    418: "I'm a teapot",
+    421: "Misdirected Request",
+    422: "Unprocessable Entity",
+    423: "Locked",
+    424: "Failed Dependency",
+    425: "Too Early",
+    426: "Upgrade Required",
+    428: "Precondition Required",
+    429: "Too Many Requests",
+    431: "Request Header Fields Too Large",
+    451: "Unavailable For Legal Reasons",
+    500: "Internal Server Error",
+    501: "Not Implemented",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+    505: "HTTP Version Not Supported",
+    506: "Variant Also Negotiates",
+    507: "Insufficient Storage",
+    508: "Loop Detected",
+    510: "Not Extended",
+    511: "Network Authentication Required",
 }
 
 
@@ -216,14 +276,20 @@ def _redirect_failure(resp: httpx.Response, target: Optional[httpx.URL], request
     location = resp.headers.get("location")
     shown = config.without_userinfo(str(target) if target is not None else location or "(no Location)")
     if target is not None and _origin(target) != _origin(resp.url):
-        why = ("it leads to another origin (host, port or scheme), and the request would carry the prompt "
-               "and the token there")
+        why = (
+            "it leads to another origin (host, port or scheme), and the request would carry the prompt "
+            "and the token there"
+        )
     elif status not in (307, 308):
         why = "only 307/308 keep the method and body"
     else:
         why = "too many redirects"
-    return _Failure("redirect", f"Rhetor answered {_status_text(status)} redirecting to {shown}: not followed, {why}",
-                    request_id, status=status)
+    return _Failure(
+        "redirect",
+        f"Rhetor answered {_status_text(status)} redirecting to {shown}: not followed, {why}",
+        request_id,
+        status=status,
+    )
 
 
 async def _read_body(resp: httpx.Response, limit: int, request_id: str) -> bytes:
@@ -252,10 +318,12 @@ async def _read_body(resp: httpx.Response, limit: int, request_id: str) -> bytes
 # -- small helpers --------------------------------------------------------------------------------
 
 if sys.version_info >= (3, 11):
+
     async def _within(seconds: float, aw: Awaitable[Any]) -> Any:
         async with asyncio.timeout(seconds):
             return await aw
 else:  # pragma: no cover - Python 3.10
+
     async def _within(seconds: float, aw: Awaitable[Any]) -> Any:
         return await asyncio.wait_for(aw, seconds)
 
@@ -273,8 +341,11 @@ def _rust_float(v: float) -> str:
 
 def _rust_debug(s: str) -> str:
     """A str as Rust's `{:?}` writes it: in double quotes, with \\ and " escaped."""
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace(
-        "\r", "\\r").replace("\t", "\\t") + '"'
+    return (
+        '"'
+        + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+        + '"'
+    )
 
 
 def _seconds(name: str, v: Any) -> float:
@@ -354,8 +425,9 @@ def _json_default(o: Any) -> Any:
 
 
 # serde_json's output for the request fields: compact, maps sorted by key, NaN refused
-_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, sort_keys=True,
-                            separators=(",", ":"), default=_json_default)
+_ENCODER = json.JSONEncoder(
+    ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":"), default=_json_default
+)
 _encode = _ENCODER.encode
 
 
@@ -394,9 +466,11 @@ def _usage(v: Any) -> Optional[Usage]:
     if type(v) is not dict:
         raise ValueError("invalid type for `usage`: expected a map")
     counts: List[Optional[int]] = []
-    for names in (("prompt_tokens", "promptTokens", "input_tokens"),
-                  ("completion_tokens", "completionTokens", "output_tokens"),
-                  ("total_tokens", "totalTokens")):
+    for names in (
+        ("prompt_tokens", "promptTokens", "input_tokens"),
+        ("completion_tokens", "completionTokens", "output_tokens"),
+        ("total_tokens", "totalTokens"),
+    ):
         present = [n for n in names if n in v]
         if len(present) > 1:
             raise ValueError(f"duplicate field `{names[0]}`")
@@ -452,19 +526,47 @@ def _event_chunk(ev: Any) -> Tuple[StreamingChunk, Optional[str], Optional[str]]
     else:
         context_id = get("context_id")
         finish_reason = get("finish_reason")
-    if not ({type(text), type(model), type(provider), type(timestamp), type(error), type(code),
-             type(context_id), type(finish_reason)} <= _STR_OR_NONE):
-        for name, v in (("chunk", text), ("model", model), ("provider", provider),
-                        ("timestamp", timestamp), ("error", error), ("code", code),
-                        ("context_id", context_id), ("finish_reason", finish_reason)):
+    if not (
+        {
+            type(text),
+            type(model),
+            type(provider),
+            type(timestamp),
+            type(error),
+            type(code),
+            type(context_id),
+            type(finish_reason),
+        }
+        <= _STR_OR_NONE
+    ):
+        for name, v in (
+            ("chunk", text),
+            ("model", model),
+            ("provider", provider),
+            ("timestamp", timestamp),
+            ("error", error),
+            ("code", code),
+            ("context_id", context_id),
+            ("finish_reason", finish_reason),
+        ):
             _str_or_none(name, v)
     if type(done) is not bool:
         raise ValueError("invalid type for `done`: expected a boolean")
     if type(fb) not in _BOOL_OR_NONE:
         raise ValueError("invalid type for `fallback`: expected a boolean")
     usage = get("usage")
-    chunk = StreamingChunk(text or "", done, None, model, provider, fb is True, finish_reason,
-                           None if usage is None else _usage(usage), context_id, timestamp)
+    chunk = StreamingChunk(
+        text or "",
+        done,
+        None,
+        model,
+        provider,
+        fb is True,
+        finish_reason,
+        None if usage is None else _usage(usage),
+        context_id,
+        timestamp,
+    )
     return chunk, error, code
 
 
@@ -532,8 +634,9 @@ class HttpClient:
         self._component_id = component_id
         self._timeout = _seconds("timeout", timeout)
         self._connect_timeout = _seconds("connect_timeout", connect_timeout)
-        self._idle = (_seconds("stream_idle_timeout", stream_idle_timeout)
-                      if stream_idle_timeout is not None else self._timeout)
+        self._idle = (
+            _seconds("stream_idle_timeout", stream_idle_timeout) if stream_idle_timeout is not None else self._timeout
+        )
         self._max_retries = _unsigned("max_retries", max_retries)
         self._backoff_initial = _seconds("backoff_initial", backoff_initial)
         self._backoff_max = _seconds("backoff_max", backoff_max)
@@ -562,7 +665,7 @@ class HttpClient:
                 put("authorization", _header_value(f"Bearer {auth_token}"))
             except TektonLLMError:
                 raise error_from_kind("invalid_request", "auth token is not a valid header value") from None
-        for k, v in (headers or ()):
+        for k, v in headers or ():
             if not isinstance(k, str) or not _TOKEN.fullmatch(k):
                 raise error_from_kind("invalid_request", f"invalid header name {_rust_debug(str(k))}")
             put(k, _header_value(v))
@@ -574,8 +677,7 @@ class HttpClient:
         self._ssl = _ssl_context(ca_bundle)
         # One pool per event loop: httpx's connections belong to the loop that opened them, and
         # one client may be used from several loops (threads each running their own).
-        self._pools: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, List[_Shard]]" = \
-            weakref.WeakKeyDictionary()
+        self._pools: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, List[_Shard]]" = weakref.WeakKeyDictionary()
         self._closed = False
         self._tasks: Set["asyncio.Task[Any]"] = set()
 
@@ -608,8 +710,9 @@ class HttpClient:
     def _new_client(self) -> httpx.AsyncClient:
         client = httpx.AsyncClient(
             timeout=httpx.Timeout(None, connect=self._connect_timeout),
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=self._pool,
-                                keepalive_expiry=POOL_IDLE_TIMEOUT),
+            limits=httpx.Limits(
+                max_connections=None, max_keepalive_connections=self._pool, keepalive_expiry=POOL_IDLE_TIMEOUT
+            ),
             verify=self._ssl,
             follow_redirects=False,  # `_send` decides which redirects are followed
             trust_env=True,  # HTTP(S)_PROXY / NO_PROXY, as reqwest reads them
@@ -664,9 +767,15 @@ class HttpClient:
             raise _internal_failure("an awaitable's task", e, request_id).to_exception() from e
 
     def _retry_delay(self, f: _Failure, attempt: int) -> Optional[float]:
-        return delay_before_retry(f.kind, f.retry_after, attempt, max_retries=self._max_retries,
-                                  backoff_initial=self._backoff_initial, backoff_max=self._backoff_max,
-                                  max_retry_after=self._max_retry_after)
+        return delay_before_retry(
+            f.kind,
+            f.retry_after,
+            attempt,
+            max_retries=self._max_retries,
+            backoff_initial=self._backoff_initial,
+            backoff_max=self._backoff_max,
+            max_retry_after=self._max_retry_after,
+        )
 
     async def _with_retries(self, request_id: str, attempt: Callable[[], Awaitable[Any]]) -> Any:
         n = 0
@@ -679,8 +788,7 @@ class HttpClient:
                 delay = self._retry_delay(e, n)
                 if delay is None:
                     raise
-                logger.log(30, f"request {request_id}: attempt {n + 1} failed ({e}); "
-                               f"retrying in {delay:.2f}s")
+                logger.log(30, f"request {request_id}: attempt {n + 1} failed ({e}); retrying in {delay:.2f}s")
                 await asyncio.sleep(delay)
                 n += 1
 
@@ -707,8 +815,9 @@ class HttpClient:
             if shard is not None:
                 shard.in_flight -= 1
 
-    async def _send_on(self, client: httpx.AsyncClient, method: str, url: str, body: Optional[bytes],
-                       request_id: str) -> httpx.Response:
+    async def _send_on(
+        self, client: httpx.AsyncClient, method: str, url: str, body: Optional[bytes], request_id: str
+    ) -> httpx.Response:
         first: Optional[httpx.URL] = None
         for hop in range(MAX_REDIRECTS + 1):
             try:
@@ -726,8 +835,12 @@ class HttpClient:
                 # Followed: 307/308 (method and body kept) within the first URL's origin.
                 target = _redirect_target(resp)
                 await resp.aclose()
-                if (target is not None and status in (307, 308) and hop < MAX_REDIRECTS
-                        and _origin(target) == _origin(first)):
+                if (
+                    target is not None
+                    and status in (307, 308)
+                    and hop < MAX_REDIRECTS
+                    and _origin(target) == _origin(first)
+                ):
                     url = str(target)
                     continue
                 raise _redirect_failure(resp, target, request_id)
@@ -747,8 +860,14 @@ class HttpClient:
         except _Failure:
             body = b""
         message, code = error_message(body)
-        return _Failure(_kind_for_status(status), f"Rhetor answered {_status_text(status)}: {message}",
-                        request_id, status=status, code=code, retry_after=retry_after)
+        return _Failure(
+            _kind_for_status(status),
+            f"Rhetor answered {_status_text(status)}: {message}",
+            request_id,
+            status=status,
+            code=code,
+            retry_after=retry_after,
+        )
 
     async def _fetch_bytes(self, method: str, url: str, body: Optional[bytes], request_id: str) -> bytes:
         """One attempt: send, check the status, read the whole body under the size limit, all
@@ -765,8 +884,16 @@ class HttpClient:
         finally:
             await self._done(resp)
 
-    def _body(self, messages: Any, system_prompt: Any, context_id: Any, provider_id: Any,
-              model_id: Any, options: Any, streaming: bool) -> bytes:
+    def _body(
+        self,
+        messages: Any,
+        system_prompt: Any,
+        context_id: Any,
+        provider_id: Any,
+        model_id: Any,
+        options: Any,
+        streaming: bool,
+    ) -> bytes:
         """ChatRequest::to_v1_body: fixed field order; provider_id, model_id and system_prompt
         only when given; 0 and 0.0 are values and are sent."""
         if not isinstance(messages, (list, tuple)):
@@ -786,24 +913,36 @@ class HttpClient:
                 raise TypeError("options must be a dict")
         else:
             raise TypeError("options must be a dict")
-        parts = ['{"messages":', _encode(messages), ',"context_id":', _encode(context_id),
-                 ',"component_id":', _encode(self._component_id)]
+        parts = [
+            '{"messages":',
+            _encode(messages),
+            ',"context_id":',
+            _encode(context_id),
+            ',"component_id":',
+            _encode(self._component_id),
+        ]
         if provider_id is not None:
             parts += [',"provider_id":', _encode(provider_id)]
         if model_id is not None:
             parts += [',"model_id":', _encode(model_id)]
         if system_prompt is not None:
             parts += [',"system_prompt":', _encode(system_prompt)]
-        parts += [',"streaming":true,"options":' if streaming else ',"streaming":false,"options":',
-                  _encode(opts), "}"]
+        parts += [',"streaming":true,"options":' if streaming else ',"streaming":false,"options":', _encode(opts), "}"]
         return "".join(parts).encode("utf-8")
 
     # -- the interface ---------------------------------------------------------------------------
 
-    def chat(self, messages: Sequence[Any], *, system_prompt: Optional[str] = None, context_id: str = "",
-             provider_id: Optional[str] = None, model_id: Optional[str] = None,
-             options: Optional[Mapping[str, Any]] = None,
-             request_id: Optional[str] = None) -> "asyncio.Task[CompletionResponse]":
+    def chat(
+        self,
+        messages: Sequence[Any],
+        *,
+        system_prompt: Optional[str] = None,
+        context_id: str = "",
+        provider_id: Optional[str] = None,
+        model_id: Optional[str] = None,
+        options: Optional[Mapping[str, Any]] = None,
+        request_id: Optional[str] = None,
+    ) -> "asyncio.Task[CompletionResponse]":
         """Awaitable → CompletionResponse (POST /api/v1/chat, with retries)."""
         body = self._body(messages, system_prompt, context_id, provider_id, model_id, options, False)
         rid = str(uuid.uuid4()) if request_id is None else request_id
@@ -822,14 +961,30 @@ class HttpClient:
             if c["error"] is not None:
                 raise _Failure("service_unavailable", self.redact(c["error"]), request_id, status=200)
             raise _Failure("protocol", "Rhetor's answer has no `content`", request_id)
-        return CompletionResponse(content, c["model"] or "", c["provider"] or "", c["finish_reason"],
-                                  c["usage"], c["context_id"], c["fallback"], c["timestamp"],
-                                  time.perf_counter() - started, request_id)
+        return CompletionResponse(
+            content,
+            c["model"] or "",
+            c["provider"] or "",
+            c["finish_reason"],
+            c["usage"],
+            c["context_id"],
+            c["fallback"],
+            c["timestamp"],
+            time.perf_counter() - started,
+            request_id,
+        )
 
-    def stream_chat(self, messages: Sequence[Any], *, system_prompt: Optional[str] = None,
-                    context_id: str = "", provider_id: Optional[str] = None,
-                    model_id: Optional[str] = None, options: Optional[Mapping[str, Any]] = None,
-                    request_id: Optional[str] = None) -> "PureChunkStream":
+    def stream_chat(
+        self,
+        messages: Sequence[Any],
+        *,
+        system_prompt: Optional[str] = None,
+        context_id: str = "",
+        provider_id: Optional[str] = None,
+        model_id: Optional[str] = None,
+        options: Optional[Mapping[str, Any]] = None,
+        request_id: Optional[str] = None,
+    ) -> "PureChunkStream":
         """Start a streamed chat (POST /api/v1/chat/stream); nothing is sent until the first
         `next_batch()`."""
         body = self._body(messages, system_prompt, context_id, provider_id, model_id, options, True)
@@ -840,8 +995,9 @@ class HttpClient:
         """Awaitable → the decoded JSON document at `path` (health, providers)."""
         return self.request_json("GET", path, None, request_id)
 
-    def request_json(self, method: str, path: str, body: Any = None,
-                     request_id: Optional[str] = None) -> "asyncio.Task[Any]":
+    def request_json(
+        self, method: str, path: str, body: Any = None, request_id: Optional[str] = None
+    ) -> "asyncio.Task[Any]":
         """Awaitable → the decoded JSON answer of `method path` with an optional JSON `body`
         (retries, status mapping and limits as for chat). The older dialects use this."""
         if not isinstance(method, str) or not _TOKEN.fullmatch(method):
@@ -892,8 +1048,10 @@ class HttpClient:
 
     def __repr__(self) -> str:
         # The auth token is never shown.
-        return (f"HttpClient(base_url={_rust_debug(self._base_url)}, "
-                f"component_id={_rust_debug(self._component_id)}, auth={'set' if self._has_token else 'none'})")
+        return (
+            f"HttpClient(base_url={_rust_debug(self._base_url)}, "
+            f"component_id={_rust_debug(self._component_id)}, auth={'set' if self._has_token else 'none'})"
+        )
 
     # -- streaming -------------------------------------------------------------------------------
 
@@ -913,8 +1071,11 @@ class HttpClient:
             if retryable and not sink.delivered:
                 delay = self._retry_delay(failure, attempt)
                 if delay is not None:
-                    logger.log(30, f"stream {request_id}: attempt {attempt + 1} failed before its first "
-                                   f"chunk ({failure}); retrying in {delay:.2f}s")
+                    logger.log(
+                        30,
+                        f"stream {request_id}: attempt {attempt + 1} failed before its first "
+                        f"chunk ({failure}); retrying in {delay:.2f}s",
+                    )
                     await asyncio.sleep(delay)
                     attempt += 1
                     continue
@@ -953,9 +1114,12 @@ class HttpClient:
                     else:
                         decoder.feed(data, events)
                 except SseLimitExceeded:
-                    raise _Failure("limit_exceeded",
-                                   f"a stream event is larger than the limit of {self._max_event_bytes} bytes",
-                                   request_id, retryable=False) from None
+                    raise _Failure(
+                        "limit_exceeded",
+                        f"a stream event is larger than the limit of {self._max_event_bytes} bytes",
+                        request_id,
+                        retryable=False,
+                    ) from None
                 if events:
                     last_event = loop.time()
                     received = time.monotonic_ns()
@@ -968,12 +1132,20 @@ class HttpClient:
                             try:
                                 chunk, error, code = _event_chunk(json.loads(sse.data))
                             except (ValueError, RecursionError) as e:
-                                raise _Failure("protocol", f"Rhetor sent an event that is not valid JSON ({e})",
-                                               request_id, retryable=False) from None
+                                raise _Failure(
+                                    "protocol",
+                                    f"Rhetor sent an event that is not valid JSON ({e})",
+                                    request_id,
+                                    retryable=False,
+                                ) from None
                             if error is not None:
-                                raise _Failure("service_unavailable",
-                                               self.redact(f"Rhetor reported an error in the stream: {error}"),
-                                               request_id, code=code, retryable=False)
+                                raise _Failure(
+                                    "service_unavailable",
+                                    self.redact(f"Rhetor reported an error in the stream: {error}"),
+                                    request_id,
+                                    code=code,
+                                    retryable=False,
+                                )
                         saw_done = chunk.done
                         chunk.received_ns = received
                         if chunk.chunk:
@@ -987,8 +1159,11 @@ class HttpClient:
                 if data is None:
                     if saw_done:
                         return
-                    raise _Failure("stream_interrupted" if sink.delivered else "connection",
-                                   "the stream ended before its done event", request_id)
+                    raise _Failure(
+                        "stream_interrupted" if sink.delivered else "connection",
+                        "the stream ended before its done event",
+                        request_id,
+                    )
         finally:
             await it.aclose()  # type: ignore[attr-defined]  # an async generator
             await self._done(resp)
@@ -1086,8 +1261,7 @@ class PureChunkStream:
         self._ended = False
 
     def _start(self) -> None:
-        task = asyncio.get_running_loop().create_task(
-            _produce(self._http, self._body, self.request_id, self._sink))
+        task = asyncio.get_running_loop().create_task(_produce(self._http, self._body, self.request_id, self._sink))
         self._task = task
         tasks = self._http._tasks
         tasks.add(task)

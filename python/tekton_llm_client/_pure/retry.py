@@ -17,8 +17,7 @@ __all__ = ["RETRYABLE_KINDS", "backoff_delay", "parse_retry_after", "delay_befor
 RETRYABLE_KINDS = frozenset({"timeout", "rate_limit", "service_unavailable", "connection"})
 
 # What Rust's `str::parse::<f64>` accepts: a decimal number, or inf / infinity / nan.
-_FLOAT = re.compile(r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf|infinity|nan)",
-                    re.IGNORECASE)
+_FLOAT = re.compile(r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf|infinity|nan)", re.IGNORECASE)
 _MAX_RETRY_AFTER = 86_400.0
 
 
@@ -49,9 +48,16 @@ def parse_retry_after(value: str, now: Optional[float] = None) -> Optional[float
     return max(delay, 0.0)
 
 
-def delay_before_retry(kind: str, retry_after: Optional[float], attempt: int, *, max_retries: int,
-                       backoff_initial: float, backoff_max: float,
-                       max_retry_after: float) -> Optional[float]:
+def delay_before_retry(
+    kind: str,
+    retry_after: Optional[float],
+    attempt: int,
+    *,
+    max_retries: int,
+    backoff_initial: float,
+    backoff_max: float,
+    max_retry_after: float,
+) -> Optional[float]:
     """The wait in seconds before attempt `attempt + 1`, or None when the error is final.
 
     A `Retry-After` wish is honoured as given, unless it is longer than `max_retry_after`: then

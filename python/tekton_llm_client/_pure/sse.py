@@ -47,8 +47,18 @@ class SseDecoder:
     Call `finish(out)` at end of stream. Both raise SseLimitExceeded when an event grows past
     `max_event_bytes` (counted in UTF-8 bytes of the data, plus the unfinished line)."""
 
-    __slots__ = ("_partial", "_data", "_data_len", "_has_data", "_event_type", "_last_id",
-                 "_pending_cr", "_at_stream_start", "max_event_bytes", "comments")
+    __slots__ = (
+        "_partial",
+        "_data",
+        "_data_len",
+        "_has_data",
+        "_event_type",
+        "_last_id",
+        "_pending_cr",
+        "_at_stream_start",
+        "max_event_bytes",
+        "comments",
+    )
 
     def __init__(self, max_event_bytes: int = 8 << 20) -> None:
         self._partial = bytearray()
@@ -95,9 +105,13 @@ class SseDecoder:
                 elif not line:
                     if self._has_data:  # dispatch, inlined for the common case
                         parts = self._data
-                        out.append(SseEvent(self._event_type or "message",
-                                            parts[0] if len(parts) == 1 else "\n".join(parts),
-                                            self._last_id))
+                        out.append(
+                            SseEvent(
+                                self._event_type or "message",
+                                parts[0] if len(parts) == 1 else "\n".join(parts),
+                                self._last_id,
+                            )
+                        )
                         self._data = []
                         self._has_data = False
                         self._data_len = 0
@@ -136,7 +150,7 @@ class SseDecoder:
             field, value = line, b""
         else:
             field = line[:colon]
-            value = line[colon + 2:] if line[colon + 1:colon + 2] == b" " else line[colon + 1:]
+            value = line[colon + 2 :] if line[colon + 1 : colon + 2] == b" " else line[colon + 1 :]
         if field == b"data":
             self._data_line(value)
         elif field == b"event":
@@ -162,8 +176,9 @@ class SseDecoder:
     def _dispatch(self, out: List[SseEvent]) -> None:
         if self._has_data:
             data = self._data
-            out.append(SseEvent(self._event_type or "message",
-                                data[0] if len(data) == 1 else "\n".join(data), self._last_id))
+            out.append(
+                SseEvent(self._event_type or "message", data[0] if len(data) == 1 else "\n".join(data), self._last_id)
+            )
             self._data = []
         elif self._data:
             self._data = []

@@ -38,9 +38,7 @@ Plan = Optional[Tuple[List[int], Optional[int], Optional[str]]]
 def _encoding(name: str) -> Any:
     base = _ALIASES.get(name, name)
     if base not in _ENCODINGS:
-        raise ValueError(
-            f"unknown encoding {name!r}: use o200k_base, cl100k_base, p50k_base or r50k_base"
-        )
+        raise ValueError(f"unknown encoding {name!r}: use o200k_base, cl100k_base, p50k_base or r50k_base")
     ensure_tiktoken_cache([base])
     import tiktoken
 
@@ -253,10 +251,7 @@ def optimize_plan(
         else:
             role, texts, ci, _, _ = specs[anchor]
             if ci is None:
-                raise ValueError(
-                    "invalid argument: the newest user message does not fit and its content is "
-                    "not text"
-                )
+                raise ValueError("invalid argument: the newest user message does not fit and its content is not text")
             content = texts[ci]
             content_tokens = count(content)
             overhead = need - content_tokens
@@ -295,5 +290,3 @@ def _units(specs: List[Spec], pinned: Callable[[int], bool]) -> List[List[int]]:
             out.append([i])
             open_call = spec[4]
     return out
-
-

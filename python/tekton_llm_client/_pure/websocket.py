@@ -45,20 +45,48 @@ _USER_AGENT = f"tekton-llm-client/{__version__}"
 
 # PROTOCOL.md's status table, and server ERROR codes (as in crates/tekton-core/src/ws/frames.rs).
 _STATUS_KINDS: Dict[int, str] = {
-    400: "invalid_request", 404: "invalid_request", 413: "invalid_request", 422: "invalid_request",
-    401: "authentication", 403: "authentication", 408: "timeout", 504: "timeout",
-    429: "rate_limit", 500: "service_unavailable", 502: "service_unavailable",
+    400: "invalid_request",
+    404: "invalid_request",
+    413: "invalid_request",
+    422: "invalid_request",
+    401: "authentication",
+    403: "authentication",
+    408: "timeout",
+    504: "timeout",
+    429: "rate_limit",
+    500: "service_unavailable",
+    502: "service_unavailable",
     503: "service_unavailable",
 }
 _CODE_KINDS: Dict[str, str] = {
     **dict.fromkeys(("unauthorized", "forbidden", "authentication", "auth_failed"), "authentication"),
-    **dict.fromkeys(("invalid_request", "bad_request", "validation_error", "not_found",
-                     "payload_too_large", "invalid_json", "invalid_message", "unknown_type"),
-                    "invalid_request"),
+    **dict.fromkeys(
+        (
+            "invalid_request",
+            "bad_request",
+            "validation_error",
+            "not_found",
+            "payload_too_large",
+            "invalid_json",
+            "invalid_message",
+            "unknown_type",
+        ),
+        "invalid_request",
+    ),
     **dict.fromkeys(("rate_limit", "rate_limited", "too_many_requests"), "rate_limit"),
     **dict.fromkeys(("timeout", "timed_out", "request_timeout", "gateway_timeout"), "timeout"),
-    **dict.fromkeys(("unavailable", "service_unavailable", "provider_unavailable", "provider_error",
-                     "overloaded", "internal_error", "bad_gateway"), "service_unavailable"),
+    **dict.fromkeys(
+        (
+            "unavailable",
+            "service_unavailable",
+            "provider_unavailable",
+            "provider_error",
+            "overloaded",
+            "internal_error",
+            "bad_gateway",
+        ),
+        "service_unavailable",
+    ),
     **dict.fromkeys(("message_too_large", "limit_exceeded"), "limit_exceeded"),
 }
 
@@ -141,9 +169,11 @@ class _RedactingLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
 
 def _redirect_refused(url: str, status: int, location: str) -> str:
     # The wording of crates/tekton-core/src/ws/handshake.rs (redirect_refused).
-    return (f"Rhetor at {url} answered the WebSocket upgrade with a redirect ({status}) to {location}; "
-            "redirects are not followed on the WebSocket upgrade (the auth token would go along): "
-            "set ws_url to the new address if you trust it")
+    return (
+        f"Rhetor at {url} answered the WebSocket upgrade with a redirect ({status}) to {location}; "
+        "redirects are not followed on the WebSocket upgrade (the auth token would go along): "
+        "set ws_url to the new address if you trust it"
+    )
 
 
 def _bounded_connect() -> Any:
@@ -165,14 +195,17 @@ def _bounded_connect() -> Any:
             # reading.
             self._pongs_owed = self._pongs_owed + 1 if self.transport.get_write_buffer_size() else 0
             if self._pongs_owed > MAX_UNANSWERED_PINGS:
-                self._abort(f"Rhetor sent {self._pongs_owed} pings without reading our answers "
-                            f"(limit {MAX_UNANSWERED_PINGS}); the connection was closed")
+                self._abort(
+                    f"Rhetor sent {self._pongs_owed} pings without reading our answers "
+                    f"(limit {MAX_UNANSWERED_PINGS}); the connection was closed"
+                )
 
         def data_received(self, data: bytes) -> None:
             super().data_received(data)
             if self.transport.get_write_buffer_size() > SEND_BACKLOG_LIMIT:
-                self._abort(f"Rhetor is not reading: over {SEND_BACKLOG_LIMIT} bytes wait to be sent; "
-                            "the connection was closed")
+                self._abort(
+                    f"Rhetor is not reading: over {SEND_BACKLOG_LIMIT} bytes wait to be sent; the connection was closed"
+                )
 
         def _abort(self, reason: str) -> None:
             if self.overflow is None:
@@ -208,8 +241,12 @@ class WebSocketTransport:
         emit_messages: bool = False,
         ca_bundle: Optional[str] = None,
     ) -> None:
-        for name, value in (("connect_timeout", connect_timeout), ("reconnect_base_delay", reconnect_base_delay),
-                            ("max_reconnect_delay", max_reconnect_delay), ("ping_interval", ping_interval)):
+        for name, value in (
+            ("connect_timeout", connect_timeout),
+            ("reconnect_base_delay", reconnect_base_delay),
+            ("max_reconnect_delay", max_reconnect_delay),
+            ("ping_interval", ping_interval),
+        ):
             if not value >= 0:
                 raise ValueError(f"{name} must be a non-negative number of seconds")
         if max_message_size <= 0:
@@ -278,7 +315,9 @@ class WebSocketTransport:
                         "limit_exceeded",
                         f"request not sent: {self._queued_bytes} bytes are already waiting for Rhetor to read "
                         f"them, and this {len(frame)}-byte frame would pass the {SEND_BACKLOG_LIMIT}-byte "
-                        "send backlog", request_id=request_id)
+                        "send backlog",
+                        request_id=request_id,
+                    )
                 if request_id in self._in_flight:
                     raise error_from_kind("invalid_request", f"request id {request_id} is already in flight")
                 self._in_flight.add(request_id)
@@ -363,8 +402,10 @@ class WebSocketTransport:
         return len(self._in_flight)
 
     def __repr__(self) -> str:
-        return (f"WebSocketTransport(url={self._url!r}, component_id={self._component_id!r}, "
-                f"auth={'set' if self._token else 'none'}, connected={self.connected})")
+        return (
+            f"WebSocketTransport(url={self._url!r}, component_id={self._component_id!r}, "
+            f"auth={'set' if self._token else 'none'}, connected={self.connected})"
+        )
 
     # -- internals -------------------------------------------------------------------------
 
@@ -408,41 +449,57 @@ class WebSocketTransport:
         try:
             ws = await asyncio.wait_for(
                 ws_connect(
-                    self._url, additional_headers=headers, user_agent_header=_USER_AGENT,
-                    max_size=self._max_size, ping_interval=ping, ping_timeout=ping,
-                    open_timeout=None, close_timeout=2, compression=None, proxy=None,
-                    logger=_RedactingLogger(self._token), **tls,
+                    self._url,
+                    additional_headers=headers,
+                    user_agent_header=_USER_AGENT,
+                    max_size=self._max_size,
+                    ping_interval=ping,
+                    ping_timeout=ping,
+                    open_timeout=None,
+                    close_timeout=2,
+                    compression=None,
+                    proxy=None,
+                    logger=_RedactingLogger(self._token),
+                    **tls,
                 ),
                 max(deadline - loop.time(), 0.0),
             )
         except asyncio.TimeoutError:
-            raise self._error("timeout", f"connecting to {self._url} timed out after "
-                                         f"{self._connect_timeout:.1f}s") from None
+            raise self._error(
+                "timeout", f"connecting to {self._url} timed out after {self._connect_timeout:.1f}s"
+            ) from None
         except InvalidStatus as exc:
             status = exc.response.status_code
             if 300 <= status < 400:
                 location = exc.response.headers.get("Location", "(no Location header)")
-                raise self._error("connection", _redirect_refused(self._url, status, location),
-                                  status_code=status) from None
+                raise self._error(
+                    "connection", _redirect_refused(self._url, status, location), status_code=status
+                ) from None
             kind = _STATUS_KINDS.get(status, "error")
-            what = "Rhetor refused the auth token" if kind == "authentication" else \
-                "Rhetor refused the WebSocket upgrade"
+            what = (
+                "Rhetor refused the auth token" if kind == "authentication" else "Rhetor refused the WebSocket upgrade"
+            )
             raise self._error(kind, f"{what} at {self._url}", status_code=status) from None
         except InvalidURI as exc:
             raise self._error("invalid_request", f"bad WebSocket URL {self._url}: {exc}") from None
         except (OSError, Exception) as exc:  # noqa: BLE001 - refused, reset, DNS, bad handshake
             raise self._error("connection", f"cannot open a WebSocket to {self._url}: {exc}") from None
-        register: Dict[str, Any] = {"type": "REGISTER", "component_id": self._component_id,
-                                    "capabilities": self._capabilities}
+        register: Dict[str, Any] = {
+            "type": "REGISTER",
+            "component_id": self._component_id,
+            "capabilities": self._capabilities,
+        }
         if self._token:
             register["auth_token"] = self._token
         try:
             session_id, ack_text = await asyncio.wait_for(
-                self._register(ws, json.dumps(register)), max(deadline - loop.time(), 0.0))
+                self._register(ws, json.dumps(register)), max(deadline - loop.time(), 0.0)
+            )
         except asyncio.TimeoutError:
             await self._abort(ws)
-            raise self._error("timeout", f"no REGISTER_ACK from {self._url} within "
-                                         f"{self._connect_timeout:.1f}s") from None
+            raise self._error(
+                "timeout", f"no REGISTER_ACK from {self._url} within {self._connect_timeout:.1f}s"
+            ) from None
         except BaseException:
             await self._abort(ws)
             raise
@@ -470,9 +527,10 @@ class WebSocketTransport:
                 code = rcvd.code if rcvd is not None else None
                 reason = rcvd.reason if rcvd is not None else ""
                 refused = code in (1008, 4001, 4003) or "auth" in reason.lower()
-                raise self._error("authentication" if refused else "connection",
-                                  f"Rhetor closed the connection before REGISTER_ACK (code {code}: {reason})"
-                                  ) from None
+                raise self._error(
+                    "authentication" if refused else "connection",
+                    f"Rhetor closed the connection before REGISTER_ACK (code {code}: {reason})",
+                ) from None
             text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
             try:
                 obj = json.loads(text)
@@ -484,16 +542,21 @@ class WebSocketTransport:
                 # that answers REGISTER otherwise (Gen A's RESPONSE envelope) does not speak v1's
                 # /ws, and waiting out connect_timeout would not change that.
                 what = f"a {kind} frame" if kind else "a frame v1 cannot read"
-                raise self._error("protocol", f"Rhetor answered REGISTER with {what}, not REGISTER_ACK: it "
-                                              "does not speak protocol v1's /ws")
+                raise self._error(
+                    "protocol",
+                    f"Rhetor answered REGISTER with {what}, not REGISTER_ACK: it does not speak protocol v1's /ws",
+                )
             if kind == "REGISTER_ACK":
                 return _str(obj, "session_id", "sessionId") or "", text
             if kind == "ERROR":
                 err_code = _str(obj, "code", "code")
                 err_kind = kind_for_error(err_code, _int(obj.get("status")))
                 message = _str(obj, "error", "message") or "Rhetor reported an error without a message"
-                prefix = "Rhetor refused the registration" if err_kind == "authentication" else \
-                    "Rhetor answered REGISTER with an error"
+                prefix = (
+                    "Rhetor refused the registration"
+                    if err_kind == "authentication"
+                    else "Rhetor answered REGISTER with an error"
+                )
                 raise self._error(err_kind, f"{prefix}: {message}", code=err_code)
             if kind == "PING":
                 await ws.send(_PONG)
@@ -530,8 +593,9 @@ class WebSocketTransport:
             return
         self._finished = True
         for request_id in list(self._in_flight):
-            self._emit((EV_REQUEST_FAILED, request_id, "connection", "the WebSocket client is closed",
-                        None, None, None))
+            self._emit(
+                (EV_REQUEST_FAILED, request_id, "connection", "the WebSocket client is closed", None, None, None)
+            )
         self._in_flight.clear()
         self._emit((_FINISHED,))
         self._bump_link()
@@ -573,8 +637,16 @@ class WebSocketTransport:
                 except TektonLLMError as exc:
                     logger.warning("reconnect to Rhetor failed (attempt %d): %s", attempt, exc.message)
                     kind = _kind_name(exc)
-                    self._emit((EV_ERROR, kind, f"reconnect attempt {attempt} failed: {exc.message}",
-                                exc.code, exc.status_code, None))
+                    self._emit(
+                        (
+                            EV_ERROR,
+                            kind,
+                            f"reconnect attempt {attempt} failed: {exc.message}",
+                            exc.code,
+                            exc.status_code,
+                            None,
+                        )
+                    )
                     if kind == "authentication":
                         break
                     continue
@@ -608,8 +680,9 @@ class WebSocketTransport:
         from websockets.exceptions import ConnectionClosed
 
         outbound = self._outbound
-        writer = asyncio.get_running_loop().create_task(self._write_loop(ws, outbound)) \
-            if outbound is not None else None
+        writer = (
+            asyncio.get_running_loop().create_task(self._write_loop(ws, outbound)) if outbound is not None else None
+        )
         try:
             while True:
                 try:
@@ -624,9 +697,13 @@ class WebSocketTransport:
                         continue
                 if self._handle_text(raw) and outbound is not None:
                     if self._pongs_queued >= MAX_UNANSWERED_PINGS:
-                        return (False, "limit_exceeded",
-                                f"Rhetor sent {self._pongs_queued + 1} pings without reading our answers "
-                                f"(limit {MAX_UNANSWERED_PINGS}); the connection was closed", True)
+                        return (
+                            False,
+                            "limit_exceeded",
+                            f"Rhetor sent {self._pongs_queued + 1} pings without reading our answers "
+                            f"(limit {MAX_UNANSWERED_PINGS}); the connection was closed",
+                            True,
+                        )
                     self._enqueue(outbound, _PONG)
         finally:
             if writer is not None:
@@ -640,16 +717,28 @@ class WebSocketTransport:
             return False, "limit_exceeded", overflow, True
         sent, rcvd = exc.sent, exc.rcvd
         if rcvd is None and sent is not None and sent.code == 1009:
-            return (False, "limit_exceeded",
-                    f"a WebSocket message from Rhetor exceeded max_message_size ({self._max_size} bytes); "
-                    "the connection was closed", True)
+            return (
+                False,
+                "limit_exceeded",
+                f"a WebSocket message from Rhetor exceeded max_message_size ({self._max_size} bytes); "
+                "the connection was closed",
+                True,
+            )
         if rcvd is None and sent is not None and sent.code == 1011:
-            return (False, "timeout",
-                    f"Rhetor did not answer a ping within {self._ping_interval:.1f}s: the connection is dead",
-                    True)
+            return (
+                False,
+                "timeout",
+                f"Rhetor did not answer a ping within {self._ping_interval:.1f}s: the connection is dead",
+                True,
+            )
         if rcvd is not None:
             if rcvd.reason:
-                return False, "connection", f"Rhetor closed the WebSocket connection (code {rcvd.code}: {rcvd.reason})", False
+                return (
+                    False,
+                    "connection",
+                    f"Rhetor closed the WebSocket connection (code {rcvd.code}: {rcvd.reason})",
+                    False,
+                )
             return False, "connection", f"Rhetor closed the WebSocket connection (code {rcvd.code})", False
         return False, "connection", self._redact(f"WebSocket connection to Rhetor lost: {exc}"), True
 
@@ -688,21 +777,45 @@ class WebSocketTransport:
                 if done:
                     self._in_flight.discard(request_id)
                 usage = _usage(obj)
-                self._emit((EV_CHUNK, request_id, StreamingChunk(
-                    obj["_chunk"], done, None, _str(obj, "model", "model"), _str(obj, "provider", "provider"),
-                    _bool(obj, "fallback", "fallback"), _str(obj, "finish_reason", "finishReason"),
-                    Usage(*usage) if usage else None, _str(obj, "context_id", "contextId"),
-                    _str(obj, "timestamp", "timestamp"), received_ns)))
+                self._emit(
+                    (
+                        EV_CHUNK,
+                        request_id,
+                        StreamingChunk(
+                            obj["_chunk"],
+                            done,
+                            None,
+                            _str(obj, "model", "model"),
+                            _str(obj, "provider", "provider"),
+                            _bool(obj, "fallback", "fallback"),
+                            _str(obj, "finish_reason", "finishReason"),
+                            Usage(*usage) if usage else None,
+                            _str(obj, "context_id", "contextId"),
+                            _str(obj, "timestamp", "timestamp"),
+                            received_ns,
+                        ),
+                    )
+                )
             else:
                 logger.debug("frame for request %s dropped: not in flight", request_id)
         elif kind == "RESPONSE":
             request_id = obj["_rid"]
             if request_id in self._in_flight:
                 self._in_flight.discard(request_id)
-                self._emit((EV_RESPONSE, request_id, obj["_content"], _str(obj, "model", "model"),
-                            _str(obj, "provider", "provider"), _str(obj, "finish_reason", "finishReason"),
-                            _usage(obj), _str(obj, "context_id", "contextId"),
-                            _bool(obj, "fallback", "fallback"), _str(obj, "timestamp", "timestamp")))
+                self._emit(
+                    (
+                        EV_RESPONSE,
+                        request_id,
+                        obj["_content"],
+                        _str(obj, "model", "model"),
+                        _str(obj, "provider", "provider"),
+                        _str(obj, "finish_reason", "finishReason"),
+                        _usage(obj),
+                        _str(obj, "context_id", "contextId"),
+                        _bool(obj, "fallback", "fallback"),
+                        _str(obj, "timestamp", "timestamp"),
+                    )
+                )
             else:
                 logger.debug("frame for request %s dropped: not in flight", request_id)
         elif kind == "ERROR":

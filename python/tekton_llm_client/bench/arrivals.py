@@ -8,8 +8,9 @@ from typing import Iterator, Optional
 NS = 1_000_000_000
 
 
-def arrival_offsets(rate: float, arrival: str, burstiness: float, seed: int,
-                    count: Optional[int], duration_s: Optional[float]) -> Iterator[int]:
+def arrival_offsets(
+    rate: float, arrival: str, burstiness: float, seed: int, count: Optional[int], duration_s: Optional[float]
+) -> Iterator[int]:
     """Offsets (ns, from the run's start) of requests at `rate` per second, until `count`
     requests or `duration_s` seconds, whichever comes first.
 

@@ -27,40 +27,80 @@ DEFAULT_REQUESTS = 100
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of a `--url` run (the embedded-simulator bench ignores them)."""
     g = p.add_argument_group("measuring a server (--url)")
-    g.add_argument("--api", choices=["rhetor", "openai"], default="rhetor",
-                   help="rhetor (v1, or an older dialect, detected) or openai (/v1/chat/completions)")
+    g.add_argument(
+        "--api",
+        choices=["rhetor", "openai"],
+        default="rhetor",
+        help="rhetor (v1, or an older dialect, detected) or openai (/v1/chat/completions)",
+    )
     g.add_argument("--rate", help="open loop: requests per second (a comma list runs each rate in turn)")
-    g.add_argument("--arrival", choices=["constant", "poisson"], default="constant",
-                   help="open loop: evenly spaced, or Poisson (gamma with --burstiness) arrivals")
-    g.add_argument("--burstiness", type=float, default=1.0,
-                   help="gamma shape of Poisson arrivals: 1 = Poisson, <1 burstier, >1 more regular")
+    g.add_argument(
+        "--arrival",
+        choices=["constant", "poisson"],
+        default="constant",
+        help="open loop: evenly spaced, or Poisson (gamma with --burstiness) arrivals",
+    )
+    g.add_argument(
+        "--burstiness",
+        type=float,
+        default=1.0,
+        help="gamma shape of Poisson arrivals: 1 = Poisson, <1 burstier, >1 more regular",
+    )
     g.add_argument("--seed", type=int, default=0, help="seed of the arrivals and synthetic prompts")
-    g.add_argument("--max-concurrency", type=int,
-                   help="open loop: at most this many requests in flight (waiting counts in latency)")
-    g.add_argument("--requests", type=int, help=f"requests per run (default {DEFAULT_REQUESTS} "
-                   "unless --duration is given)")
+    g.add_argument(
+        "--max-concurrency",
+        type=int,
+        help="open loop: at most this many requests in flight (waiting counts in latency)",
+    )
+    g.add_argument(
+        "--requests", type=int, help=f"requests per run (default {DEFAULT_REQUESTS} unless --duration is given)"
+    )
     g.add_argument("--duration", type=float, help="seconds of sending per run")
     g.add_argument("--warmup", type=int, default=2, help="unrecorded requests before each run (default 2)")
     g.add_argument("--model", help="model to ask for (openai: default the first of /v1/models)")
     g.add_argument("--prompt", default="benchmark prompt", help="the prompt of every request")
-    g.add_argument("--prompts", metavar="FILE.jsonl", help="prompts, one JSON object a line: "
-                   "{\"prompt\": ...} or {\"messages\": [...]}, optional \"max_tokens\"")
-    g.add_argument("--synthetic", metavar="prompt_tokens=N,output_tokens=M",
-                   help="synthetic prompts of exactly N tokens; output length through max_tokens")
+    g.add_argument(
+        "--prompts",
+        metavar="FILE.jsonl",
+        help='prompts, one JSON object a line: {"prompt": ...} or {"messages": [...]}, optional "max_tokens"',
+    )
+    g.add_argument(
+        "--synthetic",
+        metavar="prompt_tokens=N,output_tokens=M",
+        help="synthetic prompts of exactly N tokens; output length through max_tokens",
+    )
     g.add_argument("--max-tokens", type=int, help="max_tokens of every request")
-    g.add_argument("--tokenizer-model", help="model whose tokenizer counts output tokens "
-                   "(default --model, else gpt-4o)")
-    g.add_argument("--sim-knobs", metavar="JSON",
-                   help="simulator knobs sent in each request body (e.g. '{\"chunk_delay_ms\": 10}')")
-    g.add_argument("--header", action="append", default=[], metavar="NAME:VALUE",
-                   help="an extra request header (repeatable), e.g. X-Sim-Chunks:20")
+    g.add_argument(
+        "--tokenizer-model", help="model whose tokenizer counts output tokens (default --model, else gpt-4o)"
+    )
+    g.add_argument(
+        "--sim-knobs",
+        metavar="JSON",
+        help="simulator knobs sent in each request body (e.g. '{\"chunk_delay_ms\": 10}')",
+    )
+    g.add_argument(
+        "--header",
+        action="append",
+        default=[],
+        metavar="NAME:VALUE",
+        help="an extra request header (repeatable), e.g. X-Sim-Chunks:20",
+    )
     g.add_argument("--dialect", choices=["v1", "gen_a", "gen_b"], help="rhetor: skip detection")
     g.add_argument("--slo", help="service-level objectives, e.g. ttft_p99=500ms,itl_p99=50ms")
     g.add_argument("--timeout", type=float, default=60.0, help="per-request timeout, s (default 60)")
-    g.add_argument("--sweep", type=int, metavar="K", help="synchronous run, maximum-throughput run "
-                   "(--max-concurrency, default 64), then K open-loop rates evenly between")
-    g.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report (offline: "
-                   "latency CDFs, TTFT/ITL against the load, request timelines)")
+    g.add_argument(
+        "--sweep",
+        type=int,
+        metavar="K",
+        help="synchronous run, maximum-throughput run "
+        "(--max-concurrency, default 64), then K open-loop rates evenly between",
+    )
+    g.add_argument(
+        "--html",
+        metavar="FILE",
+        help="also write a self-contained HTML report (offline: "
+        "latency CDFs, TTFT/ITL against the load, request timelines)",
+    )
     g.add_argument("--no-progress", action="store_true", help="no live progress line on stderr")
 
 
@@ -74,8 +114,9 @@ def _plan(args: argparse.Namespace) -> List[LoadSpec]:
     for name, limit in (("requests", 10_000_000), ("max_concurrency", 100_000), ("warmup", 100_000)):
         value = getattr(args, name)
         if value is not None and not (0 if name == "warmup" else 1) <= value <= limit:
-            raise SpecError(f"--{name.replace('_', '-')} must be {'' if name == 'warmup' else 'positive and '}"
-                            f"at most {limit:,}")
+            raise SpecError(
+                f"--{name.replace('_', '-')} must be {'' if name == 'warmup' else 'positive and '}at most {limit:,}"
+            )
     if args.duration is not None and not 0 < args.duration < 1e6:
         raise SpecError("--duration must be a positive number of seconds")
     if not 0 < args.burstiness < 1e6:
@@ -92,11 +133,21 @@ def _plan(args: argparse.Namespace) -> List[LoadSpec]:
         requests = DEFAULT_REQUESTS
     common = dict(seed=args.seed, requests=requests, duration_s=args.duration, warmup=args.warmup)
     if args.rate is not None:
-        return [LoadSpec("open", rate=r, arrival=args.arrival, burstiness=args.burstiness,
-                         max_concurrency=args.max_concurrency, **common)  # type: ignore[arg-type]
-                for r in parse_positive_list(args.rate, "--rate", integer=False)]
-    return [LoadSpec("closed", concurrency=int(c), **common)  # type: ignore[arg-type]
-            for c in parse_positive_list(args.concurrency, "--concurrency", integer=True)]
+        return [
+            LoadSpec(
+                "open",
+                rate=r,
+                arrival=args.arrival,
+                burstiness=args.burstiness,
+                max_concurrency=args.max_concurrency,
+                **common,
+            )  # type: ignore[arg-type]
+            for r in parse_positive_list(args.rate, "--rate", integer=False)
+        ]
+    return [
+        LoadSpec("closed", concurrency=int(c), **common)  # type: ignore[arg-type]
+        for c in parse_positive_list(args.concurrency, "--concurrency", integer=True)
+    ]
 
 
 def _headers(items: List[str]) -> Dict[str, str]:
@@ -136,8 +187,10 @@ def _prompts(args: argparse.Namespace, tokenizer_model: str, planned: int) -> Tu
             spec = type(spec)(spec.prompt_tokens, args.max_tokens)
         count = max(1, min(planned, 256))
         prompts = workload.synthetic(spec, tokenizer_model, args.seed, count)
-        return prompts, (f"synthetic: {spec.prompt_tokens} prompt tokens ({tokenizer_model}), "
-                         f"max_tokens {spec.output_tokens}, {count} distinct prompts")
+        return prompts, (
+            f"synthetic: {spec.prompt_tokens} prompt tokens ({tokenizer_model}), "
+            f"max_tokens {spec.output_tokens}, {count} distinct prompts"
+        )
     return workload.fixed(args.prompt, args.max_tokens), "fixed prompt"
 
 
@@ -185,17 +238,29 @@ def run(args: argparse.Namespace) -> int:
 class _State:
     """One invocation: the target, the runs done so far, and the document they make."""
 
-    def __init__(self, args: argparse.Namespace, plans: List[LoadSpec], slos: Any,
-                 headers: Dict[str, str], knobs: Optional[Dict[str, Any]], tokenizer_model: str,
-                 prompts: List[workload.Prompt], workload_text: str, backend: str) -> None:
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        plans: List[LoadSpec],
+        slos: Any,
+        headers: Dict[str, str],
+        knobs: Optional[Dict[str, Any]],
+        tokenizer_model: str,
+        prompts: List[workload.Prompt],
+        workload_text: str,
+        backend: str,
+    ) -> None:
         self.args, self.plans, self.slos = args, plans, slos
         self.headers, self.knobs, self.tokenizer_model = headers, knobs, tokenizer_model
         self.prompts, self.workload_text, self.backend = prompts, workload_text, backend
-        timestamps = ("delivery: when Python read the bytes (httpx)" if args.api == "openai"
-                      else "socket: when the Rust reader got the bytes" if backend == "rust"
-                      else "delivery: when Python read the bytes (pure backend)")
-        self.document: Dict[str, Any] = {
-            "tool": tool_info(os.environ.get(WAKE_WINDOW_ENV), timestamps), "runs": []}
+        timestamps = (
+            "delivery: when Python read the bytes (httpx)"
+            if args.api == "openai"
+            else "socket: when the Rust reader got the bytes"
+            if backend == "rust"
+            else "delivery: when Python read the bytes (pure backend)"
+        )
+        self.document: Dict[str, Any] = {"tool": tool_info(os.environ.get(WAKE_WINDOW_ENV), timestamps), "runs": []}
         self.target_info: Dict[str, Any] = {}
         self.samples: List[RunSamples] = []
         self.write_failed = False
@@ -218,27 +283,51 @@ class _State:
 
         pool = max([p.max_concurrency or p.concurrency or 0 for p in self.plans] + [100])
         if self.args.api == "openai":
-            return OpenAiTarget(self.args.url, model=self.args.model, timeout=self.args.timeout,
-                                headers=self.headers, sim_knobs=self.knobs, pool_size=pool)
-        return RhetorTarget(self.args.url, self.backend, model=self.args.model, timeout=self.args.timeout,
-                            headers=self.headers, sim_knobs=self.knobs, dialect=self.args.dialect,
-                            pool_size=pool)
+            return OpenAiTarget(
+                self.args.url,
+                model=self.args.model,
+                timeout=self.args.timeout,
+                headers=self.headers,
+                sim_knobs=self.knobs,
+                pool_size=pool,
+            )
+        return RhetorTarget(
+            self.args.url,
+            self.backend,
+            model=self.args.model,
+            timeout=self.args.timeout,
+            headers=self.headers,
+            sim_knobs=self.knobs,
+            dialect=self.args.dialect,
+            pool_size=pool,
+        )
 
     def _run_json(self, spec: LoadSpec, outcome: RunOutcome) -> Dict[str, Any]:
         config = {
-            "mode": spec.mode, "rate": spec.rate, "concurrency": spec.concurrency,
+            "mode": spec.mode,
+            "rate": spec.rate,
+            "concurrency": spec.concurrency,
             "max_concurrency": spec.max_concurrency,
             "arrival": spec.arrival if spec.mode == "open" else None,
             "burstiness": spec.burstiness if spec.mode == "open" else None,
-            "seed": spec.seed, "duration_s": spec.duration_s, "requests": spec.requests,
-            "warmup": spec.warmup, "api": self.args.api, "dialect": self.target_info.get("dialect"),
-            "url": _redact(self.args.url), "model": self.target_info.get("model", self.args.model),
+            "seed": spec.seed,
+            "duration_s": spec.duration_s,
+            "requests": spec.requests,
+            "warmup": spec.warmup,
+            "api": self.args.api,
+            "dialect": self.target_info.get("dialect"),
+            "url": _redact(self.args.url),
+            "model": self.target_info.get("model", self.args.model),
             "backend": self.backend if self.args.api == "rhetor" else "httpx",
-            "workload": self.workload_text, "tokenizer_model": self.tokenizer_model,
+            "workload": self.workload_text,
+            "tokenizer_model": self.tokenizer_model,
             "slo": self.args.slo,
         }
-        run: Dict[str, Any] = {"config": config, "elapsed_s": round(outcome.elapsed_s, 6),
-                               "interrupted": outcome.interrupted}
+        run: Dict[str, Any] = {
+            "config": config,
+            "elapsed_s": round(outcome.elapsed_s, 6),
+            "interrupted": outcome.interrupted,
+        }
         run.update(summarize_run(outcome.records, self.tokenizer_model, self.slos, outcome.elapsed_s))
         sent = [r.sent_ns for r in outcome.records if r.sent_ns]
         if spec.mode == "open" and len(sent) > 1:
@@ -248,9 +337,15 @@ class _State:
         if self.target_info.get("note"):
             notes.append(self.target_info["note"])
         sources = run["output_tokens"]["source_by_request"]
-        notes.append("output tokens: " + ", ".join(
-            f"{n} requests from {'the server usage' if s == 'usage' else 'our token counter (' + self.tokenizer_model + ')'}"
-            for s, n in sources.items()) if sources else "output tokens: no request completed")
+        notes.append(
+            "output tokens: "
+            + ", ".join(
+                f"{n} requests from {'the server usage' if s == 'usage' else 'our token counter (' + self.tokenizer_model + ')'}"
+                for s, n in sources.items()
+            )
+            if sources
+            else "output tokens: no request completed"
+        )
         run["notes"] = notes
         return run
 
@@ -260,9 +355,11 @@ class _State:
         started = time.monotonic_ns()
         on_progress = None
         if not self.args.no_progress and sys.stderr.isatty():
+
             def on_progress(rs: List[RequestRecord], t0: int = started) -> None:
                 sys.stderr.write(progress_line(rs, t0))
                 sys.stderr.flush()
+
         outcome: Optional[RunOutcome] = None
         try:
             outcome = await run_load(target, self.prompts, spec, records, on_progress)
@@ -289,14 +386,25 @@ class _State:
         low, high = sync["throughput"]["requests_per_s"], peak["throughput"]["requests_per_s"]
         if not low or not high or high <= low:
             self.document.setdefault("notes", []).append(
-                f"sweep stopped: the throughput run ({high} req/s) was not above the synchronous one ({low} req/s)")
+                f"sweep stopped: the throughput run ({high} req/s) was not above the synchronous one ({low} req/s)"
+            )
             return
         count = self.args.sweep
         for i in range(1, count + 1):
             rate = round(low + (high - low) * i / (count + 1), 3)
-            await self._one(target, replace(base, mode="open", rate=rate, concurrency=None,
-                                            arrival=self.args.arrival, burstiness=self.args.burstiness,
-                                            max_concurrency=self.args.max_concurrency), "rate")
+            await self._one(
+                target,
+                replace(
+                    base,
+                    mode="open",
+                    rate=rate,
+                    concurrency=None,
+                    arrival=self.args.arrival,
+                    burstiness=self.args.burstiness,
+                    max_concurrency=self.args.max_concurrency,
+                ),
+                "rate",
+            )
 
     async def main(self) -> int:
         target = self._make_target()

@@ -50,10 +50,12 @@ def _esc(text: Any) -> str:
 
 
 def _axes(x_max: float, y_max: float, x_label: str, y_label: str) -> List[str]:
-    parts = [f'<line x1="{PAD}" y1="{H - PAD}" x2="{W - 10}" y2="{H - PAD}" stroke="#444"/>',
-             f'<line x1="{PAD}" y1="10" x2="{PAD}" y2="{H - PAD}" stroke="#444"/>',
-             f'<text x="{W / 2}" y="{H - 8}" text-anchor="middle">{_esc(x_label)}</text>',
-             f'<text x="12" y="{H / 2}" transform="rotate(-90 12 {H / 2})" text-anchor="middle">{_esc(y_label)}</text>']
+    parts = [
+        f'<line x1="{PAD}" y1="{H - PAD}" x2="{W - 10}" y2="{H - PAD}" stroke="#444"/>',
+        f'<line x1="{PAD}" y1="10" x2="{PAD}" y2="{H - PAD}" stroke="#444"/>',
+        f'<text x="{W / 2}" y="{H - 8}" text-anchor="middle">{_esc(x_label)}</text>',
+        f'<text x="12" y="{H / 2}" transform="rotate(-90 12 {H / 2})" text-anchor="middle">{_esc(y_label)}</text>',
+    ]
     for i in range(5):
         fx, fy = x_max * i / 4, y_max * i / 4
         x = PAD + (W - PAD - 10) * i / 4
@@ -64,13 +66,13 @@ def _axes(x_max: float, y_max: float, x_label: str, y_label: str) -> List[str]:
 
 
 def _scale(x: float, y: float, x_max: float, y_max: float) -> Tuple[float, float]:
-    return (PAD + (W - PAD - 10) * (x / x_max if x_max else 0),
-            H - PAD - (H - PAD - 10) * (y / y_max if y_max else 0))
+    return (PAD + (W - PAD - 10) * (x / x_max if x_max else 0), H - PAD - (H - PAD - 10) * (y / y_max if y_max else 0))
 
 
 def _legend(labels: Sequence[str]) -> str:
-    return "".join(f'<span style="color:{COLORS[i % len(COLORS)]}">&#9632; {_esc(l)}</span> '
-                   for i, l in enumerate(labels))
+    return "".join(
+        f'<span style="color:{COLORS[i % len(COLORS)]}">&#9632; {_esc(l)}</span> ' for i, l in enumerate(labels)
+    )
 
 
 def cdf_svg(title: str, series: Sequence[Tuple[str, List[float]]]) -> str:
@@ -85,8 +87,10 @@ def cdf_svg(title: str, series: Sequence[Tuple[str, List[float]]]) -> str:
         idx = list(range(0, n, step)) + [n - 1]
         points = " ".join("{:.1f},{:.1f}".format(*_scale(values[k], (k + 1) / n, x_max, 1.0)) for k in idx)
         parts.append(f'<polyline fill="none" stroke="{COLORS[i % len(COLORS)]}" stroke-width="1.5" points="{points}"/>')
-    return (f"<h3>{_esc(title)}</h3><p>{_legend([l for l, _ in present])}</p>"
-            f'<svg width="{W}" height="{H}" font-size="10">{"".join(parts)}</svg>')
+    return (
+        f"<h3>{_esc(title)}</h3><p>{_legend([l for l, _ in present])}</p>"
+        f'<svg width="{W}" height="{H}" font-size="10">{"".join(parts)}</svg>'
+    )
 
 
 def load_svg(title: str, xs: List[float], lines: Dict[str, List[Any]], x_label: str) -> str:
@@ -98,13 +102,18 @@ def load_svg(title: str, xs: List[float], lines: Dict[str, List[Any]], x_label: 
     parts = _axes(x_max, y_max, x_label, "ms")
     for i, (_, v) in enumerate(pts.items()):
         color = COLORS[i % len(COLORS)]
-        parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.5" points="'
-                     + " ".join("{:.1f},{:.1f}".format(*_scale(x, y, x_max, y_max)) for x, y in v) + '"/>')
+        parts.append(
+            f'<polyline fill="none" stroke="{color}" stroke-width="1.5" points="'
+            + " ".join("{:.1f},{:.1f}".format(*_scale(x, y, x_max, y_max)) for x, y in v)
+            + '"/>'
+        )
         for x, y in v:
             cx, cy = _scale(x, y, x_max, y_max)
             parts.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="3" fill="{color}"/>')
-    return (f"<h3>{_esc(title)}</h3><p>{_legend(list(pts))}</p>"
-            f'<svg width="{W}" height="{H}" font-size="10">{"".join(parts)}</svg>')
+    return (
+        f"<h3>{_esc(title)}</h3><p>{_legend(list(pts))}</p>"
+        f'<svg width="{W}" height="{H}" font-size="10">{"".join(parts)}</svg>'
+    )
 
 
 def timeline_svg(s: RunSamples) -> str:
@@ -115,8 +124,10 @@ def timeline_svg(s: RunSamples) -> str:
     rows = rows[::step]
     x_max = max(end for _, _, end, _ in rows) or 1.0
     height = max(H, min(1200, 2 * len(rows) + PAD + 10))
-    parts = [f'<text x="{W / 2}" y="{height - 8}" text-anchor="middle">ms from the first due time '
-             f'(grey: due to first chunk, blue: streaming, red: failed)</text>']
+    parts = [
+        f'<text x="{W / 2}" y="{height - 8}" text-anchor="middle">ms from the first due time '
+        f"(grey: due to first chunk, blue: streaming, red: failed)</text>"
+    ]
     for i, (due, first, end, ok) in enumerate(rows):
         y = 10 + (height - PAD - 10) * i / max(1, len(rows))
         x0 = PAD + (W - PAD - 10) * due / x_max
@@ -127,25 +138,56 @@ def timeline_svg(s: RunSamples) -> str:
         x1 = PAD + (W - PAD - 10) * (first if first is not None else end) / x_max
         parts.append(f'<line x1="{x0:.1f}" y1="{y:.1f}" x2="{x1:.1f}" y2="{y:.1f}" stroke="#aaa"/>')
         parts.append(f'<line x1="{x1:.1f}" y1="{y:.1f}" x2="{x2:.1f}" y2="{y:.1f}" stroke="#1f77b4"/>')
-    return (f"<h3>Timeline: {_esc(s.label)} ({len(rows)} of {len(s.timeline)} requests)</h3>"
-            f'<svg width="{W}" height="{height}" font-size="10">{"".join(parts)}</svg>')
+    return (
+        f"<h3>Timeline: {_esc(s.label)} ({len(rows)} of {len(s.timeline)} requests)</h3>"
+        f'<svg width="{W}" height="{height}" font-size="10">{"".join(parts)}</svg>'
+    )
 
 
 def _table(runs: Sequence[Dict[str, Any]]) -> str:
-    head = ["run", "done", "failed", "errors", "req/s", "tok/s", "TTFT p50", "p99", "ITL p50", "p99",
-            "TPOT p50", "E2E p50", "p99", "lag p99", "goodput/s"]
+    head = [
+        "run",
+        "done",
+        "failed",
+        "errors",
+        "req/s",
+        "tok/s",
+        "TTFT p50",
+        "p99",
+        "ITL p50",
+        "p99",
+        "TPOT p50",
+        "E2E p50",
+        "p99",
+        "lag p99",
+        "goodput/s",
+    ]
     body = []
     for run in runs:
+
         def f(v: Any) -> str:
             return "-" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
+
         errors = ", ".join(f"{k}: {v}" for k, v in run["requests"]["errors_by_kind"].items())
-        cells = [run_label(run), run["requests"]["completed"], run["requests"]["failed"], errors or "-",
-                 run["throughput"]["requests_per_s"], run["throughput"]["output_tokens_per_s"],
-                 run["ttft_ms"]["p50"], run["ttft_ms"]["p99"], run["itl_ms"]["p50"], run["itl_ms"]["p99"],
-                 run["tpot_ms"]["p50"], run["e2e_ms"]["p50"], run["e2e_ms"]["p99"],
-                 run["schedule_lag_ms"]["p99"], run.get("goodput_per_s")]
+        cells = [
+            run_label(run),
+            run["requests"]["completed"],
+            run["requests"]["failed"],
+            errors or "-",
+            run["throughput"]["requests_per_s"],
+            run["throughput"]["output_tokens_per_s"],
+            run["ttft_ms"]["p50"],
+            run["ttft_ms"]["p99"],
+            run["itl_ms"]["p50"],
+            run["itl_ms"]["p99"],
+            run["tpot_ms"]["p50"],
+            run["e2e_ms"]["p50"],
+            run["e2e_ms"]["p99"],
+            run["schedule_lag_ms"]["p99"],
+            run.get("goodput_per_s"),
+        ]
         body.append("<tr>" + "".join(f"<td>{_esc(f(c))}</td>" for c in cells) + "</tr>")
-    return ("<table><tr>" + "".join(f"<th>{_esc(h)}</th>" for h in head) + "</tr>" + "".join(body) + "</table>")
+    return "<table><tr>" + "".join(f"<th>{_esc(h)}</th>" for h in head) + "</tr>" + "".join(body) + "</table>"
 
 
 def run_label(run: Dict[str, Any]) -> str:
@@ -156,28 +198,48 @@ def run_label(run: Dict[str, Any]) -> str:
 def render(document: Dict[str, Any], samples: Sequence[RunSamples]) -> str:
     runs = document["runs"]
     tool = document["tool"]
-    notes = "".join(f"<li>{_esc(run_label(r))}: {_esc(n)}</li>" for r in runs
-                    for n in r.get("notes", []) + r["client"]["warnings"])
-    sections = [_table(runs), f"<ul>{notes}</ul>" if notes else "",
-                cdf_svg("TTFT (from the scheduled send time)", [(s.label, s.ttft) for s in samples]),
-                cdf_svg("Inter-token latency (every gap)", [(s.label, s.itl) for s in samples]),
-                cdf_svg("End-to-end latency", [(s.label, s.e2e) for s in samples])]
+    notes = "".join(
+        f"<li>{_esc(run_label(r))}: {_esc(n)}</li>" for r in runs for n in r.get("notes", []) + r["client"]["warnings"]
+    )
+    sections = [
+        _table(runs),
+        f"<ul>{notes}</ul>" if notes else "",
+        cdf_svg("TTFT (from the scheduled send time)", [(s.label, s.ttft) for s in samples]),
+        cdf_svg("Inter-token latency (every gap)", [(s.label, s.itl) for s in samples]),
+        cdf_svg("End-to-end latency", [(s.label, s.e2e) for s in samples]),
+    ]
     if len(runs) > 1:
         # Against what each run achieved (mixed closed and open runs share one axis, as in a sweep).
         xs = [float(r["throughput"]["requests_per_s"] or 0.0) for r in runs]
         x_label = "requests/s achieved"
-        sections.append(load_svg("TTFT against the load", xs, {
-            "TTFT p50": [r["ttft_ms"]["p50"] for r in runs], "TTFT p99": [r["ttft_ms"]["p99"] for r in runs]}, x_label))
-        sections.append(load_svg("ITL against the load", xs, {
-            "ITL p50": [r["itl_ms"]["p50"] for r in runs], "ITL p99": [r["itl_ms"]["p99"] for r in runs]}, x_label))
+        sections.append(
+            load_svg(
+                "TTFT against the load",
+                xs,
+                {"TTFT p50": [r["ttft_ms"]["p50"] for r in runs], "TTFT p99": [r["ttft_ms"]["p99"] for r in runs]},
+                x_label,
+            )
+        )
+        sections.append(
+            load_svg(
+                "ITL against the load",
+                xs,
+                {"ITL p50": [r["itl_ms"]["p50"] for r in runs], "ITL p99": [r["itl_ms"]["p99"] for r in runs]},
+                x_label,
+            )
+        )
     sections.extend(timeline_svg(s) for s in samples)
-    style = ("body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;font-size:13px}"
-             "td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}svg{background:#fafafa}")
-    return ("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>tekton-llm bench</title>"
-            f"<style>{style}</style></head><body><h1>tekton-llm bench</h1>"
-            f"<p>{_esc(tool['name'])} {_esc(tool['version'])} on {_esc(tool['platform'])}, "
-            f"{_esc(tool['cpu_count'])} CPUs; chunk times: {_esc(tool['timestamps'])}; percentiles: "
-            f"{_esc(tool['percentiles'])}</p>{''.join(sections)}</body></html>\n")
+    style = (
+        "body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;font-size:13px}"
+        "td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}svg{background:#fafafa}"
+    )
+    return (
+        '<!DOCTYPE html><html><head><meta charset="utf-8"><title>tekton-llm bench</title>'
+        f"<style>{style}</style></head><body><h1>tekton-llm bench</h1>"
+        f"<p>{_esc(tool['name'])} {_esc(tool['version'])} on {_esc(tool['platform'])}, "
+        f"{_esc(tool['cpu_count'])} CPUs; chunk times: {_esc(tool['timestamps'])}; percentiles: "
+        f"{_esc(tool['percentiles'])}</p>{''.join(sections)}</body></html>\n"
+    )
 
 
 def write_html(path: str, document: Dict[str, Any], samples: Sequence[RunSamples]) -> None:

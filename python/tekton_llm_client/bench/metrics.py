@@ -73,8 +73,9 @@ def meets_slos(m: RequestMetrics, slos: Sequence[Slo]) -> bool:
     return True
 
 
-def summarize_run(records: Sequence[RequestRecord], tokenizer_model: str,
-                  slos: Optional[Sequence[Slo]], elapsed_s: float) -> Dict[str, Any]:
+def summarize_run(
+    records: Sequence[RequestRecord], tokenizer_model: str, slos: Optional[Sequence[Slo]], elapsed_s: float
+) -> Dict[str, Any]:
     """The measured part of a run's JSON: requests, throughput, latency summaries, SLOs."""
     finished = [r for r in records if r.finished]
     failed = [r for r in finished if r.error_kind is not None]
@@ -119,7 +120,10 @@ def summarize_run(records: Sequence[RequestRecord], tokenizer_model: str,
         checks = {}
         for slo in slos:
             measured = out[f"{slo.metric}_ms"].get(slo.stat)
-            checks[slo.name] = {"limit_ms": slo.limit_ms, "measured_ms": measured,
-                                "met": measured is not None and measured <= slo.limit_ms}
+            checks[slo.name] = {
+                "limit_ms": slo.limit_ms,
+                "measured_ms": measured,
+                "met": measured is not None and measured <= slo.limit_ms,
+            }
         out["slo"] = {"requests_meeting_all": good, "checks": checks}
     return out

@@ -33,8 +33,7 @@ def tool_info(wake_window_us: Optional[str], timestamps: str) -> Dict[str, Any]:
     }
 
 
-def self_check(run: Dict[str, Any], cpu_s: float, elapsed_s: float,
-               loop_lag_ns: List[int]) -> Dict[str, Any]:
+def self_check(run: Dict[str, Any], cpu_s: float, elapsed_s: float, loop_lag_ns: List[int]) -> Dict[str, Any]:
     """(Schedule lag is judged for open-loop runs only: a closed loop has no schedule to keep.)"""
     """The client's CPU, its event loop's lag, and plain warnings when either (or the
     schedule lag) says the client, not the server, may be what was measured."""
@@ -43,18 +42,26 @@ def self_check(run: Dict[str, Any], cpu_s: float, elapsed_s: float,
     warnings: List[str] = []
     lag_p99 = run["schedule_lag_ms"].get("p99") if run["config"]["mode"] == "open" else None
     if lag_p99 is not None and lag_p99 > LAG_P99_LIMIT_MS:
-        warnings.append(f"requests were sent late (schedule lag p99 {lag_p99:.3f} ms > "
-                        f"{LAG_P99_LIMIT_MS} ms): the client or --max-concurrency held them back; "
-                        "latencies include that wait, throughput is below the asked rate")
+        warnings.append(
+            f"requests were sent late (schedule lag p99 {lag_p99:.3f} ms > "
+            f"{LAG_P99_LIMIT_MS} ms): the client or --max-concurrency held them back; "
+            "latencies include that wait, throughput is below the asked rate"
+        )
     if loop_lag["p99"] is not None and loop_lag["p99"] > LOOP_LAG_P99_LIMIT_MS:
-        warnings.append(f"the client's event loop was busy (loop lag p99 {loop_lag['p99']:.3f} ms): "
-                        "chunk times stay exact on the Rust path, and Rhetor v1 sends (timed by the I/O "
-                        "thread, handed over 20 ms ahead) while the lag stays below that; the rest does not")
+        warnings.append(
+            f"the client's event loop was busy (loop lag p99 {loop_lag['p99']:.3f} ms): "
+            "chunk times stay exact on the Rust path, and Rhetor v1 sends (timed by the I/O "
+            "thread, handed over 20 ms ahead) while the lag stays below that; the rest does not"
+        )
     if cpu_fraction > CPU_BUSY_FRACTION:
-        warnings.append(f"the client used {cpu_fraction:.0%} of a CPU: it is likely the bottleneck "
-                        "at this load")
-    return {"cpu_s": round(cpu_s, 6), "cpu_fraction": round(cpu_fraction, 4),
-            "loop_lag_ms": loop_lag, "trustworthy": not warnings, "warnings": warnings}
+        warnings.append(f"the client used {cpu_fraction:.0%} of a CPU: it is likely the bottleneck at this load")
+    return {
+        "cpu_s": round(cpu_s, 6),
+        "cpu_fraction": round(cpu_fraction, 4),
+        "loop_lag_ms": loop_lag,
+        "trustworthy": not warnings,
+        "warnings": warnings,
+    }
 
 
 def write_json(path: str, document: Dict[str, Any]) -> None:
@@ -74,20 +81,42 @@ def _fmt(value: Optional[float], digits: int = 2) -> str:
 
 
 def print_table(runs: List[Dict[str, Any]], out: TextIO) -> None:
-    header = ["load", "done", "failed", "req/s", "tok/s", "ttft p50", "p99", "itl p50", "p99",
-              "tpot p50", "e2e p50", "p99", "lag p99"]
+    header = [
+        "load",
+        "done",
+        "failed",
+        "req/s",
+        "tok/s",
+        "ttft p50",
+        "p99",
+        "itl p50",
+        "p99",
+        "tpot p50",
+        "e2e p50",
+        "p99",
+        "lag p99",
+    ]
     rows = []
     for run in runs:
         c = run["config"]
-        load = (f"rate {c['rate']:g}/s" if c["mode"] == "open" else f"conc {c['concurrency']}")
-        rows.append([
-            load, str(run["requests"]["completed"]), str(run["requests"]["failed"]),
-            _fmt(run["throughput"]["requests_per_s"]), _fmt(run["throughput"]["output_tokens_per_s"], 1),
-            _fmt(run["ttft_ms"]["p50"]), _fmt(run["ttft_ms"]["p99"]),
-            _fmt(run["itl_ms"]["p50"], 3), _fmt(run["itl_ms"]["p99"], 3),
-            _fmt(run["tpot_ms"]["p50"], 3), _fmt(run["e2e_ms"]["p50"]), _fmt(run["e2e_ms"]["p99"]),
-            _fmt(run["schedule_lag_ms"]["p99"], 3),
-        ])
+        load = f"rate {c['rate']:g}/s" if c["mode"] == "open" else f"conc {c['concurrency']}"
+        rows.append(
+            [
+                load,
+                str(run["requests"]["completed"]),
+                str(run["requests"]["failed"]),
+                _fmt(run["throughput"]["requests_per_s"]),
+                _fmt(run["throughput"]["output_tokens_per_s"], 1),
+                _fmt(run["ttft_ms"]["p50"]),
+                _fmt(run["ttft_ms"]["p99"]),
+                _fmt(run["itl_ms"]["p50"], 3),
+                _fmt(run["itl_ms"]["p99"], 3),
+                _fmt(run["tpot_ms"]["p50"], 3),
+                _fmt(run["e2e_ms"]["p50"]),
+                _fmt(run["e2e_ms"]["p99"]),
+                _fmt(run["schedule_lag_ms"]["p99"], 3),
+            ]
+        )
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)] if rows else []
     print("  ".join(h.rjust(w) for h, w in zip(header, widths)), file=out)
     for r in rows:
@@ -100,8 +129,10 @@ def print_table(runs: List[Dict[str, Any]], out: TextIO) -> None:
         if errors:
             print(f"{tag}: failures by kind: " + ", ".join(f"{k}: {v}" for k, v in errors.items()), file=out)
         if "goodput_per_s" in run:
-            checks = ", ".join(f"{name} {_fmt(ch['measured_ms'])} ms {'ok' if ch['met'] else 'MISSED'}"
-                               for name, ch in run["slo"]["checks"].items())
+            checks = ", ".join(
+                f"{name} {_fmt(ch['measured_ms'])} ms {'ok' if ch['met'] else 'MISSED'}"
+                for name, ch in run["slo"]["checks"].items()
+            )
             print(f"{tag}: goodput {_fmt(run['goodput_per_s'])} req/s; {checks}", file=out)
         for note in run.get("notes", []):
             print(f"{tag}: note: {note}", file=out)

@@ -95,9 +95,13 @@ async def warm_up(target: Target, prompts: Sequence[Prompt], count: int, paralle
     await asyncio.gather(*(one(i) for i in range(count)))
 
 
-async def run_load(target: Target, prompts: Sequence[Prompt], spec: LoadSpec,
-                   records: List[RequestRecord],
-                   on_progress: Optional[Callable[[List[RequestRecord]], None]] = None) -> RunOutcome:
+async def run_load(
+    target: Target,
+    prompts: Sequence[Prompt],
+    spec: LoadSpec,
+    records: List[RequestRecord],
+    on_progress: Optional[Callable[[List[RequestRecord]], None]] = None,
+) -> RunOutcome:
     """Runs one measured load. `records` is filled as requests are scheduled, so a caller that
     is interrupted still has everything measured so far."""
     await warm_up(target, prompts, spec.warmup, spec.max_concurrency or spec.concurrency or spec.warmup)
@@ -106,8 +110,7 @@ async def run_load(target: Target, prompts: Sequence[Prompt], spec: LoadSpec,
     cpu0 = time.process_time()
     started = time.monotonic_ns() + START_DELAY_NS
     outcome = RunOutcome(records, started, started, 0.0)
-    progress = asyncio.get_running_loop().create_task(_report_progress(records, on_progress)) \
-        if on_progress else None
+    progress = asyncio.get_running_loop().create_task(_report_progress(records, on_progress)) if on_progress else None
     try:
         if spec.mode == "open":
             await _open_loop(target, prompts, spec, records, started)
@@ -126,8 +129,7 @@ async def run_load(target: Target, prompts: Sequence[Prompt], spec: LoadSpec,
     return outcome
 
 
-async def _report_progress(records: List[RequestRecord],
-                           on_progress: Callable[[List[RequestRecord]], None]) -> None:
+async def _report_progress(records: List[RequestRecord], on_progress: Callable[[List[RequestRecord]], None]) -> None:
     while True:
         await asyncio.sleep(1.0)
         on_progress(records)
@@ -139,8 +141,9 @@ async def _sleep_until(deadline_ns: int) -> None:
         await asyncio.sleep(delay)
 
 
-async def _open_loop(target: Target, prompts: Sequence[Prompt], spec: LoadSpec,
-                     records: List[RequestRecord], started: int) -> None:
+async def _open_loop(
+    target: Target, prompts: Sequence[Prompt], spec: LoadSpec, records: List[RequestRecord], started: int
+) -> None:
     if spec.rate is None:
         raise ValueError("an open-loop run needs a rate")
     gate = asyncio.Semaphore(spec.max_concurrency) if spec.max_concurrency else None
@@ -153,8 +156,9 @@ async def _open_loop(target: Target, prompts: Sequence[Prompt], spec: LoadSpec,
         async with gate:  # the wait here counts in the latency (it is measured from scheduled_ns)
             await target.send(record, prompt)
 
-    offsets: Iterable[int] = arrival_offsets(spec.rate, spec.arrival, spec.burstiness, spec.seed,
-                                             spec.requests, spec.duration_s)
+    offsets: Iterable[int] = arrival_offsets(
+        spec.rate, spec.arrival, spec.burstiness, spec.seed, spec.requests, spec.duration_s
+    )
     try:
         lead = HANDOVER_LEAD_NS if target.sends_at_schedule else 0
         for i, offset in enumerate(offsets):
@@ -169,8 +173,9 @@ async def _open_loop(target: Target, prompts: Sequence[Prompt], spec: LoadSpec,
             task.cancel()
 
 
-async def _closed_loop(target: Target, prompts: Sequence[Prompt], spec: LoadSpec,
-                       records: List[RequestRecord], started: int) -> None:
+async def _closed_loop(
+    target: Target, prompts: Sequence[Prompt], spec: LoadSpec, records: List[RequestRecord], started: int
+) -> None:
     if spec.concurrency is None:
         raise ValueError("a closed-loop run needs a concurrency")
     deadline = started + int(spec.duration_s * 1e9) if spec.duration_s is not None else None
@@ -205,6 +210,7 @@ def progress_line(records: List[RequestRecord], started_ns: int) -> str:
     done = sum(1 for r in records if r.finished)
     failed = sum(1 for r in records if r.finished and r.error_kind is not None)
     elapsed = max(1e-9, (time.monotonic_ns() - started_ns) / 1e9)
-    return (f"\r  {elapsed:6.1f} s  sent {len(records):6d}  done {done:6d}  failed {failed:5d}  "
-            f"in flight {len(records) - done:5d}  ({done / elapsed:7.1f} req/s)")
-
+    return (
+        f"\r  {elapsed:6.1f} s  sent {len(records):6d}  done {done:6d}  failed {failed:5d}  "
+        f"in flight {len(records) - done:5d}  ({done / elapsed:7.1f} req/s)"
+    )

@@ -50,7 +50,8 @@ def parse_slos(text: str) -> List[Slo]:
         if not sep or metric not in SLO_METRICS or stat not in SLO_STATS:
             raise SpecError(
                 f"bad SLO {part!r}: expected METRIC_STAT=DURATION with METRIC one of "
-                f"{', '.join(SLO_METRICS)} and STAT one of {', '.join(SLO_STATS)} (e.g. ttft_p99=500ms)")
+                f"{', '.join(SLO_METRICS)} and STAT one of {', '.join(SLO_STATS)} (e.g. ttft_p99=500ms)"
+            )
         limit = parse_duration_ms(value)
         if limit <= 0:
             raise SpecError(f"bad SLO {part!r}: the limit must be positive")

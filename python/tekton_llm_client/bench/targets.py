@@ -20,15 +20,32 @@ class RhetorTarget:
     # Set by prepare(): whether send() starts requests at record.scheduled_ns on its own.
     sends_at_schedule = False
 
-    def __init__(self, url: str, backend: str, *, model: Optional[str], timeout: float,
-                 headers: Mapping[str, str], sim_knobs: Optional[Dict[str, Any]],
-                 dialect: Optional[str], pool_size: int) -> None:
+    def __init__(
+        self,
+        url: str,
+        backend: str,
+        *,
+        model: Optional[str],
+        timeout: float,
+        headers: Mapping[str, str],
+        sim_knobs: Optional[Dict[str, Any]],
+        dialect: Optional[str],
+        pool_size: int,
+    ) -> None:
         from ..client import TektonLLMClient
 
         self.client = TektonLLMClient(
-            "tekton-llm-bench", rhetor_url=url, backend=backend, model_id=model, timeout=timeout,
-            max_retries=0, use_fallback=False, headers=dict(headers), dialect=dialect,
-            pool_size=pool_size)
+            "tekton-llm-bench",
+            rhetor_url=url,
+            backend=backend,
+            model_id=model,
+            timeout=timeout,
+            max_retries=0,
+            use_fallback=False,
+            headers=dict(headers),
+            dialect=dialect,
+            pool_size=pool_size,
+        )
         self._options = {"sim": sim_knobs} if sim_knobs else None
         self.timestamps = "socket" if backend == "rust" else "delivery"
         self._backend = backend
@@ -41,8 +58,10 @@ class RhetorTarget:
         self.sends_at_schedule = self._backend == "rust" and dialect == "v1"
         info: Dict[str, Any] = {"dialect": dialect, "streams": dialect == "v1"}
         if dialect not in ("v1", "unknown"):
-            info["note"] = (f"the {dialect} dialect cannot stream: each answer arrives whole, "
-                            "so TTFT equals E2E and there are no inter-token gaps")
+            info["note"] = (
+                f"the {dialect} dialect cannot stream: each answer arrives whole, "
+                "so TTFT equals E2E and there are no inter-token gaps"
+            )
         return info
 
     async def send(self, record: RequestRecord, prompt: Prompt) -> None:
@@ -52,7 +71,8 @@ class RhetorTarget:
         record.timestamps = self.timestamps
         try:
             call = self.client.generate_chat_response(
-                prompt.messages, streaming=True, options=self._options, max_tokens=prompt.max_tokens)
+                prompt.messages, streaming=True, options=self._options, max_tokens=prompt.max_tokens
+            )
             record.sent_ns = time.monotonic_ns()
             async for chunk in call:
                 if not record.add_chunk(chunk):
@@ -71,8 +91,12 @@ class RhetorTarget:
         stream: Any = None
         try:
             stream = self.client._http.stream_chat_at(
-                prompt.messages, at_ns=record.scheduled_ns, context_id="tekton-llm-bench",
-                model_id=self._model, options=options or None)
+                prompt.messages,
+                at_ns=record.scheduled_ns,
+                context_id="tekton-llm-bench",
+                model_id=self._model,
+                options=options or None,
+            )
             while True:
                 batch = await stream.next_batch()
                 if batch is None:
@@ -100,9 +124,16 @@ class OpenAiTarget:
     timestamps = "delivery"
     sends_at_schedule = False
 
-    def __init__(self, url: str, *, model: Optional[str], timeout: float,
-                 headers: Mapping[str, str], sim_knobs: Optional[Dict[str, Any]],
-                 pool_size: int) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        model: Optional[str],
+        timeout: float,
+        headers: Mapping[str, str],
+        sim_knobs: Optional[Dict[str, Any]],
+        pool_size: int,
+    ) -> None:
         import httpx
 
         self._httpx = httpx
@@ -112,8 +143,10 @@ class OpenAiTarget:
         self.model = model
         self._sim = sim_knobs
         self.http = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)), headers=dict(headers),
-            limits=httpx.Limits(max_connections=pool_size, max_keepalive_connections=pool_size))
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            headers=dict(headers),
+            limits=httpx.Limits(max_connections=pool_size, max_keepalive_connections=pool_size),
+        )
 
     async def prepare(self) -> Dict[str, Any]:
         """Asks `/v1/models` for a model when none was named."""
@@ -127,8 +160,12 @@ class OpenAiTarget:
         return {"dialect": "openai", "streams": True, "model": self.model}
 
     def _body(self, prompt: Prompt) -> Dict[str, Any]:
-        body: Dict[str, Any] = {"model": self.model, "messages": prompt.messages, "stream": True,
-                                "stream_options": {"include_usage": True}}
+        body: Dict[str, Any] = {
+            "model": self.model,
+            "messages": prompt.messages,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
         if prompt.max_tokens is not None:
             body["max_tokens"] = prompt.max_tokens
         if self._sim:
@@ -140,8 +177,9 @@ class OpenAiTarget:
         httpx = self._httpx
         try:
             record.sent_ns = time.monotonic_ns()
-            async with self.http.stream("POST", self.base + "/v1/chat/completions",
-                                        json=self._body(prompt)) as response:
+            async with self.http.stream(
+                "POST", self.base + "/v1/chat/completions", json=self._body(prompt)
+            ) as response:
                 if response.status_code != 200:
                     await response.aread()
                     record.fail(f"HTTP {response.status_code}", response.text[:300], time.monotonic_ns())
@@ -228,7 +266,7 @@ class _SseEvents:
             end = self._buf.find(b"\n\n")
             if end < 0:
                 break
-            block, self._buf = self._buf[:end], self._buf[end + 2:]
+            block, self._buf = self._buf[:end], self._buf[end + 2 :]
             lines = [ln[5:].lstrip(b" ") for ln in block.split(b"\n") if ln.startswith(b"data:")]
             if lines:
                 out.append(b"\n".join(lines).decode("utf-8", "replace"))

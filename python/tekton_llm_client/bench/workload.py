@@ -15,8 +15,28 @@ MAX_PROMPTS = 100_000
 MAX_FILE_BYTES = 256 << 20
 
 # Words that are one token each in the OpenAI encodings, so lengths converge quickly.
-_WORDS = ("time", "river", "stone", "light", "green", "house", "music", "north", "table", "water",
-          "paper", "field", "cloud", "bread", "glass", "horse", "night", "plant", "sound", "train")
+_WORDS = (
+    "time",
+    "river",
+    "stone",
+    "light",
+    "green",
+    "house",
+    "music",
+    "north",
+    "table",
+    "water",
+    "paper",
+    "field",
+    "cloud",
+    "bread",
+    "glass",
+    "horse",
+    "night",
+    "plant",
+    "sound",
+    "train",
+)
 
 
 @dataclass(frozen=True)
@@ -31,19 +51,23 @@ def fixed(prompt: str, max_tokens: Optional[int]) -> List[Prompt]:
 
 def _line_prompt(item: Any, where: str, max_tokens: Optional[int]) -> Prompt:
     if not isinstance(item, dict):
-        raise SpecError(f"{where}: expected a JSON object with \"prompt\" or \"messages\"")
+        raise SpecError(f'{where}: expected a JSON object with "prompt" or "messages"')
     limit = item.get("max_tokens", max_tokens)
     if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit <= 0):
-        raise SpecError(f"{where}: \"max_tokens\" must be a positive integer")
+        raise SpecError(f'{where}: "max_tokens" must be a positive integer')
     if isinstance(item.get("prompt"), str):
         return Prompt([{"role": "user", "content": item["prompt"]}], limit)
     messages = item.get("messages")
-    if (isinstance(messages, list) and messages
-            and all(isinstance(m, dict) and isinstance(m.get("role"), str)
-                    and isinstance(m.get("content"), str) for m in messages)):
+    if (
+        isinstance(messages, list)
+        and messages
+        and all(
+            isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
+            for m in messages
+        )
+    ):
         return Prompt([{"role": m["role"], "content": m["content"]} for m in messages], limit)
-    raise SpecError(f"{where}: needs \"prompt\" (a string) or \"messages\" "
-                    "(a non-empty list of {role, content} strings)")
+    raise SpecError(f'{where}: needs "prompt" (a string) or "messages" (a non-empty list of {{role, content}} strings)')
 
 
 def from_jsonl(path: str, max_tokens: Optional[int]) -> List[Prompt]:
@@ -89,5 +113,7 @@ def synthetic(spec: Synthetic, model: str, seed: int, count: int) -> List[Prompt
     """`count` distinct prompts (distinct so no cache answers them) of spec.prompt_tokens each;
     output length through max_tokens."""
     rng = random.Random(seed)
-    return [Prompt([{"role": "user", "content": synthetic_text(spec.prompt_tokens, model, rng)}],
-                   spec.output_tokens) for _ in range(count)]
+    return [
+        Prompt([{"role": "user", "content": synthetic_text(spec.prompt_tokens, model, rng)}], spec.output_tokens)
+        for _ in range(count)
+    ]

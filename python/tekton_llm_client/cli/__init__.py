@@ -38,8 +38,11 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     from .._version import __version__
 
-    parser = _Parser(prog="tekton-llm", description="Tekton's client for Rhetor, the LLM router",
-                                     epilog="Exit statuses and error lines: docs/cli.md")
+    parser = _Parser(
+        prog="tekton-llm",
+        description="Tekton's client for Rhetor, the LLM router",
+        epilog="Exit statuses and error lines: docs/cli.md",
+    )
     parser.add_argument("--version", action="version", version=f"tekton-llm {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module in _COMMANDS.items():
@@ -101,11 +104,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     except BaseException as exc:  # the last net (a PanicException is a BaseException): one line, not a traceback
         if os.environ.get("TEKTON_LLM_DEBUG"):
             traceback.print_exc()
-        _exit.report(command, "internal",
-                     f"{type(exc).__name__}: {exc} (a bug in tekton-llm; TEKTON_LLM_DEBUG=1 shows the traceback)")
+        _exit.report(
+            command,
+            "internal",
+            f"{type(exc).__name__}: {exc} (a bug in tekton-llm; TEKTON_LLM_DEBUG=1 shows the traceback)",
+        )
         return _exit.INTERNAL
     finally:
         restore_logging()
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -63,8 +63,11 @@ class Store:
             except BlockingIOError:
                 os.close(fd)
                 raise _exit.CommandError(
-                    "busy", f"another tekton-llm batch is writing {self.output} (it holds {self.journal}); "
-                    "wait for it to finish or use another -o", _exit.BUSY) from None
+                    "busy",
+                    f"another tekton-llm batch is writing {self.output} (it holds {self.journal}); "
+                    "wait for it to finish or use another -o",
+                    _exit.BUSY,
+                ) from None
             except BaseException:
                 os.close(fd)
                 raise
@@ -130,7 +133,7 @@ class Store:
     def _write(self, data: bytes) -> None:
         assert self._fd is not None
         while data:
-            data = data[os.write(self._fd, data):]
+            data = data[os.write(self._fd, data) :]
 
     def record(self, item_id: str, rec: Dict[str, Any]) -> None:
         """Keep `rec` and append it to the journal in one write (a crash leaves whole lines)."""

@@ -26,14 +26,23 @@ def rhetor_url_arg(value: str) -> str:
 def add_client_args(p: argparse.ArgumentParser) -> None:
     """--url, --simulate, --provider/--model, --timeout, --retries, --backend."""
     g = p.add_argument_group("connection")
-    g.add_argument("--url", default=None, type=rhetor_url_arg, help="Rhetor's base URL (default: RHETOR_URL, else http://localhost:8003)")
+    g.add_argument(
+        "--url",
+        default=None,
+        type=rhetor_url_arg,
+        help="Rhetor's base URL (default: RHETOR_URL, else http://localhost:8003)",
+    )
     g.add_argument("--simulate", action="store_true", help="talk to an embedded Rhetor simulator instead")
     g.add_argument("--provider", default=None, help="provider id (default: RHETOR_DEFAULT_PROVIDER)")
     g.add_argument("--model", default=None, help="model id (default: RHETOR_DEFAULT_MODEL)")
     g.add_argument("--timeout", type=float, default=None, help="seconds per attempt (default: RHETOR_TIMEOUT, else 30)")
     g.add_argument("--retries", type=int, default=None, help="retries per call (default: RHETOR_MAX_RETRIES, else 3)")
-    g.add_argument("--backend", choices=["rust", "python"], default=None,
-                   help="client backend (default: TEKTON_LLM_BACKEND, else rust)")
+    g.add_argument(
+        "--backend",
+        choices=["rust", "python"],
+        default=None,
+        help="client backend (default: TEKTON_LLM_BACKEND, else rust)",
+    )
     g.add_argument("-v", "--verbose", action="store_true", help="also log retries, fallbacks and reconnects")
 
 
@@ -57,8 +66,16 @@ async def open_client(args: argparse.Namespace, **kw: Any) -> AsyncIterator[Tekt
         sim = RhetorSimulator(record=False, worker_threads=2).start()
         url = sim.url
     try:
-        client = make_client(COMPONENT_ID, rhetor_url=url, provider_id=args.provider, model_id=args.model,
-                             timeout=args.timeout, max_retries=args.retries, backend=args.backend, **kw)
+        client = make_client(
+            COMPONENT_ID,
+            rhetor_url=url,
+            provider_id=args.provider,
+            model_id=args.model,
+            timeout=args.timeout,
+            max_retries=args.retries,
+            backend=args.backend,
+            **kw,
+        )
     except BaseException:
         if sim is not None:
             sim.stop()

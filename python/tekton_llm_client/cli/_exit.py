@@ -47,7 +47,6 @@ def report(command: str, kind: str, message: str) -> None:
     print(f"{prefix}: {kind}: {text}", file=sys.stderr, flush=True)
 
 
-
 def run_async(main: Coroutine[Any, Any, T]) -> T:
     """`asyncio.run(main)`, with the loop's unhandled-exception reports (a task that failed while
     the run was being torn down) as one log line, shown with --verbose, instead of a traceback."""
@@ -62,4 +61,5 @@ def run_async(main: Coroutine[Any, Any, T]) -> T:
 def _log_loop_error(loop: asyncio.AbstractEventLoop, context: Dict[str, Any]) -> None:
     exc = context.get("exception")
     logging.getLogger("tekton_llm_client").warning(
-        "asyncio: %s%s", context.get("message", "unhandled exception"), f": {exc!r}" if exc is not None else "")
+        "asyncio: %s%s", context.get("message", "unhandled exception"), f": {exc!r}" if exc is not None else ""
+    )

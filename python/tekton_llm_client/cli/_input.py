@@ -14,8 +14,9 @@ Item = Dict[str, Any]
 class Input:
     """Iterating yields the items still to send; `line_of` maps every id seen to its line."""
 
-    def __init__(self, path: str, answered: Any, order: Dict[str, int],
-                 on_bad: Callable[[str, int, str], None]) -> None:
+    def __init__(
+        self, path: str, answered: Any, order: Dict[str, int], on_bad: Callable[[str, int, str], None]
+    ) -> None:
         self.path = path
         self.answered = answered  # ids already answered by an earlier run: skipped
         self.order = order  # id → line number, shared with the store (the output's order)

@@ -33,8 +33,8 @@ import time
 from typing import Any, Dict, List, Optional, TextIO
 
 from ..batch import BatchResult
-from ._batch_store import Store
 from . import _exit
+from ._batch_store import Store
 from ._client import add_client_args, error_record, open_client
 from ._exit import FAILED, INTERRUPTED, OK, USAGE, CommandError
 from ._input import Input, count_lines
@@ -53,8 +53,14 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--concurrency", type=int, default=32, help="requests at once (default 32)")
     p.add_argument("--rate", type=float, default=None, help="at most this many requests started per second")
     p.add_argument("--progress", action="store_true", help="show progress on stderr even when it is not a terminal")
-    p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
-                   help="run on a Ray cluster (a local one without ADDRESS); see docs/scale-out.md")
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="ADDRESS",
+        help="run on a Ray cluster (a local one without ADDRESS); see docs/scale-out.md",
+    )
     p.add_argument("--actors", type=int, default=2, help="with --ray: actors (default 2)")
     p.add_argument("--batch-size", type=int, default=256, help="with --ray: rows per actor call (default 256)")
     add_client_args(p)
@@ -82,8 +88,10 @@ class Progress:
     def line(self) -> str:
         elapsed = max(time.monotonic() - self.started, 1e-9)
         finished = self.skipped + self.done
-        parts = [f"{finished}/{self.total} done" if self.total is not None else f"{finished} done",
-                 f"{self.failed} failed"]
+        parts = [
+            f"{finished}/{self.total} done" if self.total is not None else f"{finished} done",
+            f"{self.failed} failed",
+        ]
         if self.skipped:
             parts.append(f"{self.skipped} skipped")
         if self.done:

@@ -29,8 +29,16 @@ _KIND_OF_CLASS = {cls.__name__: kind for kind, cls in _KIND_CLASSES.items()}
 def _row(item: Dict[str, Any]) -> Dict[str, Any]:
     """An input item as a dataset row; `options` as JSON text (Arrow would unify rows' dicts)."""
     row: Dict[str, Any] = {"id": str(item["id"])}
-    for key in ("prompt", "messages", "system_prompt", "provider_id", "model_id", "context_id",
-                "temperature", "max_tokens"):
+    for key in (
+        "prompt",
+        "messages",
+        "system_prompt",
+        "provider_id",
+        "model_id",
+        "context_id",
+        "temperature",
+        "max_tokens",
+    ):
         if item.get(key) is not None:
             row[key] = item[key]
     if item.get("options") is not None:
@@ -54,13 +62,25 @@ def output_record(row: Dict[str, Any]) -> Dict[str, Any]:
     if row.get("error_kind") is None:
         latency = row.get("latency_s")
         prompt_tokens, completion_tokens = row.get("usage_prompt_tokens"), row.get("usage_completion_tokens")
-        usage = None if prompt_tokens is None else {
-            "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + (completion_tokens or 0)}
-        return {"id": row["id"], "content": row["content"], "model": row["model"], "provider": row["provider"],
-                "finish_reason": row.get("finish_reason"), "usage": usage,
-                "latency_ms": round(latency * 1000, 1) if latency is not None else None,
-                "fallback": bool(row.get("fallback"))}
+        usage = (
+            None
+            if prompt_tokens is None
+            else {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + (completion_tokens or 0),
+            }
+        )
+        return {
+            "id": row["id"],
+            "content": row["content"],
+            "model": row["model"],
+            "provider": row["provider"],
+            "finish_reason": row.get("finish_reason"),
+            "usage": usage,
+            "latency_ms": round(latency * 1000, 1) if latency is not None else None,
+            "fallback": bool(row.get("fallback")),
+        }
     cls = row["error_kind"]
     kind = "invalid_input" if cls in ("ValueError", "TypeError") else _KIND_OF_CLASS.get(cls, "error")
     error: Dict[str, Any] = {"kind": kind, "message": row["error"]}
@@ -80,10 +100,22 @@ def run_on_ray(args: argparse.Namespace) -> int:
     if args.input == "-":
         print("tekton-llm batch: --ray reads a file, not stdin", file=sys.stderr)
         return 2
-    client_kw = {k: v for k, v in (("provider_id", args.provider), ("model_id", args.model),
-                                   ("timeout", args.timeout), ("backend", args.backend)) if v is not None}
-    chat_kw: Dict[str, Any] = {"rhetor_url": args.url, "component_id": "tekton-llm-cli",
-                               "concurrency": args.concurrency, **client_kw}
+    client_kw = {
+        k: v
+        for k, v in (
+            ("provider_id", args.provider),
+            ("model_id", args.model),
+            ("timeout", args.timeout),
+            ("backend", args.backend),
+        )
+        if v is not None
+    }
+    chat_kw: Dict[str, Any] = {
+        "rhetor_url": args.url,
+        "component_id": "tekton-llm-cli",
+        "concurrency": args.concurrency,
+        **client_kw,
+    }
     if args.retries is not None:
         chat_kw["max_retries"] = args.retries
     try:
@@ -117,19 +149,30 @@ def run_on_ray(args: argparse.Namespace) -> int:
             url = sim.url
         chat_kw["rhetor_url"] = url
         try:
-            ray.init(address=args.ray or None, include_dashboard=False, log_to_driver=False,
-                     configure_logging=False, ignore_reinit_error=True)
+            ray.init(
+                address=args.ray or None,
+                include_dashboard=False,
+                log_to_driver=False,
+                configure_logging=False,
+                ignore_reinit_error=True,
+            )
         except Exception as exc:  # Ray raises ConnectionError, ValueError, RuntimeError, ...
-            print(f"tekton-llm batch: cannot start or reach Ray at {args.ray or 'a local instance'}: {exc}",
-                  file=sys.stderr)
+            print(
+                f"tekton-llm batch: cannot start or reach Ray at {args.ray or 'a local instance'}: {exc}",
+                file=sys.stderr,
+            )
             return 2
         ray.data.DataContext.get_current().enable_progress_bars = False
         chat_kw["limiter"] = shared_limiter(args.rate)
         for rows in _slices(iter(source), ROWS_PER_SLICE):
             progress.skipped = source.skipped
             answers = ray.data.from_items(rows).map_batches(
-                RhetorChat, fn_constructor_kwargs=chat_kw, concurrency=args.actors,
-                batch_size=max(1, min(args.batch_size, len(rows))), batch_format="pyarrow")
+                RhetorChat,
+                fn_constructor_kwargs=chat_kw,
+                concurrency=args.actors,
+                batch_size=max(1, min(args.batch_size, len(rows))),
+                batch_format="pyarrow",
+            )
             batch: Any
             for batch in answers.iter_batches(batch_format="pyarrow", batch_size=None):
                 for row in batch.to_pylist():

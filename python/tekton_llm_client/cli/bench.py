@@ -33,16 +33,25 @@ from ._client import make_client
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("bench", help="measure streaming latency and throughput (embedded simulator by default)")
     p.add_argument("--url", help="a real Rhetor to measure instead of the embedded simulator")
-    p.add_argument("--backend", choices=["rust", "python", "both"], default="both",
-                   help="which client path to measure (default: both, side by side with ratios)")
+    p.add_argument(
+        "--backend",
+        choices=["rust", "python", "both"],
+        default="both",
+        help="which client path to measure (default: both, side by side with ratios)",
+    )
     p.add_argument("--concurrency", default="1,8,32", help="comma-separated concurrency levels (default 1,8,32)")
     p.add_argument("--streams", type=int, default=16, help="streams per level and run kind (default 16)")
     p.add_argument("--chunks", type=int, default=2000, help="chunks per unpaced stream (default 2000)")
     p.add_argument("--paced-chunks", type=int, default=50, help="chunks per paced stream (default 50)")
     p.add_argument("--chunk-delay-ms", type=float, default=2.0, help="pacing of the paced runs (default 2 ms)")
     p.add_argument("--runs", type=int, default=3, help="repetitions of each measurement; the median is shown")
-    p.add_argument("--json", nargs="?", const="-", metavar="FILE",
-                   help="print machine-readable figures (with --url: write them to FILE)")
+    p.add_argument(
+        "--json",
+        nargs="?",
+        const="-",
+        metavar="FILE",
+        help="print machine-readable figures (with --url: write them to FILE)",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="also log retries and reconnects")
     from ..bench.command import add_arguments
 
@@ -57,8 +66,7 @@ def _pct(values: Sequence[float], q: float) -> float:
     return s[k]
 
 
-async def _one_stream(client: Any, sim_opts: Optional[Dict[str, Any]], ttfc: List[float],
-                      gaps: List[float]) -> int:
+async def _one_stream(client: Any, sim_opts: Optional[Dict[str, Any]], ttfc: List[float], gaps: List[float]) -> int:
     t0 = time.perf_counter()
     last = None
     n = 0
@@ -77,8 +85,9 @@ async def _one_stream(client: Any, sim_opts: Optional[Dict[str, Any]], ttfc: Lis
     return n
 
 
-async def _measure(url: str, backend: str, concurrency: int, streams: int,
-                   sim_opts: Optional[Dict[str, Any]]) -> Dict[str, float]:
+async def _measure(
+    url: str, backend: str, concurrency: int, streams: int, sim_opts: Optional[Dict[str, Any]]
+) -> Dict[str, float]:
     client = make_client("tekton-llm-bench", rhetor_url=url, backend=backend, timeout=60)
     ttfc: List[float] = []
     gaps: List[float] = []
@@ -90,9 +99,17 @@ async def _measure(url: str, backend: str, concurrency: int, streams: int,
 
     try:
         # warm the connection pool
-        await asyncio.gather(*(_one_stream(client, {**(sim_opts or {}), "chunks": 2, "chunk_delay_ms": 0}
-                                           if sim_opts is not None else None, [], [])
-                               for _ in range(concurrency)))
+        await asyncio.gather(
+            *(
+                _one_stream(
+                    client,
+                    {**(sim_opts or {}), "chunks": 2, "chunk_delay_ms": 0} if sim_opts is not None else None,
+                    [],
+                    [],
+                )
+                for _ in range(concurrency)
+            )
+        )
         cpu0, wall0 = time.process_time(), time.perf_counter()
         counts = await asyncio.gather(*(guarded() for _ in range(streams)))
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
@@ -124,23 +141,30 @@ def _kinds(dialect: Optional[str]) -> List[str]:
     return ["served"] if dialect == "v1" else ["one-shot"]
 
 
-def _what(args: argparse.Namespace, url: str, dialect: Optional[str], backends: List[str],
-          levels: List[int]) -> str:
+def _what(args: argparse.Namespace, url: str, dialect: Optional[str], backends: List[str], levels: List[int]) -> str:
     """What the table measures, said before the first measurement."""
-    head = (f"Measuring {args.streams} streams per row at concurrency {', '.join(map(str, levels))} "
-            f"through the {' and '.join(backends)} backend{'s' if len(backends) > 1 else ''}, "
-            f"median of {args.runs} run{'s' if args.runs != 1 else ''}, against ")
+    head = (
+        f"Measuring {args.streams} streams per row at concurrency {', '.join(map(str, levels))} "
+        f"through the {' and '.join(backends)} backend{'s' if len(backends) > 1 else ''}, "
+        f"median of {args.runs} run{'s' if args.runs != 1 else ''}, against "
+    )
     if dialect is None:
-        return (head + "the embedded simulator.\n"
-                f"  paced rows: {args.paced_chunks} chunks of 8 bytes per stream, one every {args.chunk_delay_ms:g} ms "
-                "(time to first chunk and the gaps between chunks: what the client adds);\n"
-                f"  unpaced rows: {args.chunks} chunks per stream as fast as the simulator writes them "
-                "(chunks/s and CPU per chunk).")
+        return (
+            head + "the embedded simulator.\n"
+            f"  paced rows: {args.paced_chunks} chunks of 8 bytes per stream, one every {args.chunk_delay_ms:g} ms "
+            "(time to first chunk and the gaps between chunks: what the client adds);\n"
+            f"  unpaced rows: {args.chunks} chunks per stream as fast as the simulator writes them "
+            "(chunks/s and CPU per chunk)."
+        )
     if dialect == "v1":
-        return (head + f"{url} (Rhetor v1).\n  served rows: the server's own pacing and chunking; "
-                "chunks/s, time to first chunk and gaps are as it serves them.")
-    return (head + f"{url}, an older Rhetor ({dialect}) that cannot stream.\n  one-shot rows: each stream is "
-            "one whole answer, so the rate is answers/s and there are no gaps between chunks.")
+        return (
+            head + f"{url} (Rhetor v1).\n  served rows: the server's own pacing and chunking; "
+            "chunks/s, time to first chunk and gaps are as it serves them."
+        )
+    return (
+        head + f"{url}, an older Rhetor ({dialect}) that cannot stream.\n  one-shot rows: each stream is "
+        "one whole answer, so the rate is answers/s and there are no gaps between chunks."
+    )
 
 
 async def _dialect_of(url: str, backend: str) -> str:
@@ -153,8 +177,9 @@ async def _dialect_of(url: str, backend: str) -> str:
         await client.shutdown()
 
 
-async def _bench(args: argparse.Namespace, url: str, simulated: bool,
-                 backends: List[str], levels: List[int]) -> Tuple[Optional[str], List[Dict[str, Any]]]:
+async def _bench(
+    args: argparse.Namespace, url: str, simulated: bool, backends: List[str], levels: List[int]
+) -> Tuple[Optional[str], List[Dict[str, Any]]]:
     for backend in backends:  # a bad setting stops the run before anything is printed
         await make_client("tekton-llm-bench", rhetor_url=url, backend=backend, timeout=60).shutdown()
     dialect = None if simulated else await _dialect_of(url, backends[0])
@@ -162,41 +187,72 @@ async def _bench(args: argparse.Namespace, url: str, simulated: bool,
     rows: List[Dict[str, Any]] = []
     plan = [(kind, level, backend) for kind in _kinds(dialect) for level in levels for backend in backends]
     for step, (kind, level, backend) in enumerate(plan, 1):
-        print(f"tekton-llm bench: [{step}/{len(plan)}] {kind}, concurrency {level}, {backend}: "
-              f"{args.runs} x {args.streams} streams", file=sys.stderr, flush=True)
+        print(
+            f"tekton-llm bench: [{step}/{len(plan)}] {kind}, concurrency {level}, {backend}: "
+            f"{args.runs} x {args.streams} streams",
+            file=sys.stderr,
+            flush=True,
+        )
         sim_opts = None
         if simulated:
             paced = kind == "paced"
-            sim_opts = {"chunks": args.paced_chunks if paced else args.chunks, "chunk_size": 8,
-                        "chunk_delay_ms": args.chunk_delay_ms if paced else 0}
+            sim_opts = {
+                "chunks": args.paced_chunks if paced else args.chunks,
+                "chunk_size": 8,
+                "chunk_delay_ms": args.chunk_delay_ms if paced else 0,
+            }
         runs = [await _measure(url, backend, level, args.streams, sim_opts) for _ in range(args.runs)]
         rows.append({"kind": kind, "concurrency": level, "backend": backend, **_median_of(runs)})
     return dialect, rows
 
 
 def _print_table(rows: List[Dict[str, Any]], simulated: bool, one_shot: bool) -> None:
-    cols = [("kind", "{}"), ("concurrency", "{}"), ("backend", "{}"), ("chunks_per_s", "{:,.0f}"),
-            ("cpu_us_per_chunk", "{:.1f}"), ("ttfc_p50_ms", "{:.2f}"), ("ttfc_p95_ms", "{:.2f}"),
-            ("ttfc_p99_ms", "{:.2f}"), ("gap_p50_ms", "{:.3f}"), ("gap_p95_ms", "{:.3f}"),
-            ("gap_p99_ms", "{:.3f}")]
+    cols = [
+        ("kind", "{}"),
+        ("concurrency", "{}"),
+        ("backend", "{}"),
+        ("chunks_per_s", "{:,.0f}"),
+        ("cpu_us_per_chunk", "{:.1f}"),
+        ("ttfc_p50_ms", "{:.2f}"),
+        ("ttfc_p95_ms", "{:.2f}"),
+        ("ttfc_p99_ms", "{:.2f}"),
+        ("gap_p50_ms", "{:.3f}"),
+        ("gap_p95_ms", "{:.3f}"),
+        ("gap_p99_ms", "{:.3f}"),
+    ]
     unit = "answer" if one_shot else "chunk"
-    header = ["kind", "conc", "backend", f"{unit}s/s", f"cpu µs/{unit}", "ttfc p50", "p95", "p99",
-              "gap p50", "p95", "p99"]
+    header = [
+        "kind",
+        "conc",
+        "backend",
+        f"{unit}s/s",
+        f"cpu µs/{unit}",
+        "ttfc p50",
+        "p95",
+        "p99",
+        "gap p50",
+        "p95",
+        "p99",
+    ]
     table = [[_cell(fmt, r[c]) for c, fmt in cols] for r in rows]
     widths = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(header)]
     print("  ".join(h.rjust(w) for h, w in zip(header, widths)))
     for t in table:
         print("  ".join(v.rjust(w) for v, w in zip(t, widths)))
-    print("(times in ms; cpu is this process's CPU time per chunk"
-          + (", embedded simulator included)" if simulated else ")"))
+    print(
+        "(times in ms; cpu is this process's CPU time per chunk"
+        + (", embedded simulator included)" if simulated else ")")
+    )
     by = {(r["kind"], r["concurrency"], r["backend"]): r for r in rows}
     ratios = []
     for (kind, level, backend), r in by.items():
         other = by.get((kind, level, "python"))
         if backend == "rust" and other:
-            ratios.append(f"  {kind:8s} conc {level:3d}: {unit}s/s rust/python = "
-                          f"{r['chunks_per_s'] / other['chunks_per_s']:.2f}x, cpu per {unit} python/rust = "
-                          f"{other['cpu_us_per_chunk'] / r['cpu_us_per_chunk']:.2f}x")
+            ratios.append(
+                f"  {kind:8s} conc {level:3d}: {unit}s/s rust/python = "
+                f"{r['chunks_per_s'] / other['chunks_per_s']:.2f}x, cpu per {unit} python/rust = "
+                f"{other['cpu_us_per_chunk'] / r['cpu_us_per_chunk']:.2f}x"
+            )
     if ratios:
         print("ratios:")
         print("\n".join(ratios))
@@ -212,8 +268,9 @@ def _levels(text: str) -> List[int]:
     except ValueError:
         levels = []
     if not levels or min(levels) < 1:
-        raise _exit.CommandError("usage", f"--concurrency takes positive whole numbers separated by commas, "
-                                 f"got {text!r}", _exit.USAGE)
+        raise _exit.CommandError(
+            "usage", f"--concurrency takes positive whole numbers separated by commas, got {text!r}", _exit.USAGE
+        )
     return levels
 
 
@@ -242,8 +299,11 @@ def run(args: argparse.Namespace) -> int:
         dialect, rows = _exit.run_async(_bench(args, args.url, False, backends, levels))
     if args.json:
         rows = [{k: None if isinstance(v, float) and math.isnan(v) else v for k, v in r.items()} for r in rows]
-        print(json.dumps({"simulated": simulated, "dialect": dialect, "cpu_count": os.cpu_count(), "rows": rows},
-                         indent=2))
+        print(
+            json.dumps(
+                {"simulated": simulated, "dialect": dialect, "cpu_count": os.cpu_count(), "rows": rows}, indent=2
+            )
+        )
     else:
         _print_table(rows, simulated, one_shot=dialect not in (None, "v1"))
     return 0

@@ -22,11 +22,16 @@ from .generate import stream_answer
 
 def add_parser(subparsers: Any) -> None:
     """Adds the ``chat`` subcommand to the ``tekton-llm`` parser."""
-    p = subparsers.add_parser("chat", help="interactive chat (stdin lines in, streamed answers out)",
-                              description=__doc__)
+    p = subparsers.add_parser(
+        "chat", help="interactive chat (stdin lines in, streamed answers out)", description=__doc__
+    )
     p.add_argument("--system", default=None, help="system prompt (kept through trimming)")
-    p.add_argument("--max-context-tokens", type=int, default=8000,
-                   help="trim the history to this many tokens before each call (default 8000)")
+    p.add_argument(
+        "--max-context-tokens",
+        type=int,
+        default=8000,
+        help="trim the history to this many tokens before each call (default 8000)",
+    )
     add_client_args(p)
 
 

@@ -19,8 +19,7 @@ from ._exit import USAGE, CommandError
 
 def add_parser(subparsers: Any) -> None:
     """Adds the ``generate`` subcommand to the ``tekton-llm`` parser."""
-    p = subparsers.add_parser("generate", help="answer one prompt, streaming to stdout",
-                              description=__doc__)
+    p = subparsers.add_parser("generate", help="answer one prompt, streaming to stdout", description=__doc__)
     p.add_argument("prompt", help="the prompt ('-' reads it from stdin)")
     p.add_argument("--system", default=None, help="system prompt")
     p.add_argument("--temperature", type=float, default=None)
@@ -49,8 +48,13 @@ async def _run(args: argparse.Namespace) -> int:
     parts: List[str] = []
     async with open_client(args) as client:
         try:
-            call = client.generate_text(prompt, system_prompt=args.system, streaming=not args.no_stream,
-                                        temperature=args.temperature, max_tokens=args.max_tokens)
+            call = client.generate_text(
+                prompt,
+                system_prompt=args.system,
+                streaming=not args.no_stream,
+                temperature=args.temperature,
+                max_tokens=args.max_tokens,
+            )
         except (ValueError, TypeError) as exc:  # --temperature / --max-tokens out of range
             raise CommandError("usage", str(exc), USAGE) from None
         try:

@@ -33,7 +33,7 @@ def add_parser(subparsers: Any) -> None:
         description=(
             "Serve a simulated Rhetor until SIGINT/SIGTERM. Prints RHETOR_SIMULATOR_URL=... once "
             "listening. Knob options set defaults for every request; requests can override them "
-            "with X-Sim-* headers or a \"sim\" JSON object (see docs/simulator.md)."
+            'with X-Sim-* headers or a "sim" JSON object (see docs/simulator.md).'
         ),
     )
     p.add_argument("--port", type=int, default=8003, help="TCP port (0 = pick a free one; default 8003)")
@@ -59,7 +59,9 @@ def add_parser(subparsers: Any) -> None:
         metavar="ID",
         help="a provider that answers 503 (repeatable)",
     )
-    p.add_argument("--tls-cert", default=None, metavar="PEM", help="serve https:// and wss:// with this certificate chain")
+    p.add_argument(
+        "--tls-cert", default=None, metavar="PEM", help="serve https:// and wss:// with this certificate chain"
+    )
     p.add_argument("--tls-key", default=None, metavar="PEM", help="the private key of --tls-cert")
     p.add_argument("--workers", type=int, default=1, help="simulator runtime threads (default 1)")
     p.add_argument(
@@ -74,8 +76,7 @@ def add_parser(subparsers: Any) -> None:
         type=float,
         default=120.0,
         metavar="SECONDS",
-        help="close a WebSocket that sends nothing, or a connection that reads nothing, "
-        "for this long (default 120)",
+        help="close a WebSocket that sends nothing, or a connection that reads nothing, for this long (default 120)",
     )
     p.add_argument(
         "--max-connections",
@@ -136,8 +137,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         token = _auth_token(args)
     except OSError as exc:
-        raise _exit.CommandError("usage", f"--auth-token-file {args.auth_token_file}: {exc.strerror or exc}",
-                                 _exit.USAGE) from None
+        raise _exit.CommandError(
+            "usage", f"--auth-token-file {args.auth_token_file}: {exc.strerror or exc}", _exit.USAGE
+        ) from None
     except ValueError as exc:
         raise _exit.CommandError("usage", str(exc), _exit.USAGE) from None
     try:
@@ -158,8 +160,9 @@ def run(args: argparse.Namespace) -> int:
         )
         sim.start()
     except OSError as exc:  # "Address already in use" and friends: say which address
-        raise _exit.CommandError("listen", f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",
-                                 _exit.FAILED) from None
+        raise _exit.CommandError(
+            "listen", f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", _exit.FAILED
+        ) from None
     except (ValueError, TypeError, OverflowError) as exc:  # a bad knob, port or TLS option
         raise _exit.CommandError("usage", str(exc), _exit.USAGE) from None
 

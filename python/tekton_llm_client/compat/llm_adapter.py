@@ -102,7 +102,8 @@ class LLMAdapter:
         """The answer to a conversation (`{"role", "content"}` dicts), or `"Error: …"`."""
         try:
             response = await self.client.generate_chat_response(
-                [{"role": m["role"], "content": m["content"]} for m in messages])
+                [{"role": m["role"], "content": m["content"]} for m in messages]
+            )
             return str(response.content)
         except Exception as e:  # the old surface returned a string, never raised
             logger.error("Error in chat conversation: %s", e)
@@ -139,8 +140,9 @@ class LLMAdapter:
     async def __aenter__(self) -> "LLMAdapter":
         return self
 
-    async def __aexit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException],
-                        tb: Optional[TracebackType]) -> None:
+    async def __aexit__(
+        self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException], tb: Optional[TracebackType]
+    ) -> None:
         await self.close()
 
 

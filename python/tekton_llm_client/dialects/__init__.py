@@ -31,8 +31,19 @@ from . import gen_a, gen_b
 from ._base import DialectTransport
 from ._oneshot import OneShotStream
 
-__all__ = ["V1", "GEN_A", "GEN_B", "DIALECTS", "setting", "detect", "verify", "classify_health", "transport",
-           "DialectTransport", "OneShotStream"]
+__all__ = [
+    "V1",
+    "GEN_A",
+    "GEN_B",
+    "DIALECTS",
+    "setting",
+    "detect",
+    "verify",
+    "classify_health",
+    "transport",
+    "DialectTransport",
+    "OneShotStream",
+]
 
 V1, GEN_A, GEN_B = "v1", "gen_a", "gen_b"
 DIALECTS = (V1, GEN_A, GEN_B)
@@ -64,18 +75,24 @@ def classify_health(d: Any, redact: Callable[[str], str] = str) -> Tuple[str, He
             return GEN_B, gen_b.parse_health(d)
         if "component" not in d and isinstance(d.get("providers"), Mapping) and "status" in d:
             return GEN_A, gen_a.parse_health(d)
-    raise ProtocolError(redact(
-        "cannot tell which Rhetor this is: /api/v1/health is missing and /health answered "
-        f"{str(d)[:200]!r}; set dialect='v1', 'gen_a' or 'gen_b' (or RHETOR_DIALECT) to skip detection"))
+    raise ProtocolError(
+        redact(
+            "cannot tell which Rhetor this is: /api/v1/health is missing and /health answered "
+            f"{str(d)[:200]!r}; set dialect='v1', 'gen_a' or 'gen_b' (or RHETOR_DIALECT) to skip detection"
+        )
+    )
 
 
 def _v1_health(d: Any, redact: Callable[[str], str] = str) -> HealthStatus:
     if not isinstance(d, Mapping) or "status" not in d:
         raise ProtocolError(redact(f"health answer has no status: {str(d)[:200]}"))
     providers = d.get("providers") or {}
-    return HealthStatus(str(d["status"]), d.get("version"),
-                        {str(k): bool(v) for k, v in providers.items()} if isinstance(providers, Mapping) else {},
-                        dialect=V1)
+    return HealthStatus(
+        str(d["status"]),
+        d.get("version"),
+        {str(k): bool(v) for k, v in providers.items()} if isinstance(providers, Mapping) else {},
+        dialect=V1,
+    )
 
 
 _HOW_TO_SKIP = "set dialect='v1', 'gen_a' or 'gen_b' (or env RHETOR_DIALECT) to skip detection"
@@ -131,9 +148,12 @@ async def verify(http: Any, name: str) -> HealthStatus:
             d = await http.get_json("/api/v1/health")
         except InvalidRequestError as e:
             if e.status_code == 404:
-                raise ProtocolError(f"{forced}, but /api/v1/health answered 404: this is an older Rhetor; "
-                                    "leave dialect unset to detect it", status_code=404,
-                                    request_id=e.request_id) from e
+                raise ProtocolError(
+                    f"{forced}, but /api/v1/health answered 404: this is an older Rhetor; "
+                    "leave dialect unset to detect it",
+                    status_code=404,
+                    request_id=e.request_id,
+                ) from e
             raise
         if isinstance(d, Mapping) and gen_b.looks_like_gen_b(d):
             raise ProtocolError(f"{forced}, but the server's health is Gen B's; use dialect='gen_b'")
@@ -142,9 +162,11 @@ async def verify(http: Any, name: str) -> HealthStatus:
         d = await http.get_json("/health")
     except InvalidRequestError as e:
         if e.status_code == 404:
-            raise ProtocolError(f"{forced}, but the server has no /health (404): it is not {name}; "
-                                "leave dialect unset to detect it", status_code=404,
-                                request_id=e.request_id) from e
+            raise ProtocolError(
+                f"{forced}, but the server has no /health (404): it is not {name}; leave dialect unset to detect it",
+                status_code=404,
+                request_id=e.request_id,
+            ) from e
         raise
     try:
         found, status = classify_health(d, http.redact)
@@ -153,8 +175,10 @@ async def verify(http: Any, name: str) -> HealthStatus:
             raise
         return gen_a.parse_health(d) if name == GEN_A else gen_b.parse_health(d)  # no known shape: no contradiction
     if found != name:
-        raise ProtocolError(f"{forced}, but the server's /health has the {found} shape; "
-                            f"use dialect={found!r} or leave it unset to detect it")
+        raise ProtocolError(
+            f"{forced}, but the server's /health has the {found} shape; "
+            f"use dialect={found!r} or leave it unset to detect it"
+        )
     return status
 
 

@@ -51,8 +51,9 @@ def as_dict(answer: Any, path: str, request_id: str, redact: Callable[[str], str
     """The answer as a JSON object; anything else is not this dialect (the error quotes the
     answer, through `redact`)."""
     if not isinstance(answer, Mapping):
-        raise ProtocolError(redact(f"{path} answered {str(answer)[:200]!r}, not a JSON object"),
-                            request_id=request_id or None)
+        raise ProtocolError(
+            redact(f"{path} answered {str(answer)[:200]!r}, not a JSON object"), request_id=request_id or None
+        )
     return answer
 
 
@@ -85,28 +86,48 @@ class DialectTransport:
         """Server text with the auth token blanked out (the backend knows the token)."""
         return self._http.redact(text)  # type: ignore[no-any-return]
 
-    async def chat(self, messages: Sequence[Any], *, system_prompt: Optional[str] = None,
-                   context_id: str = "", provider_id: Optional[str] = None, model_id: Optional[str] = None,
-                   options: Optional[Mapping[str, Any]] = None,
-                   request_id: Optional[str] = None) -> CompletionResponse:
+    async def chat(
+        self,
+        messages: Sequence[Any],
+        *,
+        system_prompt: Optional[str] = None,
+        context_id: str = "",
+        provider_id: Optional[str] = None,
+        model_id: Optional[str] = None,
+        options: Optional[Mapping[str, Any]] = None,
+        request_id: Optional[str] = None,
+    ) -> CompletionResponse:
         """One whole answer, as the backend's `chat` returns it (latency and request id set)."""
         rid = request_id or str(uuid.uuid4())
         started = time.monotonic()
-        resp = await self._answer(list(messages), system_prompt, context_id or self.component_id,
-                                  provider_id, model_id, dict(options or {}), rid)
+        resp = await self._answer(
+            list(messages),
+            system_prompt,
+            context_id or self.component_id,
+            provider_id,
+            model_id,
+            dict(options or {}),
+            rid,
+        )
         resp.latency = time.monotonic() - started
         resp.request_id = rid
         return resp
 
-    def stream_chat(self, messages: Sequence[Any], *, request_id: Optional[str] = None,
-                    **kw: Any) -> OneShotStream:
+    def stream_chat(self, messages: Sequence[Any], *, request_id: Optional[str] = None, **kw: Any) -> OneShotStream:
         """The whole answer as one chunk plus the done chunk (these servers cannot stream)."""
         rid = request_id or str(uuid.uuid4())
         return OneShotStream(lambda: self.chat(messages, request_id=rid, **kw), rid)
 
-    async def _answer(self, messages: List[Any], system_prompt: Optional[str], context_id: str,
-                      provider_id: Optional[str], model_id: Optional[str], options: Dict[str, Any],
-                      request_id: str) -> CompletionResponse:
+    async def _answer(
+        self,
+        messages: List[Any],
+        system_prompt: Optional[str],
+        context_id: str,
+        provider_id: Optional[str],
+        model_id: Optional[str],
+        options: Dict[str, Any],
+        request_id: str,
+    ) -> CompletionResponse:
         raise NotImplementedError
 
     async def health(self) -> HealthStatus:

@@ -40,10 +40,12 @@ class OneShotStream:
         self._over = True  # a failed answer ends the stream as well: it is never re-sent
         r = await self._start()
         return [
-            StreamingChunk(r.content, False, None, r.model, r.provider, r.fallback, None, None,
-                           r.context_id, r.timestamp),
-            StreamingChunk("", True, None, r.model, r.provider, r.fallback, r.finish_reason, r.usage,
-                           r.context_id, r.timestamp),
+            StreamingChunk(
+                r.content, False, None, r.model, r.provider, r.fallback, None, None, r.context_id, r.timestamp
+            ),
+            StreamingChunk(
+                "", True, None, r.model, r.provider, r.fallback, r.finish_reason, r.usage, r.context_id, r.timestamp
+            ),
         ]
 
     def close(self) -> None:

@@ -44,13 +44,17 @@ NAME = "gen_a"
 def parse_health(d: Mapping[str, Any]) -> HealthStatus:
     """`{"status", "version", "providers": {id: bool}}` → HealthStatus(dialect="gen_a")."""
     providers = d.get("providers")
-    return HealthStatus(str(d.get("status", "")), d.get("version"),
-                        {str(k): bool(v) for k, v in providers.items()} if isinstance(providers, Mapping) else {},
-                        dialect=NAME)
+    return HealthStatus(
+        str(d.get("status", "")),
+        d.get("version"),
+        {str(k): bool(v) for k, v in providers.items()} if isinstance(providers, Mapping) else {},
+        dialect=NAME,
+    )
 
 
-def routing_options(provider_id: Optional[str], model_id: Optional[str],
-                    options: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
+def routing_options(
+    provider_id: Optional[str], model_id: Optional[str], options: Mapping[str, Any]
+) -> Optional[Dict[str, Any]]:
     """The `options` field Gen A understands: provider/model at the top, the rest nested."""
     out: Dict[str, Any] = {}
     if provider_id:
@@ -67,9 +71,16 @@ class GenATransport(DialectTransport):
 
     name = NAME
 
-    async def _answer(self, messages: List[Any], system_prompt: Optional[str], context_id: str,
-                      provider_id: Optional[str], model_id: Optional[str], options: Dict[str, Any],
-                      request_id: str) -> CompletionResponse:
+    async def _answer(
+        self,
+        messages: List[Any],
+        system_prompt: Optional[str],
+        context_id: str,
+        provider_id: Optional[str],
+        model_id: Optional[str],
+        options: Dict[str, Any],
+        request_id: str,
+    ) -> CompletionResponse:
         prompt = single_prompt(messages)
         # The task type follows the call, not the endpoint: one prompt is "default" with or
         # without a system prompt (Gen A picks its model by task type), a conversation "chat".
@@ -81,19 +92,22 @@ class GenATransport(DialectTransport):
         else:
             path = "/chat"
             body = {"messages": plain_messages(messages, system_prompt)}
-        body.update({
-            "context_id": context_id,
-            "task_type": str(task_type),
-            "component": self.component_id,
-            "streaming": False,
-            "options": routing_options(provider_id, model_id, options),
-        })
+        body.update(
+            {
+                "context_id": context_id,
+                "task_type": str(task_type),
+                "component": self.component_id,
+                "streaming": False,
+                "options": routing_options(provider_id, model_id, options),
+            }
+        )
         d = as_dict(await self._http.request_json("POST", path, body, request_id), path, request_id, self._redact)
         if "message" not in d:
             if "error" in d:
                 raise error_in_200(d, request_id, self._redact)
-            raise ProtocolError(self._redact(f"{path} answered without a message: {str(d)[:200]}"),
-                                request_id=request_id)
+            raise ProtocolError(
+                self._redact(f"{path} answered without a message: {str(d)[:200]}"), request_id=request_id
+            )
         return CompletionResponse(
             str(d["message"]),
             model=str(d.get("model") or ""),

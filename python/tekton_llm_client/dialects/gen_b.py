@@ -75,10 +75,11 @@ class GenBTransport(DialectTransport):
     def __init__(self, http: Any, component_id: str) -> None:
         super().__init__(http, component_id)
         # One lock per event loop (an asyncio.Lock belongs to one loop).
-        self._turns: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]" = \
-            weakref.WeakKeyDictionary()
-        logger.info("Rhetor is Gen B, which serves one request at a time (a second request in flight "
-                    "fails both with HTTP 500): this client sends its requests to it one by one")
+        self._turns: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]" = weakref.WeakKeyDictionary()
+        logger.info(
+            "Rhetor is Gen B, which serves one request at a time (a second request in flight "
+            "fails both with HTTP 500): this client sends its requests to it one by one"
+        )
 
     def _turn(self) -> asyncio.Lock:
         loop = asyncio.get_running_loop()
@@ -87,9 +88,16 @@ class GenBTransport(DialectTransport):
             lock = self._turns[loop] = asyncio.Lock()
         return lock
 
-    async def _answer(self, messages: List[Any], system_prompt: Optional[str], context_id: str,
-                      provider_id: Optional[str], model_id: Optional[str], options: Dict[str, Any],
-                      request_id: str) -> CompletionResponse:
+    async def _answer(
+        self,
+        messages: List[Any],
+        system_prompt: Optional[str],
+        context_id: str,
+        provider_id: Optional[str],
+        model_id: Optional[str],
+        options: Dict[str, Any],
+        request_id: str,
+    ) -> CompletionResponse:
         dropped = sorted(k for k in options if k not in _SENT_OPTIONS) + (["provider_id"] if provider_id else [])
         if dropped:
             logger.debug("Gen B Rhetor has no field for %s; not sent", ", ".join(dropped))
@@ -109,8 +117,7 @@ class GenBTransport(DialectTransport):
         if not isinstance(text, str):
             if "error" in d:
                 raise error_in_200(d, request_id, self._redact)
-            raise ProtocolError(self._redact(f"{path} answered without content: {str(d)[:200]}"),
-                                request_id=request_id)
+            raise ProtocolError(self._redact(f"{path} answered without content: {str(d)[:200]}"), request_id=request_id)
         raw_meta = d.get("metadata")
         meta: Mapping[str, Any] = raw_meta if isinstance(raw_meta, Mapping) else {}
         usage = d.get("usage")
@@ -138,6 +145,7 @@ class GenBTransport(DialectTransport):
             pid = str(m.get("provider") or "unknown")
             info = providers.setdefault(pid, ProviderInfo(pid, pid, True, []))
             ctx = m.get("context_window", m.get("context_length"))
-            info.models.append(ModelInfo(str(m["id"]), str(m.get("name") or m["id"]),
-                                         int(ctx) if isinstance(ctx, int) else None))
+            info.models.append(
+                ModelInfo(str(m["id"]), str(m.get("name") or m["id"]), int(ctx) if isinstance(ctx, int) else None)
+            )
         return ProvidersResponse(providers)

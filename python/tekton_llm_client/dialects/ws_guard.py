@@ -26,15 +26,16 @@ def http_base_for_ws(ws_url: str) -> str:
     """The HTTP base URL behind a WebSocket URL: ws→http, wss→https, a trailing `/ws` removed."""
     base = ws_url
     if base.startswith("wss://"):
-        base = "https://" + base[len("wss://"):]
+        base = "https://" + base[len("wss://") :]
     elif base.startswith("ws://"):
-        base = "http://" + base[len("ws://"):]
+        base = "http://" + base[len("ws://") :]
     base = base.split("?", 1)[0].rstrip("/")
     return base[: -len("/ws")] if base.endswith("/ws") else base
 
 
-async def connect_within(connecting: Awaitable[T], ws_url: str, component_id: str, backend: str,
-                         auth_token: Optional[str], budget: float) -> T:
+async def connect_within(
+    connecting: Awaitable[T], ws_url: str, component_id: str, backend: str, auth_token: Optional[str], budget: float
+) -> T:
     """Await `connecting` (a v1 handshake that holds itself to `budget` seconds); when it fails,
     say which older Rhetor answered — the whole within `budget`.
 
@@ -48,8 +49,7 @@ async def connect_within(connecting: Awaitable[T], ws_url: str, component_id: st
     probe: Optional["asyncio.Future[Optional[str]]"] = None
 
     def start_probe() -> "asyncio.Future[Optional[str]]":
-        return asyncio.ensure_future(
-            older_dialect(ws_url, component_id, backend, auth_token, deadline - loop.time()))
+        return asyncio.ensure_future(older_dialect(ws_url, component_id, backend, auth_token, deadline - loop.time()))
 
     try:
         done, _ = await asyncio.wait({handshake}, timeout=budget / 4)
@@ -78,8 +78,9 @@ async def connect_within(connecting: Awaitable[T], ws_url: str, component_id: st
                 task.cancel()
 
 
-async def older_dialect(ws_url: str, component_id: str, backend: str, auth_token: Optional[str],
-                        timeout: float) -> Optional[str]:
+async def older_dialect(
+    ws_url: str, component_id: str, backend: str, auth_token: Optional[str], timeout: float
+) -> Optional[str]:
     """The dialect of the server behind `ws_url` as its HTTP side says, within `timeout`
     seconds; None when it cannot tell (unreachable, too slow, not a Rhetor)."""
     if timeout <= 0:
@@ -88,8 +89,15 @@ async def older_dialect(ws_url: str, component_id: str, backend: str, auth_token
     from . import detect
 
     try:
-        http = _make_http(backend, http_base_for_ws(ws_url), component_id, auth_token=auth_token,
-                          timeout=timeout, connect_timeout=min(timeout, 5.0), max_retries=0)
+        http = _make_http(
+            backend,
+            http_base_for_ws(ws_url),
+            component_id,
+            auth_token=auth_token,
+            timeout=timeout,
+            connect_timeout=min(timeout, 5.0),
+            max_retries=0,
+        )
     except (ValueError, ImportError):
         return None
     try:
@@ -109,11 +117,18 @@ def _refusal(name: Optional[str], base: str, failure: TektonLLMError) -> Optiona
         f"WebSocket protocol (REGISTER → REGISTER_ACK) — the handshake failed with: {failure.message}. "
         f"Use TektonLLMClient over HTTP instead: it detects this server and translates "
         f"(dialect={name!r}).",
-        request_id=failure.request_id)
+        request_id=failure.request_id,
+    )
 
 
-async def ws_refusal(ws_url: str, component_id: str, backend: str, auth_token: Optional[str],
-                     failure: TektonLLMError, timeout: float = 5.0) -> Optional[ProtocolError]:
+async def ws_refusal(
+    ws_url: str,
+    component_id: str,
+    backend: str,
+    auth_token: Optional[str],
+    failure: TektonLLMError,
+    timeout: float = 5.0,
+) -> Optional[ProtocolError]:
     """A ProtocolError naming the older dialect at `ws_url`, or None (v1, unknown, unreachable,
     or a refused token — those failures already say what they are)."""
     if isinstance(failure, AuthenticationError):

@@ -24,18 +24,49 @@ from ._gate import Gate
 from ._retry import retry_delay
 
 # Columns a row may carry that the request is made of (`id` is the caller's and is not sent).
-REQUEST_COLUMNS = ("prompt", "messages", "system_prompt", "options", "provider_id", "model_id",
-                   "context_id", "temperature", "max_tokens")
-OUTPUT_COLUMNS = ("content", "model", "provider", "finish_reason", "fallback", "usage_prompt_tokens",
-                  "usage_completion_tokens", "latency_s", "attempts", "error", "error_kind", "status_code")
+REQUEST_COLUMNS = (
+    "prompt",
+    "messages",
+    "system_prompt",
+    "options",
+    "provider_id",
+    "model_id",
+    "context_id",
+    "temperature",
+    "max_tokens",
+)
+OUTPUT_COLUMNS = (
+    "content",
+    "model",
+    "provider",
+    "finish_reason",
+    "fallback",
+    "usage_prompt_tokens",
+    "usage_completion_tokens",
+    "latency_s",
+    "attempts",
+    "error",
+    "error_kind",
+    "status_code",
+)
 
 
 # Arrow types of the output columns (pyarrow type factory names): typed even when a batch holds
 # only nulls in one, so every block has the same schema.
-OUTPUT_TYPES = {"content": "string", "model": "string", "provider": "string", "finish_reason": "string",
-                "fallback": "bool_", "usage_prompt_tokens": "int64", "usage_completion_tokens": "int64",
-                "latency_s": "float64", "attempts": "int64", "error": "string", "error_kind": "string",
-                "status_code": "int64"}
+OUTPUT_TYPES = {
+    "content": "string",
+    "model": "string",
+    "provider": "string",
+    "finish_reason": "string",
+    "fallback": "bool_",
+    "usage_prompt_tokens": "int64",
+    "usage_completion_tokens": "int64",
+    "latency_s": "float64",
+    "attempts": "int64",
+    "error": "string",
+    "error_kind": "string",
+    "status_code": "int64",
+}
 
 
 def _plain(value: Any) -> Any:
@@ -67,8 +98,10 @@ def _columns(batch: Any) -> Tuple[Dict[str, Sequence[Any]], int]:
         return {c: batch.column(c).to_pylist() for c in REQUEST_COLUMNS if c in names}, batch.num_rows
     if hasattr(batch, "columns") and hasattr(batch, "__getitem__"):  # pandas.DataFrame
         return {str(c): batch[c].tolist() for c in batch.columns if c in REQUEST_COLUMNS}, len(batch)
-    raise TypeError(f"RhetorChat takes a batch as a dict of columns, a pyarrow Table or a pandas DataFrame, "
-                    f"not {type(batch).__name__}")
+    raise TypeError(
+        f"RhetorChat takes a batch as a dict of columns, a pyarrow Table or a pandas DataFrame, "
+        f"not {type(batch).__name__}"
+    )
 
 
 class RhetorChat:
@@ -89,10 +122,21 @@ class RhetorChat:
     client's). Other keywords go to `TektonLLMClient` (`timeout`, `auth_token`, `backend`, ...).
     """
 
-    def __init__(self, rhetor_url: Optional[str] = None, *, component_id: str = "ray-data",
-                 concurrency: int = 32, requests_per_s: Optional[float] = None, limiter: Any = None,
-                 max_retries: int = 3, backoff_initial: float = 0.5, backoff_max: float = 8.0,
-                 max_retry_after: float = 60.0, raise_on_error: bool = False, **client_kw: Any) -> None:
+    def __init__(
+        self,
+        rhetor_url: Optional[str] = None,
+        *,
+        component_id: str = "ray-data",
+        concurrency: int = 32,
+        requests_per_s: Optional[float] = None,
+        limiter: Any = None,
+        max_retries: int = 3,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 8.0,
+        max_retry_after: float = 60.0,
+        raise_on_error: bool = False,
+        **client_kw: Any,
+    ) -> None:
         if not isinstance(concurrency, int) or concurrency < 1:
             raise ValueError(f"concurrency must be a positive int, got {concurrency!r}")
         if not isinstance(max_retries, int) or max_retries < 0:
@@ -104,9 +148,15 @@ class RhetorChat:
         self.max_retries = max_retries
         self._backoff = (float(backoff_initial), float(backoff_max), float(max_retry_after))
         self.raise_on_error = raise_on_error
-        self._client = TektonLLMClient(component_id, rhetor_url, max_retries=0,
-                                       backoff_initial=backoff_initial, backoff_max=backoff_max,
-                                       max_retry_after=max_retry_after, **client_kw)
+        self._client = TektonLLMClient(
+            component_id,
+            rhetor_url,
+            max_retries=0,
+            backoff_initial=backoff_initial,
+            backoff_max=backoff_max,
+            max_retry_after=max_retry_after,
+            **client_kw,
+        )
         self._gate = Gate(limiter, max_grant=concurrency)
         self._loop = asyncio.new_event_loop()  # the actor's: every batch runs on it
 
@@ -116,8 +166,7 @@ class RhetorChat:
             raise ValueError("RhetorChat needs a 'prompt' or a 'messages' column")
         requests = [{"id": str(i), **{c: _plain(v[i]) for c, v in columns.items()}} for i in range(n)]
         refused = {i: err for i, err in ((i, _parse_options(r)) for i, r in enumerate(requests)) if err}
-        outcomes = self._loop.run_until_complete(
-            self._answer([r for i, r in enumerate(requests) if i not in refused]))
+        outcomes = self._loop.run_until_complete(self._answer([r for i, r in enumerate(requests) if i not in refused]))
         for i in sorted(refused):
             outcomes.insert(i, (refused[i], 0))
         if self.raise_on_error:
@@ -148,8 +197,9 @@ class RhetorChat:
         while due:
             due.sort()
             again: List[Tuple[float, int]] = []
-            async with self._client.generate_batch(self._paced(requests, due), concurrency=self.concurrency,
-                                                   rate_limit=self.requests_per_s) as results:
+            async with self._client.generate_batch(
+                self._paced(requests, due), concurrency=self.concurrency, rate_limit=self.requests_per_s
+            ) as results:
                 async for r in results:
                     i = int(r.id)
                     attempts[i] += 1
@@ -169,8 +219,9 @@ class RhetorChat:
             self._gate.note_cool_down(time.time() + min(max(0.0, r.error.retry_after), self._backoff[2]))
         return retry_delay(r.error, attempts, self.max_retries, *self._backoff)
 
-    async def _paced(self, requests: List[Dict[str, Any]],
-                     due: List[Tuple[float, int]]) -> AsyncGenerator[Dict[str, Any], None]:
+    async def _paced(
+        self, requests: List[Dict[str, Any]], due: List[Tuple[float, int]]
+    ) -> AsyncGenerator[Dict[str, Any], None]:
         for not_before, i in due:
             wait = not_before - time.time()
             if wait > 0:

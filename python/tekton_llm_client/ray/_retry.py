@@ -17,8 +17,14 @@ def backoff_delay(attempt: int, initial: float, maximum: float) -> float:
     return min(maximum, initial * (2 ** min(attempt, 30))) * random.uniform(0.5, 1.0)
 
 
-def retry_delay(error: BaseException, failed_attempts: int, max_retries: int, backoff_initial: float,
-                backoff_max: float, max_retry_after: float) -> Optional[float]:
+def retry_delay(
+    error: BaseException,
+    failed_attempts: int,
+    max_retries: int,
+    backoff_initial: float,
+    backoff_max: float,
+    max_retry_after: float,
+) -> Optional[float]:
     """Seconds to wait before asking again after `failed_attempts` failures, or None when the
     error is final (not retryable, retries used up, or a Retry-After longer than allowed)."""
     if failed_attempts > max_retries or not isinstance(error, RETRYABLE):

@@ -48,5 +48,10 @@ class SlotBook:
         return self.hold_until
 
     def stats(self) -> dict:
-        return {"grants": self.grants, "slots": self.slots, "cool_downs": self.cool_downs,
-                "hold_until": self.hold_until, "spacing": self.spacing}
+        return {
+            "grants": self.grants,
+            "slots": self.slots,
+            "cool_downs": self.cool_downs,
+            "hold_until": self.hold_until,
+            "spacing": self.spacing,
+        }

@@ -1,8 +1,8 @@
 """Token counting, truncation, conversation fitting and stream collection.
 
-    from tekton_llm_client.utils import count_tokens, optimize_messages_for_token_limit
-    n = count_tokens("Hello", model="gpt-4o")          # exact (o200k_base)
-    n = count_tokens("Hello", model="claude-3-sonnet-20240229")  # estimate (cl100k_base)
+from tekton_llm_client.utils import count_tokens, optimize_messages_for_token_limit
+n = count_tokens("Hello", model="gpt-4o")          # exact (o200k_base)
+n = count_tokens("Hello", model="claude-3-sonnet-20240229")  # estimate (cl100k_base)
 """
 
 from __future__ import annotations

@@ -154,8 +154,6 @@ def resolve_encoding(model: Optional[str] = None, encoding: Optional[str] = None
     if encoding is not None:
         name = _ALIASES.get(encoding, encoding)
         if name not in ENCODINGS:
-            raise ValueError(
-                f"unknown encoding {encoding!r}: use one of {', '.join(ENCODINGS)}"
-            )
+            raise ValueError(f"unknown encoding {encoding!r}: use one of {', '.join(ENCODINGS)}")
         return name
     return get_encoding_name(DEFAULT_MODEL if model is None else model)

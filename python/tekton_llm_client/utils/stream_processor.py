@@ -1,9 +1,9 @@
 """Collecting a streamed answer: the guide's ``StreamProcessor``.
 
-    processor = StreamProcessor()
-    async for chunk in client.generate_text(prompt="...", streaming=True):
-        processor.process_chunk(chunk)
-    text = processor.get_result()
+processor = StreamProcessor()
+async for chunk in client.generate_text(prompt="...", streaming=True):
+    processor.process_chunk(chunk)
+text = processor.get_result()
 """
 
 from __future__ import annotations
@@ -123,7 +123,4 @@ class StreamProcessor:
         return self.get_result()
 
     def __repr__(self) -> str:
-        return (
-            f"StreamProcessor(chunks={len(self._parts)}, complete={self._complete}, "
-            f"error={self._error!r})"
-        )
+        return f"StreamProcessor(chunks={len(self._parts)}, complete={self._complete}, error={self._error!r})"

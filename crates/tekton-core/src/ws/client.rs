@@ -10,8 +10,8 @@ use tokio::task::JoinHandle;
 use tokio::time::{timeout_at, Instant};
 
 use crate::error::{CoreError, CoreResult, ErrorKind};
-use crate::ws::config::WsConfig;
 use crate::handover::OnReady;
+use crate::ws::config::WsConfig;
 use crate::ws::event_queue::Taken;
 use crate::ws::events::WsEvent;
 use crate::ws::handshake::open_socket;

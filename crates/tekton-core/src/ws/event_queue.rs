@@ -114,9 +114,13 @@ mod tests {
         let calls = Arc::new(AtomicUsize::new(0));
         let seen = Arc::clone(&calls);
         let mut out = Vec::new();
-        let taken = queue.take_or_notify(&mut out, 8, Box::new(move || {
-            seen.fetch_add(1, Ordering::SeqCst);
-        }));
+        let taken = queue.take_or_notify(
+            &mut out,
+            8,
+            Box::new(move || {
+                seen.fetch_add(1, Ordering::SeqCst);
+            }),
+        );
         assert_eq!(taken, Taken::Empty);
         queue.push(closed("a"));
         queue.push(closed("b"));

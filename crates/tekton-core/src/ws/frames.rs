@@ -62,14 +62,18 @@ pub struct ErrorFrame {
 /// Every frame the server may send.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ServerFrame {
-    RegisterAck { session_id: Option<String> },
+    RegisterAck {
+        session_id: Option<String>,
+    },
     Chunk(ChunkFrame),
     Response(ResponseFrame),
     Error(ErrorFrame),
     Ping,
     Pong,
     /// A well-formed frame of a type this client does not know; ignored.
-    Other { frame_type: String },
+    Other {
+        frame_type: String,
+    },
 }
 
 /// Why a frame could not be decoded. Reported to `on_error`; the socket stays up.
@@ -136,8 +140,8 @@ fn decode_plain_chunk(text: &str) -> Option<ChunkFrame> {
 
 /// Any frame, through a JSON tree.
 fn decode_any_frame(text: &str) -> Result<ServerFrame, MalformedFrame> {
-    let value: Value = serde_json::from_str(text)
-        .map_err(|e| MalformedFrame::new(format!("not JSON ({e}): {}", preview(text))))?;
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| MalformedFrame::new(format!("not JSON ({e}): {}", preview(text))))?;
     let Value::Object(obj) = value else {
         return Err(MalformedFrame::new(format!("not a JSON object: {}", preview(text))));
     };
@@ -146,9 +150,7 @@ fn decode_any_frame(text: &str) -> Result<ServerFrame, MalformedFrame> {
     };
     let upper = frame_type.to_ascii_uppercase();
     match upper.as_str() {
-        "REGISTER_ACK" => Ok(ServerFrame::RegisterAck {
-            session_id: string(&obj, "session_id", "sessionId"),
-        }),
+        "REGISTER_ACK" => Ok(ServerFrame::RegisterAck { session_id: string(&obj, "session_id", "sessionId") }),
         "CHUNK" => decode_chunk(&obj).map(ServerFrame::Chunk),
         "RESPONSE" => decode_response(&obj).map(ServerFrame::Response),
         "ERROR" => Ok(ServerFrame::Error(ErrorFrame {
@@ -156,9 +158,7 @@ fn decode_any_frame(text: &str) -> Result<ServerFrame, MalformedFrame> {
             error: string(&obj, "error", "message")
                 .unwrap_or_else(|| "Rhetor reported an error without a message".to_owned()),
             code: string(&obj, "code", "code"),
-            status: field(&obj, "status", "status")
-                .and_then(Value::as_u64)
-                .and_then(|s| u16::try_from(s).ok()),
+            status: field(&obj, "status", "status").and_then(Value::as_u64).and_then(|s| u16::try_from(s).ok()),
             retry_after: field(&obj, "retry_after", "retryAfter").and_then(Value::as_f64),
         })),
         "PING" => Ok(ServerFrame::Ping),
@@ -173,9 +173,7 @@ fn decode_chunk(obj: &Map<String, Value>) -> Result<ChunkFrame, MalformedFrame> 
         None | Some(Value::Null) => String::new(),
         Some(Value::String(s)) => s.clone(),
         Some(_) => {
-            return Err(MalformedFrame::new(format!(
-                "CHUNK for request {request_id}: \"chunk\" is not a string"
-            )))
+            return Err(MalformedFrame::new(format!("CHUNK for request {request_id}: \"chunk\" is not a string")))
         }
     };
     Ok(ChunkFrame {
@@ -199,9 +197,7 @@ fn decode_response(obj: &Map<String, Value>) -> Result<ResponseFrame, MalformedF
     let content = string(obj, "content", "content")
         .or_else(|| string(obj, "response", "response"))
         .or_else(|| string(obj, "message", "message"))
-        .ok_or_else(|| {
-            MalformedFrame::new(format!("RESPONSE for request {request_id} has no \"content\""))
-        })?;
+        .ok_or_else(|| MalformedFrame::new(format!("RESPONSE for request {request_id} has no \"content\"")))?;
     Ok(ResponseFrame {
         request_id,
         content,
@@ -269,18 +265,21 @@ pub fn kind_for_error(code: Option<&str>, status: Option<u16>) -> ErrorKind {
 /// The error kind a server `ERROR` code stands for.
 pub fn kind_for_code(code: Option<&str>) -> ErrorKind {
     match code.map(str::to_ascii_lowercase).as_deref() {
-        Some("unauthorized" | "forbidden" | "authentication" | "auth_failed") => {
-            ErrorKind::Authentication
-        }
+        Some("unauthorized" | "forbidden" | "authentication" | "auth_failed") => ErrorKind::Authentication,
         Some(
-            "invalid_request" | "bad_request" | "validation_error" | "not_found"
-            | "payload_too_large" | "invalid_json" | "invalid_message" | "unknown_type",
+            "invalid_request" | "bad_request" | "validation_error" | "not_found" | "payload_too_large" | "invalid_json"
+            | "invalid_message" | "unknown_type",
         ) => ErrorKind::InvalidRequest,
         Some("rate_limit" | "rate_limited" | "too_many_requests") => ErrorKind::RateLimit,
         Some("timeout" | "timed_out" | "request_timeout" | "gateway_timeout") => ErrorKind::Timeout,
         Some(
-            "unavailable" | "service_unavailable" | "provider_unavailable" | "provider_error"
-            | "overloaded" | "internal_error" | "bad_gateway",
+            "unavailable"
+            | "service_unavailable"
+            | "provider_unavailable"
+            | "provider_error"
+            | "overloaded"
+            | "internal_error"
+            | "bad_gateway",
         ) => ErrorKind::ServiceUnavailable,
         Some("message_too_large" | "limit_exceeded") => ErrorKind::LimitExceeded,
         _ => ErrorKind::Other,
@@ -360,8 +359,7 @@ mod tests {
 
     #[test]
     fn accepts_camel_case_and_lower_case_type() {
-        let f = decode_server_frame(r#"{"type":"chunk","requestId":"r2","chunk":"x","finishReason":"len"}"#)
-            .unwrap();
+        let f = decode_server_frame(r#"{"type":"chunk","requestId":"r2","chunk":"x","finishReason":"len"}"#).unwrap();
         let ServerFrame::Chunk(c) = f else { panic!("not a chunk: {f:?}") };
         assert_eq!(c.request_id, "r2");
         assert_eq!(c.finish_reason.as_deref(), Some("len"));
@@ -370,8 +368,8 @@ mod tests {
 
     #[test]
     fn decodes_response_error_ack_ping() {
-        let f = decode_server_frame(r#"{"type":"RESPONSE","request_id":"a","content":"whole","fallback":true}"#)
-            .unwrap();
+        let f =
+            decode_server_frame(r#"{"type":"RESPONSE","request_id":"a","content":"whole","fallback":true}"#).unwrap();
         let ServerFrame::Response(r) = f else { panic!("{f:?}") };
         assert_eq!(r.content, "whole");
         assert!(r.fallback);
@@ -425,7 +423,8 @@ mod tests {
         assert_eq!(kind_for_error(Some("simulated_error"), Some(503)), ErrorKind::ServiceUnavailable);
         assert_eq!(kind_for_error(Some("rate_limited"), Some(418)), ErrorKind::RateLimit);
         let ServerFrame::Error(e) =
-            decode_server_frame(r#"{"type":"ERROR","request_id":"r","error":"x","status":429,"retry_after":2}"#).unwrap()
+            decode_server_frame(r#"{"type":"ERROR","request_id":"r","error":"x","status":429,"retry_after":2}"#)
+                .unwrap()
         else {
             panic!("not an error")
         };

@@ -16,8 +16,8 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::error::{CoreError, CoreResult, ErrorKind};
 use crate::ws::config::{WsConfig, SEND_BACKLOG_LIMIT};
-use crate::ws::log::DEBUG;
 use crate::ws::frames::{decode_server_frame, encode_register, kind_for_error, ServerFrame, PONG_FRAME};
+use crate::ws::log::DEBUG;
 
 pub type WsStream = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -56,25 +56,22 @@ pub async fn open_socket(config: &WsConfig) -> CoreResult<OpenedSocket> {
             ))
         }
     };
-    let register = encode_register(
-        &config.component_id,
-        &config.capabilities,
-        config.auth_token.as_deref(),
-    );
+    let register = encode_register(&config.component_id, &config.capabilities, config.auth_token.as_deref());
     match timeout_at(deadline, register_and_wait_ack(config, &mut stream, register)).await {
         Ok(Ok((session_id, ack_text))) => Ok(OpenedSocket { stream, session_id, ack_text }),
         Ok(Err(e)) => Err(CoreError { message: config.redact(&e.message), ..e }),
-        Err(_) => Err(CoreError::new(
-            ErrorKind::Timeout,
-            format!("no REGISTER_ACK from {} within {secs:.1}s", config.url),
-        )),
+        Err(_) => {
+            Err(CoreError::new(ErrorKind::Timeout, format!("no REGISTER_ACK from {} within {secs:.1}s", config.url)))
+        }
     }
 }
 
 fn upgrade_request(config: &WsConfig) -> CoreResult<Request<()>> {
-    let mut request = config.url.as_str().into_client_request().map_err(|e| {
-        CoreError::new(ErrorKind::InvalidRequest, format!("bad WebSocket URL {}: {e}", config.url))
-    })?;
+    let mut request = config
+        .url
+        .as_str()
+        .into_client_request()
+        .map_err(|e| CoreError::new(ErrorKind::InvalidRequest, format!("bad WebSocket URL {}: {e}", config.url)))?;
     let headers = request.headers_mut();
     let agent = concat!("tekton-llm-client/", env!("CARGO_PKG_VERSION"));
     headers.insert(USER_AGENT, HeaderValue::from_static(agent));
@@ -82,9 +79,8 @@ fn upgrade_request(config: &WsConfig) -> CoreResult<Request<()>> {
         headers.insert("X-Tekton-Component", component);
     }
     if let Some(token) = config.auth_token.as_deref() {
-        let mut value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
-            CoreError::new(ErrorKind::InvalidRequest, "the auth token is not a valid header value")
-        })?;
+        let mut value = HeaderValue::from_str(&format!("Bearer {token}"))
+            .map_err(|_| CoreError::new(ErrorKind::InvalidRequest, "the auth token is not a valid header value"))?;
         value.set_sensitive(true);
         headers.insert(AUTHORIZATION, value);
     }
@@ -115,13 +111,14 @@ fn upgrade_error(config: &WsConfig, e: WsError) -> CoreError {
         }
         WsError::Url(UrlError::TlsFeatureNotEnabled) => CoreError::new(
             ErrorKind::InvalidRequest,
-            format!("{url}: wss:// needs TLS, which this build of the Rust backend lacks (use TEKTON_LLM_BACKEND=python)"),
+            format!(
+                "{url}: wss:// needs TLS, which this build of the Rust backend lacks (use TEKTON_LLM_BACKEND=python)"
+            ),
         ),
         WsError::Url(u) => CoreError::new(ErrorKind::InvalidRequest, format!("bad WebSocket URL {url}: {u}")),
-        other => CoreError::new(
-            ErrorKind::Connection,
-            config.redact(&format!("cannot open a WebSocket to {url}: {other}")),
-        ),
+        other => {
+            CoreError::new(ErrorKind::Connection, config.redact(&format!("cannot open a WebSocket to {url}: {other}")))
+        }
     }
 }
 
@@ -136,7 +133,11 @@ pub fn redirect_refused(url: &str, status: u16, location: &str) -> String {
 }
 
 /// Send REGISTER and read until REGISTER_ACK. Returns (session_id, ack text).
-async fn register_and_wait_ack(config: &WsConfig, stream: &mut WsStream, register: String) -> CoreResult<(String, String)> {
+async fn register_and_wait_ack(
+    config: &WsConfig,
+    stream: &mut WsStream,
+    register: String,
+) -> CoreResult<(String, String)> {
     if let Err(e) = stream.send(Message::text(register)).await {
         // A server that refuses the token may already have sent ERROR and closed: read on, so
         // the caller learns why rather than "broken pipe".
@@ -145,16 +146,10 @@ async fn register_and_wait_ack(config: &WsConfig, stream: &mut WsStream, registe
     loop {
         let message = match stream.next().await {
             None => {
-                return Err(CoreError::new(
-                    ErrorKind::Connection,
-                    "Rhetor closed the connection before REGISTER_ACK",
-                ))
+                return Err(CoreError::new(ErrorKind::Connection, "Rhetor closed the connection before REGISTER_ACK"))
             }
             Some(Err(e)) => {
-                return Err(CoreError::new(
-                    ErrorKind::Connection,
-                    format!("WebSocket error before REGISTER_ACK: {e}"),
-                ))
+                return Err(CoreError::new(ErrorKind::Connection, format!("WebSocket error before REGISTER_ACK: {e}")))
             }
             Some(Ok(message)) => message,
         };
@@ -173,9 +168,10 @@ async fn register_and_wait_ack(config: &WsConfig, stream: &mut WsStream, registe
                     return Err(CoreError::new(kind, message).with_code(err.code));
                 }
                 Ok(ServerFrame::Ping) => {
-                    stream.send(Message::text(PONG_FRAME)).await.map_err(|e| {
-                        CoreError::new(ErrorKind::Connection, format!("WebSocket error: {e}"))
-                    })?;
+                    stream
+                        .send(Message::text(PONG_FRAME))
+                        .await
+                        .map_err(|e| CoreError::new(ErrorKind::Connection, format!("WebSocket error: {e}")))?;
                 }
                 Ok(ServerFrame::Pong) => config.log(DEBUG, "PONG before REGISTER_ACK ignored"),
                 // Nothing else can precede REGISTER_ACK in v1 (no request has been sent): a server
@@ -193,11 +189,10 @@ async fn register_and_wait_ack(config: &WsConfig, stream: &mut WsStream, registe
                 }
             },
             Message::Close(frame) => {
-                let (code, reason) = frame
-                    .map(|f| (f.code, f.reason.as_str().to_owned()))
-                    .unwrap_or((CloseCode::Status, String::new()));
-                let refused = matches!(u16::from(code), 1008 | 4001 | 4003)
-                    || reason.to_ascii_lowercase().contains("auth");
+                let (code, reason) =
+                    frame.map(|f| (f.code, f.reason.as_str().to_owned())).unwrap_or((CloseCode::Status, String::new()));
+                let refused =
+                    matches!(u16::from(code), 1008 | 4001 | 4003) || reason.to_ascii_lowercase().contains("auth");
                 let kind = if refused { ErrorKind::Authentication } else { ErrorKind::Connection };
                 return Err(CoreError::new(
                     kind,

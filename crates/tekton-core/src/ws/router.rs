@@ -70,11 +70,7 @@ impl Router {
     pub fn route(&mut self, frame: ServerFrame) -> Routed {
         match frame {
             ServerFrame::Chunk(chunk) => {
-                let known = if chunk.done {
-                    self.remove(&chunk.request_id)
-                } else {
-                    self.contains(&chunk.request_id)
-                };
+                let known = if chunk.done { self.remove(&chunk.request_id) } else { self.contains(&chunk.request_id) };
                 if known {
                     Routed::Chunk(chunk)
                 } else {
@@ -89,23 +85,20 @@ impl Router {
                 }
             }
             ServerFrame::Error(err) => {
-                let mut error = CoreError::new(kind_for_error(err.code.as_deref(), err.status), err.error)
-                    .with_code(err.code);
+                let mut error =
+                    CoreError::new(kind_for_error(err.code.as_deref(), err.status), err.error).with_code(err.code);
                 error.status = err.status;
                 error.retry_after = err.retry_after;
                 match err.request_id {
-                    Some(id) if self.remove(&id) => Routed::RequestFailed {
-                        error: error.with_request_id(id.clone()),
-                        request_id: id,
-                    },
+                    Some(id) if self.remove(&id) => {
+                        Routed::RequestFailed { error: error.with_request_id(id.clone()), request_id: id }
+                    }
                     Some(id) => Routed::Dropped { request_id: id },
                     None => Routed::SessionError(error),
                 }
             }
             ServerFrame::Ping => Routed::ReplyPong,
-            ServerFrame::Pong | ServerFrame::RegisterAck { .. } | ServerFrame::Other { .. } => {
-                Routed::Ignored
-            }
+            ServerFrame::Pong | ServerFrame::RegisterAck { .. } | ServerFrame::Other { .. } => Routed::Ignored,
         }
     }
 }
@@ -160,10 +153,7 @@ mod tests {
             route(&mut r, r#"{"type":"RESPONSE","request_id":"zz","content":"x"}"#),
             Routed::Dropped { .. }
         ));
-        assert!(matches!(
-            route(&mut r, r#"{"type":"ERROR","request_id":"zz","error":"x"}"#),
-            Routed::Dropped { .. }
-        ));
+        assert!(matches!(route(&mut r, r#"{"type":"ERROR","request_id":"zz","error":"x"}"#), Routed::Dropped { .. }));
     }
 
     #[test]

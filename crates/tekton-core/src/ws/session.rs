@@ -177,10 +177,7 @@ fn stalled(stall: std::time::Duration) -> SessionEnd {
     SessionEnd::Lost {
         error: CoreError::new(
             ErrorKind::Timeout,
-            format!(
-                "Rhetor read nothing we sent for {:.1}s: the connection is dead",
-                stall.as_secs_f64()
-            ),
+            format!("Rhetor read nothing we sent for {:.1}s: the connection is dead", stall.as_secs_f64()),
         ),
         report: true,
     }
@@ -221,9 +218,7 @@ fn lost_on_error(shared: &Shared, e: WsError) -> SessionEnd {
         WsError::WriteBufferFull(_) => SessionEnd::Lost {
             error: CoreError::new(
                 ErrorKind::LimitExceeded,
-                format!(
-                    "Rhetor is not reading: {SEND_BACKLOG_LIMIT} bytes wait to be sent; the connection was closed"
-                ),
+                format!("Rhetor is not reading: {SEND_BACKLOG_LIMIT} bytes wait to be sent; the connection was closed"),
             ),
             report: true,
         },

@@ -65,9 +65,7 @@ impl Shared {
 
     /// The writer took a frame of `len` bytes off the queue.
     pub fn dequeued(&self, len: usize) {
-        let _ = self
-            .queued_bytes
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |q| Some(q.saturating_sub(len)));
+        let _ = self.queued_bytes.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |q| Some(q.saturating_sub(len)));
     }
 
     fn enqueued(&self, len: usize) {
@@ -155,8 +153,9 @@ impl Shared {
     pub fn try_send(&self, request_id: &str, frame: &str) -> Result<bool, CoreError> {
         let mut st = self.lock();
         if st.closed {
-            return Err(CoreError::new(ErrorKind::Connection, "the WebSocket client is closed")
-                .with_request_id(request_id));
+            return Err(
+                CoreError::new(ErrorKind::Connection, "the WebSocket client is closed").with_request_id(request_id)
+            );
         }
         let Some(outbound) = st.outbound.clone() else {
             return Ok(false);
@@ -243,9 +242,7 @@ impl Shared {
         match st.router.route(frame) {
             Routed::Chunk(chunk) => self.emit(WsEvent::Chunk(chunk)),
             Routed::Response(response) => self.emit(WsEvent::Response(response)),
-            Routed::RequestFailed { request_id, error } => {
-                self.emit(WsEvent::RequestFailed { request_id, error })
-            }
+            Routed::RequestFailed { request_id, error } => self.emit(WsEvent::RequestFailed { request_id, error }),
             Routed::SessionError(error) => {
                 let line = format!("Rhetor reported a session error: {}", error.message);
                 self.emit(WsEvent::Error(error));
