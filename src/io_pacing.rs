@@ -10,7 +10,8 @@
 //! never held back.
 //!
 //! The window is `TEKTON_LLM_WAKE_WINDOW_US` µs (default 500, at most 1000, 0 turns coalescing
-//! off). The event loop's own wake-ups are spaced by the same window (`py_bridge`); each of the
+//! off). The event loop's own wake-ups are spaced by the same window (`py_bridge`; there also
+//! for the later chunks of a stream that already started, however few are in flight); each of the
 //! two holds a result back by at most one window, so nothing waits more than 1 ms by default.
 //! Arrival times (`received_ns`) are taken when the bytes are read, so while coalescing they can
 //! trail the packet's arrival by up to one window; 0 makes them exact.

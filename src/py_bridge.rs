@@ -37,15 +37,16 @@ struct Queue {
 }
 
 impl Queue {
-    fn push(self: &Arc<Self>, item: Finished) {
+    fn push(self: &Arc<Self>, item: Finished, pace: Pace) {
         let was_empty = {
             let mut items = self.items.lock().unwrap_or_else(|e| e.into_inner());
             let was_empty = items.is_empty();
             items.push(item);
             was_empty
         };
-        if was_empty {
-            self.wake_soon();
+        // A result that must not wait is not left behind a deferred wake-up of paced ones.
+        if was_empty || pace == Pace::Now {
+            self.wake_soon(pace);
         }
     }
 
@@ -53,9 +54,13 @@ impl Queue {
     /// less than a window ago is woken at the window's end instead, and then finds everything that
     /// finished meanwhile. Paced streams deliver one event per network read; without this, each
     /// would cost the loop a wake-up.
-    fn wake_soon(self: &Arc<Self>) {
+    fn wake_soon(self: &Arc<Self>, pace: Pace) {
         let now = tekton_core::clock::monotonic_ns();
-        if !crate::io_pacing::coalescing() {
+        let may_wait = match pace {
+            Pace::Now => crate::io_pacing::coalescing(),
+            Pace::Window => !crate::io_pacing::window().is_zero(),
+        };
+        if !may_wait {
             return self.wake_now(now); // a few exchanges: each result may be what starts the next
         }
         let due = self.last_wake_ns.load(Ordering::Relaxed).saturating_add(wake_window_ns());
@@ -175,10 +180,28 @@ static GET_RUNNING_LOOP: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 #[derive(Clone)]
 pub struct LoopQueue(Arc<Queue>);
 
+/// How soon the loop must learn of a result.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Pace {
+    /// At once, unless many exchanges are in flight (`io_pacing::coalescing`): a result may be
+    /// what the caller waits for to start the next exchange.
+    Now,
+    /// Within one window (`io_pacing::window`) even when few are in flight: more chunks of a
+    /// stream that already started. Nothing waits on them to send anything, their arrival times
+    /// are already recorded (`received_ns`), and a stream of back-to-back events then costs one
+    /// loop wake-up per window instead of one per event.
+    Window,
+}
+
 impl LoopQueue {
     /// Resolve `future` with `convert(py)`, computed on the loop's thread.
     pub fn resolve_later(&self, future: Py<PyAny>, convert: Convert) {
-        self.0.push(Finished { future, convert });
+        self.0.push(Finished { future, convert }, Pace::Now);
+    }
+
+    /// `resolve_later` for the next chunks of a started stream (`Pace::Window`).
+    pub fn resolve_within_window(&self, future: Py<PyAny>, convert: Convert) {
+        self.0.push(Finished { future, convert }, Pace::Window);
     }
 }
 

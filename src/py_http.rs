@@ -268,6 +268,9 @@ pub struct ChunkStream {
     request_id: String,
     started_ns: Arc<AtomicU64>,
     ended: Arc<AtomicBool>,
+    /// A refill has been asked for before: later chunks may reach the loop within a window
+    /// (`py_bridge::Pace::Window`); the first one is handed over at once.
+    refilled: AtomicBool,
     /// The loop this stream is read from, and its queue (looked up once, not per refill).
     event_loop: crate::py_bridge::LoopCache,
 }
@@ -287,6 +290,7 @@ impl ChunkStream {
             request_id,
             started_ns,
             ended: Arc::new(AtomicBool::new(false)),
+            refilled: AtomicBool::new(false),
             event_loop: crate::py_bridge::LoopCache::default(),
         }
     }
@@ -315,15 +319,18 @@ impl ChunkStream {
         // Holding the iterator here keeps it alive while a chunk is awaited; the reader runs this
         // once, at the latest when the stream ends (close, idle timeout).
         let reader = iter.clone().unbind();
+        let started = self.refilled.swap(true, Ordering::Relaxed);
         let on_ready = Box::new(move || {
-            queue.resolve_later(
-                target,
-                Box::new(move |py| {
-                    let mut batch = ChunkBatch::default();
-                    let end = lock(&inner).try_take(&mut batch);
-                    deliver(py, &batch, end, &ended, reader.bind(py))
-                }),
-            );
+            let convert: crate::py_bridge::Convert = Box::new(move |py| {
+                let mut batch = ChunkBatch::default();
+                let end = lock(&inner).try_take(&mut batch);
+                deliver(py, &batch, end, &ended, reader.bind(py))
+            });
+            if started {
+                queue.resolve_within_window(target, convert);
+            } else {
+                queue.resolve_later(target, convert);
+            }
         });
         if let Some(end) = lock(&self.inner).take_or_notify(&mut batch, on_ready) {
             match deliver(py, &batch, end, &self.ended, iter) {
