@@ -4,8 +4,9 @@
 //! A request leaves the table on its terminal frame (a `done` chunk, a RESPONSE, an ERROR), on
 //! cancel, or when the socket is lost.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
+use crate::activity::InFlight;
 use crate::error::{CoreError, ErrorKind};
 use crate::ws::frames::{kind_for_error, ChunkFrame, ResponseFrame, ServerFrame};
 
@@ -28,10 +29,17 @@ pub enum Routed {
     Ignored,
 }
 
-/// The requests in flight on one client.
-#[derive(Debug, Default)]
+/// The requests in flight on one client, each counted in the process's exchanges in flight (so
+/// the bindings coalesce wake-ups for many multiplexed WebSocket streams as for HTTP ones).
+#[derive(Default)]
 pub struct Router {
-    in_flight: HashSet<String>,
+    in_flight: HashMap<String, InFlight>,
+}
+
+impl std::fmt::Debug for Router {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Router").field("in_flight", &self.in_flight.keys().collect::<Vec<_>>()).finish()
+    }
 }
 
 impl Router {
@@ -41,16 +49,20 @@ impl Router {
 
     /// Start tracking a request; false when the id is already in flight.
     pub fn register(&mut self, request_id: &str) -> bool {
-        self.in_flight.insert(request_id.to_owned())
+        if self.in_flight.contains_key(request_id) {
+            return false;
+        }
+        self.in_flight.insert(request_id.to_owned(), InFlight::start());
+        true
     }
 
     /// Stop tracking a request; false when it was not in flight.
     pub fn remove(&mut self, request_id: &str) -> bool {
-        self.in_flight.remove(request_id)
+        self.in_flight.remove(request_id).is_some()
     }
 
     pub fn contains(&self, request_id: &str) -> bool {
-        self.in_flight.contains(request_id)
+        self.in_flight.contains_key(request_id)
     }
 
     pub fn len(&self) -> usize {
@@ -63,7 +75,7 @@ impl Router {
 
     /// Every request in flight, emptying the table (the socket is gone).
     pub fn drain(&mut self) -> Vec<String> {
-        self.in_flight.drain().collect()
+        self.in_flight.drain().map(|(id, _)| id).collect()
     }
 
     /// Route one decoded frame, updating the table.
@@ -203,5 +215,17 @@ mod tests {
         let e = in_flight_error(&closed, "2");
         assert_eq!(e.kind, ErrorKind::Connection);
         assert_eq!(e.request_id.as_deref(), Some("2"));
+    }
+
+    #[test]
+    fn requests_count_as_exchanges_in_flight_while_tracked() {
+        let mut r = Router::new();
+        for i in 0..64 {
+            assert!(r.register(&format!("count-{i}")));
+        }
+        assert!(!r.register("count-0"), "an id in flight is not counted twice");
+        // Other tests may hold exchanges too, so only the lower bound is certain.
+        assert!(crate::activity::in_flight() >= 64);
+        assert_eq!(r.drain().len(), 64);
     }
 }
