@@ -26,7 +26,7 @@ from collections import OrderedDict
 from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Sequence, Union
 
 from . import _backend, config
-from .exceptions import ConnectionError, TektonLLMError, TimeoutError, error_from_kind
+from .exceptions import ConnectionError, TimeoutError, error_from_kind
 from .models import CompletionResponse, Message, MessageLike, StreamingChunk, Usage
 
 __all__ = ["TektonLLMWebSocketClient"]

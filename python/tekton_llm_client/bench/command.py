@@ -141,11 +141,11 @@ def _plan(args: argparse.Namespace) -> List[LoadSpec]:
                 burstiness=args.burstiness,
                 max_concurrency=args.max_concurrency,
                 **common,
-            )  # type: ignore[arg-type]
+            )
             for r in parse_positive_list(args.rate, "--rate", integer=False)
         ]
     return [
-        LoadSpec("closed", concurrency=int(c), **common)  # type: ignore[arg-type]
+        LoadSpec("closed", concurrency=int(c), **common)
         for c in parse_positive_list(args.concurrency, "--concurrency", integer=True)
     ]
 
@@ -339,10 +339,7 @@ class _State:
         sources = run["output_tokens"]["source_by_request"]
         notes.append(
             "output tokens: "
-            + ", ".join(
-                f"{n} requests from {'the server usage' if s == 'usage' else 'our token counter (' + self.tokenizer_model + ')'}"
-                for s, n in sources.items()
-            )
+            + ", ".join(f"{n} requests from {_token_source(s, self.tokenizer_model)}" for s, n in sources.items())
             if sources
             else "output tokens: no request completed"
         )
@@ -431,3 +428,8 @@ class _State:
         if self.write_failed:
             return 3  # the report could not be written (the CLI's exit status for output errors)
         return 0 if failed == 0 else 1
+
+
+def _token_source(source: str, tokenizer_model: str) -> str:
+    """Where a request's output-token count came from, for the report's notes."""
+    return "the server usage" if source == "usage" else f"our token counter ({tokenizer_model})"

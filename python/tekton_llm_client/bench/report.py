@@ -118,9 +118,9 @@ def print_table(runs: List[Dict[str, Any]], out: TextIO) -> None:
             ]
         )
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)] if rows else []
-    print("  ".join(h.rjust(w) for h, w in zip(header, widths)), file=out)
+    print("  ".join(h.rjust(w) for h, w in zip(header, widths, strict=True)), file=out)
     for r in rows:
-        print("  ".join(v.rjust(w) for v, w in zip(r, widths)), file=out)
+        print("  ".join(v.rjust(w) for v, w in zip(r, widths, strict=True)), file=out)
     print("(times in ms, measured from each request's scheduled send time; percentiles exact)", file=out)
     for run in runs:
         c = run["config"]

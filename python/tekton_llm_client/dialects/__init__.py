@@ -103,7 +103,7 @@ def _detection_failed(e: TektonLLMError, what: str) -> TektonLLMError:
     failed, and how to do without it."""
     kw: Dict[str, Any] = {"status_code": e.status_code, "request_id": e.request_id, "code": e.code}
     if hasattr(e, "retry_after"):
-        kw["retry_after"] = getattr(e, "retry_after")
+        kw["retry_after"] = e.retry_after
     return type(e)(f"cannot tell which Rhetor this is (dialect detection): {what}: {e.message}; {_HOW_TO_SKIP}", **kw)
 
 

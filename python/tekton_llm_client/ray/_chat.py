@@ -177,7 +177,7 @@ class RhetorChat:
         if isinstance(batch, dict):
             return {**batch, **added}
         if hasattr(batch, "append_column"):  # pyarrow: the input columns as they are, typed additions
-            import pyarrow as pa  # type: ignore[import-untyped]
+            import pyarrow as pa
 
             for name, values in added.items():
                 batch = batch.append_column(name, pa.array(values, type=getattr(pa, OUTPUT_TYPES[name])()))
@@ -209,7 +209,7 @@ class RhetorChat:
                     else:
                         again.append((time.time() + delay, i))
             due = again
-        return list(zip(outcomes, attempts))
+        return list(zip(outcomes, attempts, strict=True))
 
     def _settle(self, r: BatchResult, attempts: int) -> Optional[float]:
         """None when the row is done, else the seconds to wait before asking again."""

@@ -14,7 +14,7 @@ RETRYABLE = (TimeoutError, RateLimitError, ServiceUnavailableError, ConnectionEr
 
 def backoff_delay(attempt: int, initial: float, maximum: float) -> float:
     """Exponential backoff with jitter: about `initial * 2**attempt`, at most `maximum`."""
-    return min(maximum, initial * (2 ** min(attempt, 30))) * random.uniform(0.5, 1.0)
+    return min(maximum, initial * 2.0 ** min(attempt, 30)) * random.uniform(0.5, 1.0)
 
 
 def retry_delay(
