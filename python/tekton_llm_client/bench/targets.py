@@ -7,6 +7,7 @@ import json
 import time
 from typing import Any, Dict, List, Mapping, Optional
 
+from .._backend import scheduled_stream
 from .record import RequestRecord
 from .workload import Prompt
 
@@ -90,9 +91,10 @@ class RhetorTarget:
             options["max_tokens"] = prompt.max_tokens
         stream: Any = None
         try:
-            stream = self.client._http.stream_chat_at(
+            stream = scheduled_stream(
+                self.client._http,
                 prompt.messages,
-                at_ns=record.scheduled_ns,
+                record.scheduled_ns,
                 context_id="tekton-llm-bench",
                 model_id=self._model,
                 options=options or None,

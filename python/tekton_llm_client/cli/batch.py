@@ -184,7 +184,7 @@ async def _run(args: argparse.Namespace) -> int:
                     else:
                         failed += 1
                         assert r.error is not None
-                        rec = {"id": r.id, "error": error_record(r.error)}
+                        rec: Dict[str, Any] = {"id": r.id, "error": error_record(r.error)}
                         line = source.line_of.get(r.id)
                         if rec["error"]["kind"] == "invalid_input" and line is not None:
                             rec["line"] = line  # never sent: the line is what to fix

@@ -14,8 +14,8 @@ from __future__ import annotations
 from typing import Any, List, Optional, Sequence
 
 from ..models import Message, MessageLike
-from ._select import token_backend
 from .encodings import DEFAULT_MODEL, resolve_encoding
+from .token_backend import token_backend
 from .tokens import DEFAULT_MARKER
 
 __all__ = ["count_message_tokens", "optimize_messages_for_token_limit"]

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import List, Optional, Sequence, Union, overload
 
-from ._select import token_backend
 from .encodings import DEFAULT_MODEL, get_encoding_name, resolve_encoding
+from .token_backend import token_backend
 
 __all__ = ["count_tokens", "truncate_text_to_token_limit", "get_encoding_name", "DEFAULT_MARKER"]
 
