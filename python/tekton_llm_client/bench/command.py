@@ -12,6 +12,7 @@ import urllib.parse
 from dataclasses import replace
 from typing import Any, Dict, List, Optional, Tuple
 
+from .._backend import native
 from . import workload
 from .html import RunSamples, run_label, samples_of, write_html
 from .metrics import summarize_run
@@ -222,8 +223,6 @@ def run(args: argparse.Namespace) -> int:
         return _fail(f"--url must be an http:// or https:// URL, got {url!r}")
     backend = "python" if args.backend == "python" else "rust"
     if backend == "rust":
-        from .._backend import native
-
         if native() is None:
             backend = "python"
     state = _State(args, plans, slos, headers, knobs, tokenizer_model, prompts, workload_text, backend)

@@ -9,6 +9,7 @@ import platform
 import sys
 from typing import Any, Dict, List, Optional, TextIO
 
+from .._version import __version__
 from .stats import PRECISION, summarize_ns
 
 # Above these, the client's own delays are large enough to distort what it measures.
@@ -18,8 +19,6 @@ CPU_BUSY_FRACTION = 0.9
 
 
 def tool_info(wake_window_us: Optional[str], timestamps: str) -> Dict[str, Any]:
-    from .. import __version__
-
     return {
         "name": "tekton-llm bench",
         "version": __version__,

@@ -8,6 +8,7 @@ import time
 from typing import Any, Dict, List, Mapping, Optional
 
 from .._backend import scheduled_stream
+from ..client import TektonLLMClient
 from .record import RequestRecord
 from .workload import Prompt
 
@@ -33,8 +34,6 @@ class RhetorTarget:
         dialect: Optional[str],
         pool_size: int,
     ) -> None:
-        from ..client import TektonLLMClient
-
         self.client = TektonLLMClient(
             "tekton-llm-bench",
             rhetor_url=url,
