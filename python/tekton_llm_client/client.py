@@ -33,15 +33,7 @@ from . import dialects as _dialects
 from ._backend_interface import BatchRunner, CallTransport, ChunkStream, HttpTransport, Messages
 from ._call_args import CallArgs, call_args, checked_messages, fallback_args
 from .batch import BatchIterator, BatchRequest
-from .exceptions import (
-    ConnectionError,
-    ProtocolError,
-    RateLimitError,
-    ServiceUnavailableError,
-    StreamInterruptedError,
-    TektonLLMError,
-    TimeoutError,
-)
+from .exceptions import RETRYABLE, ProtocolError, StreamInterruptedError, TektonLLMError
 from .models import (
     CompletionResponse,
     HealthStatus,
@@ -55,7 +47,7 @@ __all__ = ["TektonLLMClient", "ChatCall", "ChunkIterator"]
 logger = logging.getLogger("tekton_llm_client")
 
 # Failures that the fallback provider may cure: the first choice is down or overloaded.
-_FALLBACK_ON = (ServiceUnavailableError, ConnectionError, TimeoutError, RateLimitError)
+_FALLBACK_ON = RETRYABLE
 
 T = TypeVar("T")
 
@@ -108,14 +100,14 @@ class TektonLLMClient:
         *,
         fallback_provider: Optional[str] = None,
         fallback_model: Optional[str] = None,
-        connect_timeout: float = 5.0,
+        connect_timeout: float = config.DEFAULT_CONNECT_TIMEOUT,
         stream_idle_timeout: Optional[float] = None,
-        backoff_initial: float = 0.5,
-        backoff_max: float = 8.0,
-        max_retry_after: float = 60.0,
-        pool_size: int = 100,
-        max_response_bytes: int = 64 << 20,
-        max_event_bytes: int = 8 << 20,
+        backoff_initial: float = config.DEFAULT_BACKOFF_INITIAL,
+        backoff_max: float = config.DEFAULT_BACKOFF_MAX,
+        max_retry_after: float = config.DEFAULT_MAX_RETRY_AFTER,
+        pool_size: int = config.DEFAULT_POOL_SIZE,
+        max_response_bytes: int = config.DEFAULT_MAX_RESPONSE_BYTES,
+        max_event_bytes: int = config.DEFAULT_MAX_EVENT_BYTES,
         headers: Optional[Mapping[str, str]] = None,
         backend: Optional[str] = None,
         dialect: Optional[str] = None,

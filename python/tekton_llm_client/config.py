@@ -26,13 +26,49 @@ from __future__ import annotations
 import math
 import os
 import urllib.parse
-from typing import Any, Callable, Optional, Sequence, Tuple, TypeVar
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple, TypeVar
 
 T = TypeVar("T")
 
 DEFAULT_URL = "http://localhost:8003"
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_RETRIES = 3
+
+# The defaults of the other settings: the one place they are written on the Python side. The
+# backends' constructors (src/py_http.rs, src/py_ws.rs, _pure/) take every one explicitly from the
+# clients; tests/test_defaults.py proves their own defaults equal these.
+DEFAULT_CONNECT_TIMEOUT = 5.0
+DEFAULT_BACKOFF_INITIAL = 0.5
+DEFAULT_BACKOFF_MAX = 8.0
+DEFAULT_MAX_RETRY_AFTER = 60.0
+DEFAULT_POOL_SIZE = 100
+DEFAULT_MAX_RESPONSE_BYTES = 64 << 20
+DEFAULT_MAX_EVENT_BYTES = 8 << 20
+DEFAULT_WS_CONNECT_TIMEOUT = 10.0
+DEFAULT_RECONNECT_BASE_DELAY = 0.25
+DEFAULT_MAX_RECONNECT_DELAY = 30.0
+DEFAULT_PING_INTERVAL = 20.0
+DEFAULT_MAX_MESSAGE_SIZE = 16 << 20
+
+# The backends' constructor keywords and their defaults.
+HTTP_DEFAULTS: Dict[str, float] = {
+    "timeout": DEFAULT_TIMEOUT,
+    "connect_timeout": DEFAULT_CONNECT_TIMEOUT,
+    "max_retries": DEFAULT_MAX_RETRIES,
+    "backoff_initial": DEFAULT_BACKOFF_INITIAL,
+    "backoff_max": DEFAULT_BACKOFF_MAX,
+    "max_retry_after": DEFAULT_MAX_RETRY_AFTER,
+    "pool_max_idle_per_host": DEFAULT_POOL_SIZE,
+    "max_response_bytes": DEFAULT_MAX_RESPONSE_BYTES,
+    "max_event_bytes": DEFAULT_MAX_EVENT_BYTES,
+}
+WEBSOCKET_DEFAULTS: Dict[str, float] = {
+    "connect_timeout": DEFAULT_WS_CONNECT_TIMEOUT,
+    "reconnect_base_delay": DEFAULT_RECONNECT_BASE_DELAY,
+    "max_reconnect_delay": DEFAULT_MAX_RECONNECT_DELAY,
+    "ping_interval": DEFAULT_PING_INTERVAL,
+    "max_message_size": DEFAULT_MAX_MESSAGE_SIZE,
+}
 
 
 def _env(name: str) -> Optional[str]:

@@ -52,7 +52,7 @@ MessageCallback = Callable[[Dict[str, Any]], Any]
 ErrorCallback = Callable[[BaseException], Any]
 CloseCallback = Callable[[], Any]
 
-DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
+DEFAULT_MAX_MESSAGE_SIZE = config.DEFAULT_MAX_MESSAGE_SIZE
 _FINISHED_KEPT = 1024  # finished requests remembered for a late wait()
 
 
@@ -96,17 +96,17 @@ class TektonLLMWebSocketClient:
         on_close: Optional[CloseCallback] = None,
         auth_token: Optional[str] = None,
         ws_url: Optional[str] = None,
-        connect_timeout: float = 10.0,
+        connect_timeout: float = config.DEFAULT_WS_CONNECT_TIMEOUT,
         reconnect: bool = True,
-        max_reconnect_delay: float = 30.0,
+        max_reconnect_delay: float = config.DEFAULT_MAX_RECONNECT_DELAY,
         backend: Optional[str] = None,
         *,
         provider_id: Optional[str] = None,
         model_id: Optional[str] = None,
         context_id: Optional[str] = None,
-        ping_interval: float = 20.0,
+        ping_interval: float = config.DEFAULT_PING_INTERVAL,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
-        reconnect_base_delay: float = 0.25,
+        reconnect_base_delay: float = config.DEFAULT_RECONNECT_BASE_DELAY,
         capabilities: Sequence[str] = ("generate", "stream", "chat"),
         ca_bundle: Optional[str] = None,
     ) -> None:

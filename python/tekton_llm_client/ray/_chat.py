@@ -17,6 +17,7 @@ import math
 import time
 from typing import Any, AsyncGenerator, Dict, List, Optional, Sequence, Tuple
 
+from .. import config
 from ..batch import BatchResult
 from ..client import TektonLLMClient
 from ..exceptions import RateLimitError
@@ -130,10 +131,10 @@ class RhetorChat:
         concurrency: int = 32,
         requests_per_s: Optional[float] = None,
         limiter: Any = None,
-        max_retries: int = 3,
-        backoff_initial: float = 0.5,
-        backoff_max: float = 8.0,
-        max_retry_after: float = 60.0,
+        max_retries: int = config.DEFAULT_MAX_RETRIES,
+        backoff_initial: float = config.DEFAULT_BACKOFF_INITIAL,
+        backoff_max: float = config.DEFAULT_BACKOFF_MAX,
+        max_retry_after: float = config.DEFAULT_MAX_RETRY_AFTER,
         raise_on_error: bool = False,
         **client_kw: Any,
     ) -> None:

@@ -7,9 +7,7 @@ from __future__ import annotations
 import random
 from typing import Optional
 
-from ..exceptions import ConnectionError, RateLimitError, ServiceUnavailableError, TimeoutError
-
-RETRYABLE = (TimeoutError, RateLimitError, ServiceUnavailableError, ConnectionError)
+from ..exceptions import RETRYABLE, RateLimitError
 
 
 def backoff_delay(attempt: int, initial: float, maximum: float) -> float:
