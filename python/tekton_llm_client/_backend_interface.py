@@ -71,7 +71,7 @@ class ChunkStream(Protocol):
 
 class CallTransport(Protocol):
     """What a chat call goes through: the backend itself for a v1 Rhetor, a translator
-    (`dialects.DialectTransport`) for the older ones. Retries, timeouts, size limits and the
+    (`dialects.Translator`) for the older ones. Retries, timeouts, size limits and the
     status → exception mapping happen behind it; `request_id` is sent as X-Request-ID on every
     attempt (a new one is made when None)."""
 

@@ -261,12 +261,12 @@ class BatchIterator:
                     ids[index] = item_id
                 if not ids:
                     return
-                batch = runner.take_ready()
-                if not batch:
-                    batch = await runner.next_results()
-                    if not batch:
+                finished = runner.take_ready()
+                if not finished:
+                    finished = await runner.next_results()
+                    if not finished:
                         return  # closed under us
-                for key, _ok, value in batch:
+                for key, _ok, value in finished:
                     yield self._result(ids.pop(key), key, value)
         finally:
             runner.close()

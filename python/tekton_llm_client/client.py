@@ -153,12 +153,12 @@ class TektonLLMClient:
         self._has_token = token is not None
         self.initialized = False
         self.health_status: Optional[HealthStatus] = None
-        # The dialect decides the transport: the backend itself for v1, a translator for the
+        # The dialect decides what calls go through: the backend itself for v1, a translator for the
         # older servers. None until known; detection runs once, under a lock per event loop.
         self.dialect: Optional[str] = None
-        self._transport: Optional[CallTransport] = None
-        # The translator of an older dialect (also `_transport`); None for v1.
-        self._older: Optional[_dialects.DialectTransport] = None
+        self._call_via: Optional[CallTransport] = None
+        # The translator of an older dialect (also `_call_via`); None for v1.
+        self._older: Optional[_dialects.Translator] = None
         self._detect_lock: Optional[Tuple[asyncio.AbstractEventLoop, asyncio.Lock]] = None
         # Detection that failed on an answer (not for want of one) is not repeated by every call.
         self._detect_failure: Optional[TektonLLMError] = None
@@ -233,10 +233,10 @@ class TektonLLMClient:
 
     def _use_dialect(self, name: str) -> None:
         if name == _dialects.V1:
-            self._transport = self._http
+            self._call_via = self._http
         else:
-            self._older = _dialects.transport(name, self._http, self.component_id)
-            self._transport = self._older
+            self._older = _dialects.translator(name, self._http, self.component_id)
+            self._call_via = self._older
         self.dialect = name
 
     async def _detect(self) -> Optional[HealthStatus]:
@@ -246,7 +246,7 @@ class TektonLLMClient:
         if self._detect_lock is None or self._detect_lock[0] is not loop:
             self._detect_lock = (loop, asyncio.Lock())
         async with self._detect_lock[1]:
-            if self._transport is not None:
+            if self._call_via is not None:
                 return None
             if self._detect_failure is not None:
                 raise _again(self._detect_failure)
@@ -263,18 +263,18 @@ class TektonLLMClient:
 
     async def _call_transport(self) -> CallTransport:
         """The transport for calls: detects the dialect first when it is not known yet."""
-        if self._transport is None:
+        if self._call_via is None:
             await self._detect()
-        if self._transport is None:  # pragma: no cover - _detect sets it or raises
+        if self._call_via is None:  # pragma: no cover - _detect sets it or raises
             raise ProtocolError("the Rhetor dialect is not known")
-        return self._transport
+        return self._call_via
 
     # -- information -------------------------------------------------------------------------
 
     async def health(self) -> HealthStatus:
         """GET /api/v1/health (or the older dialect's health) → HealthStatus, whose `dialect`
         says which Rhetor answered. Raises on failure."""
-        if self._transport is None:
+        if self._call_via is None:
             found = await self._detect()
             if found is not None:
                 return found
@@ -424,7 +424,7 @@ class TektonLLMClient:
                 raise second from first
 
     async def _complete(self, messages: Messages, kw: CallArgs) -> CompletionResponse:
-        http = self._transport or await self._call_transport()
+        http = self._call_via or await self._call_transport()
 
         async def attempt(k: CallArgs, request_id: Optional[str]) -> CompletionResponse:
             return await http.chat(messages, request_id=request_id, **k)
@@ -463,8 +463,8 @@ class ChatCall:
 
 
 class ChunkIterator:
-    """Async iterator over StreamingChunk objects. Chunks arrive from the backend in batches;
-    leaving the loop early (or `aclose()`) closes the HTTP exchange.
+    """Async iterator over StreamingChunk objects. The backend hands chunks over several at a
+    time (`ChunkStream`); leaving the loop early (or `aclose()`) closes the HTTP exchange.
 
     Two concrete classes share this logic: on the Rust path `__anext__` is native (a buffered
     chunk is handed out without a coroutine), on the pure path it is the Python method below."""
@@ -487,7 +487,7 @@ class ChunkIterator:
     def request_id(self) -> Optional[str]:
         return self._stream.request_id if self._stream is not None else None
 
-    def _set_buffer(self, batch: List[StreamingChunk], start: int) -> None:
+    def _set_buffer(self, chunks: List[StreamingChunk], start: int) -> None:
         raise NotImplementedError
 
     def _clear_buffer(self) -> None:
@@ -497,40 +497,40 @@ class ChunkIterator:
         """Let `__anext__` read later batches from `stream` itself (the Rust path does)."""
 
     async def _refill(self) -> StreamingChunk:
-        """The next batch (waiting for it if need be); returns its first chunk, buffers the rest."""
+        """The next chunks (waiting for them if need be); returns the first, buffers the rest."""
         stream = self._stream
         if stream is None:
             return await self._first()
-        batch = stream.take_ready()
-        while not batch:
-            if batch is None:
+        chunks = stream.take_ready()
+        while not chunks:
+            if chunks is None:
                 raise StopAsyncIteration
-            batch = await stream.next_batch()
+            chunks = await stream.next_batch()
         if self._fallback:
-            for c in batch:
+            for c in chunks:
                 c.fallback = True
-        self._set_buffer(batch, 1)
-        return batch[0]
+        self._set_buffer(chunks, 1)
+        return chunks[0]
 
     async def _first(self) -> StreamingChunk:
         """Open the stream; a failure before the first chunk may go to the fallback provider."""
         client = self._client
-        http = client._transport or await client._call_transport()
+        http = client._call_via or await client._call_transport()
 
         async def attempt(k: CallArgs, request_id: Optional[str]) -> Tuple[ChunkStream, Optional[List[StreamingChunk]]]:
             stream = self._stream = http.stream_chat(self._messages, request_id=request_id, **k)
             return stream, await stream.next_batch()
 
-        (stream, batch), self._fallback = await client._with_fallback(self._kw, attempt)
-        if batch is None:
+        (stream, chunks), self._fallback = await client._with_fallback(self._kw, attempt)
+        if chunks is None:
             raise StopAsyncIteration
         if self._fallback:
-            for c in batch:
+            for c in chunks:
                 c.fallback = True
         else:
             self._attach(stream)
-        self._set_buffer(batch, 1)
-        return batch[0]
+        self._set_buffer(chunks, 1)
+        return chunks[0]
 
     async def aclose(self) -> None:
         """Stop the stream now and close its HTTP exchange."""

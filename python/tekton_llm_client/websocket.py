@@ -456,10 +456,10 @@ class TektonLLMWebSocketClient:
         requests = self._requests
         try:
             while True:
-                batch = await transport.next_events()
-                if batch is None:
+                events = await transport.next_events()
+                if events is None:
                     break
-                for event in batch:
+                for event in events:
                     try:
                         if event[0] == EV_CHUNK:
                             # The hot path: kept inline and small.

@@ -1,5 +1,5 @@
-"""When a failed row is asked again: the client's policy (PROTOCOL.md's table, the Rust core's
-`retry.rs`), applied by `RhetorChat` itself so that every attempt passes the job's rate limit and
+"""When a failed row is asked again: the client's policy (docs/protocol.md's error table, the Rust
+core's `retry.rs`), applied by `RhetorChat` itself so that every attempt passes the job's rate limit and
 cool-down and is counted in the row's `attempts`."""
 
 from __future__ import annotations

@@ -24,7 +24,7 @@
       super(message);
       this.name = 'TektonLLMError';
       Object.assign(this, fields || {});
-      // PROTOCOL.md names it status_code; JS callers reach for .status first.
+      // docs/protocol.md names it status_code; JS callers reach for .status first.
       if (this.status !== undefined && this.statusCode === undefined) this.statusCode = this.status;
     }
   }
