@@ -133,19 +133,19 @@ class TektonLLMClient:
             dict(
                 auth_token=token,
                 timeout=self.timeout,
-                connect_timeout=config.check_number("connect_timeout", connect_timeout),
+                connect_timeout=config.check_seconds("connect_timeout", connect_timeout),
                 stream_idle_timeout=(
                     None
                     if stream_idle_timeout is None
-                    else config.check_number("stream_idle_timeout", stream_idle_timeout)
+                    else config.check_seconds("stream_idle_timeout", stream_idle_timeout)
                 ),
                 max_retries=self.max_retries,
-                backoff_initial=config.check_number("backoff_initial", backoff_initial),
-                backoff_max=config.check_number("backoff_max", backoff_max),
-                max_retry_after=config.check_number("max_retry_after", max_retry_after),
-                pool_max_idle_per_host=config.check_number("pool_size", pool_size),
-                max_response_bytes=config.check_number("max_response_bytes", max_response_bytes),
-                max_event_bytes=config.check_number("max_event_bytes", max_event_bytes),
+                backoff_initial=config.check_seconds("backoff_initial", backoff_initial),
+                backoff_max=config.check_seconds("backoff_max", backoff_max),
+                max_retry_after=config.check_seconds("max_retry_after", max_retry_after),
+                pool_max_idle_per_host=config.check_count("pool_size", pool_size),
+                max_response_bytes=config.check_count("max_response_bytes", max_response_bytes),
+                max_event_bytes=config.check_count("max_event_bytes", max_event_bytes),
                 headers=list((headers or {}).items()),
                 ca_bundle=ca_bundle,
             ),

@@ -112,11 +112,11 @@ class TektonLLMWebSocketClient:
     ) -> None:
         if not component_id:
             raise ValueError("component_id is required")
-        connect_timeout = config.check_number("connect_timeout", connect_timeout)
-        max_reconnect_delay = config.check_number("max_reconnect_delay", max_reconnect_delay)
-        reconnect_base_delay = config.check_number("reconnect_base_delay", reconnect_base_delay)
-        ping_interval = config.check_number("ping_interval", ping_interval)
-        max_message_size = config.check_number("max_message_size", max_message_size)
+        connect_timeout = config.check_seconds("connect_timeout", connect_timeout)
+        max_reconnect_delay = config.check_seconds("max_reconnect_delay", max_reconnect_delay)
+        reconnect_base_delay = config.check_seconds("reconnect_base_delay", reconnect_base_delay)
+        ping_interval = config.check_seconds("ping_interval", ping_interval)
+        max_message_size = config.check_count("max_message_size", max_message_size)
         self.component_id = component_id
         self.ws_url = config.ws_url(ws_url, rhetor_url)  # checked: scheme, host, port, no credentials
         self._auth_token = config.optional_setting(auth_token, "RHETOR_AUTH_TOKEN")

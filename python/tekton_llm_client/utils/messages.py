@@ -28,9 +28,7 @@ def count_message_tokens(
     encoding: Optional[str] = None,
 ) -> int:
     """Tokens a chat request with ``messages`` uses (dicts or :class:`~..models.Message`)."""
-    return token_backend().count_message_tokens(  # type: ignore[no-any-return]
-        messages, resolve_encoding(model, encoding)
-    )
+    return token_backend().count_message_tokens(messages, resolve_encoding(model, encoding))
 
 
 def optimize_messages_for_token_limit(
