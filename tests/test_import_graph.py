@@ -152,3 +152,34 @@ def test_the_check_finds_a_cycle_hidden_in_a_function(tmp_path: Path) -> None:
     _write(tmp_path, {"pkg/sub/__init__.py": "from ..client import Client\n"})
     cycle = find_cycle(import_graph(tmp_path / "pkg", "pkg"))
     assert cycle == ["pkg.client", "pkg.sub", "pkg.client"]
+
+
+# The package's layers, bottom first: a module imports only from its own layer or below.
+LAYERS = [
+    # facts and types
+    ("_version", "models", "exceptions", "config", "_backend_interface", "_call_args", "_encoding_names"),
+    # the backends and their choice
+    ("_core", "_pure", "_backend", "_bridge", "_tiktoken_files"),
+    # the client
+    ("dialects", "batch", "client", "websocket", "utils", "testing"),
+    # on top
+    ("", "__main__", "cli", "compat", "ray", "bench"),
+]
+
+
+def _layer(module: str, package: str) -> int:
+    rest = module[len(package) + 1 :] if module != package else ""
+    top = rest.split(".", 1)[0]
+    for i, names in enumerate(LAYERS):
+        if top in names:
+            return i
+    raise AssertionError(f"{module} is in no layer: add it to LAYERS")
+
+
+def test_each_module_imports_only_its_layer_or_below() -> None:
+    package = "tekton_llm_client"
+    graph = import_graph(Path(tekton_llm_client.__file__).parent, package)
+    upward = sorted(
+        f"{a} -> {b}" for a, targets in graph.items() for b in targets if _layer(b, package) > _layer(a, package)
+    )
+    assert upward == []
