@@ -2,7 +2,7 @@
 
 Same interface (`submit`, `take_ready`, `next_results`, `close`, counters), so `batch.py` drives
 either. Each submitted item is one asyncio task that waits for a semaphore permit, then for the
-rate limiter, then runs the client's `_complete` (retries and client-side fallback included).
+rate limiter, then runs `complete`, the client's call (retries and client-side fallback included).
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ class BatchRunner:
         self, key: int, messages: Sequence[Any], *, fallback: Any = None, request_id: Optional[str] = None, **kw: Any
     ) -> None:
         """Start one item. `fallback` and `request_id` are accepted for parity with the Rust
-        runner; the client's `_complete` applies its own fallback policy and request ids."""
+        runner; `complete` applies the client's own fallback policy and request ids."""
         if self._closed:
             from ..exceptions import ConnectionError
 
