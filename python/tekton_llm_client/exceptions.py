@@ -30,6 +30,8 @@ __all__ = [
     "STATUS_KINDS",
     "KIND_CLASSES",
     "kind_for_status",
+    "CODE_KINDS",
+    "kind_for_error",
     "RETRYABLE",
     "RETRYABLE_KINDS",
     "error_from_kind",
@@ -203,6 +205,52 @@ _STATUS_KINDS = STATUS_KINDS
 def kind_for_status(status: int) -> str:
     """The error kind of an HTTP error status."""
     return STATUS_KINDS.get(status, TektonLLMError.kind)
+
+
+# The `code` of a WebSocket ERROR frame → error kind (docs/protocol.md, "WebSocket"), compared in
+# lower case; the Rust core's copy (`kind_for_code` in crates/tekton-core/src/ws/frames.rs) is
+# proven equal to it by tests/test_error_table.py.
+CODE_KINDS: Dict[str, str] = {
+    **dict.fromkeys(("unauthorized", "forbidden", "authentication", "auth_failed"), AuthenticationError.kind),
+    **dict.fromkeys(
+        (
+            "invalid_request",
+            "bad_request",
+            "validation_error",
+            "not_found",
+            "payload_too_large",
+            "invalid_json",
+            "invalid_message",
+            "unknown_type",
+        ),
+        InvalidRequestError.kind,
+    ),
+    **dict.fromkeys(("rate_limit", "rate_limited", "too_many_requests"), RateLimitError.kind),
+    **dict.fromkeys(("timeout", "timed_out", "request_timeout", "gateway_timeout"), TimeoutError.kind),
+    **dict.fromkeys(
+        (
+            "unavailable",
+            "service_unavailable",
+            "provider_unavailable",
+            "provider_error",
+            "overloaded",
+            "internal_error",
+            "bad_gateway",
+        ),
+        ServiceUnavailableError.kind,
+    ),
+    **dict.fromkeys(("message_too_large", "limit_exceeded"), LimitExceededError.kind),
+}
+
+
+def kind_for_error(code: Optional[str], status: Optional[int]) -> str:
+    """The error kind of a WebSocket ERROR frame: its status when the status table maps it, else
+    its code."""
+    if status is not None and status in STATUS_KINDS:
+        return STATUS_KINDS[status]
+    if code is not None:
+        return CODE_KINDS.get(code.lower(), TektonLLMError.kind)
+    return TektonLLMError.kind
 
 
 def error_from_kind(
