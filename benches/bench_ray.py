@@ -225,18 +225,18 @@ def main(argv: Optional[List[str]] = None) -> None:
         for actors in (1, 2):
             measure(
                 f"RhetorChat, {actors} actor(s)",
-                lambda: run_rhetor_chat(url, args.rows, actors, args.batch_size, args.in_flight),
+                lambda actors=actors: run_rhetor_chat(url, args.rows, actors, args.batch_size, args.in_flight),
             )
             measure(
                 f"RhetorChat + shared limiter, {actors}",
-                lambda: run_rhetor_chat(
+                lambda actors=actors: run_rhetor_chat(
                     url, args.rows, actors, args.batch_size, args.in_flight, limiter=shared_limiter()
                 ),
             )
             if have_llm:
                 measure(
                     f"ray.data.llm HTTP, {actors} actor(s)",
-                    lambda: run_ray_llm(url, args.rows, actors, args.batch_size, args.in_flight),
+                    lambda actors=actors: run_ray_llm(url, args.rows, actors, args.batch_size, args.in_flight),
                 )
     finally:
         ray.shutdown()

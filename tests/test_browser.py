@@ -188,7 +188,7 @@ STEP_9 = """
     componentId: 'my-ui-component',
     rhetorUrl: '/api/llm'
   });
-  
+
   // Generate text
   async function generateResponse() {
     const prompt = document.getElementById('prompt').value;
@@ -200,13 +200,13 @@ STEP_9 = """
       document.getElementById('response').textContent = "Error: " + error.message;
     }
   }
-  
+
   // Stream a response
   function streamResponse() {
     const prompt = document.getElementById('prompt').value;
     const responseEl = document.getElementById('response');
     responseEl.textContent = '';
-    
+
     client.streamText(
       prompt,
       (chunk) => {

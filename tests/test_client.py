@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from email.utils import formatdate
 
 import pytest
 from tekton_llm_client import (

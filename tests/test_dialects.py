@@ -476,7 +476,7 @@ async def test_replay_server_is_byte_exact(backend: str) -> None:
 
 
 async def test_ws_refusal_names_the_older_server(sim: RhetorSimulator, backend: str) -> None:
-    from tekton_llm_client.dialects.ws_guard import http_base_for_ws, ws_refusal
+    from tekton_llm_client.dialects.ws_refusal import http_base_for_ws, ws_refusal
     from tekton_llm_client.exceptions import AuthenticationError, ProtocolError, TimeoutError
 
     assert http_base_for_ws("wss://host:1/api/llm/ws") == "https://host:1/api/llm"

@@ -14,7 +14,7 @@ import os
 import socket
 import threading
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Iterator, List, Optional
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -83,7 +83,7 @@ sse_bytes = st.one_of(
 
 def split(data: bytes, cuts: List[int]) -> List[bytes]:
     points = sorted({0, len(data), *(c % (len(data) + 1) for c in cuts)})
-    return [data[a:b] for a, b in zip(points, points[1:])] or [b""]
+    return [data[a:b] for a, b in zip(points, points[1:], strict=False)] or [b""]
 
 
 # -- the decoder -------------------------------------------------------------------------------

@@ -134,7 +134,7 @@ def test_one_byte_reads_decode_the_same(stream: bytes) -> None:
 def test_data_round_trip(payloads: List[str], data: Any) -> None:
     # every `data: X` + blank line comes back as X, whatever the line ends and the split
     ends = [data.draw(_line_end) for _ in payloads]
-    stream = "".join(f"data: {p}{e}{e}" for p, e in zip(payloads, ends)).encode("utf-8")
+    stream = "".join(f"data: {p}{e}{e}" for p, e in zip(payloads, ends, strict=True)).encode("utf-8")
     cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=8)))
     reads, prev = [], 0
     for c in cuts + [len(stream)]:

@@ -1,4 +1,4 @@
-"""Conformance of the Rhetor simulator (crates/rhetor-sim) with PROTOCOL.md v1 and its knobs.
+"""Conformance of the Rhetor simulator (crates/rhetor-sim) with protocol v1 (docs/protocol.md) and its knobs.
 
 Checked with independent clients only (httpx, a hand-written WHATWG SSE parser, the
 `websockets` package, raw subprocesses) — never with our own client, which the simulator exists

@@ -90,8 +90,9 @@ async def test_rust_path_reads_later_batches_without_python_refills(
 ) -> None:
     """After the first batch the native iterator awaits the stream itself: `_refill` (a Python
     coroutine per batch) runs once, for the opening, however many batches a paced stream has."""
-    from tekton_llm_client._native_chunk_iterator import NativeChunkIterator
+    from tekton_llm_client.client import _NativeChunkIterator as NativeChunkIterator
 
+    assert NativeChunkIterator is not None
     calls = []
     refill = NativeChunkIterator._refill
 

@@ -33,7 +33,7 @@ def _reference(name: str, texts: List[str]) -> List[int]:
 def test_fixed_corpus_batch(name: str) -> None:
     ours = count_tokens(CORPUS, encoding=name)
     expected = _reference(name, CORPUS)
-    mismatches = [(t, o, e) for t, o, e in zip(CORPUS, ours, expected) if o != e]
+    mismatches = [(t, o, e) for t, o, e in zip(CORPUS, ours, expected, strict=True) if o != e]
     assert not mismatches[:5], f"{len(mismatches)} mismatches, first: {mismatches[:5]!r}"
 
 

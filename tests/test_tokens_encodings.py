@@ -92,7 +92,7 @@ def test_list_input_returns_list() -> None:
 @pytest.mark.parametrize("backend", ["rust", "python"])
 def test_backend_env_switch(backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from tekton_llm_client._pure import tokens as pure
-    from tekton_llm_client.utils._select import token_backend
+    from tekton_llm_client.utils.token_backend import token_backend
 
     monkeypatch.setenv("TEKTON_LLM_BACKEND", backend)
     assert (token_backend() is pure) == (backend == "python")

@@ -156,7 +156,7 @@ async def test_100_concurrent_streams_share_one_socket(
     ids = await asyncio.gather(*(client.generate(prompt=p, callback=collector(p), options=opts) for p in prompts))
     assert len(set(ids)) == 100
     answers = await asyncio.wait_for(asyncio.gather(*(client.wait(i) for i in ids)), GUARD)
-    for p, answer in zip(prompts, answers):
+    for p, answer in zip(prompts, answers, strict=True):
         expected = sim.answer_text(p, length=300)
         assert text_of(received[p]) == expected
         assert answer.content == expected and answer.finish_reason == "stop"
@@ -382,7 +382,7 @@ async def test_chunks_carry_their_arrival_time(client: TektonLLMWebSocketClient)
     rid = await client.generate(prompt="when", callback=on_chunk, options={"sim": {"chunks": 8, "chunk_delay_ms": 3}})
     await asyncio.wait_for(client.wait(rid), GUARD)
     assert len(seen) >= 8
-    assert all(started <= r <= h for r, h in zip(seen, handed_over)), (started, seen, handed_over)
+    assert all(started <= r <= h for r, h in zip(seen, handed_over, strict=False)), (started, seen, handed_over)
     assert seen == sorted(seen)
     assert seen[-1] > seen[0], "paced chunks arrive at different times"
 

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
 
 __all__ = [
+    "__version__",
     "TektonLLMClient",
     "TektonLLMWebSocketClient",
     "ChatCall",

@@ -25,9 +25,10 @@ from typing import (
     Any,
     AsyncGenerator,
     AsyncIterable,
+    Awaitable,
+    Callable,
     Dict,
     Iterable,
-    List,
     Mapping,
     Optional,
     Tuple,
@@ -35,6 +36,8 @@ from typing import (
     Union,
 )
 
+from ._backend_interface import BatchRunner, Messages, Options
+from ._call_args import CallArgs, CallDefaults, call_args, checked_messages, fallback_args
 from .exceptions import TektonLLMError
 from .models import CompletionResponse
 
@@ -81,9 +84,13 @@ class BatchResult:
 
 @dataclass
 class _Prepared:
-    messages: List[Any]
-    kw: Dict[str, Any]
-    fallback: Optional[Tuple[Optional[str], Optional[str], Dict[str, Any]]] = field(default=None)
+    messages: Messages
+    kw: CallArgs
+    fallback: Optional[Tuple[Optional[str], Optional[str], Options]] = field(default=None)
+
+
+# Opens the runner a batch goes through: (concurrency, rate, burst) → (runner, native?).
+RunnerOpener = Callable[[int, Optional[float], int], Awaitable[Tuple[BatchRunner, bool]]]
 
 
 def _optional_str(item: Mapping[str, Any], key: str) -> Optional[str]:
@@ -93,10 +100,8 @@ def _optional_str(item: Mapping[str, Any], key: str) -> Optional[str]:
     return v
 
 
-def prepare_item(client: Any, raw: Any, index: int) -> Tuple[str, Union[_Prepared, BaseException]]:
+def prepare_item(defaults: CallDefaults, raw: object, index: int) -> Tuple[str, Union[_Prepared, BaseException]]:
     """(id, prepared request) for one input item, or (id, the error) when it cannot be sent."""
-    from .client import _messages
-
     item_id = str(index)
     try:
         if isinstance(raw, str):
@@ -113,18 +118,17 @@ def prepare_item(client: Any, raw: Any, index: int) -> Tuple[str, Union[_Prepare
         if prompt is not None:
             if not isinstance(prompt, str):
                 raise TypeError(f"prompt must be a str, not {type(prompt).__name__}")
-            msgs: List[Any] = [{"role": "user", "content": prompt}]
+            msgs: Messages = [{"role": "user", "content": prompt}]
         elif messages is not None:
-            msgs = _messages(messages)
+            msgs = checked_messages(messages)
         else:
             raise ValueError("the item has neither 'prompt' nor 'messages'")
         options = item.get("options")
         if options is not None and not isinstance(options, Mapping):
             raise TypeError("options must be a dict")
-        call = client._call(
-            msgs,
+        kw = call_args(
+            defaults,
             _optional_str(item, "system_prompt"),
-            False,
             options,
             _optional_str(item, "context_id"),
             _optional_str(item, "provider_id"),
@@ -132,10 +136,9 @@ def prepare_item(client: Any, raw: Any, index: int) -> Tuple[str, Union[_Prepare
             item.get("temperature"),
             item.get("max_tokens"),
         )
-        kw: Dict[str, Any] = call._kw
-        fb = client._fallback_kw(kw)
+        fb = fallback_args(defaults, kw)
         fallback = (fb["provider_id"], fb["model_id"], fb["options"]) if fb is not None else None
-        return item_id, _Prepared(call._messages, kw, fallback)
+        return item_id, _Prepared(msgs, kw, fallback)
     except (TypeError, ValueError) as exc:
         return item_id, exc
 
@@ -151,23 +154,6 @@ async def _as_async(
             yield r
 
 
-async def _make_runner(client: Any, concurrency: int, rate: Optional[float], burst: int) -> Tuple[Any, bool]:
-    """(runner, native?) — the Rust runner on the Rust backend talking to a v1 Rhetor; the asyncio
-    one otherwise (the older dialects go through the client's translating transport)."""
-    from . import dialects
-
-    await client._ensure_transport()  # detects the dialect once per client, as any call does
-    if client.backend == "rust" and client.dialect == dialects.V1:
-        from ._backend import native
-
-        core = native()
-        if core is not None and hasattr(core, "BatchRunner"):
-            return core.BatchRunner(client._http, concurrency=concurrency, rate=rate, burst=burst), True
-    from ._pure.batch import BatchRunner
-
-    return BatchRunner(client, concurrency=concurrency, rate=rate, burst=burst), False
-
-
 class BatchIterator:
     """What `generate_batch` returns: an async iterator of BatchResult in completion order.
 
@@ -177,7 +163,8 @@ class BatchIterator:
 
     def __init__(
         self,
-        client: Any,
+        defaults: CallDefaults,
+        open_runner: RunnerOpener,
         requests: Union[Iterable[BatchRequest], AsyncIterable[BatchRequest]],
         concurrency: int = 32,
         rate_limit: Optional[float] = None,
@@ -195,9 +182,10 @@ class BatchIterator:
         self.burst = burst
         self.rate_limit = None if rate_limit is None else float(rate_limit)
         self.window = max(window if window is not None else 2 * concurrency, concurrency)
-        self._client = client
+        self._defaults = defaults
+        self._open_runner = open_runner
         self._requests = requests
-        self._runner: Any = None
+        self._runner: Optional[BatchRunner] = None
         self.native = False
         self.pulled = 0
         """Items read from the input so far."""
@@ -236,15 +224,15 @@ class BatchIterator:
         """The most items that ran at once so far (never above `concurrency`)."""
         return int(self._runner.peak_in_flight) if self._runner is not None else 0
 
-    def _result(self, item_id: str, index: int, ok: bool, value: Any) -> BatchResult:
+    def _result(self, item_id: str, index: int, value: Union[CompletionResponse, BaseException]) -> BatchResult:
         self.completed += 1
-        if ok:
+        if isinstance(value, CompletionResponse):
             return BatchResult(item_id, index, response=value)
         self.failed += 1
         return BatchResult(item_id, index, error=value)
 
     async def _run(self) -> AsyncGenerator[BatchResult, None]:
-        runner, native = await _make_runner(self._client, self.concurrency, self.rate_limit, self.burst)
+        runner, native = await self._open_runner(self.concurrency, self.rate_limit, self.burst)
         self._runner, self.native = runner, native
         source = _as_async(self._requests)
         ids: Dict[int, str] = {}  # key (= index) → id, for items submitted and not yet handed out
@@ -260,26 +248,26 @@ class BatchIterator:
                         break
                     index = self.pulled
                     self.pulled += 1
-                    item_id, prep = prepare_item(self._client, raw, index)
+                    item_id, prep = prepare_item(self._defaults, raw, index)
                     if isinstance(prep, BaseException):
-                        yield self._result(item_id, index, False, prep)
+                        yield self._result(item_id, index, prep)
                         continue
                     try:
                         runner.submit(index, prep.messages, fallback=prep.fallback, **prep.kw)
                     except (TypeError, ValueError, OverflowError, TektonLLMError) as exc:
                         # e.g. options that cannot be encoded as JSON
-                        yield self._result(item_id, index, False, exc)
+                        yield self._result(item_id, index, exc)
                         continue
                     ids[index] = item_id
                 if not ids:
                     return
-                batch = runner.take_ready()
-                if not batch:
-                    batch = await runner.next_results()
-                    if not batch:
+                finished = runner.take_ready()
+                if not finished:
+                    finished = await runner.next_results()
+                    if not finished:
                         return  # closed under us
-                for key, ok, value in batch:
-                    yield self._result(ids.pop(key), key, ok, value)
+                for key, _ok, value in finished:
+                    yield self._result(ids.pop(key), key, value)
         finally:
             runner.close()
             await source.aclose()

@@ -10,25 +10,33 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 from types import TracebackType
-from typing import Any, Awaitable, Callable, Dict, Generator, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar
-
-from . import config
-from . import dialects as _dialects
-from ._backend import backend_name
-from .exceptions import (
-    ConnectionError,
-    ProtocolError,
-    RateLimitError,
-    ServiceUnavailableError,
-    TektonLLMError,
-    TimeoutError,
+from typing import (
+    Any,
+    AsyncIterable,
+    Awaitable,
+    Callable,
+    Generator,
+    Iterable,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    Type,
+    TypeVar,
+    Union,
 )
+
+from . import _backend, config
+from . import dialects as _dialects
+from ._backend_interface import BatchRunner, CallTransport, ChunkStream, HttpTransport, Messages
+from ._call_args import CallArgs, call_args, checked_messages, fallback_args
+from .batch import BatchIterator, BatchRequest
+from .exceptions import RETRYABLE, ProtocolError, StreamInterruptedError, TektonLLMError
 from .models import (
     CompletionResponse,
     HealthStatus,
-    Message,
     MessageLike,
     ProvidersResponse,
     StreamingChunk,
@@ -39,20 +47,9 @@ __all__ = ["TektonLLMClient", "ChatCall", "ChunkIterator"]
 logger = logging.getLogger("tekton_llm_client")
 
 # Failures that the fallback provider may cure: the first choice is down or overloaded.
-_FALLBACK_ON = (ServiceUnavailableError, ConnectionError, TimeoutError, RateLimitError)
-_FALLBACK_KEYS = ("fallback_provider", "fallback_model")
+_FALLBACK_ON = RETRYABLE
 
 T = TypeVar("T")
-
-
-def _make_http(backend: str, base_url: str, component_id: str, **kw: Any) -> Any:
-    if backend == "rust":
-        from ._backend import require_native
-
-        return require_native().HttpClient(base_url, component_id, **kw)
-    from ._pure.http import HttpClient
-
-    return HttpClient(base_url, component_id, **kw)
 
 
 def _again(e: TektonLLMError) -> TektonLLMError:
@@ -65,42 +62,6 @@ def _again(e: TektonLLMError) -> TektonLLMError:
             setattr(fresh, attr, getattr(e, attr))
     fresh.__cause__ = e
     return fresh
-
-
-def _messages(messages: Sequence[MessageLike]) -> List[Any]:
-    if isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence):
-        raise TypeError("messages must be a list of {'role': ..., 'content': ...} dicts or Message objects")
-    out: List[Any] = []
-    for i, m in enumerate(messages):
-        if isinstance(m, Message):
-            out.append(m.to_dict())
-        elif isinstance(m, Mapping):
-            if "role" not in m or "content" not in m:
-                raise ValueError(f"message {i} needs 'role' and 'content'")
-            out.append(m)
-        else:
-            raise TypeError(f"message {i} is a {type(m).__name__}, not a dict or Message")
-    if not out:
-        raise ValueError("messages is empty")
-    return out
-
-
-def _checked_temperature(value: Any) -> float:
-    """A temperature is a finite number, 0 or more (the upper bound is the provider's to say)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"temperature must be a number, not {type(value).__name__}")
-    if not (math.isfinite(value) and value >= 0):
-        raise ValueError(f"temperature must be a finite number, 0 or more, got {value!r}")
-    return value
-
-
-def _checked_max_tokens(value: Any) -> int:
-    """A whole number, 0 or more (0 is sent as given: what it means is the provider's to say)."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"max_tokens must be a whole number, not {type(value).__name__}")
-    if value < 0:
-        raise ValueError(f"max_tokens must be 0 or more, got {value}")
-    return value
 
 
 class TektonLLMClient:
@@ -139,14 +100,14 @@ class TektonLLMClient:
         *,
         fallback_provider: Optional[str] = None,
         fallback_model: Optional[str] = None,
-        connect_timeout: float = 5.0,
+        connect_timeout: float = config.DEFAULT_CONNECT_TIMEOUT,
         stream_idle_timeout: Optional[float] = None,
-        backoff_initial: float = 0.5,
-        backoff_max: float = 8.0,
-        max_retry_after: float = 60.0,
-        pool_size: int = 100,
-        max_response_bytes: int = 64 << 20,
-        max_event_bytes: int = 8 << 20,
+        backoff_initial: float = config.DEFAULT_BACKOFF_INITIAL,
+        backoff_max: float = config.DEFAULT_BACKOFF_MAX,
+        max_retry_after: float = config.DEFAULT_MAX_RETRY_AFTER,
+        pool_size: int = config.DEFAULT_POOL_SIZE,
+        max_response_bytes: int = config.DEFAULT_MAX_RESPONSE_BYTES,
+        max_event_bytes: int = config.DEFAULT_MAX_EVENT_BYTES,
         headers: Optional[Mapping[str, str]] = None,
         backend: Optional[str] = None,
         dialect: Optional[str] = None,
@@ -163,35 +124,41 @@ class TektonLLMClient:
         self.use_fallback = use_fallback
         self.fallback_provider = fallback_provider
         self.fallback_model = fallback_model
-        self.backend = backend_name(backend)
+        self.backend = _backend.backend_name(backend)
         token = config.optional_setting(auth_token, "RHETOR_AUTH_TOKEN")
-        self._http = _make_http(
+        self._http: HttpTransport = _backend.http_transport(
             self.backend,
             self.rhetor_url,
             component_id,
-            auth_token=token,
-            timeout=self.timeout,
-            connect_timeout=config.check_number("connect_timeout", connect_timeout),
-            stream_idle_timeout=(
-                None if stream_idle_timeout is None else config.check_number("stream_idle_timeout", stream_idle_timeout)
+            dict(
+                auth_token=token,
+                timeout=self.timeout,
+                connect_timeout=config.check_seconds("connect_timeout", connect_timeout),
+                stream_idle_timeout=(
+                    None
+                    if stream_idle_timeout is None
+                    else config.check_seconds("stream_idle_timeout", stream_idle_timeout)
+                ),
+                max_retries=self.max_retries,
+                backoff_initial=config.check_seconds("backoff_initial", backoff_initial),
+                backoff_max=config.check_seconds("backoff_max", backoff_max),
+                max_retry_after=config.check_seconds("max_retry_after", max_retry_after),
+                pool_max_idle_per_host=config.check_count("pool_size", pool_size),
+                max_response_bytes=config.check_count("max_response_bytes", max_response_bytes),
+                max_event_bytes=config.check_count("max_event_bytes", max_event_bytes),
+                headers=list((headers or {}).items()),
+                ca_bundle=ca_bundle,
             ),
-            max_retries=self.max_retries,
-            backoff_initial=config.check_number("backoff_initial", backoff_initial),
-            backoff_max=config.check_number("backoff_max", backoff_max),
-            max_retry_after=config.check_number("max_retry_after", max_retry_after),
-            pool_max_idle_per_host=config.check_number("pool_size", pool_size),
-            max_response_bytes=config.check_number("max_response_bytes", max_response_bytes),
-            max_event_bytes=config.check_number("max_event_bytes", max_event_bytes),
-            headers=list((headers or {}).items()),
-            ca_bundle=ca_bundle,
         )
         self._has_token = token is not None
         self.initialized = False
         self.health_status: Optional[HealthStatus] = None
-        # The dialect decides the transport: the backend itself for v1, a translator for the
+        # The dialect decides what calls go through: the backend itself for v1, a translator for the
         # older servers. None until known; detection runs once, under a lock per event loop.
         self.dialect: Optional[str] = None
-        self._transport: Any = None
+        self._call_via: Optional[CallTransport] = None
+        # The translator of an older dialect (also `_call_via`); None for v1.
+        self._older: Optional[_dialects.Translator] = None
         self._detect_lock: Optional[Tuple[asyncio.AbstractEventLoop, asyncio.Lock]] = None
         # Detection that failed on an answer (not for want of one) is not repeated by every call.
         self._detect_failure: Optional[TektonLLMError] = None
@@ -265,9 +232,11 @@ class TektonLLMClient:
     # -- dialect -----------------------------------------------------------------------------
 
     def _use_dialect(self, name: str) -> None:
-        self._transport = (
-            self._http if name == _dialects.V1 else _dialects.transport(name, self._http, self.component_id)
-        )
+        if name == _dialects.V1:
+            self._call_via = self._http
+        else:
+            self._older = _dialects.translator(name, self._http, self.component_id)
+            self._call_via = self._older
         self.dialect = name
 
     async def _detect(self) -> Optional[HealthStatus]:
@@ -277,7 +246,7 @@ class TektonLLMClient:
         if self._detect_lock is None or self._detect_lock[0] is not loop:
             self._detect_lock = (loop, asyncio.Lock())
         async with self._detect_lock[1]:
-            if self._transport is not None:
+            if self._call_via is not None:
                 return None
             if self._detect_failure is not None:
                 raise _again(self._detect_failure)
@@ -292,23 +261,25 @@ class TektonLLMClient:
                 logger.info("Rhetor at %s speaks the older dialect %s", self.rhetor_url, name)
             return status
 
-    async def _ensure_transport(self) -> Any:
+    async def _call_transport(self) -> CallTransport:
         """The transport for calls: detects the dialect first when it is not known yet."""
-        if self._transport is None:
+        if self._call_via is None:
             await self._detect()
-        return self._transport
+        if self._call_via is None:  # pragma: no cover - _detect sets it or raises
+            raise ProtocolError("the Rhetor dialect is not known")
+        return self._call_via
 
     # -- information -------------------------------------------------------------------------
 
     async def health(self) -> HealthStatus:
         """GET /api/v1/health (or the older dialect's health) → HealthStatus, whose `dialect`
         says which Rhetor answered. Raises on failure."""
-        if self._transport is None:
+        if self._call_via is None:
             found = await self._detect()
             if found is not None:
                 return found
-        if self.dialect != _dialects.V1:
-            return await self._transport.health()  # type: ignore[no-any-return]
+        if self._older is not None:
+            return await self._older.health()
         d = await self._http.get_json("/api/v1/health")
         if not isinstance(d, dict) or "status" not in d:
             raise ProtocolError(self._http.redact(f"health answer has no status: {str(d)[:200]}"))
@@ -322,9 +293,9 @@ class TektonLLMClient:
     async def get_providers(self) -> ProvidersResponse:
         """GET /api/v1/providers (or the older dialect's list) → ProvidersResponse. Raises on
         failure, never invents a list."""
-        transport = await self._ensure_transport()
-        if self.dialect != _dialects.V1:
-            return await transport.providers()  # type: ignore[no-any-return]
+        await self._call_transport()
+        if self._older is not None:
+            return await self._older.providers()
         d = await self._http.get_json("/api/v1/providers")
         if not isinstance(d, dict) or "providers" not in d:
             raise ProtocolError(self._http.redact(f"providers answer has no providers: {str(d)[:200]}"))
@@ -380,7 +351,7 @@ class TektonLLMClient:
         """Answer a conversation (dicts or Message objects). Awaitable and, when streaming,
         async-iterable, like `generate_text`."""
         return self._call(
-            _messages(messages),
+            checked_messages(messages),
             system_prompt,
             streaming,
             options,
@@ -392,17 +363,30 @@ class TektonLLMClient:
         )
 
     def generate_batch(
-        self, requests: Any, concurrency: int = 32, rate_limit: Optional[float] = None, **kw: Any
-    ) -> Any:
+        self,
+        requests: Union[Iterable[BatchRequest], AsyncIterable[BatchRequest]],
+        concurrency: int = 32,
+        rate_limit: Optional[float] = None,
+        *,
+        burst: int = 1,
+        window: Optional[int] = None,
+    ) -> BatchIterator:
         """Run many requests (prompts or dicts); an async iterator of `BatchResult` in completion
         order. See `tekton_llm_client.batch` (keywords: `burst`, `window`)."""
-        from .batch import BatchIterator
+        return BatchIterator(
+            self, self._open_batch_runner, requests, concurrency, rate_limit, burst=burst, window=window
+        )
 
-        return BatchIterator(self, requests, concurrency, rate_limit, **kw)
+    async def _open_batch_runner(self, concurrency: int, rate: Optional[float], burst: int) -> Tuple[BatchRunner, bool]:
+        """(runner, native?) for `generate_batch`: the Rust runner on the Rust backend talking to
+        a v1 Rhetor; the asyncio one otherwise (the older dialects go through the translator)."""
+        await self._call_transport()  # detects the dialect once per client, as any call does
+        native = self.backend == "rust" and self.dialect == _dialects.V1
+        return _backend.batch_runner(native, self._http, self._complete, concurrency, rate, burst), native
 
     def _call(
         self,
-        messages: List[Any],
+        messages: Messages,
         system_prompt: Optional[str],
         streaming: bool,
         options: Optional[Mapping[str, Any]],
@@ -412,45 +396,11 @@ class TektonLLMClient:
         temperature: Optional[float],
         max_tokens: Optional[int],
     ) -> "ChatCall":
-        if options is not None and not isinstance(options, Mapping):
-            raise TypeError("options must be a dict")
-        opts: Dict[str, Any] = dict(options) if options else {}
-        if temperature is not None:
-            opts["temperature"] = _checked_temperature(temperature)
-        if max_tokens is not None:
-            opts["max_tokens"] = _checked_max_tokens(max_tokens)
-        if self.fallback_provider and "fallback_provider" not in opts:
-            opts["fallback_provider"] = self.fallback_provider
-        if self.fallback_model and "fallback_model" not in opts:
-            opts["fallback_model"] = self.fallback_model
-        kw = {
-            "system_prompt": system_prompt,
-            "context_id": context_id if context_id is not None else self.component_id,
-            "provider_id": provider_id if provider_id is not None else self.provider_id,
-            "model_id": model_id if model_id is not None else self.model_id,
-            "options": opts,
-        }
-        return ChatCall(self, messages, kw, bool(streaming))
-
-    def _fallback_kw(self, kw: Dict[str, Any]) -> Optional[Dict[str, Any]]:
-        """The arguments of the fallback request, or None when there is no fallback to try."""
-        if not self.use_fallback:
-            return None
-        opts = kw["options"]
-        fp, fm = opts.get("fallback_provider"), opts.get("fallback_model")
-        if not fp and not fm:
-            return None
-        if (fp or kw["provider_id"]) == kw["provider_id"] and (fm or kw["model_id"]) == kw["model_id"]:
-            return None
-        return {
-            **kw,
-            "provider_id": fp or kw["provider_id"],
-            "model_id": fm or kw["model_id"],
-            "options": {k: v for k, v in opts.items() if k not in _FALLBACK_KEYS},
-        }
+        args = call_args(self, system_prompt, options, context_id, provider_id, model_id, temperature, max_tokens)
+        return ChatCall(self, messages, args, bool(streaming))
 
     async def _with_fallback(
-        self, kw: Dict[str, Any], attempt: Callable[[Dict[str, Any], Optional[str]], Awaitable[T]]
+        self, kw: CallArgs, attempt: Callable[[CallArgs, Optional[str]], Awaitable[T]]
     ) -> Tuple[T, bool]:
         """Run `attempt(kw, request_id)`; when it fails in a way the fallback may cure and a
         fallback is named, run it once more with the fallback's arguments and the first attempt's
@@ -458,7 +408,7 @@ class TektonLLMClient:
         try:
             return await attempt(kw, None), False
         except _FALLBACK_ON as first:
-            fb = self._fallback_kw(kw)
+            fb = fallback_args(self, kw)
             if fb is None:
                 raise
             logger.warning(
@@ -473,11 +423,11 @@ class TektonLLMClient:
             except TektonLLMError as second:
                 raise second from first
 
-    async def _complete(self, messages: List[Any], kw: Dict[str, Any]) -> CompletionResponse:
-        http = self._transport or await self._ensure_transport()
+    async def _complete(self, messages: Messages, kw: CallArgs) -> CompletionResponse:
+        http = self._call_via or await self._call_transport()
 
-        async def attempt(k: Dict[str, Any], request_id: Optional[str]) -> CompletionResponse:
-            return await http.chat(messages, request_id=request_id, **k)  # type: ignore[no-any-return]
+        async def attempt(k: CallArgs, request_id: Optional[str]) -> CompletionResponse:
+            return await http.chat(messages, request_id=request_id, **k)
 
         resp, used_fallback = await self._with_fallback(kw, attempt)
         if used_fallback:
@@ -491,7 +441,7 @@ class ChatCall:
 
     __slots__ = ("_client", "_messages", "_kw", "streaming")
 
-    def __init__(self, client: TektonLLMClient, messages: List[Any], kw: Dict[str, Any], streaming: bool) -> None:
+    def __init__(self, client: TektonLLMClient, messages: Messages, kw: CallArgs, streaming: bool) -> None:
         self._client = client
         self._messages = messages
         self._kw = kw
@@ -513,17 +463,17 @@ class ChatCall:
 
 
 class ChunkIterator:
-    """Async iterator over StreamingChunk objects. Chunks arrive from the backend in batches;
-    leaving the loop early (or `aclose()`) closes the HTTP exchange.
+    """Async iterator over StreamingChunk objects. The backend hands chunks over several at a
+    time (`ChunkStream`); leaving the loop early (or `aclose()`) closes the HTTP exchange.
 
     Two concrete classes share this logic: on the Rust path `__anext__` is native (a buffered
     chunk is handed out without a coroutine), on the pure path it is the Python method below."""
 
-    def __init__(self, client: TektonLLMClient, messages: List[Any], kw: Dict[str, Any]) -> None:
+    def __init__(self, client: TektonLLMClient, messages: Messages, kw: CallArgs) -> None:
         self._client = client
         self._messages = messages
         self._kw = kw
-        self._stream: Any = None
+        self._stream: Optional[ChunkStream] = None
         self._fallback = False
         self._clear_buffer()
 
@@ -537,50 +487,50 @@ class ChunkIterator:
     def request_id(self) -> Optional[str]:
         return self._stream.request_id if self._stream is not None else None
 
-    def _set_buffer(self, batch: List[StreamingChunk], start: int) -> None:
+    def _set_buffer(self, chunks: List[StreamingChunk], start: int) -> None:
         raise NotImplementedError
 
     def _clear_buffer(self) -> None:
         raise NotImplementedError
 
-    def _attach(self, stream: Any) -> None:
+    def _attach(self, stream: ChunkStream) -> None:
         """Let `__anext__` read later batches from `stream` itself (the Rust path does)."""
 
     async def _refill(self) -> StreamingChunk:
-        """The next batch (waiting for it if need be); returns its first chunk, buffers the rest."""
+        """The next chunks (waiting for them if need be); returns the first, buffers the rest."""
         stream = self._stream
         if stream is None:
             return await self._first()
-        batch = stream.take_ready()
-        while not batch:
-            if batch is None:
+        chunks = stream.take_ready()
+        while not chunks:
+            if chunks is None:
                 raise StopAsyncIteration
-            batch = await stream.next_batch()
+            chunks = await stream.next_batch()
         if self._fallback:
-            for c in batch:
+            for c in chunks:
                 c.fallback = True
-        self._set_buffer(batch, 1)
-        return batch[0]  # type: ignore[no-any-return]
+        self._set_buffer(chunks, 1)
+        return chunks[0]
 
     async def _first(self) -> StreamingChunk:
         """Open the stream; a failure before the first chunk may go to the fallback provider."""
         client = self._client
-        http = client._transport or await client._ensure_transport()
+        http = client._call_via or await client._call_transport()
 
-        async def attempt(k: Dict[str, Any], request_id: Optional[str]) -> Optional[List[StreamingChunk]]:
-            self._stream = http.stream_chat(self._messages, request_id=request_id, **k)
-            return await self._stream.next_batch()  # type: ignore[no-any-return]
+        async def attempt(k: CallArgs, request_id: Optional[str]) -> Tuple[ChunkStream, Optional[List[StreamingChunk]]]:
+            stream = self._stream = http.stream_chat(self._messages, request_id=request_id, **k)
+            return stream, await stream.next_batch()
 
-        batch, self._fallback = await client._with_fallback(self._kw, attempt)
-        if batch is None:
+        (stream, chunks), self._fallback = await client._with_fallback(self._kw, attempt)
+        if chunks is None:
             raise StopAsyncIteration
         if self._fallback:
-            for c in batch:
+            for c in chunks:
                 c.fallback = True
         else:
-            self._attach(self._stream)
-        self._set_buffer(batch, 1)
-        return batch[0]  # type: ignore[no-any-return]
+            self._attach(stream)
+        self._set_buffer(chunks, 1)
+        return chunks[0]
 
     async def aclose(self) -> None:
         """Stop the stream now and close its HTTP exchange."""
@@ -596,8 +546,6 @@ class ChunkIterator:
 
     async def collect(self) -> str:
         """Read the whole stream and return its text; raises if the stream ended in an error."""
-        from .exceptions import StreamInterruptedError
-
         parts: List[str] = []
         async for c in self:
             if c.error:
@@ -628,8 +576,16 @@ class _PyChunkIterator(ChunkIterator):
         return await self._refill()
 
 
-_NativeChunkIterator: Optional[Type[ChunkIterator]]
+_NativeChunkIterator: Optional[Type[ChunkIterator]] = None
 try:
-    from ._native_chunk_iterator import NativeChunkIterator as _NativeChunkIterator
+    from ._core import ChunkBuffer
 except ImportError:  # no native module: the pure path serves every client
-    _NativeChunkIterator = None
+    pass
+else:
+
+    class _RustChunkIterator(ChunkBuffer, ChunkIterator):
+        """The Rust path's iterator: `__anext__`, `_set_buffer` and `_clear_buffer` come from the
+        native `ChunkBuffer` (first in the MRO, src/py_chunk_iter.rs), which hands out a buffered
+        chunk without creating a coroutine; only the refill, once per batch, runs `_refill`."""
+
+    _NativeChunkIterator = _RustChunkIterator

@@ -26,13 +26,49 @@ from __future__ import annotations
 import math
 import os
 import urllib.parse
-from typing import Any, Callable, Optional, Sequence, Tuple, TypeVar
+from typing import Callable, Dict, Optional, Sequence, Tuple, TypeVar
 
 T = TypeVar("T")
 
 DEFAULT_URL = "http://localhost:8003"
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_RETRIES = 3
+
+# The defaults of the other settings: the one place they are written on the Python side. The
+# backends' constructors (src/py_http.rs, src/py_ws.rs, _pure/) take every one explicitly from the
+# clients; tests/test_defaults.py proves their own defaults equal these.
+DEFAULT_CONNECT_TIMEOUT = 5.0
+DEFAULT_BACKOFF_INITIAL = 0.5
+DEFAULT_BACKOFF_MAX = 8.0
+DEFAULT_MAX_RETRY_AFTER = 60.0
+DEFAULT_POOL_SIZE = 100
+DEFAULT_MAX_RESPONSE_BYTES = 64 << 20
+DEFAULT_MAX_EVENT_BYTES = 8 << 20
+DEFAULT_WS_CONNECT_TIMEOUT = 10.0
+DEFAULT_RECONNECT_BASE_DELAY = 0.25
+DEFAULT_MAX_RECONNECT_DELAY = 30.0
+DEFAULT_PING_INTERVAL = 20.0
+DEFAULT_MAX_MESSAGE_SIZE = 16 << 20
+
+# The backends' constructor keywords and their defaults.
+HTTP_DEFAULTS: Dict[str, float] = {
+    "timeout": DEFAULT_TIMEOUT,
+    "connect_timeout": DEFAULT_CONNECT_TIMEOUT,
+    "max_retries": DEFAULT_MAX_RETRIES,
+    "backoff_initial": DEFAULT_BACKOFF_INITIAL,
+    "backoff_max": DEFAULT_BACKOFF_MAX,
+    "max_retry_after": DEFAULT_MAX_RETRY_AFTER,
+    "pool_max_idle_per_host": DEFAULT_POOL_SIZE,
+    "max_response_bytes": DEFAULT_MAX_RESPONSE_BYTES,
+    "max_event_bytes": DEFAULT_MAX_EVENT_BYTES,
+}
+WEBSOCKET_DEFAULTS: Dict[str, float] = {
+    "connect_timeout": DEFAULT_WS_CONNECT_TIMEOUT,
+    "reconnect_base_delay": DEFAULT_RECONNECT_BASE_DELAY,
+    "max_reconnect_delay": DEFAULT_MAX_RECONNECT_DELAY,
+    "ping_interval": DEFAULT_PING_INTERVAL,
+    "max_message_size": DEFAULT_MAX_MESSAGE_SIZE,
+}
 
 
 def _env(name: str) -> Optional[str]:
@@ -108,18 +144,25 @@ NUMERIC_BOUNDS: dict[str, Tuple[float, float, str]] = {
 }
 
 
-def check_number(name: str, value: Any, *, setting: Optional[str] = None) -> Any:
-    """`value` as the float (durations) or int (counts) setting `setting` (default `name`)
-    takes, or a ValueError that names `name` — the argument or its environment variable — and
-    the bound."""
+def check_count(name: str, value: object, *, setting: Optional[str] = None) -> int:
+    """`value` as the whole-number setting `setting` (default `name`) takes, or a ValueError that
+    names `name` — the argument or its environment variable — and the bound."""
+    low, high, unit = NUMERIC_BOUNDS[setting or name]
+    if unit != "count":
+        raise KeyError(f"{setting or name} is not a count")
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # 3.0 is 3
+    if not (isinstance(value, int) and not isinstance(value, bool) and low <= value <= high):
+        raise ValueError(f"{name} must be a whole number from {low:,} to {high:,}, got {value!r}")
+    return int(value)
+
+
+def check_seconds(name: str, value: object, *, setting: Optional[str] = None) -> float:
+    """`value` as the duration setting `setting` (default `name`) takes, in seconds, or a
+    ValueError that names `name` and the bound."""
     low, high, unit = NUMERIC_BOUNDS[setting or name]
     if unit == "count":
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)  # 3.0 is 3
-        ok = isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
-        if not ok:
-            raise ValueError(f"{name} must be a whole number from {low:,} to {high:,}, got {value!r}")
-        return int(value)
+        raise KeyError(f"{setting or name} is not a duration")
     number = value if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
     try:
         seconds = float(number)
@@ -132,32 +175,35 @@ def check_number(name: str, value: Any, *, setting: Optional[str] = None) -> Any
     return seconds
 
 
-def _number(explicit: Any, env_name: str, parse: Callable[[str], Any], default: T, what: str, setting: str) -> T:
-    """`explicit`, else the environment variable parsed, else `default`; checked against the
-    setting's bounds (an error names the variable when the value came from it)."""
+def _from_env(
+    explicit: object, env_name: str, parse: Callable[[str], T], what: str, setting: str
+) -> Tuple[Optional[object], str]:
+    """(the value, the name an error gives it): `explicit` (parsed when a str), else the
+    environment variable parsed, else (None, setting)."""
     if isinstance(explicit, str):
         try:
-            explicit = parse(explicit)
+            return parse(explicit), setting
         except ValueError:
             raise ValueError(f"{setting} must be {what}, got {explicit!r}") from None
     if explicit is not None:
-        return check_number(setting, explicit)  # type: ignore[no-any-return]
+        return explicit, setting
     raw = _env(env_name)
     if raw is None:
-        return default
+        return None, setting
     try:
-        value = parse(raw)
+        return parse(raw), env_name
     except ValueError:
         raise ValueError(f"{env_name} must be {what}, got {raw!r}") from None
-    return check_number(env_name, value, setting=setting)  # type: ignore[no-any-return]
 
 
 def timeout(explicit: Optional[float]) -> float:
-    return _number(explicit, "RHETOR_TIMEOUT", float, DEFAULT_TIMEOUT, "a number of seconds", "timeout")
+    value, name = _from_env(explicit, "RHETOR_TIMEOUT", float, "a number of seconds", "timeout")
+    return DEFAULT_TIMEOUT if value is None else check_seconds(name, value, setting="timeout")
 
 
 def max_retries(explicit: Optional[int]) -> int:
-    return _number(explicit, "RHETOR_MAX_RETRIES", int, DEFAULT_MAX_RETRIES, "a whole number", "max_retries")
+    value, name = _from_env(explicit, "RHETOR_MAX_RETRIES", int, "a whole number", "max_retries")
+    return DEFAULT_MAX_RETRIES if value is None else check_count(name, value, setting="max_retries")
 
 
 def ws_url(explicit_ws: Optional[str], explicit_base: Optional[str]) -> str:

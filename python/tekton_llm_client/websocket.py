@@ -26,30 +26,33 @@ from collections import OrderedDict
 from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Sequence, Union
 
 from . import _backend, config
-from .exceptions import ConnectionError, TektonLLMError, TimeoutError, error_from_kind
+from ._backend_interface import (
+    EV_CANCELLED,
+    EV_CHUNK,
+    EV_CLOSED,
+    EV_CONNECTED,
+    EV_ERROR,
+    EV_MESSAGE,
+    EV_REQUEST_FAILED,
+    EV_RESPONSE,
+    WebSocketSettings,
+    WebSocketTransport,
+    WsEvent,
+)
+from .dialects.ws_refusal import connect_within
+from .exceptions import ConnectionError, TimeoutError, error_from_kind
 from .models import CompletionResponse, Message, MessageLike, StreamingChunk, Usage
 
 __all__ = ["TektonLLMWebSocketClient"]
 
 logger = logging.getLogger("tekton_llm_client.websocket")
 
-# Event tuples from a backend's `next_events()` (the interface both backends implement):
-EV_CHUNK = 0  # (0, request_id, StreamingChunk)  received_ns set by the backend
-EV_RESPONSE = 1  # (1, request_id, content, model, provider, finish_reason, usage, context_id, fallback, timestamp)
-EV_REQUEST_FAILED = 2  # (2, request_id, kind, message, code, status, retry_after)
-EV_CANCELLED = 3  # (3, request_id)
-EV_MESSAGE = 4  # (4, text)  every decoded server message, only when on_message is set
-EV_ERROR = 5  # (5, kind, message, code, status, retry_after)  for on_error
-EV_CONNECTED = 6  # (6, session_id)
-EV_CLOSED = 7  # (7, reason)
-# `usage` is None or (prompt_tokens, completion_tokens, total_tokens).
-
 ChunkCallback = Callable[[StreamingChunk], Union[None, Awaitable[None]]]
 MessageCallback = Callable[[Dict[str, Any]], Any]
 ErrorCallback = Callable[[BaseException], Any]
 CloseCallback = Callable[[], Any]
 
-DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
+DEFAULT_MAX_MESSAGE_SIZE = config.DEFAULT_MAX_MESSAGE_SIZE
 _FINISHED_KEPT = 1024  # finished requests remembered for a late wait()
 
 
@@ -93,27 +96,27 @@ class TektonLLMWebSocketClient:
         on_close: Optional[CloseCallback] = None,
         auth_token: Optional[str] = None,
         ws_url: Optional[str] = None,
-        connect_timeout: float = 10.0,
+        connect_timeout: float = config.DEFAULT_WS_CONNECT_TIMEOUT,
         reconnect: bool = True,
-        max_reconnect_delay: float = 30.0,
+        max_reconnect_delay: float = config.DEFAULT_MAX_RECONNECT_DELAY,
         backend: Optional[str] = None,
         *,
         provider_id: Optional[str] = None,
         model_id: Optional[str] = None,
         context_id: Optional[str] = None,
-        ping_interval: float = 20.0,
+        ping_interval: float = config.DEFAULT_PING_INTERVAL,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
-        reconnect_base_delay: float = 0.25,
+        reconnect_base_delay: float = config.DEFAULT_RECONNECT_BASE_DELAY,
         capabilities: Sequence[str] = ("generate", "stream", "chat"),
         ca_bundle: Optional[str] = None,
     ) -> None:
         if not component_id:
             raise ValueError("component_id is required")
-        connect_timeout = config.check_number("connect_timeout", connect_timeout)
-        max_reconnect_delay = config.check_number("max_reconnect_delay", max_reconnect_delay)
-        reconnect_base_delay = config.check_number("reconnect_base_delay", reconnect_base_delay)
-        ping_interval = config.check_number("ping_interval", ping_interval)
-        max_message_size = config.check_number("max_message_size", max_message_size)
+        connect_timeout = config.check_seconds("connect_timeout", connect_timeout)
+        max_reconnect_delay = config.check_seconds("max_reconnect_delay", max_reconnect_delay)
+        reconnect_base_delay = config.check_seconds("reconnect_base_delay", reconnect_base_delay)
+        ping_interval = config.check_seconds("ping_interval", ping_interval)
+        max_message_size = config.check_count("max_message_size", max_message_size)
         self.component_id = component_id
         self.ws_url = config.ws_url(ws_url, rhetor_url)  # checked: scheme, host, port, no credentials
         self._auth_token = config.optional_setting(auth_token, "RHETOR_AUTH_TOKEN")
@@ -133,7 +136,7 @@ class TektonLLMWebSocketClient:
         self.ca_bundle = ca_bundle  # extra CAs (PEM) for wss://, on top of the system's
         self.backend = _backend.backend_name(backend)
 
-        self._transport: Any = None
+        self._transport: Optional[WebSocketTransport] = None
         self._pump_task: Optional["asyncio.Task[None]"] = None
         self._connect_lock: Optional[asyncio.Lock] = None
         self._requests: Dict[str, _Request] = {}
@@ -157,8 +160,6 @@ class TektonLLMWebSocketClient:
             transport = self._new_transport()
             # An older Rhetor (Gen A / Gen B) fails the v1 handshake confusingly: say which
             # server it is and what to use instead — all within connect_timeout.
-            from .dialects.ws_guard import connect_within
-
             self._session_id = await connect_within(
                 transport.connect(),
                 self.ws_url,
@@ -340,8 +341,8 @@ class TektonLLMWebSocketClient:
 
     # -- internals -------------------------------------------------------------------------
 
-    def _new_transport(self) -> Any:
-        kwargs: Dict[str, Any] = dict(
+    def _new_transport(self) -> WebSocketTransport:
+        settings: WebSocketSettings = dict(
             auth_token=self._auth_token,
             capabilities=self.capabilities,
             connect_timeout=self.connect_timeout,
@@ -353,12 +354,8 @@ class TektonLLMWebSocketClient:
             emit_messages=self.on_message is not None,
         )
         if self.ca_bundle is not None:
-            kwargs["ca_bundle"] = self.ca_bundle
-        if self.backend == "rust":
-            return _backend.require_native().WebSocketTransport(self.ws_url, self.component_id, **kwargs)
-        from ._pure.websocket import WebSocketTransport
-
-        return WebSocketTransport(self.ws_url, self.component_id, **kwargs)
+            settings["ca_bundle"] = self.ca_bundle
+        return _backend.websocket_transport(self.backend, self.ws_url, self.component_id, settings)
 
     def _frame(
         self,
@@ -399,6 +396,8 @@ class TektonLLMWebSocketClient:
         if self._transport is None:
             await self.connect()
         transport = self._transport
+        if transport is None:  # pragma: no cover - connect() sets it or raises
+            raise ConnectionError("the WebSocket client is not connected")
         request_id = uuid.uuid4().hex
         frame["request_id"] = request_id
         text = json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
@@ -436,7 +435,7 @@ class TektonLLMWebSocketClient:
             raise ConnectionError("the request ended without an answer", request_id=request_id)
         return outcome
 
-    def _detach(self, transport: Any) -> None:
+    def _detach(self, transport: WebSocketTransport) -> None:
         if self._transport is transport:
             self._transport = None
             self._pump_task = None
@@ -452,15 +451,15 @@ class TektonLLMWebSocketClient:
                 future.set_result(None)
         request.waiters.clear()
 
-    async def _dispatch(self, transport: Any) -> None:
+    async def _dispatch(self, transport: WebSocketTransport) -> None:
         """The one consumer of the backend's events, for the life of one connection."""
         requests = self._requests
         try:
             while True:
-                batch = await transport.next_events()
-                if batch is None:
+                events = await transport.next_events()
+                if events is None:
                     break
-                for event in batch:
+                for event in events:
                     try:
                         if event[0] == EV_CHUNK:
                             # The hot path: kept inline and small.
@@ -507,9 +506,8 @@ class TektonLLMWebSocketClient:
                 self._settle(request, ConnectionError("the WebSocket client is closed", request_id=request.request_id))
             self._detach(transport)
 
-    async def _on_event(self, event: Sequence[Any]) -> None:
-        tag = event[0]
-        if tag == EV_RESPONSE:
+    async def _on_event(self, event: WsEvent) -> None:
+        if event[0] == EV_RESPONSE:
             (_, request_id, content, model, provider, finish_reason, usage, context_id, fallback, timestamp) = event
             request = self._requests.get(request_id)
             if request is not None:
@@ -528,7 +526,7 @@ class TektonLLMWebSocketClient:
                         request_id,
                     ),
                 )
-        elif tag == EV_REQUEST_FAILED:
+        elif event[0] == EV_REQUEST_FAILED:
             _, request_id, kind, message, code, status, retry_after = event
             request = self._requests.get(request_id)
             if request is None:
@@ -549,7 +547,7 @@ class TektonLLMWebSocketClient:
                 request, StreamingChunk("", True, message, request.model, request.provider, False, "error")
             )
             self._settle(request, error)
-        elif tag == EV_CANCELLED:
+        elif event[0] == EV_CANCELLED:
             request = self._requests.get(event[1])
             if request is None:
                 return
@@ -566,22 +564,22 @@ class TektonLLMWebSocketClient:
                     request_id=request.request_id,
                 ),
             )
-        elif tag == EV_MESSAGE:
+        elif event[0] == EV_MESSAGE:
             if self.on_message is not None:
                 try:
                     message = json.loads(event[1])
                     await _call(self.on_message, message)
                 except Exception as exc:  # noqa: BLE001
                     await self._callback_failed("on_message", exc, None)
-        elif tag == EV_ERROR:
+        elif event[0] == EV_ERROR:
             _, kind, message, code, status, retry_after = event
             error = error_from_kind(kind, message, status_code=status, code=code, retry_after=retry_after)
             logger.debug("WebSocket error for on_error: %s", error)  # the backend logged it
             await self._report(error)
-        elif tag == EV_CONNECTED:
+        elif event[0] == EV_CONNECTED:
             self._session_id = event[1]
             logger.info("WebSocket registered with Rhetor (session %s)", event[1])
-        elif tag == EV_CLOSED:
+        elif event[0] == EV_CLOSED:
             logger.info("WebSocket closed: %s", event[1])
             if self.on_close is not None:
                 try:

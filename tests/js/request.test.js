@@ -1,4 +1,4 @@
-// What the client puts on the wire: URL, headers and the JSON body (PROTOCOL.md), checked with a
+// What the client puts on the wire: URL, headers and the JSON body (docs/protocol.md), checked with a
 // recording fetch so that every field can be asserted exactly.
 'use strict';
 const test = require('node:test');

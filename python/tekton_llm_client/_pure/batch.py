@@ -2,14 +2,14 @@
 
 Same interface (`submit`, `take_ready`, `next_results`, `close`, counters), so `batch.py` drives
 either. Each submitted item is one asyncio task that waits for a semaphore permit, then for the
-rate limiter, then runs the client's `_complete` (retries and client-side fallback included).
+rate limiter, then runs `complete`, the client's call (retries and client-side fallback included).
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-from typing import Any, Deque, Dict, List, Optional, Set, Tuple
+from typing import Any, Awaitable, Callable, Deque, Dict, List, Optional, Sequence, Set, Tuple
 
 __all__ = ["BatchRunner", "RateLimiter"]
 
@@ -45,12 +45,18 @@ class RateLimiter:
 
 
 class BatchRunner:
-    """Runs items through `client._complete` with at most `concurrency` at once."""
+    """Runs items through `complete` (the client's call) with at most `concurrency` at once."""
 
-    def __init__(self, client: Any, concurrency: int = 32, rate: Optional[float] = None, burst: int = 1) -> None:
+    def __init__(
+        self,
+        complete: Callable[..., Awaitable[Any]],
+        concurrency: int = 32,
+        rate: Optional[float] = None,
+        burst: int = 1,
+    ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
-        self._client = client
+        self._complete = complete  # the client's call: retries and fallback policy included
         self._sem = asyncio.Semaphore(concurrency)
         self._limiter = RateLimiter(rate, burst) if rate is not None else None
         self._ready: Deque[Outcome] = collections.deque()
@@ -63,10 +69,10 @@ class BatchRunner:
         self._closed = False
 
     def submit(
-        self, key: int, messages: List[Any], *, fallback: Any = None, request_id: Optional[str] = None, **kw: Any
+        self, key: int, messages: Sequence[Any], *, fallback: Any = None, request_id: Optional[str] = None, **kw: Any
     ) -> None:
         """Start one item. `fallback` and `request_id` are accepted for parity with the Rust
-        runner; the client's `_complete` applies its own fallback policy and request ids."""
+        runner; `complete` applies the client's own fallback policy and request ids."""
         if self._closed:
             from ..exceptions import ConnectionError
 
@@ -76,14 +82,14 @@ class BatchRunner:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _one(self, key: int, messages: List[Any], kw: Dict[str, Any]) -> None:
+    async def _one(self, key: int, messages: Sequence[Any], kw: Dict[str, Any]) -> None:
         async with self._sem:
             if self._limiter is not None:
                 await self._limiter.wait()
             self._in_flight += 1
             self._peak = max(self._peak, self._in_flight)
             try:
-                out: Outcome = (key, True, await self._client._complete(messages, kw))
+                out: Outcome = (key, True, await self._complete(messages, kw))
             except Exception as exc:  # noqa: BLE001 - one failed item never stops the batch
                 out = (key, False, exc)
             finally:

@@ -408,7 +408,7 @@ def _ua() -> str:
     global _user_agent
     if _user_agent is None:
         try:
-            from .. import __version__ as version
+            from .._version import __version__ as version
         except ImportError:  # pragma: no cover - half-imported package
             from importlib.metadata import version as _v
 

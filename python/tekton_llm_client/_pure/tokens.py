@@ -13,6 +13,8 @@ import functools
 import json
 from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 
+from .._encoding_names import ALIASES as _ALIASES
+from .._encoding_names import ENCODINGS as _ENCODINGS
 from .._tiktoken_files import ensure_tiktoken_cache
 
 __all__ = [
@@ -26,8 +28,6 @@ PER_MESSAGE = 3
 PER_NAME = 1
 REPLY_PRIMING = 3
 
-_ENCODINGS = ("o200k_base", "cl100k_base", "p50k_base", "r50k_base")
-_ALIASES = {"p50k_edit": "p50k_base", "gpt2": "r50k_base", "o200k_harmony": "o200k_base"}
 
 # (role, texts, content index, has name, calls a tool)
 Spec = Tuple[str, List[str], Optional[int], bool, bool]

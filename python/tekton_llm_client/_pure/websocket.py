@@ -15,10 +15,7 @@ import random
 import time
 from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
-from .._version import __version__
-from ..exceptions import TektonLLMError, error_from_kind
-from ..models import StreamingChunk, Usage
-from ..websocket import (
+from .._backend_interface import (
     EV_CANCELLED,
     EV_CHUNK,
     EV_CLOSED,
@@ -28,6 +25,9 @@ from ..websocket import (
     EV_REQUEST_FAILED,
     EV_RESPONSE,
 )
+from .._version import __version__
+from ..exceptions import TektonLLMError, error_from_kind
+from ..models import StreamingChunk, Usage
 
 __all__ = ["WebSocketTransport"]
 

@@ -12,6 +12,7 @@ import urllib.parse
 from dataclasses import replace
 from typing import Any, Dict, List, Optional, Tuple
 
+from .._backend import native
 from . import workload
 from .html import RunSamples, run_label, samples_of, write_html
 from .metrics import summarize_run
@@ -141,11 +142,11 @@ def _plan(args: argparse.Namespace) -> List[LoadSpec]:
                 burstiness=args.burstiness,
                 max_concurrency=args.max_concurrency,
                 **common,
-            )  # type: ignore[arg-type]
+            )
             for r in parse_positive_list(args.rate, "--rate", integer=False)
         ]
     return [
-        LoadSpec("closed", concurrency=int(c), **common)  # type: ignore[arg-type]
+        LoadSpec("closed", concurrency=int(c), **common)
         for c in parse_positive_list(args.concurrency, "--concurrency", integer=True)
     ]
 
@@ -222,8 +223,6 @@ def run(args: argparse.Namespace) -> int:
         return _fail(f"--url must be an http:// or https:// URL, got {url!r}")
     backend = "python" if args.backend == "python" else "rust"
     if backend == "rust":
-        from .._backend import native
-
         if native() is None:
             backend = "python"
     state = _State(args, plans, slos, headers, knobs, tokenizer_model, prompts, workload_text, backend)
@@ -339,10 +338,7 @@ class _State:
         sources = run["output_tokens"]["source_by_request"]
         notes.append(
             "output tokens: "
-            + ", ".join(
-                f"{n} requests from {'the server usage' if s == 'usage' else 'our token counter (' + self.tokenizer_model + ')'}"
-                for s, n in sources.items()
-            )
+            + ", ".join(f"{n} requests from {_token_source(s, self.tokenizer_model)}" for s, n in sources.items())
             if sources
             else "output tokens: no request completed"
         )
@@ -431,3 +427,8 @@ class _State:
         if self.write_failed:
             return 3  # the report could not be written (the CLI's exit status for output errors)
         return 0 if failed == 0 else 1
+
+
+def _token_source(source: str, tokenizer_model: str) -> str:
+    """Where a request's output-token count came from, for the report's notes."""
+    return "the server usage" if source == "usage" else f"our token counter ({tokenizer_model})"

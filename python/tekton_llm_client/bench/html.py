@@ -37,7 +37,7 @@ def samples_of(label: str, records: Sequence[RequestRecord]) -> RunSamples:
     for r in records:
         if r.ok and r.chunk_ns:
             s.ttft.append((r.chunk_ns[0] - r.scheduled_ns) / 1e6)
-            s.itl.extend((b - a) / 1e6 for a, b in zip(r.chunk_ns, r.chunk_ns[1:]))
+            s.itl.extend((b - a) / 1e6 for a, b in zip(r.chunk_ns, r.chunk_ns[1:], strict=False))
             s.e2e.append((max(r.end_ns, r.chunk_ns[-1]) - r.scheduled_ns) / 1e6)
         if r.finished:
             first = (r.chunk_ns[0] - origin) / 1e6 if r.chunk_ns else None
@@ -71,7 +71,7 @@ def _scale(x: float, y: float, x_max: float, y_max: float) -> Tuple[float, float
 
 def _legend(labels: Sequence[str]) -> str:
     return "".join(
-        f'<span style="color:{COLORS[i % len(COLORS)]}">&#9632; {_esc(l)}</span> ' for i, l in enumerate(labels)
+        f'<span style="color:{COLORS[i % len(COLORS)]}">&#9632; {_esc(label)}</span> ' for i, label in enumerate(labels)
     )
 
 
@@ -88,13 +88,13 @@ def cdf_svg(title: str, series: Sequence[Tuple[str, List[float]]]) -> str:
         points = " ".join("{:.1f},{:.1f}".format(*_scale(values[k], (k + 1) / n, x_max, 1.0)) for k in idx)
         parts.append(f'<polyline fill="none" stroke="{COLORS[i % len(COLORS)]}" stroke-width="1.5" points="{points}"/>')
     return (
-        f"<h3>{_esc(title)}</h3><p>{_legend([l for l, _ in present])}</p>"
+        f"<h3>{_esc(title)}</h3><p>{_legend([label for label, _ in present])}</p>"
         f'<svg width="{W}" height="{H}" font-size="10">{"".join(parts)}</svg>'
     )
 
 
 def load_svg(title: str, xs: List[float], lines: Dict[str, List[Any]], x_label: str) -> str:
-    pts = {k: [(x, y) for x, y in zip(xs, v) if y is not None] for k, v in lines.items()}
+    pts = {k: [(x, y) for x, y in zip(xs, v, strict=False) if y is not None] for k, v in lines.items()}
     ys = [y for v in pts.values() for _, y in v]
     if len(xs) < 2 or not ys:
         return ""

@@ -35,7 +35,7 @@ def request_metrics(record: RequestRecord, tokens: int) -> Optional[RequestMetri
     if not record.ok or not record.chunk_ns:
         return None
     first, last = record.chunk_ns[0], record.chunk_ns[-1]
-    gaps = [b - a for a, b in zip(record.chunk_ns, record.chunk_ns[1:])]
+    gaps = [b - a for a, b in zip(record.chunk_ns, record.chunk_ns[1:], strict=False)]
     return RequestMetrics(
         ttft_ns=first - record.scheduled_ns,
         itl_ns=gaps,

@@ -9,6 +9,7 @@ import platform
 import sys
 from typing import Any, Dict, List, Optional, TextIO
 
+from .._version import __version__
 from .stats import PRECISION, summarize_ns
 
 # Above these, the client's own delays are large enough to distort what it measures.
@@ -18,8 +19,6 @@ CPU_BUSY_FRACTION = 0.9
 
 
 def tool_info(wake_window_us: Optional[str], timestamps: str) -> Dict[str, Any]:
-    from .. import __version__
-
     return {
         "name": "tekton-llm bench",
         "version": __version__,
@@ -118,9 +117,9 @@ def print_table(runs: List[Dict[str, Any]], out: TextIO) -> None:
             ]
         )
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)] if rows else []
-    print("  ".join(h.rjust(w) for h, w in zip(header, widths)), file=out)
+    print("  ".join(h.rjust(w) for h, w in zip(header, widths, strict=True)), file=out)
     for r in rows:
-        print("  ".join(v.rjust(w) for v, w in zip(r, widths)), file=out)
+        print("  ".join(v.rjust(w) for v, w in zip(r, widths, strict=True)), file=out)
     print("(times in ms, measured from each request's scheduled send time; percentiles exact)", file=out)
     for run in runs:
         c = run["config"]

@@ -7,6 +7,8 @@ import json
 import time
 from typing import Any, Dict, List, Mapping, Optional
 
+from .._backend import scheduled_stream
+from ..client import TektonLLMClient
 from .record import RequestRecord
 from .workload import Prompt
 
@@ -32,8 +34,6 @@ class RhetorTarget:
         dialect: Optional[str],
         pool_size: int,
     ) -> None:
-        from ..client import TektonLLMClient
-
         self.client = TektonLLMClient(
             "tekton-llm-bench",
             rhetor_url=url,
@@ -90,9 +90,10 @@ class RhetorTarget:
             options["max_tokens"] = prompt.max_tokens
         stream: Any = None
         try:
-            stream = self.client._http.stream_chat_at(
+            stream = scheduled_stream(
+                self.client._http,
                 prompt.messages,
-                at_ns=record.scheduled_ns,
+                record.scheduled_ns,
                 context_id="tekton-llm-bench",
                 model_id=self._model,
                 options=options or None,

@@ -93,14 +93,9 @@ async def open_client(args: argparse.Namespace, **kw: Any) -> AsyncIterator[Tekt
 
 
 def error_kind(exc: BaseException) -> str:
-    """A short, stable name for an error: the core's kind names, or the exception's class."""
-    from ..exceptions import _KIND_CLASSES
-
+    """A short, stable name for an error: its kind (`TektonLLMError.kind`), or the class name."""
     if isinstance(exc, TektonLLMError):
-        for name, cls in _KIND_CLASSES.items():
-            if type(exc) is cls:
-                return name
-        return "error"
+        return exc.kind
     if isinstance(exc, (ValueError, TypeError)):
         return "invalid_input"
     return type(exc).__name__

@@ -29,8 +29,7 @@ import asyncio
 import os
 import signal
 import sys
-import time
-from typing import Any, Dict, List, Optional, TextIO
+from typing import Any, Dict, List, Optional
 
 from ..batch import BatchResult
 from . import _exit
@@ -38,6 +37,8 @@ from ._batch_store import Store
 from ._client import add_client_args, error_record, open_client
 from ._exit import FAILED, INTERRUPTED, OK, USAGE, CommandError
 from ._input import Input, count_lines
+from ._progress import Progress
+from .batch_ray import run_on_ray
 
 
 def add_parser(subparsers: Any) -> None:
@@ -64,67 +65,6 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--actors", type=int, default=2, help="with --ray: actors (default 2)")
     p.add_argument("--batch-size", type=int, default=256, help="with --ray: rows per actor call (default 256)")
     add_client_args(p)
-
-
-class Progress:
-    """One status line on stderr, redrawn at most ten times a second. `total` is None when it is
-    not known (stdin); then there is no ETA. Skipped items (answered by an earlier run) count as
-    done but not in the rate."""
-
-    def __init__(self, out: Optional[TextIO], total: Optional[int]) -> None:
-        self.out = out
-        self.total = total
-        self.skipped = 0
-        self.done = 0
-        self.failed = 0
-        self.started = time.monotonic()
-        self._drawn = 0.0
-
-    def update(self, failed: bool) -> None:
-        self.done += 1
-        self.failed += int(failed)
-        self.draw()
-
-    def line(self) -> str:
-        elapsed = max(time.monotonic() - self.started, 1e-9)
-        finished = self.skipped + self.done
-        parts = [
-            f"{finished}/{self.total} done" if self.total is not None else f"{finished} done",
-            f"{self.failed} failed",
-        ]
-        if self.skipped:
-            parts.append(f"{self.skipped} skipped")
-        if self.done:
-            rate = self.done / elapsed
-            parts.append(f"{rate:.1f}/s")
-            if self.total is not None:
-                left = max(self.total - finished, 0)
-                parts.append(f"ETA {left / rate:.0f}s")
-        return ", ".join(parts)
-
-    def draw(self, force: bool = False) -> None:
-        if self.out is None:
-            return
-        now = time.monotonic()
-        if not force and now - self._drawn < 0.1:
-            return
-        self._drawn = now
-        self.out.write(f"\r{self.line()}\033[K")
-        self.out.flush()
-
-    def say(self, message: str) -> None:
-        """Print a message line on stderr without mangling the status line."""
-        if self.out is not None:
-            self.out.write("\r\033[K")
-        print(message, file=sys.stderr, flush=True)
-        if self.out is not None:
-            self.draw(force=True)
-
-    def finish(self) -> None:
-        if self.out is not None:
-            self.draw(force=True)
-            self.out.write("\n")
-            self.out.flush()
 
 
 def success_record(r: BatchResult) -> Dict[str, Any]:
@@ -184,7 +124,7 @@ async def _run(args: argparse.Namespace) -> int:
                     else:
                         failed += 1
                         assert r.error is not None
-                        rec = {"id": r.id, "error": error_record(r.error)}
+                        rec: Dict[str, Any] = {"id": r.id, "error": error_record(r.error)}
                         line = source.line_of.get(r.id)
                         if rec["error"]["kind"] == "invalid_input" and line is not None:
                             rec["line"] = line  # never sent: the line is what to fix
@@ -247,7 +187,5 @@ def run(args: argparse.Namespace) -> int:
     if problems:
         raise CommandError("usage", "; ".join(problems), USAGE)
     if args.ray is not None:
-        from .batch_ray import run_on_ray
-
         return run_on_ray(args)
     return _exit.run_async(_run(args))

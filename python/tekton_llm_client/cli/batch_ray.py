@@ -17,13 +17,13 @@ import json
 import sys
 from typing import Any, Dict, Iterator, List
 
-from ..exceptions import _KIND_CLASSES
+from ..exceptions import KIND_CLASSES
 from ._batch_store import Store
 from ._input import Input, count_lines
-from .batch import Progress
+from ._progress import Progress
 
 ROWS_PER_SLICE = 20_000
-_KIND_OF_CLASS = {cls.__name__: kind for kind, cls in _KIND_CLASSES.items()}
+_KIND_OF_CLASS = {cls.__name__: cls.kind for cls in KIND_CLASSES.values()}
 
 
 def _row(item: Dict[str, Any]) -> Dict[str, Any]:

@@ -236,9 +236,9 @@ def _print_table(rows: List[Dict[str, Any]], simulated: bool, one_shot: bool) ->
     ]
     table = [[_cell(fmt, r[c]) for c, fmt in cols] for r in rows]
     widths = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(header)]
-    print("  ".join(h.rjust(w) for h, w in zip(header, widths)))
+    print("  ".join(h.rjust(w) for h, w in zip(header, widths, strict=True)))
     for t in table:
-        print("  ".join(v.rjust(w) for v, w in zip(t, widths)))
+        print("  ".join(v.rjust(w) for v, w in zip(t, widths, strict=True)))
     print(
         "(times in ms; cpu is this process's CPU time per chunk"
         + (", embedded simulator included)" if simulated else ")")

@@ -15,6 +15,7 @@ import sys
 from typing import Any, Dict, List
 
 from ..exceptions import TektonLLMError
+from ..models import Message
 from . import _exit
 from ._client import add_client_args, fail, open_client
 from .generate import stream_answer
@@ -40,8 +41,10 @@ def trim(history: List[Dict[str, Any]], max_tokens: int, model: Any) -> List[Dic
     from ..utils import optimize_messages_for_token_limit
 
     if model is None:
-        return list(optimize_messages_for_token_limit(history, max_tokens, keep_system_prompt=True))  # type: ignore[arg-type]
-    return list(optimize_messages_for_token_limit(history, max_tokens, model, keep_system_prompt=True))  # type: ignore[arg-type]
+        kept = optimize_messages_for_token_limit(history, max_tokens, keep_system_prompt=True)
+    else:
+        kept = optimize_messages_for_token_limit(history, max_tokens, model, keep_system_prompt=True)
+    return [m.to_dict() if isinstance(m, Message) else dict(m) for m in kept]
 
 
 async def _run(args: argparse.Namespace) -> int:

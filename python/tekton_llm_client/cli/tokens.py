@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     if not texts:
         return status
     width = max([len(str(sum(counts)))] + [len(str(c)) for c in counts])
-    for (path, _), n in zip(texts, counts):
+    for (path, _), n in zip(texts, counts, strict=True):
         print(f"{n:>{width}} {path}")
     if len(texts) > 1:
         print(f"{sum(counts):>{width}} total")

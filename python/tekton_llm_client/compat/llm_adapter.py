@@ -124,7 +124,9 @@ class LLMAdapter:
                     if chunk.chunk:  # the old text streams never yielded empty strings
                         await _deliver(callback, chunk.chunk)
         except _CallbackError as e:
-            raise e.__cause__ from None  # type: ignore[misc]
+            if e.__cause__ is None:  # pragma: no cover - _deliver always chains the callback's error
+                raise
+            raise e.__cause__ from None
         except Exception as e:  # the old surface reported through the callback, never raised
             logger.error("Error streaming response: %s", e)
             failure = f"Error: {e}"

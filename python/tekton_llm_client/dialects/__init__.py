@@ -1,12 +1,12 @@
 """Dialects of Rhetor: the canonical protocol v1 and the two older servers that shipped.
 
 `TektonLLMClient` speaks v1 through its backend's fast path (Rust core or pure Python). For the
-older servers it swaps in a *transport* from this package that translates each call once, in
+older servers it swaps in a *translator* from this package that translates each call once, in
 Python, for both backends, using only the backend's `request_json` / `get_json`:
 
 | name | server | module |
 |---|---|---|
-| `"v1"` | PROTOCOL.md v1 (`/api/v1/chat`, SSE streaming) | the backend itself |
+| `"v1"` | protocol v1, docs/protocol.md (`/api/v1/chat`, SSE streaming) | the backend itself |
 | `"gen_a"` | Rhetor of spring 2025 (`POST /message`, `POST /chat`) | `gen_a.py` |
 | `"gen_b"` | Rhetor of summer 2025 on (`/api/v1/chat` without `context_id`, `/api/v1/generate`) | `gen_b.py` |
 
@@ -25,11 +25,12 @@ from __future__ import annotations
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 from .. import config
+from .._backend_interface import HttpTransport
 from ..exceptions import InvalidRequestError, ProtocolError, TektonLLMError
 from ..models import HealthStatus
 from . import gen_a, gen_b
-from ._base import DialectTransport
 from ._oneshot import OneShotStream
+from ._translator import Translator
 
 __all__ = [
     "V1",
@@ -40,8 +41,8 @@ __all__ = [
     "detect",
     "verify",
     "classify_health",
-    "transport",
-    "DialectTransport",
+    "translator",
+    "Translator",
     "OneShotStream",
 ]
 
@@ -103,11 +104,11 @@ def _detection_failed(e: TektonLLMError, what: str) -> TektonLLMError:
     failed, and how to do without it."""
     kw: Dict[str, Any] = {"status_code": e.status_code, "request_id": e.request_id, "code": e.code}
     if hasattr(e, "retry_after"):
-        kw["retry_after"] = getattr(e, "retry_after")
+        kw["retry_after"] = e.retry_after
     return type(e)(f"cannot tell which Rhetor this is (dialect detection): {what}: {e.message}; {_HOW_TO_SKIP}", **kw)
 
 
-async def detect(http: Any) -> Tuple[str, Optional[HealthStatus]]:
+async def detect(http: HttpTransport) -> Tuple[str, Optional[HealthStatus]]:
     """Probe the server behind the backend `http`; return its dialect and the health it reported
     (None when a v1 server's health answer was an error or not usable: the caller asks again).
 
@@ -138,7 +139,7 @@ async def detect(http: Any) -> Tuple[str, Optional[HealthStatus]]:
     return classify_health(d, http.redact)
 
 
-async def verify(http: Any, name: str) -> HealthStatus:
+async def verify(http: HttpTransport, name: str) -> HealthStatus:
     """The health of a server the dialect `name` was forced for, after checking that it is not
     plainly another dialect (ProtocolError naming both). A health answer that fails or has no
     recognisable shape is not a contradiction: it is raised, or accepted, as for that dialect."""
@@ -182,10 +183,10 @@ async def verify(http: Any, name: str) -> HealthStatus:
     return status
 
 
-def transport(name: str, http: Any, component_id: str) -> DialectTransport:
-    """The transport for an older dialect (`gen_a` / `gen_b`) over the backend `http`."""
+def translator(name: str, http: HttpTransport, component_id: str) -> Translator:
+    """The translator for an older dialect (`gen_a` / `gen_b`) over the backend `http`."""
     if name == GEN_A:
-        return gen_a.GenATransport(http, component_id)
+        return gen_a.GenATranslator(http, component_id)
     if name == GEN_B:
-        return gen_b.GenBTransport(http, component_id)
-    raise ValueError(f"{name!r} has no translating transport (v1 uses the backend directly)")
+        return gen_b.GenBTranslator(http, component_id)
+    raise ValueError(f"{name!r} has no translator (v1 uses the backend directly)")

@@ -34,9 +34,9 @@ from typing import Any, Dict, List, Mapping, Optional
 
 from ..exceptions import ProtocolError
 from ..models import CompletionResponse, HealthStatus, ProvidersResponse, Usage
-from ._base import DialectTransport, as_dict, error_in_200, plain_messages, single_prompt
+from ._translator import Translator, as_dict, error_in_200, plain_messages, single_prompt
 
-__all__ = ["GenATransport", "parse_health", "routing_options"]
+__all__ = ["GenATranslator", "parse_health", "routing_options"]
 
 NAME = "gen_a"
 
@@ -66,7 +66,7 @@ def routing_options(
     return out or None
 
 
-class GenATransport(DialectTransport):
+class GenATranslator(Translator):
     """Talks to a Gen A Rhetor through the backend's `request_json`."""
 
     name = NAME

@@ -17,7 +17,7 @@ Answers carry no provider: `provider` is `""` unless the answer's `metadata` nam
 
 One request at a time: Gen B serves every request over its one socket to its model backend and
 closes that socket when a request ends, so a second request in flight fails the first (and
-itself) with HTTP 500 — a retry then runs the model again. The transport therefore sends its
+itself) with HTTP 500 — a retry then runs the model again. The translator therefore sends its
 requests one after another (per event loop), and says so once in an INFO log line. Concurrency
 asked of the client (batch, bench, `asyncio.gather`) still works: it only queues.
 
@@ -36,9 +36,9 @@ from typing import Any, Dict, List, Mapping, Optional
 
 from ..exceptions import ProtocolError
 from ..models import CompletionResponse, HealthStatus, ModelInfo, ProviderInfo, ProvidersResponse, Usage
-from ._base import DialectTransport, as_dict, error_in_200, plain_messages, single_prompt
+from ._translator import Translator, as_dict, error_in_200, plain_messages, single_prompt
 
-__all__ = ["GenBTransport", "parse_health", "looks_like_gen_b"]
+__all__ = ["GenBTranslator", "parse_health", "looks_like_gen_b"]
 
 NAME = "gen_b"
 logger = logging.getLogger("tekton_llm_client")
@@ -67,7 +67,7 @@ def _settings(model_id: Optional[str], options: Mapping[str, Any]) -> Dict[str, 
     return out
 
 
-class GenBTransport(DialectTransport):
+class GenBTranslator(Translator):
     """Talks to a Gen B Rhetor through the backend's `request_json`, one request at a time."""
 
     name = NAME

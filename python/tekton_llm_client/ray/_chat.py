@@ -17,6 +17,7 @@ import math
 import time
 from typing import Any, AsyncGenerator, Dict, List, Optional, Sequence, Tuple
 
+from .. import config
 from ..batch import BatchResult
 from ..client import TektonLLMClient
 from ..exceptions import RateLimitError
@@ -130,10 +131,10 @@ class RhetorChat:
         concurrency: int = 32,
         requests_per_s: Optional[float] = None,
         limiter: Any = None,
-        max_retries: int = 3,
-        backoff_initial: float = 0.5,
-        backoff_max: float = 8.0,
-        max_retry_after: float = 60.0,
+        max_retries: int = config.DEFAULT_MAX_RETRIES,
+        backoff_initial: float = config.DEFAULT_BACKOFF_INITIAL,
+        backoff_max: float = config.DEFAULT_BACKOFF_MAX,
+        max_retry_after: float = config.DEFAULT_MAX_RETRY_AFTER,
         raise_on_error: bool = False,
         **client_kw: Any,
     ) -> None:
@@ -177,7 +178,7 @@ class RhetorChat:
         if isinstance(batch, dict):
             return {**batch, **added}
         if hasattr(batch, "append_column"):  # pyarrow: the input columns as they are, typed additions
-            import pyarrow as pa  # type: ignore[import-untyped]
+            import pyarrow as pa
 
             for name, values in added.items():
                 batch = batch.append_column(name, pa.array(values, type=getattr(pa, OUTPUT_TYPES[name])()))
@@ -209,7 +210,7 @@ class RhetorChat:
                     else:
                         again.append((time.time() + delay, i))
             due = again
-        return list(zip(outcomes, attempts))
+        return list(zip(outcomes, attempts, strict=True))
 
     def _settle(self, r: BatchResult, attempts: int) -> Optional[float]:
         """None when the row is done, else the seconds to wait before asking again."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Dict, Optional
 
 from ._slots import SlotBook
 
@@ -19,7 +19,7 @@ class _LimiterActor:
     def cool_down(self, until: float) -> float:
         return self._book.cool_down(until)
 
-    def stats(self) -> dict:
+    def stats(self) -> Dict[str, Any]:
         return self._book.stats()
 
 
@@ -33,5 +33,5 @@ def shared_limiter(requests_per_s: Optional[float] = None, *, name: Optional[str
     if requests_per_s is not None:
         SlotBook(requests_per_s)  # validate here, in the caller, not later in the actor
     actor_cls = ray.remote(num_cpus=0, max_restarts=-1)(_LimiterActor)
-    options: dict = {"name": name} if name is not None else {}
+    options: Dict[str, Any] = {"name": name} if name is not None else {}
     return actor_cls.options(**options).remote(requests_per_s)

@@ -1,5 +1,5 @@
-"""When a failed row is asked again: the client's policy (PROTOCOL.md's table, the Rust core's
-`retry.rs`), applied by `RhetorChat` itself so that every attempt passes the job's rate limit and
+"""When a failed row is asked again: the client's policy (docs/protocol.md's error table, the Rust
+core's `retry.rs`), applied by `RhetorChat` itself so that every attempt passes the job's rate limit and
 cool-down and is counted in the row's `attempts`."""
 
 from __future__ import annotations
@@ -7,14 +7,12 @@ from __future__ import annotations
 import random
 from typing import Optional
 
-from ..exceptions import ConnectionError, RateLimitError, ServiceUnavailableError, TimeoutError
-
-RETRYABLE = (TimeoutError, RateLimitError, ServiceUnavailableError, ConnectionError)
+from ..exceptions import RETRYABLE, RateLimitError
 
 
 def backoff_delay(attempt: int, initial: float, maximum: float) -> float:
     """Exponential backoff with jitter: about `initial * 2**attempt`, at most `maximum`."""
-    return min(maximum, initial * (2 ** min(attempt, 30))) * random.uniform(0.5, 1.0)
+    return min(maximum, initial * 2.0 ** min(attempt, 30)) * random.uniform(0.5, 1.0)
 
 
 def retry_delay(

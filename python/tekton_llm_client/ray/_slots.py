@@ -8,7 +8,7 @@ machines, so the hosts' clocks must agree (NTP keeps them within milliseconds).
 from __future__ import annotations
 
 import time
-from typing import Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 # (first slot, spacing between slots, cool-down end): slot k of a grant is first + k * spacing.
 Grant = Tuple[float, float, float]
@@ -47,7 +47,7 @@ class SlotBook:
             self.cool_downs += 1
         return self.hold_until
 
-    def stats(self) -> dict:
+    def stats(self) -> Dict[str, Any]:
         return {
             "grants": self.grants,
             "slots": self.slots,

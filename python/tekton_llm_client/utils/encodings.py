@@ -19,6 +19,8 @@ from __future__ import annotations
 import functools
 from typing import Dict, Optional, Tuple
 
+from .. import _encoding_names
+
 __all__ = [
     "DEFAULT_MODEL",
     "ESTIMATE_ENCODING",
@@ -30,14 +32,9 @@ __all__ = [
 
 DEFAULT_MODEL = "gpt-4o"
 ESTIMATE_ENCODING = "cl100k_base"
-# The encodings both backends implement.
-ENCODINGS: Tuple[str, ...] = ("o200k_base", "cl100k_base", "p50k_base", "r50k_base")
-
-_ALIASES: Dict[str, str] = {
-    "p50k_edit": "p50k_base",
-    "gpt2": "r50k_base",
-    "o200k_harmony": "o200k_base",
-}
+# The encodings both backends implement, and the names folded onto them (one table).
+ENCODINGS = _encoding_names.ENCODINGS
+_ALIASES = _encoding_names.ALIASES
 
 _MODEL_TO_ENCODING: Dict[str, str] = {
     # reasoning

@@ -14,8 +14,8 @@ from __future__ import annotations
 from typing import Any, List, Optional, Sequence
 
 from ..models import Message, MessageLike
-from ._select import token_backend
 from .encodings import DEFAULT_MODEL, resolve_encoding
+from .token_backend import token_backend
 from .tokens import DEFAULT_MARKER
 
 __all__ = ["count_message_tokens", "optimize_messages_for_token_limit"]
@@ -28,9 +28,7 @@ def count_message_tokens(
     encoding: Optional[str] = None,
 ) -> int:
     """Tokens a chat request with ``messages`` uses (dicts or :class:`~..models.Message`)."""
-    return token_backend().count_message_tokens(  # type: ignore[no-any-return]
-        messages, resolve_encoding(model, encoding)
-    )
+    return token_backend().count_message_tokens(messages, resolve_encoding(model, encoding))
 
 
 def optimize_messages_for_token_limit(

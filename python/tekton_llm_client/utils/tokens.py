@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import List, Optional, Sequence, Union, overload
 
-from ._select import token_backend
 from .encodings import DEFAULT_MODEL, get_encoding_name, resolve_encoding
+from .token_backend import token_backend
 
 __all__ = ["count_tokens", "truncate_text_to_token_limit", "get_encoding_name", "DEFAULT_MARKER"]
 
@@ -38,7 +38,7 @@ def count_tokens(
     parallel on the native backend, without the GIL). ``encoding`` (e.g. ``"o200k_base"``)
     overrides the model's encoding. Unknown models never raise: they get an estimate.
     """
-    return token_backend().count_tokens(text, resolve_encoding(model, encoding))  # type: ignore[no-any-return]
+    return token_backend().count_tokens(text, resolve_encoding(model, encoding))
 
 
 def truncate_text_to_token_limit(
@@ -64,6 +64,4 @@ def truncate_text_to_token_limit(
         raise ValueError(f"max_tokens must be >= 0, not {max_tokens}")
     if keep not in ("start", "end", "both"):
         raise ValueError(f"keep must be 'start', 'end' or 'both', not {keep!r}")
-    return token_backend().truncate_text(  # type: ignore[no-any-return]
-        text, max_tokens, resolve_encoding(model, encoding), keep, marker
-    )
+    return token_backend().truncate_text(text, max_tokens, resolve_encoding(model, encoding), keep, marker)

@@ -230,6 +230,8 @@ export declare class TektonLLMClient {
   cancelRequest(requestId: string): boolean;
 
   static readonly VERSION: string;
+  /** The error class an HTTP error status maps to (TektonLLMError for an unmapped one). */
+  static errorClassForStatus(status: number): typeof TektonLLMError;
   static readonly SSEDecoder: typeof SSEDecoder;
   static readonly TektonLLMError: typeof TektonLLMError;
   static readonly InvalidRequestError: typeof InvalidRequestError;

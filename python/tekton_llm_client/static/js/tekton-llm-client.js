@@ -24,7 +24,7 @@
       super(message);
       this.name = 'TektonLLMError';
       Object.assign(this, fields || {});
-      // PROTOCOL.md names it status_code; JS callers reach for .status first.
+      // docs/protocol.md names it status_code; JS callers reach for .status first.
       if (this.status !== undefined && this.statusCode === undefined) this.statusCode = this.status;
     }
   }
@@ -44,6 +44,8 @@
   var ConnectionError = subclass('ConnectionError');
   var StreamInterruptedError = subclass('StreamInterruptedError');
 
+  // docs/protocol.md's status table: a copy of the Python package's (exceptions.STATUS_KINDS) for
+  // the browser, proven equal to it by tests/test_error_table.py, as is VERSION.
   function errorClassForStatus(status) {
     if (status === 400 || status === 404 || status === 413 || status === 422) return InvalidRequestError;
     if (status === 401 || status === 403) return AuthenticationError;
@@ -724,6 +726,7 @@
   }
 
   TektonLLMClient.VERSION = VERSION;
+  TektonLLMClient.errorClassForStatus = errorClassForStatus;
   TektonLLMClient.SSEDecoder = SSEDecoder;
   TektonLLMClient.TektonLLMError = TektonLLMError;
   TektonLLMClient.InvalidRequestError = InvalidRequestError;

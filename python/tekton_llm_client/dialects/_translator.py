@@ -1,6 +1,7 @@
-"""What every older-dialect transport shares: the backend-shaped `chat` / `stream_chat` surface.
+"""What the older dialects' translators share: the `CallTransport` surface (`chat` /
+`stream_chat`, `_backend_interface.py`).
 
-A transport stands in for the backend's `HttpClient` inside `TektonLLMClient` (same keyword
+A translator stands in for the backend's `HttpClient` inside `TektonLLMClient` (same keyword
 arguments, same return types), so the client's fallback policy and call objects work unchanged.
 It reaches the server only through the backend's `request_json(method, path, body, request_id)`,
 so retries, timeouts, size limits and the status → exception mapping are the backend's, on both
@@ -14,11 +15,12 @@ import time
 import uuid
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
+from .._backend_interface import HttpTransport
 from ..exceptions import InvalidRequestError, ProtocolError, ServiceUnavailableError, TektonLLMError
 from ..models import CompletionResponse, HealthStatus, ProvidersResponse
 from ._oneshot import OneShotStream
 
-__all__ = ["DialectTransport", "plain_messages", "single_prompt", "as_dict"]
+__all__ = ["Translator", "plain_messages", "single_prompt", "as_dict"]
 
 
 def plain_messages(messages: Sequence[Any], system_prompt: Optional[str]) -> List[Dict[str, Any]]:
@@ -73,18 +75,18 @@ def error_in_200(answer: Mapping[str, Any], request_id: str, redact: Callable[[s
     return ServiceUnavailableError(f"Rhetor could not answer: {text}", status_code=200, request_id=request_id)
 
 
-class DialectTransport:
-    """Base of the Gen A and Gen B transports. Subclasses implement `_answer`, `health`, `providers`."""
+class Translator:
+    """Base of the Gen A and Gen B translators. Subclasses implement `_answer`, `health`, `providers`."""
 
     name = ""
 
-    def __init__(self, http: Any, component_id: str) -> None:
+    def __init__(self, http: HttpTransport, component_id: str) -> None:
         self._http = http
         self.component_id = component_id
 
     def _redact(self, text: str) -> str:
         """Server text with the auth token blanked out (the backend knows the token)."""
-        return self._http.redact(text)  # type: ignore[no-any-return]
+        return self._http.redact(text)
 
     async def chat(
         self,
@@ -113,10 +115,31 @@ class DialectTransport:
         resp.request_id = rid
         return resp
 
-    def stream_chat(self, messages: Sequence[Any], *, request_id: Optional[str] = None, **kw: Any) -> OneShotStream:
+    def stream_chat(
+        self,
+        messages: Sequence[Any],
+        *,
+        system_prompt: Optional[str] = None,
+        context_id: str = "",
+        provider_id: Optional[str] = None,
+        model_id: Optional[str] = None,
+        options: Optional[Mapping[str, Any]] = None,
+        request_id: Optional[str] = None,
+    ) -> OneShotStream:
         """The whole answer as one chunk plus the done chunk (these servers cannot stream)."""
         rid = request_id or str(uuid.uuid4())
-        return OneShotStream(lambda: self.chat(messages, request_id=rid, **kw), rid)
+        return OneShotStream(
+            lambda: self.chat(
+                messages,
+                system_prompt=system_prompt,
+                context_id=context_id,
+                provider_id=provider_id,
+                model_id=model_id,
+                options=options,
+                request_id=rid,
+            ),
+            rid,
+        )
 
     async def _answer(
         self,

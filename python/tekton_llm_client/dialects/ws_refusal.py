@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 from typing import Awaitable, Optional, TypeVar
 
+from .._backend import http_transport
 from ..exceptions import AuthenticationError, ProtocolError, TektonLLMError
+from . import detect
 
 __all__ = ["connect_within", "http_base_for_ws", "older_dialect", "ws_refusal"]
 
@@ -85,24 +87,18 @@ async def older_dialect(
     seconds; None when it cannot tell (unreachable, too slow, not a Rhetor)."""
     if timeout <= 0:
         return None
-    from ..client import _make_http  # here: client imports this package
-    from . import detect
-
     try:
-        http = _make_http(
+        http = http_transport(
             backend,
             http_base_for_ws(ws_url),
             component_id,
-            auth_token=auth_token,
-            timeout=timeout,
-            connect_timeout=min(timeout, 5.0),
-            max_retries=0,
+            {"auth_token": auth_token, "timeout": timeout, "connect_timeout": min(timeout, 5.0), "max_retries": 0},
         )
     except (ValueError, ImportError):
         return None
     try:
         name, _ = await asyncio.wait_for(detect(http), timeout)
-        return str(name)
+        return name
     except (TektonLLMError, asyncio.TimeoutError):
         return None
     finally:
