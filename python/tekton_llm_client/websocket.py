@@ -26,23 +26,22 @@ from collections import OrderedDict
 from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Sequence, Union
 
 from . import _backend, config
-from .exceptions import ConnectionError, TektonLLMError, TimeoutError, error_from_kind
+from ._ws_events import (
+    EV_CANCELLED,
+    EV_CHUNK,
+    EV_CLOSED,
+    EV_CONNECTED,
+    EV_ERROR,
+    EV_MESSAGE,
+    EV_REQUEST_FAILED,
+    EV_RESPONSE,
+)
+from .exceptions import ConnectionError, TimeoutError, error_from_kind
 from .models import CompletionResponse, Message, MessageLike, StreamingChunk, Usage
 
 __all__ = ["TektonLLMWebSocketClient"]
 
 logger = logging.getLogger("tekton_llm_client.websocket")
-
-# Event tuples from a backend's `next_events()` (the interface both backends implement):
-EV_CHUNK = 0  # (0, request_id, StreamingChunk)  received_ns set by the backend
-EV_RESPONSE = 1  # (1, request_id, content, model, provider, finish_reason, usage, context_id, fallback, timestamp)
-EV_REQUEST_FAILED = 2  # (2, request_id, kind, message, code, status, retry_after)
-EV_CANCELLED = 3  # (3, request_id)
-EV_MESSAGE = 4  # (4, text)  every decoded server message, only when on_message is set
-EV_ERROR = 5  # (5, kind, message, code, status, retry_after)  for on_error
-EV_CONNECTED = 6  # (6, session_id)
-EV_CLOSED = 7  # (7, reason)
-# `usage` is None or (prompt_tokens, completion_tokens, total_tokens).
 
 ChunkCallback = Callable[[StreamingChunk], Union[None, Awaitable[None]]]
 MessageCallback = Callable[[Dict[str, Any]], Any]

@@ -3,7 +3,7 @@
 Same interface and behaviour as the Rust `_core.WebSocketTransport` (see `src/py_ws.rs`): one
 multiplexed socket, REGISTER/REGISTER_ACK within `connect_timeout`, routing by `request_id`,
 keep-alive pings, reconnect with backoff and jitter, a message size limit, and events handed to
-the facade in batches of tuples (the shapes are listed in `tekton_llm_client.websocket`).
+the facade in batches of tuples (their shapes are listed in `tekton_llm_client._ws_events`).
 """
 
 from __future__ import annotations
@@ -15,10 +15,7 @@ import random
 import time
 from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
-from .._version import __version__
-from ..exceptions import TektonLLMError, error_from_kind
-from ..models import StreamingChunk, Usage
-from ..websocket import (
+from .._ws_events import (
     EV_CANCELLED,
     EV_CHUNK,
     EV_CLOSED,
@@ -28,6 +25,11 @@ from ..websocket import (
     EV_REQUEST_FAILED,
     EV_RESPONSE,
 )
+from ..exceptions import error_from_kind
+from ..models import StreamingChunk, Usage
+from . import USER_AGENT
+from .errors import Failure, kind_for_status, kind_for_ws_error
+from .tls import ssl_context
 
 __all__ = ["WebSocketTransport"]
 
@@ -41,63 +43,6 @@ _PONG = '{"type":"PONG"}'
 # may send while reading none of our answers, before the socket is closed with LimitExceeded.
 SEND_BACKLOG_LIMIT = 32 * 1024 * 1024
 MAX_UNANSWERED_PINGS = 1024
-_USER_AGENT = f"tekton-llm-client/{__version__}"
-
-# PROTOCOL.md's status table, and server ERROR codes (as in crates/tekton-core/src/ws/frames.rs).
-_STATUS_KINDS: Dict[int, str] = {
-    400: "invalid_request",
-    404: "invalid_request",
-    413: "invalid_request",
-    422: "invalid_request",
-    401: "authentication",
-    403: "authentication",
-    408: "timeout",
-    504: "timeout",
-    429: "rate_limit",
-    500: "service_unavailable",
-    502: "service_unavailable",
-    503: "service_unavailable",
-}
-_CODE_KINDS: Dict[str, str] = {
-    **dict.fromkeys(("unauthorized", "forbidden", "authentication", "auth_failed"), "authentication"),
-    **dict.fromkeys(
-        (
-            "invalid_request",
-            "bad_request",
-            "validation_error",
-            "not_found",
-            "payload_too_large",
-            "invalid_json",
-            "invalid_message",
-            "unknown_type",
-        ),
-        "invalid_request",
-    ),
-    **dict.fromkeys(("rate_limit", "rate_limited", "too_many_requests"), "rate_limit"),
-    **dict.fromkeys(("timeout", "timed_out", "request_timeout", "gateway_timeout"), "timeout"),
-    **dict.fromkeys(
-        (
-            "unavailable",
-            "service_unavailable",
-            "provider_unavailable",
-            "provider_error",
-            "overloaded",
-            "internal_error",
-            "bad_gateway",
-        ),
-        "service_unavailable",
-    ),
-    **dict.fromkeys(("message_too_large", "limit_exceeded"), "limit_exceeded"),
-}
-
-
-def kind_for_error(code: Optional[str], status: Optional[int]) -> str:
-    """The error kind of a server ERROR: its HTTP status when mapped, else its code."""
-    if status is not None and status in _STATUS_KINDS:
-        return _STATUS_KINDS[status]
-    if code is not None:
-        return _CODE_KINDS.get(code.lower(), "error")
-    return "error"
 
 
 def _preview(text: str) -> str:
@@ -293,6 +238,9 @@ class WebSocketTransport:
         self._connecting = True
         try:
             ws, session_id, ack_text = await self._open()
+        except Failure as failure:
+            self._connecting = False
+            raise failure.to_exception() from None
         except BaseException:
             self._connecting = False
             raise
@@ -426,8 +374,8 @@ class WebSocketTransport:
     def _redact(self, text: str) -> str:
         return text.replace(self._token, "***") if self._token and self._token in text else text
 
-    def _error(self, kind: str, message: str, **kw: Any) -> TektonLLMError:
-        return error_from_kind(kind, self._redact(message), **kw)
+    def _error(self, kind: str, message: str, *, status: Optional[int] = None, code: Optional[str] = None) -> Failure:
+        return Failure(kind, self._redact(message), None, status=status, code=code)
 
     async def _open(self) -> Tuple[Any, str, str]:
         """TCP + upgrade + REGISTER/REGISTER_ACK within connect_timeout."""
@@ -443,15 +391,13 @@ class WebSocketTransport:
         ping = self._ping_interval or None
         tls: Dict[str, Any] = {}
         if self._url.startswith("wss://"):
-            from .http import _ssl_context  # the HTTP path's roots (+ ca_bundle, SSL_CERT_FILE)
-
-            tls["ssl"] = _ssl_context(self._ca_bundle)
+            tls["ssl"] = ssl_context(self._ca_bundle)  # as the HTTP path's (+ ca_bundle, SSL_CERT_FILE)
         try:
             ws = await asyncio.wait_for(
                 ws_connect(
                     self._url,
                     additional_headers=headers,
-                    user_agent_header=_USER_AGENT,
+                    user_agent_header=USER_AGENT,
                     max_size=self._max_size,
                     ping_interval=ping,
                     ping_timeout=ping,
@@ -472,14 +418,12 @@ class WebSocketTransport:
             status = exc.response.status_code
             if 300 <= status < 400:
                 location = exc.response.headers.get("Location", "(no Location header)")
-                raise self._error(
-                    "connection", _redirect_refused(self._url, status, location), status_code=status
-                ) from None
-            kind = _STATUS_KINDS.get(status, "error")
+                raise self._error("connection", _redirect_refused(self._url, status, location), status=status) from None
+            kind = kind_for_status(status)
             what = (
                 "Rhetor refused the auth token" if kind == "authentication" else "Rhetor refused the WebSocket upgrade"
             )
-            raise self._error(kind, f"{what} at {self._url}", status_code=status) from None
+            raise self._error(kind, f"{what} at {self._url}", status=status) from None
         except InvalidURI as exc:
             raise self._error("invalid_request", f"bad WebSocket URL {self._url}: {exc}") from None
         except (OSError, Exception) as exc:  # noqa: BLE001 - refused, reset, DNS, bad handshake
@@ -550,7 +494,7 @@ class WebSocketTransport:
                 return _str(obj, "session_id", "sessionId") or "", text
             if kind == "ERROR":
                 err_code = _str(obj, "code", "code")
-                err_kind = kind_for_error(err_code, _int(obj.get("status")))
+                err_kind = kind_for_ws_error(err_code, _int(obj.get("status")))
                 message = _str(obj, "error", "message") or "Rhetor reported an error without a message"
                 prefix = (
                     "Rhetor refused the registration"
@@ -634,20 +578,19 @@ class WebSocketTransport:
                     if opened is None:
                         break
                     ws2, session_id, ack_text = opened
-                except TektonLLMError as exc:
-                    logger.warning("reconnect to Rhetor failed (attempt %d): %s", attempt, exc.message)
-                    kind = _kind_name(exc)
+                except Failure as failure:
+                    logger.warning("reconnect to Rhetor failed (attempt %d): %s", attempt, failure.message)
                     self._emit(
                         (
                             EV_ERROR,
-                            kind,
-                            f"reconnect attempt {attempt} failed: {exc.message}",
-                            exc.code,
-                            exc.status_code,
+                            failure.kind,
+                            f"reconnect attempt {attempt} failed: {failure.message}",
+                            failure.code,
+                            failure.status,
                             None,
                         )
                     )
-                    if kind == "authentication":
+                    if failure.kind == "authentication":
                         break
                     continue
                 if not self._install(ws2, session_id, ack_text):
@@ -825,7 +768,7 @@ class WebSocketTransport:
             retry = _get(obj, "retry_after", "retryAfter")
             retry_after = float(retry) if isinstance(retry, (int, float)) and not isinstance(retry, bool) else None
             message = _str(obj, "error", "message") or "Rhetor reported an error without a message"
-            err_kind = kind_for_error(code, status)
+            err_kind = kind_for_ws_error(code, status)
             request_id = _str(obj, "request_id", "requestId")
             if request_id is None:
                 logger.warning("Rhetor reported a session error: %s", message)
@@ -874,12 +817,3 @@ class WebSocketTransport:
                     raise _Malformed(f'RESPONSE for request {request_id} has no "content"')
                 obj["_content"] = content
         return obj
-
-
-def _kind_name(exc: TektonLLMError) -> str:
-    from ..exceptions import _KIND_CLASSES
-
-    for name, cls in _KIND_CLASSES.items():
-        if type(exc) is cls:
-            return name
-    return "error"
