@@ -8,34 +8,25 @@ limits and redirect rules. Streams are in `stream.py`.
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
 import re
 import sys
 import time
 import uuid
-import weakref
-from typing import Any, Awaitable, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, TypeVar
+from typing import Any, Awaitable, Callable, Dict, Iterable, Mapping, Optional, Sequence, Set, Tuple, TypeVar
 
 import httpx
 
 from .. import config
 from ..exceptions import TektonLLMError, error_from_kind
 from ..models import CompletionResponse
-from . import USER_AGENT
+from . import USER_AGENT, exchange
 from .aio import in_loop, within
-from .errors import (
-    Failure,
-    closed_failure,
-    error_message,
-    internal_failure,
-    kind_for_status,
-    status_text,
-    transport_failure,
-)
+from .errors import Failure, closed_failure, internal_failure
+from .pool import ShardedPool
 from .responses import completion_fields
-from .retry import delay_before_retry, parse_retry_after
+from .retry import delay_before_retry
 from .stream import PureChunkStream
 from .tls import ssl_context
 
@@ -44,15 +35,6 @@ __all__ = ["HttpClient", "PureChunkStream"]
 logger = logging.getLogger("tekton_llm_client")
 
 T = TypeVar("T")
-
-POOL_IDLE_TIMEOUT = 90.0
-ERROR_BODY_LIMIT = 1 << 20  # of a non-2xx body, read for its message
-MAX_REDIRECTS = 5  # same-origin 307/308 followed per request
-# Requests in flight on one httpx client before another is opened. httpcore's pool scans every
-# connection it holds on each request and each response end, so one client holding a thousand
-# streams spends quadratic time there (100 s for 1,000 streams of 1 s); clients of at most 32
-# requests keep the scan short (docs/performance.md §1).
-SHARD_REQUESTS = 32
 
 _HTTP_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # a header name or a method (RFC 9110)
 
@@ -108,20 +90,6 @@ def _to_json(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, allow_nan=False, default=_json_default).encode("utf-8")
 
 
-def _origin(url: httpx.URL) -> Tuple[str, str, Optional[int]]:
-    return url.scheme, url.host, url.port or {"http": 80, "https": 443}.get(url.scheme)
-
-
-class _Shard:
-    """One httpx client of a loop's pool and how many requests it has in flight."""
-
-    __slots__ = ("client", "in_flight")
-
-    def __init__(self, client: httpx.AsyncClient) -> None:
-        self.client = client
-        self.in_flight = 0
-
-
 class HttpClient:
     """The pure-Python `HttpClient` (the interface of `tekton_llm_client._core.HttpClient`)."""
 
@@ -163,15 +131,12 @@ class HttpClient:
         self._backoff_initial = _seconds("backoff_initial", backoff_initial)
         self._backoff_max = _seconds("backoff_max", backoff_max)
         self._max_retry_after = max(float(max_retry_after), 0.0)
-        self._pool_max_idle = _count("pool_max_idle_per_host", pool_max_idle_per_host)
+        pool_max_idle = _count("pool_max_idle_per_host", pool_max_idle_per_host)
         self._max_response_bytes = _count("max_response_bytes", max_response_bytes)
         self.max_event_bytes = _count("max_event_bytes", max_event_bytes)
-        self._headers = self._default_headers(component_id, auth_token, headers)
-        self._ssl = ssl_context(ca_bundle)
+        default_headers = self._default_headers(component_id, auth_token, headers)
+        self._pool = ShardedPool(default_headers, ssl_context(ca_bundle), self._connect_timeout, pool_max_idle)
         self._stream_url = base_url.rstrip("/") + "/api/v1/chat/stream"
-        # One pool per event loop: httpx's connections belong to the loop that opened them, and
-        # one client may be used from several loops (threads each running their own).
-        self._pools: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, List[_Shard]]" = weakref.WeakKeyDictionary()
         self._closed = False
         self._tasks: Set["asyncio.Task[Any]"] = set()  # calls and stream readers, for close()
 
@@ -265,11 +230,7 @@ class HttpClient:
         for task in _snapshot(self._tasks):
             if not task.done():
                 in_loop(task.get_loop(), task.cancel)
-        pools = _snapshot(self._pools.items())
-        self._pools.clear()
-        for loop, shards in pools:
-            for shard in shards:
-                in_loop(loop, functools.partial(_close_in_background, shard.client))
+        self._pool.close()
 
     @property
     def closed(self) -> bool:
@@ -390,7 +351,7 @@ class HttpClient:
         async def fetch() -> bytes:
             resp = await self.send(method, url, body, request_id)
             try:
-                return await _read_body(resp, self._max_response_bytes, request_id)
+                return await exchange.read_body(resp, self._max_response_bytes, request_id)
             finally:
                 await self.release(resp)
 
@@ -435,14 +396,19 @@ class HttpClient:
     # -- one exchange ----------------------------------------------------------------------------
 
     async def send(self, method: str, url: str, body: Optional[bytes], request_id: str) -> httpx.Response:
-        """Send one request (following same-origin 307/308); return the response when its status
-        is 2xx, else raise the status's Failure. Give the response back with `release`."""
-        shard = self._shard(request_id)
+        """Send one request on the least busy of this loop's httpx clients; the response when its
+        status is 2xx, else the Failure it means. Give the response back with `release`."""
+        if self._closed:
+            raise closed_failure(request_id)
+        shard = self._pool.shard()
         shard.in_flight += 1
         try:
-            resp = await self._send_on(shard.client, method, url, body, request_id)
-        except BaseException:
+            resp = await exchange.send(shard.client, method, url, body, request_id, self._max_response_bytes)
+        except BaseException as e:
             shard.in_flight -= 1
+            if isinstance(e, Failure):
+                e.message = self.redact(e.message)
+                e.args = (e.message,)  # the public exception's __context__ shows them
             raise
         resp.extensions["tekton_shard"] = shard
         return resp
@@ -457,168 +423,11 @@ class HttpClient:
             if shard is not None:
                 shard.in_flight -= 1
 
-    def _shard(self, request_id: str) -> _Shard:
-        """The least busy of this loop's httpx clients; a new one when each has SHARD_REQUESTS in
-        flight. A lone caller always gets the first, so sequential calls share connections."""
-        if self._closed:
-            raise closed_failure(request_id)
-        shards = self._pools.setdefault(asyncio.get_running_loop(), [])
-        best = min(shards, key=lambda s: s.in_flight, default=None)
-        if best is not None and best.in_flight < SHARD_REQUESTS:
-            return best
-        shard = _Shard(self._new_client())
-        shards.append(shard)
-        return shard
 
-    def _new_client(self) -> httpx.AsyncClient:
-        client = httpx.AsyncClient(
-            timeout=httpx.Timeout(None, connect=self._connect_timeout),
-            limits=httpx.Limits(
-                max_connections=None,
-                max_keepalive_connections=self._pool_max_idle,
-                keepalive_expiry=POOL_IDLE_TIMEOUT,
-            ),
-            verify=self._ssl,
-            follow_redirects=False,  # `_send_on` decides which redirects are followed
-            trust_env=True,  # HTTP(S)_PROXY / NO_PROXY
-        )
-        client.headers = self._headers
-        # No Accept-Encoding: bodies are read raw, and the size limits count the bytes that arrive.
-        if "accept-encoding" not in self._headers:
-            del client.headers["accept-encoding"]
-        return client
-
-    async def _send_on(
-        self, client: httpx.AsyncClient, method: str, url: str, body: Optional[bytes], request_id: str
-    ) -> httpx.Response:
-        first: Optional[httpx.URL] = None
-        for hop in range(MAX_REDIRECTS + 1):
-            try:
-                req = client.build_request(method, url, content=body, headers={"x-request-id": request_id})
-                resp = await client.send(req, stream=True)
-            except httpx.HTTPError as e:
-                raise self._redacted(transport_failure(e, request_id, False)) from None
-            except httpx.InvalidURL as e:
-                raise Failure("connection", f"HTTP request to Rhetor failed: {e}", request_id) from None
-            status = resp.status_code
-            if 200 <= status < 300:
-                return resp
-            first = first or resp.url
-            if 300 <= status < 400:
-                target = _redirect_target(resp)
-                await resp.aclose()
-                followed = status in (307, 308) and hop < MAX_REDIRECTS  # method and body kept
-                if target is not None and followed and _origin(target) == _origin(first):
-                    url = str(target)
-                    continue
-                raise _redirect_failure(resp, target, request_id)
-            try:
-                failure = await self._status_failure(resp, request_id)
-            finally:
-                await resp.aclose()
-            raise self._redacted(failure)
-        raise AssertionError("unreachable: the last hop returns or raises")  # pragma: no cover
-
-    async def _status_failure(self, resp: httpx.Response, request_id: str) -> Failure:
-        status = resp.status_code
-        retry_after = resp.headers.get("retry-after")
-        try:
-            body = await _read_body(resp, min(self._max_response_bytes, ERROR_BODY_LIMIT), request_id)
-        except Failure:
-            body = b""
-        message, code = error_message(body)
-        return Failure(
-            kind_for_status(status),
-            f"Rhetor answered {status_text(status)}: {message}",
-            request_id,
-            status=status,
-            code=code,
-            retry_after=None if retry_after is None else parse_retry_after(retry_after),
-        )
-
-    def _redacted(self, f: Failure) -> Failure:
-        f.message = self.redact(f.message)
-        f.args = (f.message,)  # the public exception's __context__ shows them
-        return f
-
-
-async def _read_body(resp: httpx.Response, limit: int, request_id: str) -> bytes:
-    """The whole body, refused as soon as it is known to be larger than `limit`."""
-    length = resp.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > limit:
-        raise _too_large(limit, request_id)
-    chunks: List[bytes] = []
-    size = 0
-    reads = resp.aiter_raw()
-    try:
-        async for chunk in reads:
-            size += len(chunk)
-            if size > limit:
-                raise _too_large(limit, request_id)
-            chunks.append(chunk)
-    except httpx.HTTPError as e:
-        raise transport_failure(e, request_id, True) from None
-    finally:
-        await reads.aclose()  # type: ignore[attr-defined]  # an async generator, typed AsyncIterator
-    return b"".join(chunks)
-
-
-def _too_large(limit: int, request_id: str) -> Failure:
-    return Failure("limit_exceeded", f"response body larger than the limit of {limit} bytes", request_id)
-
-
-def _redirect_target(resp: httpx.Response) -> Optional[httpx.URL]:
-    location = resp.headers.get("location")
-    if location is None:
-        return None
-    try:
-        return resp.url.join(location)
-    except (httpx.InvalidURL, ValueError):
-        return None
-
-
-def _redirect_failure(resp: httpx.Response, target: Optional[httpx.URL], request_id: str) -> Failure:
-    """A 3xx not followed: which status, where it pointed, and why not."""
-    status = resp.status_code
-    shown = config.without_userinfo(
-        str(target) if target is not None else resp.headers.get("location", "(no Location)")
-    )
-    if target is not None and _origin(target) != _origin(resp.url):
-        why = (
-            "it leads to another origin (host, port or scheme), and the request would carry the prompt "
-            "and the token there"
-        )
-    elif status not in (307, 308):
-        why = "only 307/308 keep the method and body"
-    else:
-        why = "too many redirects"
-    return Failure(
-        "redirect",
-        f"Rhetor answered {status_text(status)} redirecting to {shown}: not followed, {why}",
-        request_id,
-        status=status,
-    )
-
-
-def _snapshot(items: Iterable[T]) -> List[T]:
-    """A list of `items`, a set or dict that other threads may change while we copy it."""
+def _snapshot(tasks: Set["asyncio.Task[Any]"]) -> "list[asyncio.Task[Any]]":
+    """A copy of `tasks`, a set that other threads may change while we copy it."""
     while True:
         try:
-            return list(items)
+            return list(tasks)
         except RuntimeError:  # changed size meanwhile: copy again
             continue
-
-
-_closing: Set["asyncio.Task[None]"] = set()  # strong references until the closes finish
-
-
-def _close_in_background(client: httpx.AsyncClient) -> None:
-    task = asyncio.get_running_loop().create_task(client.aclose())
-    _closing.add(task)
-    task.add_done_callback(_closed)
-
-
-def _closed(task: "asyncio.Task[None]") -> None:
-    _closing.discard(task)
-    if not task.cancelled():
-        task.exception()  # retrieved: a failing close is not worth a warning
