@@ -85,9 +85,12 @@ def _json_default(o: Any) -> Any:
     raise TypeError(f"object of type {type(o).__name__} cannot be sent as JSON")
 
 
+# compact; NaN and infinities are refused: they are not JSON
+_JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_json_default)
+
+
 def _to_json(value: Any) -> bytes:
-    # NaN and infinities are refused: they are not JSON
-    return json.dumps(value, ensure_ascii=False, allow_nan=False, default=_json_default).encode("utf-8")
+    return _JSON.encode(value).encode("utf-8")
 
 
 class HttpClient:
