@@ -124,7 +124,8 @@ class HttpClient:
             raise TypeError("max_retry_after must be a number of seconds")
         self._base_url = base_url
         self._component_id = component_id
-        self._token = auth_token or None
+        self._token = auth_token or None  # for `redact`
+        self._auth = auth_token is not None
         self._timeout = _seconds("timeout", timeout)
         self._connect_timeout = _seconds("connect_timeout", connect_timeout)
         self.stream_idle_timeout = (
@@ -243,7 +244,7 @@ class HttpClient:
         # The auth token is never shown.
         return (
             f"HttpClient(base_url={self._base_url!r}, component_id={self._component_id!r}, "
-            f"auth={'set' if self._token is not None else 'none'})"
+            f"auth={'set' if self._auth else 'none'})"
         )
 
     # -- calls -----------------------------------------------------------------------------------
