@@ -197,10 +197,6 @@ KIND_CLASSES: Dict[str, Type[TektonLLMError]] = {
 RETRYABLE: Tuple[Type[TektonLLMError], ...] = (TimeoutError, RateLimitError, ServiceUnavailableError, ConnectionError)
 RETRYABLE_KINDS = frozenset(cls.kind for cls in RETRYABLE)
 
-# The names these tables had before (the pure path imports them until its next change).
-_KIND_CLASSES = KIND_CLASSES
-_STATUS_KINDS = STATUS_KINDS
-
 
 def kind_for_status(status: int) -> str:
     """The error kind of an HTTP error status."""

@@ -1,4 +1,4 @@
-"""The pure-Python batch runner: the asyncio twin of the Rust `_core.BatchRunner`.
+"""The pure-Python batch runner (the interface of `_core.BatchRunner`), on asyncio tasks.
 
 Same interface (`submit`, `take_ready`, `next_results`, `close`, counters), so `batch.py` drives
 either. Each submitted item is one asyncio task that waits for a semaphore permit, then for the
@@ -11,13 +11,15 @@ import asyncio
 import collections
 from typing import Any, Awaitable, Callable, Deque, Dict, List, Optional, Sequence, Set, Tuple
 
+from ..exceptions import ConnectionError
+
 __all__ = ["BatchRunner", "RateLimiter"]
 
 Outcome = Tuple[int, bool, Any]
 
 
 class RateLimiter:
-    """A token bucket in its GCRA form (as the Rust core's): each start reserves a slot, so
+    """A token bucket in its GCRA form: each start reserves a slot, so
     waiters never poll. `burst` starts may go back to back before `rate` per second applies."""
 
     def __init__(self, rate: float, burst: int = 1) -> None:
@@ -74,8 +76,6 @@ class BatchRunner:
         """Start one item. `fallback` and `request_id` are accepted for parity with the Rust
         runner; `complete` applies the client's own fallback policy and request ids."""
         if self._closed:
-            from ..exceptions import ConnectionError
-
             raise ConnectionError("the batch was closed")
         self._submitted += 1
         task = asyncio.ensure_future(self._one(key, messages, kw))

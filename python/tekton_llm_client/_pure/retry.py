@@ -1,11 +1,10 @@
-"""When and how long to wait before trying a failed call again: the Python twin of
-`tekton-core`'s `retry.rs`."""
+"""When and how long to wait before trying a failed call again (the rules of `tekton-core`'s
+`retry.rs`)."""
 
 from __future__ import annotations
 
 import math
 import random
-import re
 import time
 from datetime import timezone
 from email.utils import parsedate_to_datetime
@@ -16,8 +15,6 @@ __all__ = ["RETRYABLE_KINDS", "backoff_delay", "parse_retry_after", "delay_befor
 # Error kinds (exceptions.error_from_kind names) retried by default: PROTOCOL.md's table.
 RETRYABLE_KINDS = frozenset({"timeout", "rate_limit", "service_unavailable", "connection"})
 
-# What Rust's `str::parse::<f64>` accepts: a decimal number, or inf / infinity / nan.
-_FLOAT = re.compile(r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf|infinity|nan)", re.IGNORECASE)
 _MAX_RETRY_AFTER = 86_400.0
 
 
@@ -31,11 +28,12 @@ def backoff_delay(attempt: int, initial: float, maximum: float) -> float:
 def parse_retry_after(value: str, now: Optional[float] = None) -> Optional[float]:
     """`Retry-After` as delay-seconds or an HTTP date → seconds to wait (None if unreadable)."""
     v = value.strip()
-    if _FLOAT.fullmatch(v):
+    try:
         secs = float(v)
-        if math.isfinite(secs) and secs >= 0.0:
-            return min(secs, _MAX_RETRY_AFTER)
-        return None
+    except ValueError:
+        pass
+    else:
+        return min(secs, _MAX_RETRY_AFTER) if math.isfinite(secs) and secs >= 0.0 else None
     try:
         when = parsedate_to_datetime(v)
     except (TypeError, ValueError, IndexError, OverflowError):

@@ -1,4 +1,4 @@
-"""Incremental server-sent-events decoder, the Python twin of `tekton-core`'s `sse.rs`.
+"""Incremental server-sent-events decoder (the rules of `tekton-core`'s `sse.rs`).
 
 WHATWG EventSource parsing rules (LF, CRLF or CR line ends, `:` comments, `data` / `event` /
 `id` / `retry` fields, one leading space after the colon stripped, a BOM dropped at the start of
@@ -38,7 +38,7 @@ class SseLimitExceeded(Exception):
 
 
 def _text(raw: bytes) -> str:
-    # Invalid UTF-8 becomes U+FFFD per maximal subpart, as Rust's from_utf8_lossy does.
+    # Invalid UTF-8 becomes U+FFFD (per maximal subpart, as the WHATWG decoder does).
     return raw.decode("utf-8", "replace")
 
 
@@ -163,7 +163,7 @@ class SseDecoder:
 
     def _data_line(self, value: bytes) -> None:
         text = _text(value)
-        # the limit counts UTF-8 bytes of the decoded text, as the Rust decoder's String does
+        # the limit counts UTF-8 bytes of the decoded text
         n = len(value) if "\ufffd" not in text else len(text.encode("utf-8"))
         if self._has_data:
             n += 1  # the LF joining data lines

@@ -154,7 +154,10 @@ def _truncate(enc: Any, text: str, max_tokens: int, keep: str, marker: str) -> s
     ends = _token_ends(enc, data, text)
     if len(ends) <= max_tokens:
         return text
-    count = lambda s: len(enc.encode_ordinary(s))  # noqa: E731
+
+    def count(s: str) -> int:
+        return len(enc.encode_ordinary(s))
+
     if count(marker) >= max_tokens:
         marker = ""
     budget = max_tokens - count(marker)

@@ -3,7 +3,7 @@
 Same interface and behaviour as the Rust `_core.WebSocketTransport` (see `src/py_ws.rs`): one
 multiplexed socket, REGISTER/REGISTER_ACK within `connect_timeout`, routing by `request_id`,
 keep-alive pings, reconnect with backoff and jitter, a message size limit, and events handed to
-the facade in batches of tuples (the shapes are listed in `tekton_llm_client.websocket`).
+the facade in batches of tuples (their shapes are listed in `tekton_llm_client._backend_interface`).
 """
 
 from __future__ import annotations
@@ -25,9 +25,13 @@ from .._backend_interface import (
     EV_REQUEST_FAILED,
     EV_RESPONSE,
 )
-from .._version import __version__
-from ..exceptions import TektonLLMError, error_from_kind
+from ..exceptions import error_from_kind, kind_for_error, kind_for_status
 from ..models import StreamingChunk, Usage
+from . import USER_AGENT
+from .errors import Failure
+from .tls import ssl_context
+from .ws_connect import MAX_UNANSWERED_PINGS, SEND_BACKLOG_LIMIT, RedactingLogger, bounded_connect, redirect_refused
+from .ws_frames import Malformed, bool_field, decode, field, int_value, str_field, usage_counts
 
 __all__ = ["WebSocketTransport"]
 
@@ -36,190 +40,6 @@ logger = logging.getLogger("tekton_llm_client")
 
 _FINISHED = -1
 _PONG = '{"type":"PONG"}'
-
-# As in crates/tekton-core/src/ws/config.rs: bytes waiting for Rhetor to read them, and pings it
-# may send while reading none of our answers, before the socket is closed with LimitExceeded.
-SEND_BACKLOG_LIMIT = 32 * 1024 * 1024
-MAX_UNANSWERED_PINGS = 1024
-_USER_AGENT = f"tekton-llm-client/{__version__}"
-
-# PROTOCOL.md's status table, and server ERROR codes (as in crates/tekton-core/src/ws/frames.rs).
-_STATUS_KINDS: Dict[int, str] = {
-    400: "invalid_request",
-    404: "invalid_request",
-    413: "invalid_request",
-    422: "invalid_request",
-    401: "authentication",
-    403: "authentication",
-    408: "timeout",
-    504: "timeout",
-    429: "rate_limit",
-    500: "service_unavailable",
-    502: "service_unavailable",
-    503: "service_unavailable",
-}
-_CODE_KINDS: Dict[str, str] = {
-    **dict.fromkeys(("unauthorized", "forbidden", "authentication", "auth_failed"), "authentication"),
-    **dict.fromkeys(
-        (
-            "invalid_request",
-            "bad_request",
-            "validation_error",
-            "not_found",
-            "payload_too_large",
-            "invalid_json",
-            "invalid_message",
-            "unknown_type",
-        ),
-        "invalid_request",
-    ),
-    **dict.fromkeys(("rate_limit", "rate_limited", "too_many_requests"), "rate_limit"),
-    **dict.fromkeys(("timeout", "timed_out", "request_timeout", "gateway_timeout"), "timeout"),
-    **dict.fromkeys(
-        (
-            "unavailable",
-            "service_unavailable",
-            "provider_unavailable",
-            "provider_error",
-            "overloaded",
-            "internal_error",
-            "bad_gateway",
-        ),
-        "service_unavailable",
-    ),
-    **dict.fromkeys(("message_too_large", "limit_exceeded"), "limit_exceeded"),
-}
-
-
-def kind_for_error(code: Optional[str], status: Optional[int]) -> str:
-    """The error kind of a server ERROR: its HTTP status when mapped, else its code."""
-    if status is not None and status in _STATUS_KINDS:
-        return _STATUS_KINDS[status]
-    if code is not None:
-        return _CODE_KINDS.get(code.lower(), "error")
-    return "error"
-
-
-def _preview(text: str) -> str:
-    return repr(text[:80]) + ("…" if len(text) > 80 else "")
-
-
-def _get(obj: Dict[str, Any], snake: str, camel: str) -> Any:
-    value = obj.get(snake)
-    return obj.get(camel) if value is None and snake not in obj else value
-
-
-def _str(obj: Dict[str, Any], snake: str, camel: str) -> Optional[str]:
-    value = _get(obj, snake, camel)
-    return value if isinstance(value, str) else None
-
-
-def _bool(obj: Dict[str, Any], snake: str, camel: str) -> bool:
-    return _get(obj, snake, camel) is True
-
-
-def _int(value: Any) -> Optional[int]:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _usage(obj: Dict[str, Any]) -> Optional[Tuple[int, int, int]]:
-    u = obj.get("usage")
-    if not isinstance(u, dict):
-        return None
-
-    def first(*names: str) -> Optional[int]:
-        for n in names:
-            v = _int(u.get(n))
-            if v is not None:
-                return v
-        return None
-
-    p = first("prompt_tokens", "promptTokens", "input_tokens") or 0
-    c = first("completion_tokens", "completionTokens", "output_tokens") or 0
-    t = first("total_tokens", "totalTokens")
-    return (p, c, p + c if t is None else t)
-
-
-class _Malformed(Exception):
-    pass
-
-
-class _RedactingLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
-    """The `websockets` library's logger for one connection: its DEBUG lines echo headers and
-    frames (the token rides in both), so with a token they are dropped and other lines redacted."""
-
-    def __init__(self, token: Optional[str]) -> None:
-        super().__init__(logging.getLogger("websockets.client"), {})
-        self._token = token
-
-    def isEnabledFor(self, level: int) -> bool:  # noqa: N802 - logging's name
-        if self._token and level <= logging.DEBUG:
-            return False
-        return super().isEnabledFor(level)
-
-    def log(self, level: int, msg: Any, *args: Any, **kwargs: Any) -> None:
-        if not self.isEnabledFor(level):
-            return
-        token = self._token
-        if token:
-            text = str(msg) % args if args else str(msg)
-            msg, args = text.replace(token, "***"), ()
-        super().log(level, msg, *args, **kwargs)
-
-
-def _redirect_refused(url: str, status: int, location: str) -> str:
-    # The wording of crates/tekton-core/src/ws/handshake.rs (redirect_refused).
-    return (
-        f"Rhetor at {url} answered the WebSocket upgrade with a redirect ({status}) to {location}; "
-        "redirects are not followed on the WebSocket upgrade (the auth token would go along): "
-        "set ws_url to the new address if you trust it"
-    )
-
-
-def _bounded_connect() -> Any:
-    """`websockets`' connect, made to refuse redirects and to bound what a peer that does not
-    read can make us buffer (pongs it is owed, our frames)."""
-    from websockets.asyncio.client import ClientConnection, connect
-    from websockets.frames import Opcode
-
-    class BoundedConnection(ClientConnection):
-        # Why we aborted the socket (the reader reports it), else None.
-        overflow: Optional[str] = None
-        _pongs_owed = 0
-
-        def process_event(self, event: Any) -> None:
-            super().process_event(event)
-            if getattr(event, "opcode", None) is not Opcode.PING:
-                return
-            # websockets wrote the pong before this; if it is still buffered, the peer is not
-            # reading.
-            self._pongs_owed = self._pongs_owed + 1 if self.transport.get_write_buffer_size() else 0
-            if self._pongs_owed > MAX_UNANSWERED_PINGS:
-                self._abort(
-                    f"Rhetor sent {self._pongs_owed} pings without reading our answers "
-                    f"(limit {MAX_UNANSWERED_PINGS}); the connection was closed"
-                )
-
-        def data_received(self, data: bytes) -> None:
-            super().data_received(data)
-            if self.transport.get_write_buffer_size() > SEND_BACKLOG_LIMIT:
-                self._abort(
-                    f"Rhetor is not reading: over {SEND_BACKLOG_LIMIT} bytes wait to be sent; the connection was closed"
-                )
-
-        def _abort(self, reason: str) -> None:
-            if self.overflow is None:
-                self.overflow = reason
-                self.transport.abort()
-
-    class NoRedirectConnect(connect):
-        def process_redirect(self, exc: Exception) -> Exception:
-            return exc  # never followed: REGISTER would carry the token to wherever it points
-
-    def open_socket(*args: Any, **kwargs: Any) -> Any:
-        return NoRedirectConnect(*args, create_connection=BoundedConnection, **kwargs)
-
-    return open_socket
 
 
 class WebSocketTransport:
@@ -293,6 +113,9 @@ class WebSocketTransport:
         self._connecting = True
         try:
             ws, session_id, ack_text = await self._open()
+        except Failure as failure:
+            self._connecting = False
+            raise failure.to_exception() from None
         except BaseException:
             self._connecting = False
             raise
@@ -426,14 +249,14 @@ class WebSocketTransport:
     def _redact(self, text: str) -> str:
         return text.replace(self._token, "***") if self._token and self._token in text else text
 
-    def _error(self, kind: str, message: str, **kw: Any) -> TektonLLMError:
-        return error_from_kind(kind, self._redact(message), **kw)
+    def _error(self, kind: str, message: str, *, status: Optional[int] = None, code: Optional[str] = None) -> Failure:
+        return Failure(kind, self._redact(message), None, status=status, code=code)
 
     async def _open(self) -> Tuple[Any, str, str]:
         """TCP + upgrade + REGISTER/REGISTER_ACK within connect_timeout."""
         from websockets.exceptions import InvalidStatus, InvalidURI
 
-        ws_connect = _bounded_connect()
+        ws_connect = bounded_connect()
 
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._connect_timeout
@@ -443,15 +266,13 @@ class WebSocketTransport:
         ping = self._ping_interval or None
         tls: Dict[str, Any] = {}
         if self._url.startswith("wss://"):
-            from .http import _ssl_context  # the HTTP path's roots (+ ca_bundle, SSL_CERT_FILE)
-
-            tls["ssl"] = _ssl_context(self._ca_bundle)
+            tls["ssl"] = ssl_context(self._ca_bundle)  # as the HTTP path's (+ ca_bundle, SSL_CERT_FILE)
         try:
             ws = await asyncio.wait_for(
                 ws_connect(
                     self._url,
                     additional_headers=headers,
-                    user_agent_header=_USER_AGENT,
+                    user_agent_header=USER_AGENT,
                     max_size=self._max_size,
                     ping_interval=ping,
                     ping_timeout=ping,
@@ -459,7 +280,7 @@ class WebSocketTransport:
                     close_timeout=2,
                     compression=None,
                     proxy=None,
-                    logger=_RedactingLogger(self._token),
+                    logger=RedactingLogger(self._token),
                     **tls,
                 ),
                 max(deadline - loop.time(), 0.0),
@@ -472,14 +293,12 @@ class WebSocketTransport:
             status = exc.response.status_code
             if 300 <= status < 400:
                 location = exc.response.headers.get("Location", "(no Location header)")
-                raise self._error(
-                    "connection", _redirect_refused(self._url, status, location), status_code=status
-                ) from None
-            kind = _STATUS_KINDS.get(status, "error")
+                raise self._error("connection", redirect_refused(self._url, status, location), status=status) from None
+            kind = kind_for_status(status)
             what = (
                 "Rhetor refused the auth token" if kind == "authentication" else "Rhetor refused the WebSocket upgrade"
             )
-            raise self._error(kind, f"{what} at {self._url}", status_code=status) from None
+            raise self._error(kind, f"{what} at {self._url}", status=status) from None
         except InvalidURI as exc:
             raise self._error("invalid_request", f"bad WebSocket URL {self._url}: {exc}") from None
         except (OSError, Exception) as exc:  # noqa: BLE001 - refused, reset, DNS, bad handshake
@@ -547,11 +366,11 @@ class WebSocketTransport:
                     f"Rhetor answered REGISTER with {what}, not REGISTER_ACK: it does not speak protocol v1's /ws",
                 )
             if kind == "REGISTER_ACK":
-                return _str(obj, "session_id", "sessionId") or "", text
+                return str_field(obj, "session_id", "sessionId") or "", text
             if kind == "ERROR":
-                err_code = _str(obj, "code", "code")
-                err_kind = kind_for_error(err_code, _int(obj.get("status")))
-                message = _str(obj, "error", "message") or "Rhetor reported an error without a message"
+                err_code = str_field(obj, "code", "code")
+                err_kind = kind_for_error(err_code, int_value(obj.get("status")))
+                message = str_field(obj, "error", "message") or "Rhetor reported an error without a message"
                 prefix = (
                     "Rhetor refused the registration"
                     if err_kind == "authentication"
@@ -634,20 +453,19 @@ class WebSocketTransport:
                     if opened is None:
                         break
                     ws2, session_id, ack_text = opened
-                except TektonLLMError as exc:
-                    logger.warning("reconnect to Rhetor failed (attempt %d): %s", attempt, exc.message)
-                    kind = _kind_name(exc)
+                except Failure as failure:
+                    logger.warning("reconnect to Rhetor failed (attempt %d): %s", attempt, failure.message)
                     self._emit(
                         (
                             EV_ERROR,
-                            kind,
-                            f"reconnect attempt {attempt} failed: {exc.message}",
-                            exc.code,
-                            exc.status_code,
+                            failure.kind,
+                            f"reconnect attempt {attempt} failed: {failure.message}",
+                            failure.code,
+                            failure.status,
                             None,
                         )
                     )
-                    if kind == "authentication":
+                    if failure.kind == "authentication":
                         break
                     continue
                 if not self._install(ws2, session_id, ack_text):
@@ -763,8 +581,8 @@ class WebSocketTransport:
         """Decode and route one frame; True when the server asked for a PONG."""
         received_ns = time.monotonic_ns()
         try:
-            obj = self._decode(text)
-        except _Malformed as exc:
+            obj = decode(text)
+        except Malformed as exc:
             self._report_malformed(str(exc))
             return False
         if self._emit_messages:
@@ -772,11 +590,11 @@ class WebSocketTransport:
         kind = obj["type"].upper()
         if kind == "CHUNK":
             request_id = obj["_rid"]
-            done = _bool(obj, "done", "done")
+            done = bool_field(obj, "done", "done")
             if request_id in self._in_flight:
                 if done:
                     self._in_flight.discard(request_id)
-                usage = _usage(obj)
+                usage = usage_counts(obj)
                 self._emit(
                     (
                         EV_CHUNK,
@@ -785,13 +603,13 @@ class WebSocketTransport:
                             obj["_chunk"],
                             done,
                             None,
-                            _str(obj, "model", "model"),
-                            _str(obj, "provider", "provider"),
-                            _bool(obj, "fallback", "fallback"),
-                            _str(obj, "finish_reason", "finishReason"),
+                            str_field(obj, "model", "model"),
+                            str_field(obj, "provider", "provider"),
+                            bool_field(obj, "fallback", "fallback"),
+                            str_field(obj, "finish_reason", "finishReason"),
                             Usage(*usage) if usage else None,
-                            _str(obj, "context_id", "contextId"),
-                            _str(obj, "timestamp", "timestamp"),
+                            str_field(obj, "context_id", "contextId"),
+                            str_field(obj, "timestamp", "timestamp"),
                             received_ns,
                         ),
                     )
@@ -807,26 +625,26 @@ class WebSocketTransport:
                         EV_RESPONSE,
                         request_id,
                         obj["_content"],
-                        _str(obj, "model", "model"),
-                        _str(obj, "provider", "provider"),
-                        _str(obj, "finish_reason", "finishReason"),
-                        _usage(obj),
-                        _str(obj, "context_id", "contextId"),
-                        _bool(obj, "fallback", "fallback"),
-                        _str(obj, "timestamp", "timestamp"),
+                        str_field(obj, "model", "model"),
+                        str_field(obj, "provider", "provider"),
+                        str_field(obj, "finish_reason", "finishReason"),
+                        usage_counts(obj),
+                        str_field(obj, "context_id", "contextId"),
+                        bool_field(obj, "fallback", "fallback"),
+                        str_field(obj, "timestamp", "timestamp"),
                     )
                 )
             else:
                 logger.debug("frame for request %s dropped: not in flight", request_id)
         elif kind == "ERROR":
-            code = _str(obj, "code", "code")
-            status = _int(_get(obj, "status", "status"))
+            code = str_field(obj, "code", "code")
+            status = int_value(field(obj, "status", "status"))
             status = status if status is not None and 0 <= status <= 65535 else None
-            retry = _get(obj, "retry_after", "retryAfter")
+            retry = field(obj, "retry_after", "retryAfter")
             retry_after = float(retry) if isinstance(retry, (int, float)) and not isinstance(retry, bool) else None
-            message = _str(obj, "error", "message") or "Rhetor reported an error without a message"
+            message = str_field(obj, "error", "message") or "Rhetor reported an error without a message"
             err_kind = kind_for_error(code, status)
-            request_id = _str(obj, "request_id", "requestId")
+            request_id = str_field(obj, "request_id", "requestId")
             if request_id is None:
                 logger.warning("Rhetor reported a session error: %s", message)
                 self._emit((EV_ERROR, err_kind, message, code, status, retry_after))
@@ -838,48 +656,3 @@ class WebSocketTransport:
         elif kind == "PING":
             return True
         return False
-
-    @staticmethod
-    def _decode(text: str) -> Dict[str, Any]:
-        """Parse and check one frame (as frames.rs does); raises _Malformed."""
-        try:
-            obj = json.loads(text)
-        except ValueError as exc:
-            raise _Malformed(f"not JSON ({exc}): {_preview(text)}") from None
-        if not isinstance(obj, dict):
-            raise _Malformed(f"not a JSON object: {_preview(text)}")
-        frame_type = obj.get("type")
-        if not isinstance(frame_type, str):
-            raise _Malformed(f'no "type" field: {_preview(text)}')
-        kind = frame_type.upper()
-        if kind in ("CHUNK", "RESPONSE"):
-            request_id = _str(obj, "request_id", "requestId")
-            if not request_id:
-                raise _Malformed(f'{kind} frame without "request_id"')
-            obj["_rid"] = request_id
-            if kind == "CHUNK":
-                chunk = _get(obj, "chunk", "chunk")
-                if chunk is None:
-                    chunk = ""
-                elif not isinstance(chunk, str):
-                    raise _Malformed(f'CHUNK for request {request_id}: "chunk" is not a string')
-                obj["_chunk"] = chunk
-            else:
-                content = _str(obj, "content", "content")
-                if content is None:
-                    content = _str(obj, "response", "response")
-                if content is None:
-                    content = _str(obj, "message", "message")
-                if content is None:
-                    raise _Malformed(f'RESPONSE for request {request_id} has no "content"')
-                obj["_content"] = content
-        return obj
-
-
-def _kind_name(exc: TektonLLMError) -> str:
-    from ..exceptions import _KIND_CLASSES
-
-    for name, cls in _KIND_CLASSES.items():
-        if type(exc) is cls:
-            return name
-    return "error"

@@ -1,0 +1,107 @@
+"""The httpx clients of one `HttpClient`: for each event loop, a few clients of at most
+SHARD_REQUESTS requests in flight each."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import ssl
+import weakref
+from typing import Iterable, List, Set, TypeVar
+
+import httpx
+
+from .aio import in_loop
+
+__all__ = ["Shard", "ShardedPool", "SHARD_REQUESTS"]
+
+T = TypeVar("T")
+
+POOL_IDLE_TIMEOUT = 90.0
+# Requests in flight on one httpx client before another is opened. httpcore's pool scans every
+# connection it holds on each request and each response end, so one client holding a thousand
+# streams spends quadratic time there (100 s for 1,000 streams of 1 s); clients of at most 32
+# requests keep the scan short, and 1,000 paced streams keep their pace (docs/performance.md §1).
+SHARD_REQUESTS = 32
+
+
+class Shard:
+    """One httpx client and how many requests it has in flight."""
+
+    __slots__ = ("client", "in_flight")
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+        self.in_flight = 0
+
+
+class ShardedPool:
+    """httpx's connections belong to the loop that opened them, and one `HttpClient` may be used
+    from several loops (threads each running their own): one list of shards per loop."""
+
+    def __init__(self, headers: httpx.Headers, tls: ssl.SSLContext, connect_timeout: float, max_idle: int) -> None:
+        self._headers = headers
+        self._tls = tls
+        self._connect_timeout = connect_timeout
+        self._max_idle = max_idle
+        self._loops: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, List[Shard]]" = weakref.WeakKeyDictionary()
+
+    def shard(self) -> Shard:
+        """The least busy of this loop's clients; a new one when each has SHARD_REQUESTS in flight.
+        A lone caller always gets the first, so sequential calls share connections."""
+        shards = self._loops.setdefault(asyncio.get_running_loop(), [])
+        best = min(shards, key=lambda s: s.in_flight, default=None)
+        if best is not None and best.in_flight < SHARD_REQUESTS:
+            return best
+        shard = Shard(self._new_client())
+        shards.append(shard)
+        return shard
+
+    def _new_client(self) -> httpx.AsyncClient:
+        client = httpx.AsyncClient(
+            timeout=httpx.Timeout(None, connect=self._connect_timeout),
+            limits=httpx.Limits(
+                max_connections=None, max_keepalive_connections=self._max_idle, keepalive_expiry=POOL_IDLE_TIMEOUT
+            ),
+            verify=self._tls,
+            follow_redirects=False,  # exchange.send decides which redirects are followed
+            trust_env=True,  # HTTP(S)_PROXY / NO_PROXY
+        )
+        client.headers = self._headers
+        # No Accept-Encoding: bodies are read raw, and the size limits count the bytes that arrive.
+        if "accept-encoding" not in self._headers:
+            del client.headers["accept-encoding"]
+        return client
+
+    def close(self) -> None:
+        """Close every client, each in its loop's thread, in the background. Callable from any
+        thread."""
+        loops = _snapshot(self._loops.items())
+        self._loops.clear()
+        for loop, shards in loops:
+            for shard in shards:
+                in_loop(loop, functools.partial(_close_in_background, shard.client))
+
+
+def _snapshot(items: Iterable[T]) -> List[T]:
+    """A list of `items`, a view that other threads may change while we copy it."""
+    while True:
+        try:
+            return list(items)
+        except RuntimeError:  # changed size meanwhile: copy again
+            continue
+
+
+_closing: Set["asyncio.Task[None]"] = set()  # strong references until the closes finish
+
+
+def _close_in_background(client: httpx.AsyncClient) -> None:
+    task = asyncio.get_running_loop().create_task(client.aclose())
+    _closing.add(task)
+    task.add_done_callback(_closed)
+
+
+def _closed(task: "asyncio.Task[None]") -> None:
+    _closing.discard(task)
+    if not task.cancelled():
+        task.exception()  # retrieved: a failing close is not worth a warning
