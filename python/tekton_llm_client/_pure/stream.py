@@ -11,7 +11,7 @@ import asyncio
 import json
 import logging
 import time
-from typing import TYPE_CHECKING, AsyncIterator, List, Optional, Tuple
+from typing import Any, AsyncIterator, List, Optional, Protocol, Tuple
 
 import httpx
 
@@ -21,8 +21,26 @@ from .errors import Failure, closed_failure, internal_failure, transport_failure
 from .responses import event_chunk
 from .sse import SseDecoder, SseEvent, SseLimitExceeded
 
-if TYPE_CHECKING:
-    from .http import HttpClient
+
+class StreamOwner(Protocol):
+    """What a stream uses of the client that opened it (`http.HttpClient`)."""
+
+    stream_idle_timeout: float
+    max_event_bytes: int
+
+    @property
+    def closed(self) -> bool: ...
+
+    def redact(self, text: str) -> str: ...
+
+    def track(self, task: "asyncio.Task[Any]") -> None: ...
+
+    def retry_delay(self, f: Failure, attempt: int) -> Optional[float]: ...
+
+    async def send(self, method: str, url: str, body: Optional[bytes], request_id: str) -> httpx.Response: ...
+
+    async def release(self, resp: httpx.Response) -> None: ...
+
 
 __all__ = ["PureChunkStream"]
 
@@ -79,7 +97,7 @@ class PureChunkStream:
 
     __slots__ = ("request_id", "_http", "_url", "_body", "_sink", "_task", "_ended", "__weakref__")
 
-    def __init__(self, http: "HttpClient", url: str, body: bytes, request_id: str) -> None:
+    def __init__(self, http: StreamOwner, url: str, body: bytes, request_id: str) -> None:
         self.request_id = request_id
         self._http = http
         self._url = url
@@ -161,7 +179,7 @@ class _Reader:
 
     __slots__ = ("http", "url", "body", "request_id", "sink")
 
-    def __init__(self, http: "HttpClient", url: str, body: bytes, request_id: str, sink: _Sink) -> None:
+    def __init__(self, http: StreamOwner, url: str, body: bytes, request_id: str, sink: _Sink) -> None:
         self.http = http
         self.url = url
         self.body = body
