@@ -15,6 +15,7 @@ mod py_request;
 mod py_sim;
 mod py_slots;
 mod py_sse;
+#[cfg(feature = "test-hooks")]
 mod py_test_hooks;
 mod py_tokens;
 mod py_ws;
@@ -36,6 +37,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     py_http::register(m)?;
     py_sim::register(m)?;
     py_sse::register(m)?;
+    #[cfg(feature = "test-hooks")]
     py_test_hooks::register(m)?;
     py_tokens::register(m)?;
     py_ws::register(m)?;

@@ -63,6 +63,7 @@ fn settle<T: for<'a> IntoPyObject<'a>>(py: Python<'_>, out: Result<T, CoreError>
 
 impl PyWebSocketTransport {
     /// Wrap a core client (the test hooks build clients without a server).
+    #[cfg(feature = "test-hooks")]
     pub(crate) fn from_client(client: WsClient) -> PyWebSocketTransport {
         PyWebSocketTransport { client: Arc::new(client), event_loop: Default::default() }
     }

@@ -108,8 +108,8 @@ class ReadyChunk:
 
 def decode_sse(reads: Sequence[bytes], max_event_bytes: int = ...) -> list[tuple[str, str, str | None]]: ...
 
-# Test hook (src/py_test_hooks.rs): panics at `where` only with TEKTON_LLM_TEST_PANICS=1.
-def _test_panic(where: str) -> Any: ...
+# Not stubbed: `_test_panic(where)` (src/py_test_hooks.rs) exists only in builds with the
+# `test-hooks` cargo feature (the test build, never a release wheel); tests/test_panics.py uses it.
 
 # -- Rhetor simulator (src/py_sim.rs) ----------------------------------------------------------
 
