@@ -30,7 +30,6 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
-    runtime::register(m)?;
     py_batch::register(m)?;
     py_bridge::register(m)?;
     py_chunk_iter::register(m)?;

@@ -1,7 +1,8 @@
 //! `HttpClient` and `ChunkStream`: the Rust backend of `TektonLLMClient`.
 //!
 //! Awaitables resolve on the event loop's thread (`py_bridge`). A stream hands Python every ready
-//! chunk in one crossing (`take_ready` without waiting, `next_batch` when it must wait).
+//! chunk in one crossing (`take_ready` without waiting, `next_batch` when it must wait, and
+//! `next_chunk` for the native iterator); the contract with the iterator: docs/handoff.md.
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;

@@ -2,11 +2,8 @@
 //!
 //! Python pulls events with `await next_events()`: one call returns every event that is ready
 //! (for all requests), as a list of plain tuples, so a burst of chunks costs one boundary
-//! crossing. No runtime thread touches Python: when nothing is ready, the connection task queues
-//! the caller's future on its event loop (`py_bridge::LoopQueue`) as the next event arrives, and
-//! the loop converts the events on its own thread, with every other result that became ready in
-//! the same wake-up window. The tuple shapes are the backend interface shared with
-//! `_pure/websocket.py`:
+//! crossing. The events become Python objects on the loop's thread (who calls what:
+//! docs/handoff.md). The tuple shapes are the backend interface shared with `_pure/websocket.py`:
 //!
 //! ```text
 //! (0, request_id, StreamingChunk)           a chunk (received_ns set)
