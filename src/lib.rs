@@ -12,6 +12,7 @@ mod py_json;
 mod py_log;
 mod py_models;
 mod py_request;
+mod py_seconds;
 mod py_sim;
 mod py_slots;
 mod py_sse;

@@ -325,7 +325,7 @@ where
     let (future, queue) = new_future(py)?;
     let target = future.clone().unbind();
     let (fut, abort) = futures_util::future::abortable(fut);
-    crate::runtime::spawn_batched(async move {
+    crate::runtime::spawn_queued(async move {
         let in_flight = tekton_core::activity::InFlight::start();
         let out = match tekton_core::panic_guard::catch(fut).await {
             Ok(Ok(v)) => Ok(v),

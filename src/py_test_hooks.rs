@@ -54,7 +54,7 @@ fn _test_panic<'py>(py: Python<'py>, r#where: &str) -> PyResult<Bound<'py, PyAny
         "stream" => {
             let stream = ChatStream::spawn(&runtime::handle()?, "test-stream".into(), 8, |mut sink| async move {
                 let ev = StreamEvent { chunk: Some("partial".into()), ..StreamEvent::default() };
-                sink.batch().push(&ev);
+                sink.chunks().push(&ev);
                 let _ = sink.flush().await;
                 tokio::task::yield_now().await;
                 panic!("deliberate test panic in a stream reader");

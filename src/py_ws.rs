@@ -17,17 +17,17 @@
 //! ```
 //! `usage` is None or `(prompt_tokens, completion_tokens, total_tokens)`.
 use std::sync::Arc;
-use std::time::Duration;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 use pyo3::{intern, BoundObject};
-use tekton_core::ws::{Taken, Usage, WsClient, WsConfig, WsEvent};
+use tekton_core::ws::{FrameUsage, Taken, WsClient, WsConfig, WsEvent};
 use tekton_core::CoreError;
 
 use crate::py_errors::to_py_err;
 use crate::py_models::ChunkBuilder;
+use crate::py_seconds::seconds_or_off;
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyWebSocketTransport>()?;
@@ -40,16 +40,6 @@ pub struct PyWebSocketTransport {
     client: Arc<WsClient>,
     /// The loop events are taken from, and its queue (looked up once, not per batch).
     event_loop: crate::py_bridge::LoopCache,
-}
-
-/// A duration setting in [0, MAX_SECONDS] (zero: off), refused rather than overflowing a
-/// deadline later.
-fn seconds(name: &str, value: f64) -> PyResult<Duration> {
-    let max = crate::py_http::MAX_SECONDS;
-    if !(0.0..=max).contains(&value) {
-        return Err(PyValueError::new_err(format!("{name} must be a number of seconds in [0, {max}], got {value}")));
-    }
-    Duration::try_from_secs_f64(value).map_err(|e| PyValueError::new_err(format!("{name}: {e}")))
 }
 
 /// An awaitable's outcome to Python (on the loop thread).
@@ -97,11 +87,11 @@ impl PyWebSocketTransport {
         if let Some(capabilities) = capabilities {
             config.capabilities = capabilities;
         }
-        config.connect_timeout = seconds("connect_timeout", connect_timeout)?;
+        config.connect_timeout = seconds_or_off("connect_timeout", connect_timeout)?;
         config.reconnect = reconnect;
-        config.reconnect_base_delay = seconds("reconnect_base_delay", reconnect_base_delay)?;
-        config.max_reconnect_delay = seconds("max_reconnect_delay", max_reconnect_delay)?;
-        config.ping_interval = seconds("ping_interval", ping_interval)?;
+        config.reconnect_base_delay = seconds_or_off("reconnect_base_delay", reconnect_base_delay)?;
+        config.max_reconnect_delay = seconds_or_off("max_reconnect_delay", max_reconnect_delay)?;
+        config.ping_interval = seconds_or_off("ping_interval", ping_interval)?;
         config.max_message_size = max_message_size;
         config.emit_messages = emit_messages;
         config.ca_bundle = ca_bundle;
@@ -207,7 +197,7 @@ impl PyWebSocketTransport {
     }
 }
 
-fn usage_tuple(usage: Option<Usage>) -> Option<(i64, i64, i64)> {
+fn usage_tuple(usage: Option<FrameUsage>) -> Option<(i64, i64, i64)> {
     usage.map(|u| (u.prompt_tokens, u.completion_tokens, u.total_tokens))
 }
 

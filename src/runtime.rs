@@ -24,7 +24,7 @@ use tokio::runtime::Handle;
 type Job = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// This process's runtime: its handle, and the work Python handed it that the I/O thread has not
-/// picked up yet (see `spawn_batched`).
+/// picked up yet (see `spawn_queued`).
 #[derive(Clone)]
 struct Runtime {
     handle: Handle,
@@ -62,7 +62,7 @@ pub fn try_handle() -> std::io::Result<Handle> {
 /// Run `job` on the I/O thread, waking it once for everything Python hands over before it runs:
 /// a spawn from outside the runtime writes to its wake-up descriptor every time, and 32 calls
 /// answered in one loop pass would otherwise start 32 separate wake-ups.
-pub fn spawn_batched(job: impl Future<Output = ()> + Send + 'static) -> PyResult<()> {
+pub fn spawn_queued(job: impl Future<Output = ()> + Send + 'static) -> PyResult<()> {
     let rt = runtime().map_err(start_error)?;
     let first = {
         let mut pending = rt.pending.lock().unwrap_or_else(|e| e.into_inner());

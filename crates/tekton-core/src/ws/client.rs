@@ -12,10 +12,10 @@ use tokio::time::{timeout_at, Instant};
 use crate::error::{CoreError, CoreResult, ErrorKind};
 use crate::handover::OnReady;
 use crate::ws::config::WsConfig;
+use crate::ws::connection_guard::guarded;
 use crate::ws::event_queue::Taken;
 use crate::ws::events::WsEvent;
 use crate::ws::handshake::open_socket;
-use crate::ws::panic::guarded;
 use crate::ws::reconnect::supervise;
 use crate::ws::shared::Shared;
 
