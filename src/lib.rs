@@ -35,6 +35,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     py_bridge::register(m)?;
     py_chunk_iter::register(m)?;
     py_http::register(m)?;
+    py_log::register(m)?;
     py_sim::register(m)?;
     py_sse::register(m)?;
     #[cfg(feature = "test-hooks")]

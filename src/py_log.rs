@@ -6,13 +6,17 @@
 //! that loop's `LoopWaker::drain` emits the queued lines on its own thread, with the GIL it already
 //! holds, before it resolves the futures that finished in the same wake-up, so a line logged
 //! before a result is in `logging` by the time the awaiting code runs. The queue is bounded: lines
-//! beyond `MAX_QUEUED` are counted and reported as one warning instead.
+//! beyond `MAX_QUEUED` are counted and reported as one warning instead. A `fork()` from Python
+//! holds the queue's lock across the fork (`os.register_at_fork`), so a child never starts with
+//! it held by the parent's I/O thread; the child drops the parent's lines.
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyCFunction, PyDict, PyTuple};
 use tekton_core::LogSink;
 
 /// The most lines kept while no loop drains them (a loop that is never woken again, say).
@@ -79,4 +83,40 @@ pub fn emit_queued(py: Python<'_>) {
 
 pub fn sink() -> LogSink {
     Arc::new(log)
+}
+
+thread_local! {
+    /// The queue's lock, held by the forking thread from before a fork until after it.
+    static HELD_FOR_FORK: RefCell<Option<MutexGuard<'static, Pending>>> = const { RefCell::new(None) };
+}
+
+fn fork_hook(py: Python<'_>, hook: fn()) -> PyResult<Bound<'_, PyCFunction>> {
+    PyCFunction::new_closure(py, None, None, move |_: &Bound<'_, PyTuple>, _: Option<&Bound<'_, PyDict>>| hook())
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    let kwargs = PyDict::new(py);
+    kwargs.set_item(
+        "before",
+        fork_hook(py, || {
+            let held = PENDING.lock().unwrap_or_else(|e| e.into_inner());
+            HELD_FOR_FORK.with(|h| *h.borrow_mut() = Some(held));
+        })?,
+    )?;
+    kwargs.set_item("after_in_parent", fork_hook(py, || HELD_FOR_FORK.with(|h| drop(h.borrow_mut().take())))?)?;
+    kwargs.set_item(
+        "after_in_child",
+        fork_hook(py, || {
+            HELD_FOR_FORK.with(|h| {
+                if let Some(mut held) = h.borrow_mut().take() {
+                    held.lines.clear();
+                    held.dropped = 0;
+                    WAITING.store(false, Ordering::Release);
+                }
+            })
+        })?,
+    )?;
+    py.import("os")?.call_method("register_at_fork", (), Some(&kwargs))?;
+    Ok(())
 }
