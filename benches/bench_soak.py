@@ -186,9 +186,9 @@ def test_soak(sim_url: str) -> None:
         if BACKEND == "rust":
             # The loop's wake-up socket pair (src/py_bridge.rs) lives as long as the loop: count
             # from after it exists.
-            from tekton_llm_client._bridge import waker_for
+            from tekton_llm_client._core import loop_waker
 
-            waker_for(asyncio.get_running_loop())
+            loop_waker(asyncio.get_running_loop())
         sockets_before = open_sockets()
         tasks_before = len(asyncio.all_tasks())
         client = TektonLLMClient(

@@ -12,9 +12,11 @@ mod py_json;
 mod py_log;
 mod py_models;
 mod py_request;
+mod py_seconds;
 mod py_sim;
 mod py_slots;
 mod py_sse;
+#[cfg(feature = "test-hooks")]
 mod py_test_hooks;
 mod py_tokens;
 mod py_ws;
@@ -29,13 +31,14 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
-    runtime::register(m)?;
     py_batch::register(m)?;
     py_bridge::register(m)?;
     py_chunk_iter::register(m)?;
     py_http::register(m)?;
+    py_log::register(m)?;
     py_sim::register(m)?;
     py_sse::register(m)?;
+    #[cfg(feature = "test-hooks")]
     py_test_hooks::register(m)?;
     py_tokens::register(m)?;
     py_ws::register(m)?;

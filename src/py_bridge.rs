@@ -1,22 +1,25 @@
-//! Handing finished Rust work to asyncio without taking the GIL on a runtime thread.
+//! Handing finished Rust work to asyncio without taking the GIL on a runtime thread. The whole
+//! Rust<->Python hand-off (this file, the chunk iterator, streams, WebSocket events, log lines) is
+//! described in one place: docs/handoff.md.
 //!
-//! pyo3-async-runtimes resolves each future from a fresh blocking thread that takes the GIL and
-//! calls `call_soon_threadsafe`: at 64 calls in flight that is dozens of threads fighting the
-//! event loop for the GIL. Here a finished task only pushes its result onto its loop's queue and,
+//! A finished task only pushes its result onto its loop's queue (`LoopQueue::resolve_later`) and,
 //! when the queue was empty, writes one byte to a socket pair the loop watches (`add_reader`).
-//! The loop thread then drains every finished result in one go, converting each to Python and
-//! resolving its future. No runtime thread ever touches Python, so nothing can block on the GIL,
-//! and an exiting interpreter is never entered from another thread.
+//! The loop thread then drains every finished result in one go (`LoopWaker::drain`), converting
+//! each to Python and resolving its future. No runtime thread ever touches Python (log lines too
+//! are queued, `py_log`), so nothing can block on the GIL, and an exiting interpreter is never
+//! entered from another thread. (pyo3-async-runtimes instead resolves each future from a fresh
+//! thread that takes the GIL: at 64 calls in flight, dozens of threads fighting the loop for it.)
 use std::future::Future;
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyCFunction, PyDict, PyTuple};
 use pyo3::{intern, BoundObject};
 
 pub type Convert = Box<dyn FnOnce(Python<'_>) -> PyResult<Py<PyAny>> + Send>;
@@ -92,15 +95,14 @@ fn wake_window_ns() -> u64 {
     u64::try_from(crate::io_pacing::window().as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// One per event loop: the queue of finished results and the socket the loop watches.
+/// One per event loop (`loop_waker`): the queue of finished results and the socket the loop
+/// watches.
 #[pyclass(frozen, module = "tekton_llm_client._core")]
 pub struct LoopWaker {
     queue: Arc<Queue>,
 }
 
-#[pymethods]
 impl LoopWaker {
-    #[new]
     fn new() -> PyResult<LoopWaker> {
         let (wake_tx, wake_rx) = UnixStream::pair().map_err(|e| PyRuntimeError::new_err(format!("socketpair: {e}")))?;
         for s in [&wake_tx, &wake_rx] {
@@ -116,7 +118,10 @@ impl LoopWaker {
             }),
         })
     }
+}
 
+#[pymethods]
+impl LoopWaker {
     /// The descriptor the event loop watches for readability.
     fn fileno(&self) -> i32 {
         self.queue.wake_rx.as_raw_fd()
@@ -131,6 +136,8 @@ impl LoopWaker {
             }
         }
         let items = std::mem::take(&mut *self.queue.items.lock().unwrap_or_else(|e| e.into_inner()));
+        // Log lines queued before these results were pushed are emitted before they resolve.
+        crate::py_log::emit_queued(py);
         for item in items {
             if let Err(e) = resolve(py, item) {
                 e.write_unraisable(py, None);
@@ -172,7 +179,9 @@ impl AbortOnCancel {
     }
 }
 
-static WAKER_FOR: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+/// Every loop's waker: a `weakref.WeakKeyDictionary` loop → `LoopWaker`, so a loop that is gone
+/// takes its waker (and socket pair) with it.
+static WAKERS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 static GET_RUNNING_LOOP: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
 /// Where results for one event loop go: anything holding it can resolve that loop's futures
@@ -221,7 +230,7 @@ impl LoopCache {
         let queue = match cache.as_ref() {
             Some((cached, queue)) if cached.bind(py).is(&event_loop) => queue.clone(),
             _ => {
-                let queue = loop_queue(py, &event_loop)?;
+                let queue = loop_queue(&event_loop)?;
                 *cache = Some((event_loop.clone().unbind(), queue.clone()));
                 queue
             }
@@ -232,12 +241,66 @@ impl LoopCache {
     }
 }
 
-fn loop_queue(py: Python<'_>, event_loop: &Bound<'_, PyAny>) -> PyResult<LoopQueue> {
-    let waker_for = WAKER_FOR.get_or_try_init(py, || -> PyResult<Py<PyAny>> {
-        Ok(py.import("tekton_llm_client._bridge")?.getattr("waker_for")?.unbind())
+fn wakers(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
+    let wakers = WAKERS.get_or_try_init(py, || -> PyResult<Py<PyAny>> {
+        let wakers = py.import("weakref")?.getattr("WeakKeyDictionary")?.call0()?;
+        // A forked child starts with none: the parent's wakers share their sockets with the
+        // parent, whose loops would read the child's wake-ups (the child's runtime is its own,
+        // see runtime.rs).
+        let table = wakers.clone().unbind();
+        let forget = PyCFunction::new_closure(
+            py,
+            None,
+            None,
+            move |args: &Bound<'_, PyTuple>, _: Option<&Bound<'_, PyDict>>| -> PyResult<()> {
+                table.bind(args.py()).call_method0(intern!(args.py(), "clear")).map(drop)
+            },
+        )?;
+        let kwargs = PyDict::new(py);
+        kwargs.set_item("after_in_child", forget)?;
+        py.import("os")?.call_method("register_at_fork", (), Some(&kwargs))?;
+        Ok(wakers.unbind())
     })?;
-    let waker = waker_for.bind(py).call1((event_loop,))?;
-    Ok(LoopQueue(Arc::clone(&waker.cast::<LoopWaker>()?.get().queue)))
+    Ok(wakers.bind(py))
+}
+
+/// `_core.loop_waker(loop)`: the loop's waker, made and registered with the loop (`add_reader`)
+/// on first use.
+#[pyfunction]
+fn loop_waker<'py>(event_loop: &Bound<'py, PyAny>) -> PyResult<Bound<'py, LoopWaker>> {
+    let py = event_loop.py();
+    let wakers = wakers(py)?;
+    let known = wakers.call_method1(intern!(py, "get"), (event_loop,))?;
+    if !known.is_none() {
+        return Ok(known.cast_into::<LoopWaker>()?);
+    }
+    let waker = Bound::new(py, LoopWaker::new()?)?;
+    event_loop.call_method1(intern!(py, "add_reader"), (waker.get().fileno(), waker.getattr(intern!(py, "drain"))?))?;
+    wakers.set_item(event_loop, &waker)?;
+    Ok(waker)
+}
+
+/// The loop that last started Rust work: log lines wake it (`py_log`).
+static LOG_LOOP: Mutex<Weak<Queue>> = Mutex::new(Weak::new());
+
+/// Wake the loop that last started Rust work, to emit queued log lines. With none alive, the
+/// lines wait for the next drain of any loop.
+pub(crate) fn wake_for_log() {
+    let queue = LOG_LOOP.lock().unwrap_or_else(|e| e.into_inner()).upgrade();
+    if let Some(queue) = queue {
+        queue.wake_soon(Pace::Window); // a log line waits on nothing: within one window is soon enough
+    }
+}
+
+fn loop_queue(event_loop: &Bound<'_, PyAny>) -> PyResult<LoopQueue> {
+    let waker = loop_waker(event_loop)?;
+    let queue = Arc::clone(&waker.get().queue);
+    let mut log_loop = LOG_LOOP.lock().unwrap_or_else(|e| e.into_inner());
+    if !std::ptr::eq(log_loop.as_ptr(), Arc::as_ptr(&queue)) {
+        *log_loop = Arc::downgrade(&queue);
+    }
+    drop(log_loop);
+    Ok(LoopQueue(queue))
 }
 
 /// A new future on the running loop, and that loop's queue.
@@ -246,7 +309,7 @@ pub fn new_future(py: Python<'_>) -> PyResult<(Bound<'_, PyAny>, LoopQueue)> {
         Ok(py.import("asyncio")?.getattr("get_running_loop")?.unbind())
     })?;
     let event_loop = get_loop.bind(py).call0()?;
-    let queue = loop_queue(py, &event_loop)?;
+    let queue = loop_queue(&event_loop)?;
     let future = event_loop.call_method0(intern!(py, "create_future"))?;
     Ok((future, queue))
 }
@@ -262,7 +325,7 @@ where
     let (future, queue) = new_future(py)?;
     let target = future.clone().unbind();
     let (fut, abort) = futures_util::future::abortable(fut);
-    crate::runtime::spawn_batched(async move {
+    crate::runtime::spawn_queued(async move {
         let in_flight = tekton_core::activity::InFlight::start();
         let out = match tekton_core::panic_guard::catch(fut).await {
             Ok(Ok(v)) => Ok(v),
@@ -298,5 +361,6 @@ where
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<LoopWaker>()?;
     m.add_class::<AbortOnCancel>()?;
+    m.add_function(wrap_pyfunction!(loop_waker, m)?)?;
     Ok(())
 }

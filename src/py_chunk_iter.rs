@@ -8,7 +8,7 @@
 //! the loop's thread with the next batch's first chunk after filling this buffer with the rest:
 //! a paced stream that brings one chunk per refill runs no Python code per chunk either. Only an
 //! iterator without an attached stream (opening, fallback, older dialects) calls the subclass's
-//! `_refill()` coroutine.
+//! `_refill()` coroutine. The whole contract with `client.py`'s `ChunkIterator`: docs/handoff.md.
 use std::ffi::{c_int, c_void};
 use std::ptr;
 

@@ -1,35 +1,22 @@
 //! `HttpClient` and `ChunkStream`: the Rust backend of `TektonLLMClient`.
 //!
 //! Awaitables resolve on the event loop's thread (`py_bridge`). A stream hands Python every ready
-//! chunk in one crossing (`take_ready` without waiting, `next_batch` when it must wait).
+//! chunk in one crossing (`take_ready` without waiting, `next_batch` when it must wait, and
+//! `next_chunk` for the native iterator); the contract with the iterator: docs/handoff.md.
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use pyo3::exceptions::{PyRuntimeError, PyStopAsyncIteration, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 use tekton_core::protocol::v1::ChatRequest;
-use tekton_core::{ChatStream, ChunkBatch, ClientConfig, RhetorHttp, StreamEnd};
+use tekton_core::{ChatStream, ClientConfig, ReadyChunks, RhetorHttp, StreamEnd};
 
 use crate::py_chunk_iter::ChunkBuffer;
 use crate::py_errors::to_py_err;
+use crate::py_seconds::{positive_seconds, seconds_or_off};
 use crate::{py_json, py_log, py_models, runtime};
-
-/// A duration setting, refused (never a panic) when not in (0, MAX_SECONDS]. The facade
-/// (`tekton_llm_client.config`) checks the same bound first, with the setting's own message.
-fn seconds(name: &str, v: f64) -> PyResult<Duration> {
-    if !(v > 0.0 && v <= MAX_SECONDS) {
-        return Err(PyValueError::new_err(format!(
-            "{name} must be a number of seconds in (0, {MAX_SECONDS}], got {v}"
-        )));
-    }
-    Duration::try_from_secs_f64(v).map_err(|e| PyValueError::new_err(format!("{name}: {e}")))
-}
-
-/// The longest duration any setting may have: one day (longer ones overflow deadlines).
-pub(crate) const MAX_SECONDS: f64 = 86_400.0;
 
 fn new_request_id() -> String {
     uuid::Uuid::new_v4().to_string()
@@ -70,17 +57,13 @@ impl HttpClient {
             base_url,
             component_id,
             auth_token,
-            timeout: seconds("timeout", timeout)?,
-            connect_timeout: seconds("connect_timeout", connect_timeout)?,
-            stream_idle_timeout: stream_idle_timeout.map(|v| seconds("stream_idle_timeout", v)).transpose()?,
+            timeout: positive_seconds("timeout", timeout)?,
+            connect_timeout: positive_seconds("connect_timeout", connect_timeout)?,
+            stream_idle_timeout: stream_idle_timeout.map(|v| positive_seconds("stream_idle_timeout", v)).transpose()?,
             max_retries,
-            backoff_initial: seconds("backoff_initial", backoff_initial)?,
-            backoff_max: seconds("backoff_max", backoff_max)?,
-            max_retry_after: if max_retry_after == 0.0 {
-                Duration::ZERO
-            } else {
-                seconds("max_retry_after", max_retry_after)?
-            },
+            backoff_initial: positive_seconds("backoff_initial", backoff_initial)?,
+            backoff_max: positive_seconds("backoff_max", backoff_max)?,
+            max_retry_after: seconds_or_off("max_retry_after", max_retry_after)?,
             pool_max_idle_per_host,
             max_response_bytes,
             max_event_bytes,
@@ -296,20 +279,20 @@ impl ChunkStream {
     }
 
     /// `__anext__` of an iterator whose buffer is empty: the next chunk, at once when one is
-    /// ready (the rest of its batch goes into `iter`'s buffer), else a future of the loop that
+    /// ready (the rest of them go into `iter`'s buffer), else a future of the loop that
     /// the reader queues when chunks arrive and the loop resolves on its own thread.
     pub(crate) fn next_chunk<'py>(
         &self,
         py: Python<'py>,
         iter: &Bound<'py, ChunkBuffer>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let mut batch = ChunkBatch::default();
+        let mut ready = ReadyChunks::default();
         if self.ended.load(Ordering::Relaxed) {
             return Err(PyStopAsyncIteration::new_err(()));
         }
-        let end = lock(&self.inner).try_take(&mut batch);
-        if end.is_some() || !batch.is_empty() {
-            let first = deliver(py, &batch, end, &self.ended, iter)?;
+        let end = lock(&self.inner).try_take(&mut ready);
+        if end.is_some() || !ready.is_empty() {
+            let first = deliver(py, &ready, end, &self.ended, iter)?;
             return crate::py_chunk_iter::ready(py, first.into_bound(py));
         }
         let (future, queue) = self.event_loop.new_future(py)?;
@@ -322,9 +305,9 @@ impl ChunkStream {
         let started = self.refilled.swap(true, Ordering::Relaxed);
         let on_ready = Box::new(move || {
             let convert: crate::py_bridge::Convert = Box::new(move |py| {
-                let mut batch = ChunkBatch::default();
-                let end = lock(&inner).try_take(&mut batch);
-                deliver(py, &batch, end, &ended, reader.bind(py))
+                let mut ready = ReadyChunks::default();
+                let end = lock(&inner).try_take(&mut ready);
+                deliver(py, &ready, end, &ended, reader.bind(py))
             });
             if started {
                 queue.resolve_within_window(target, convert);
@@ -332,8 +315,8 @@ impl ChunkStream {
                 queue.resolve_later(target, convert);
             }
         });
-        if let Some(end) = lock(&self.inner).take_or_notify(&mut batch, on_ready) {
-            match deliver(py, &batch, end, &self.ended, iter) {
+        if let Some(end) = lock(&self.inner).take_or_notify(&mut ready, on_ready) {
+            match deliver(py, &ready, end, &self.ended, iter) {
                 Ok(first) => future.call_method1(intern!(py, "set_result"), (first,))?,
                 Err(err) => future.call_method1(intern!(py, "set_exception"), (err.value(py),))?,
             };
@@ -342,16 +325,16 @@ impl ChunkStream {
     }
 }
 
-/// A taken batch into `iter`: its first chunk is returned, the rest buffered. The end of the
+/// Taken chunks into `iter`: its first chunk is returned, the rest buffered. The end of the
 /// stream is StopAsyncIteration; a failure before content is raised.
 fn deliver(
     py: Python<'_>,
-    batch: &ChunkBatch,
+    ready: &ReadyChunks,
     end: Option<StreamEnd>,
     ended: &AtomicBool,
     iter: &Bound<'_, ChunkBuffer>,
 ) -> PyResult<Py<PyAny>> {
-    match convert_batch(py, batch, end, ended)? {
+    match convert_ready(py, ready, end, ended)? {
         None => Err(PyStopAsyncIteration::new_err(())),
         Some(list) if list.is_empty() => {
             Err(PyRuntimeError::new_err("a stream's reader reported chunks it did not hand over (a bug)"))
@@ -371,9 +354,9 @@ impl ChunkStream {
         if self.ended.load(Ordering::Relaxed) {
             return Ok(None);
         }
-        let mut batch = ChunkBatch::default();
-        let end = lock(&self.inner).try_take(&mut batch);
-        convert_batch(py, &batch, end, &self.ended)
+        let mut ready = ReadyChunks::default();
+        let end = lock(&self.inner).try_take(&mut ready);
+        convert_ready(py, &ready, end, &self.ended)
     }
 
     /// Awaitable → the next non-empty list of chunks, or None once the stream is over.
@@ -383,7 +366,7 @@ impl ChunkStream {
     /// thread together with every other stream that became ready meanwhile (one wake-up).
     fn next_batch<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let (future, queue) = self.event_loop.new_future(py)?;
-        let mut batch = ChunkBatch::default();
+        let mut ready = ReadyChunks::default();
         let taken = if self.ended.load(Ordering::Relaxed) {
             Some(Some(StreamEnd::Finished))
         } else {
@@ -394,16 +377,16 @@ impl ChunkStream {
                 queue.resolve_later(
                     target,
                     Box::new(move |py| {
-                        let mut batch = ChunkBatch::default();
-                        let end = lock(&inner).try_take(&mut batch);
-                        batch_object(py, &batch, end, &ended)
+                        let mut ready = ReadyChunks::default();
+                        let end = lock(&inner).try_take(&mut ready);
+                        ready_object(py, &ready, end, &ended)
                     }),
                 );
             });
-            lock(&self.inner).take_or_notify(&mut batch, on_ready)
+            lock(&self.inner).take_or_notify(&mut ready, on_ready)
         };
         if let Some(end) = taken {
-            match batch_object(py, &batch, end, &self.ended) {
+            match ready_object(py, &ready, end, &self.ended) {
                 Ok(value) => future.call_method1(intern!(py, "set_result"), (value,))?,
                 Err(err) => future.call_method1(intern!(py, "set_exception"), (err.value(py),))?,
             };
@@ -433,9 +416,14 @@ impl ChunkStream {
     }
 }
 
-/// `convert_batch` as one Python object: the list, or None once the stream is over.
-fn batch_object(py: Python<'_>, batch: &ChunkBatch, end: Option<StreamEnd>, ended: &AtomicBool) -> PyResult<Py<PyAny>> {
-    Ok(match convert_batch(py, batch, end, ended)? {
+/// `convert_ready` as one Python object: the list, or None once the stream is over.
+fn ready_object(
+    py: Python<'_>,
+    ready: &ReadyChunks,
+    end: Option<StreamEnd>,
+    ended: &AtomicBool,
+) -> PyResult<Py<PyAny>> {
+    Ok(match convert_ready(py, ready, end, ended)? {
         Some(list) => list.into_any().unbind(),
         None => py.None(),
     })
@@ -444,9 +432,9 @@ fn batch_object(py: Python<'_>, batch: &ChunkBatch, end: Option<StreamEnd>, ende
 /// Chunks → a list of StreamingChunk objects; None once the stream is over and nothing is left.
 /// A failure before any content raises; after content it becomes the stream's last chunk, with
 /// `error` set.
-fn convert_batch<'py>(
+fn convert_ready<'py>(
     py: Python<'py>,
-    batch: &ChunkBatch,
+    ready: &ReadyChunks,
     end: Option<StreamEnd>,
     ended: &AtomicBool,
 ) -> PyResult<Option<Bound<'py, PyList>>> {
@@ -454,8 +442,8 @@ fn convert_batch<'py>(
         ended.store(true, Ordering::Relaxed);
     }
     let mut builder = py_models::ChunkBuilder::new(py)?;
-    let mut out = Vec::with_capacity(batch.len() + 1);
-    for chunk in batch.iter() {
+    let mut out = Vec::with_capacity(ready.len() + 1);
+    for chunk in ready.iter() {
         out.push(builder.chunk(py, &chunk)?);
     }
     match end {

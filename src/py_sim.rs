@@ -7,6 +7,8 @@ use pyo3::types::{PyDict, PyList};
 use rhetor_sim::{Knobs, SimConfig, SimError, Simulator};
 use std::sync::Mutex;
 
+use crate::py_seconds::positive_seconds;
+
 fn to_py_err(error: SimError) -> PyErr {
     match error {
         SimError::Io(e) => PyOSError::new_err(e.to_string()),
@@ -64,18 +66,9 @@ impl PySimulator {
         idle_timeout: f64,
         max_connections: usize,
     ) -> PyResult<Self> {
-        let seconds = |name: &str, v: f64| {
-            // At most a day: a longer timeout is no timeout, and Instant arithmetic must not overflow.
-            if !(v > 0.0 && v <= 86_400.0) {
-                return Err(PyValueError::new_err(format!(
-                    "{name} must be a number of seconds in (0, 86400], got {v}"
-                )));
-            }
-            Ok(std::time::Duration::from_secs_f64(v))
-        };
         let config = SimConfig {
-            header_read_timeout: seconds("header_read_timeout", header_read_timeout)?,
-            idle_timeout: seconds("idle_timeout", idle_timeout)?,
+            header_read_timeout: positive_seconds("header_read_timeout", header_read_timeout)?,
+            idle_timeout: positive_seconds("idle_timeout", idle_timeout)?,
             max_connections,
             host,
             port,

@@ -1,6 +1,8 @@
 //! `_core._test_panic(where)`: deliberate panics at each place a Rust panic can reach Python,
 //! so the tests can check that every one becomes an exception, never an abort or a hang.
-//! It panics only when the environment has `TEKTON_LLM_TEST_PANICS=1` (read at each call);
+//! Compiled only with the `test-hooks` cargo feature: the release wheels (scripts/build-wheels)
+//! do not have it, the panic tests run against a build that does (scripts/test-all).
+//! Even then it panics only when the environment has `TEKTON_LLM_TEST_PANICS=1` (read at each call);
 //! otherwise it raises RuntimeError, so a stray call in production does nothing harmful.
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
@@ -52,7 +54,7 @@ fn _test_panic<'py>(py: Python<'py>, r#where: &str) -> PyResult<Bound<'py, PyAny
         "stream" => {
             let stream = ChatStream::spawn(&runtime::handle()?, "test-stream".into(), 8, |mut sink| async move {
                 let ev = StreamEvent { chunk: Some("partial".into()), ..StreamEvent::default() };
-                sink.batch().push(&ev);
+                sink.chunks().push(&ev);
                 let _ = sink.flush().await;
                 tokio::task::yield_now().await;
                 panic!("deliberate test panic in a stream reader");

@@ -2,11 +2,8 @@
 //!
 //! Python pulls events with `await next_events()`: one call returns every event that is ready
 //! (for all requests), as a list of plain tuples, so a burst of chunks costs one boundary
-//! crossing. No runtime thread touches Python: when nothing is ready, the connection task queues
-//! the caller's future on its event loop (`py_bridge::LoopQueue`) as the next event arrives, and
-//! the loop converts the events on its own thread, with every other result that became ready in
-//! the same wake-up window. The tuple shapes are the backend interface shared with
-//! `_pure/websocket.py`:
+//! crossing. The events become Python objects on the loop's thread (who calls what:
+//! docs/handoff.md). The tuple shapes are the backend interface shared with `_pure/websocket.py`:
 //!
 //! ```text
 //! (0, request_id, StreamingChunk)           a chunk (received_ns set)
@@ -20,17 +17,17 @@
 //! ```
 //! `usage` is None or `(prompt_tokens, completion_tokens, total_tokens)`.
 use std::sync::Arc;
-use std::time::Duration;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 use pyo3::{intern, BoundObject};
-use tekton_core::ws::{Taken, Usage, WsClient, WsConfig, WsEvent};
+use tekton_core::ws::{FrameUsage, Taken, WsClient, WsConfig, WsEvent};
 use tekton_core::CoreError;
 
 use crate::py_errors::to_py_err;
 use crate::py_models::ChunkBuilder;
+use crate::py_seconds::seconds_or_off;
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyWebSocketTransport>()?;
@@ -45,16 +42,6 @@ pub struct PyWebSocketTransport {
     event_loop: crate::py_bridge::LoopCache,
 }
 
-/// A duration setting in [0, MAX_SECONDS] (zero: off), refused rather than overflowing a
-/// deadline later.
-fn seconds(name: &str, value: f64) -> PyResult<Duration> {
-    let max = crate::py_http::MAX_SECONDS;
-    if !(0.0..=max).contains(&value) {
-        return Err(PyValueError::new_err(format!("{name} must be a number of seconds in [0, {max}], got {value}")));
-    }
-    Duration::try_from_secs_f64(value).map_err(|e| PyValueError::new_err(format!("{name}: {e}")))
-}
-
 /// An awaitable's outcome to Python (on the loop thread).
 fn settle<T: for<'a> IntoPyObject<'a>>(py: Python<'_>, out: Result<T, CoreError>) -> PyResult<Py<PyAny>> {
     let value = out.map_err(|e| to_py_err(py, &e))?;
@@ -63,6 +50,7 @@ fn settle<T: for<'a> IntoPyObject<'a>>(py: Python<'_>, out: Result<T, CoreError>
 
 impl PyWebSocketTransport {
     /// Wrap a core client (the test hooks build clients without a server).
+    #[cfg(feature = "test-hooks")]
     pub(crate) fn from_client(client: WsClient) -> PyWebSocketTransport {
         PyWebSocketTransport { client: Arc::new(client), event_loop: Default::default() }
     }
@@ -99,11 +87,11 @@ impl PyWebSocketTransport {
         if let Some(capabilities) = capabilities {
             config.capabilities = capabilities;
         }
-        config.connect_timeout = seconds("connect_timeout", connect_timeout)?;
+        config.connect_timeout = seconds_or_off("connect_timeout", connect_timeout)?;
         config.reconnect = reconnect;
-        config.reconnect_base_delay = seconds("reconnect_base_delay", reconnect_base_delay)?;
-        config.max_reconnect_delay = seconds("max_reconnect_delay", max_reconnect_delay)?;
-        config.ping_interval = seconds("ping_interval", ping_interval)?;
+        config.reconnect_base_delay = seconds_or_off("reconnect_base_delay", reconnect_base_delay)?;
+        config.max_reconnect_delay = seconds_or_off("max_reconnect_delay", max_reconnect_delay)?;
+        config.ping_interval = seconds_or_off("ping_interval", ping_interval)?;
         config.max_message_size = max_message_size;
         config.emit_messages = emit_messages;
         config.ca_bundle = ca_bundle;
@@ -209,7 +197,7 @@ impl PyWebSocketTransport {
     }
 }
 
-fn usage_tuple(usage: Option<Usage>) -> Option<(i64, i64, i64)> {
+fn usage_tuple(usage: Option<FrameUsage>) -> Option<(i64, i64, i64)> {
     usage.map(|u| (u.prompt_tokens, u.completion_tokens, u.total_tokens))
 }
 

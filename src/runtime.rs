@@ -1,4 +1,4 @@
-//! The one tokio runtime of the process, shared by every client, and the interpreter-exit guard.
+//! The one tokio runtime of the process, shared by every client.
 //!
 //! One I/O thread running a current-thread runtime. Streams that deliver one event per network
 //! read are paid for in thread wake-ups, not in parsing: with a work-stealing pool every event
@@ -10,27 +10,21 @@
 //! left behind in the child, never dropped: dropping it would wait for a thread that does not
 //! exist and deregister the parent's sockets from the epoll instance both processes share.
 //!
-//! Why the exit guard: on CPython < 3.13 a thread that asks for the GIL while the interpreter is
-//! finalizing is ended with `pthread_exit`, which unwinds through Rust frames and aborts the
-//! process. So at exit (an `atexit` hook registered when `_core` is imported) we raise a flag
-//! after which no runtime thread attaches to Python again: finished futures are not handed back
-//! and log lines are dropped.
+//! No runtime thread attaches to Python (docs/handoff.md), so an exiting interpreter needs no
+//! guard here: on CPython < 3.13 a thread asking for the GIL during finalization would be ended
+//! with `pthread_exit`, unwinding through Rust frames and aborting the process.
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use tokio::runtime::Handle;
 
-static FINALIZING: AtomicBool = AtomicBool::new(false);
-
 type Job = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// This process's runtime: its handle, and the work Python handed it that the I/O thread has not
-/// picked up yet (see `spawn_batched`).
+/// picked up yet (see `spawn_queued`).
 #[derive(Clone)]
 struct Runtime {
     handle: Handle,
@@ -68,7 +62,7 @@ pub fn try_handle() -> std::io::Result<Handle> {
 /// Run `job` on the I/O thread, waking it once for everything Python hands over before it runs:
 /// a spawn from outside the runtime writes to its wake-up descriptor every time, and 32 calls
 /// answered in one loop pass would otherwise start 32 separate wake-ups.
-pub fn spawn_batched(job: impl Future<Output = ()> + Send + 'static) -> PyResult<()> {
+pub fn spawn_queued(job: impl Future<Output = ()> + Send + 'static) -> PyResult<()> {
     let rt = runtime().map_err(start_error)?;
     let first = {
         let mut pending = rt.pending.lock().unwrap_or_else(|e| e.into_inner());
@@ -108,24 +102,4 @@ fn start() -> std::io::Result<Handle> {
         .name("tekton-io".into())
         .spawn(move || runtime.block_on(std::future::pending::<()>()))?;
     Ok(handle)
-}
-
-/// True once the interpreter has started to exit: Rust threads must not attach to Python.
-pub fn finalizing() -> bool {
-    FINALIZING.load(Ordering::Acquire)
-}
-
-/// The `atexit` hook. The short pause without the GIL lets a thread already waiting for it
-/// finish its work before finalization starts.
-#[pyfunction]
-fn _at_exit(py: Python<'_>) {
-    FINALIZING.store(true, Ordering::Release);
-    py.detach(|| std::thread::sleep(Duration::from_millis(20)));
-}
-
-pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(_at_exit, m)?)?;
-    let hook = m.getattr("_at_exit")?;
-    m.py().import("atexit")?.call_method1("register", (hook,))?;
-    Ok(())
 }

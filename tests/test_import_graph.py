@@ -159,7 +159,7 @@ LAYERS = [
     # facts and types
     ("_version", "models", "exceptions", "config", "_backend_interface", "_call_args", "_encoding_names"),
     # the backends and their choice
-    ("_core", "_pure", "_backend", "_bridge", "_tiktoken_files"),
+    ("_core", "_pure", "_backend", "_tiktoken_files"),
     # the client
     ("dialects", "batch", "client", "websocket", "utils", "testing"),
     # on top

@@ -2,8 +2,10 @@
 interpreter, never an awaitable or stream that hangs, never a stream that looks complete.
 
 The panics come from `_core._test_panic(where)`, a hook that panics only with
-TEKTON_LLM_TEST_PANICS=1 in the environment (the release wheel has it too, so CI exercises the
-real build)."""
+TEKTON_LLM_TEST_PANICS=1 in the environment. It is compiled only with the `test-hooks` cargo
+feature: release wheels do not have it, so scripts/test-all runs this file against a debug build
+made with `maturin develop --features test-hooks` (and checks that the release wheel has no hook).
+Against a build without the hooks every test here fails, saying so: never a silent skip."""
 
 from __future__ import annotations
 
@@ -15,6 +17,13 @@ from tekton_llm_client import TektonLLMError
 from tekton_llm_client._backend import require_native
 
 _core = require_native()
+HOOKS_BUILD = "build the native module with the test hooks: maturin develop --features test-hooks"
+
+
+@pytest.fixture(autouse=True)
+def _hooks_built() -> None:
+    if not hasattr(_core, "_test_panic"):
+        pytest.fail(f"_core has no _test_panic: {HOOKS_BUILD}", pytrace=False)
 
 
 @pytest.fixture(autouse=True)

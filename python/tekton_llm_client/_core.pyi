@@ -5,6 +5,7 @@ transports implement the protocols of `tekton_llm_client._backend_interface` (my
 where the client uses them).
 """
 
+from asyncio import AbstractEventLoop
 from typing import Any, Awaitable, Generator, Iterable, Mapping, Sequence, final, overload
 
 from typing_extensions import Self, disjoint_base
@@ -108,8 +109,8 @@ class ReadyChunk:
 
 def decode_sse(reads: Sequence[bytes], max_event_bytes: int = ...) -> list[tuple[str, str, str | None]]: ...
 
-# Test hook (src/py_test_hooks.rs): panics at `where` only with TEKTON_LLM_TEST_PANICS=1.
-def _test_panic(where: str) -> Any: ...
+# Not stubbed: `_test_panic(where)` (src/py_test_hooks.rs) exists only in builds with the
+# `test-hooks` cargo feature (the test build, never a release wheel); tests/test_panics.py uses it.
 
 # -- Rhetor simulator (src/py_sim.rs) ----------------------------------------------------------
 
@@ -223,8 +224,6 @@ class BatchRunner:
     @property
     def closed(self) -> bool: ...
 
-def _at_exit() -> None: ...
-
 # -- tokens (src/py_tokens.rs) -----------------------------------------------------------------
 
 @overload
@@ -242,9 +241,10 @@ def tiktoken_rank_file(encoding_name: str) -> bytes: ...
 
 @final
 class LoopWaker:
-    def __new__(cls) -> LoopWaker: ...
     def fileno(self) -> int: ...
     def drain(self) -> None: ...
+
+def loop_waker(event_loop: AbstractEventLoop) -> LoopWaker: ...
 
 @final
 class AbortOnCancel:

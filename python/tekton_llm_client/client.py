@@ -467,7 +467,8 @@ class ChunkIterator:
     time (`ChunkStream`); leaving the loop early (or `aclose()`) closes the HTTP exchange.
 
     Two concrete classes share this logic: on the Rust path `__anext__` is native (a buffered
-    chunk is handed out without a coroutine), on the pure path it is the Python method below."""
+    chunk is handed out without a coroutine), on the pure path it is the Python method below.
+    Who calls what on which thread between this class and the native stream: docs/handoff.md."""
 
     def __init__(self, client: TektonLLMClient, messages: Messages, kw: CallArgs) -> None:
         self._client = client
@@ -584,8 +585,10 @@ except ImportError:  # no native module: the pure path serves every client
 else:
 
     class _RustChunkIterator(ChunkBuffer, ChunkIterator):
-        """The Rust path's iterator: `__anext__`, `_set_buffer` and `_clear_buffer` come from the
-        native `ChunkBuffer` (first in the MRO, src/py_chunk_iter.rs), which hands out a buffered
-        chunk without creating a coroutine; only the refill, once per batch, runs `_refill`."""
+        """The Rust path's iterator. The native `ChunkBuffer` (first in the MRO,
+        src/py_chunk_iter.rs) gives `__anext__`, `_set_buffer`, `_clear_buffer` and `_attach`: a
+        buffered chunk is handed out without a coroutine, and once a stream is attached the
+        stream refills the buffer from Rust; only the opening refill runs `_refill`
+        (docs/handoff.md)."""
 
     _NativeChunkIterator = _RustChunkIterator

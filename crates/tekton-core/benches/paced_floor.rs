@@ -12,7 +12,7 @@ use std::sync::Arc;
 use rhetor_sim::{SimConfig, Simulator};
 use serde_json::json;
 use tekton_core::protocol::v1::ChatRequest;
-use tekton_core::{ChunkBatch, ClientConfig, RhetorHttp, StreamEnd};
+use tekton_core::{ClientConfig, ReadyChunks, RhetorHttp, StreamEnd};
 
 const EVENTS: u64 = 50;
 const PACING_MS: u64 = 20;
@@ -42,10 +42,10 @@ fn thread_cpu_us() -> f64 {
 async fn drain(http: Arc<RhetorHttp>, rt: tokio::runtime::Handle, first_delay_ms: u64, id: usize) -> usize {
     let mut stream = http.stream_chat(&rt, &request(first_delay_ms), format!("paced-{id}")).unwrap();
     let mut n = 0;
-    let mut batch = ChunkBatch::default();
+    let mut ready = ReadyChunks::default();
     loop {
-        let end = stream.take(&mut batch).await;
-        n += batch.iter().count();
+        let end = stream.take(&mut ready).await;
+        n += ready.iter().count();
         match end {
             None => {}
             Some(StreamEnd::Finished) => return n,

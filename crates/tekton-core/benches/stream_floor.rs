@@ -11,7 +11,7 @@ use std::time::Instant;
 use rhetor_sim::{SimConfig, Simulator};
 use serde_json::json;
 use tekton_core::protocol::v1::ChatRequest;
-use tekton_core::{ChunkBatch, ClientConfig, RhetorHttp, StreamEnd};
+use tekton_core::{ClientConfig, ReadyChunks, RhetorHttp, StreamEnd};
 
 fn request(chunks: u64) -> ChatRequest {
     let mut req = ChatRequest {
@@ -27,10 +27,10 @@ fn request(chunks: u64) -> ChatRequest {
 async fn drain(http: Arc<RhetorHttp>, rt: tokio::runtime::Handle, chunks: u64, id: usize) -> usize {
     let mut stream = http.stream_chat(&rt, &request(chunks), format!("floor-{id}")).unwrap();
     let mut n = 0;
-    let mut batch = ChunkBatch::default();
+    let mut ready = ReadyChunks::default();
     loop {
-        let end = stream.take(&mut batch).await;
-        n += batch.iter().count();
+        let end = stream.take(&mut ready).await;
+        n += ready.iter().count();
         match end {
             None => {}
             Some(StreamEnd::Finished) => return n,

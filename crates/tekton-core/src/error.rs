@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-/// What went wrong, in PROTOCOL.md's terms. `name()` is the string Python maps to a class.
+/// What went wrong, in the terms of docs/protocol.md. `name()` is the string Python maps to a class.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
     InvalidRequest,
@@ -37,7 +37,7 @@ impl ErrorKind {
         }
     }
 
-    /// PROTOCOL.md's status table.
+    /// The status table of docs/protocol.md.
     pub fn from_status(status: u16) -> ErrorKind {
         match status {
             400 | 404 | 413 | 422 => ErrorKind::InvalidRequest,

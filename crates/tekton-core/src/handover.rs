@@ -1,4 +1,4 @@
-//! The hand-over between a stream's reader task and its consumer: one shared `ChunkBatch`
+//! The hand-over between a stream's reader task and its consumer: one shared `ReadyChunks`
 //! behind a mutex. The reader appends what one network read produced; the consumer swaps out
 //! everything ready at once. Buffers are swapped, not reallocated, so a long stream settles into
 //! no allocation per hand-over. Backpressure: a reader that is `capacity` chunks ahead waits
@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::Notify;
 
-use crate::chunk_batch::ChunkBatch;
 use crate::error::{CoreError, ErrorKind};
+use crate::ready_chunks::ReadyChunks;
 
 /// How a stream ended.
 #[derive(Debug)]
@@ -28,7 +28,7 @@ pub type OnReady = Box<dyn FnOnce() + Send>;
 
 #[derive(Default)]
 struct State {
-    batch: ChunkBatch,
+    ready: ReadyChunks,
     end: Option<StreamEnd>,
     producer_gone: bool,
     consumer_gone: bool,
@@ -51,10 +51,10 @@ impl Shared {
     }
 
     /// `last` chunks, then `end`; nothing once the stream has an end already.
-    fn end(&self, end: StreamEnd, last: &mut ChunkBatch) {
+    fn end(&self, end: StreamEnd, last: &mut ReadyChunks) {
         let mut state = self.lock();
         if state.end.is_none() {
-            state.batch.append(last);
+            state.ready.append(last);
             state.end = Some(end);
         }
         self.ready(state);
@@ -83,19 +83,19 @@ pub fn channel(capacity: usize) -> (ChunkSink, ChunkSource) {
         room: Notify::new(),
         capacity: capacity.max(1),
     });
-    (ChunkSink { shared: Arc::clone(&shared), local: ChunkBatch::default() }, ChunkSource { shared, ended: false })
+    (ChunkSink { shared: Arc::clone(&shared), local: ReadyChunks::default() }, ChunkSource { shared, ended: false })
 }
 
 /// The reader's end.
 pub struct ChunkSink {
     shared: Arc<Shared>,
     /// Chunks pushed since the last flush.
-    local: ChunkBatch,
+    local: ReadyChunks,
 }
 
 impl ChunkSink {
     /// Where the reader pushes chunks; they reach the consumer at the next `flush`.
-    pub fn batch(&mut self) -> &mut ChunkBatch {
+    pub fn chunks(&mut self) -> &mut ReadyChunks {
         &mut self.local
     }
 
@@ -110,11 +110,11 @@ impl ChunkSink {
                 if self.local.is_empty() {
                     return Ok(());
                 }
-                if state.batch.len() < self.shared.capacity {
-                    if state.batch.is_empty() {
-                        std::mem::swap(&mut state.batch, &mut self.local);
+                if state.ready.len() < self.shared.capacity {
+                    if state.ready.is_empty() {
+                        std::mem::swap(&mut state.ready, &mut self.local);
                     } else {
-                        state.batch.append(&mut self.local);
+                        state.ready.append(&mut self.local);
                     }
                     self.shared.ready(state);
                     return Ok(());
@@ -146,7 +146,7 @@ pub struct SinkGuard {
 
 impl SinkGuard {
     pub fn end_if_open(&self, end: StreamEnd) {
-        self.shared.end(end, &mut ChunkBatch::default());
+        self.shared.end(end, &mut ReadyChunks::default());
     }
 }
 
@@ -167,7 +167,7 @@ pub struct ChunkSource {
 impl ChunkSource {
     /// Every ready chunk into `out` (emptied first), without waiting. Returns the end once the
     /// stream is over; `out` may then still hold its last chunks. After the end: `Finished`.
-    pub fn try_take(&mut self, out: &mut ChunkBatch) -> Option<StreamEnd> {
+    pub fn try_take(&mut self, out: &mut ReadyChunks) -> Option<StreamEnd> {
         out.clear();
         if self.ended {
             return Some(StreamEnd::Finished);
@@ -179,13 +179,13 @@ impl ChunkSource {
     /// Take as `try_take` when chunks or the end are ready (`Some`, the end inside). Otherwise
     /// `None`, and `on_ready` will be called once they are (it replaces an earlier callback).
     /// This lets a consumer outside the runtime wait without a task: the reader tells it directly.
-    pub fn take_or_notify(&mut self, out: &mut ChunkBatch, on_ready: OnReady) -> Option<Option<StreamEnd>> {
+    pub fn take_or_notify(&mut self, out: &mut ReadyChunks, on_ready: OnReady) -> Option<Option<StreamEnd>> {
         out.clear();
         if self.ended {
             return Some(Some(StreamEnd::Finished));
         }
         let mut state = self.shared.lock();
-        if state.batch.is_empty() && state.end.is_none() && !state.producer_gone {
+        if state.ready.is_empty() && state.end.is_none() && !state.producer_gone {
             state.on_ready = Some(on_ready);
             return None;
         }
@@ -193,7 +193,7 @@ impl ChunkSource {
     }
 
     /// Wait until there are chunks or the end, then take as `try_take`.
-    pub async fn take(&mut self, out: &mut ChunkBatch) -> Option<StreamEnd> {
+    pub async fn take(&mut self, out: &mut ReadyChunks) -> Option<StreamEnd> {
         loop {
             let end = self.try_take(out);
             if end.is_some() || !out.is_empty() {
@@ -209,11 +209,11 @@ fn take_locked(
     shared: &Shared,
     ended: &mut bool,
     mut state: MutexGuard<'_, State>,
-    out: &mut ChunkBatch,
+    out: &mut ReadyChunks,
 ) -> Option<StreamEnd> {
-    let took = !state.batch.is_empty();
+    let took = !state.ready.is_empty();
     if took {
-        std::mem::swap(&mut state.batch, out);
+        std::mem::swap(&mut state.ready, out);
     }
     let end = match state.end.take() {
         Some(end) => Some(end),
@@ -247,20 +247,20 @@ mod tests {
         StreamEvent { chunk: Some(text.into()), ..StreamEvent::default() }
     }
 
-    fn texts(b: &ChunkBatch) -> Vec<String> {
+    fn texts(b: &ReadyChunks) -> Vec<String> {
         b.iter().map(|c| c.text.to_owned()).collect()
     }
 
     #[tokio::test]
     async fn chunks_then_end_in_order() {
         let (mut sink, mut source) = channel(8);
-        sink.batch().push(&chunk("a"));
+        sink.chunks().push(&chunk("a"));
         sink.flush().await.unwrap();
-        sink.batch().push(&chunk("b"));
+        sink.chunks().push(&chunk("b"));
         sink.flush().await.unwrap();
-        sink.batch().push(&chunk("c"));
+        sink.chunks().push(&chunk("c"));
         sink.end(StreamEnd::Finished).await;
-        let mut out = ChunkBatch::default();
+        let mut out = ReadyChunks::default();
         let end = source.take(&mut out).await;
         assert_eq!(texts(&out), ["a", "b", "c"]);
         assert!(matches!(end, Some(StreamEnd::Finished)));
@@ -271,13 +271,13 @@ mod tests {
     #[tokio::test]
     async fn a_full_hand_over_waits_for_the_consumer() {
         let (mut sink, mut source) = channel(2);
-        sink.batch().push(&chunk("a"));
-        sink.batch().push(&chunk("b"));
+        sink.chunks().push(&chunk("a"));
+        sink.chunks().push(&chunk("b"));
         sink.flush().await.unwrap();
-        sink.batch().push(&chunk("c"));
+        sink.chunks().push(&chunk("c"));
         let blocked = tokio::time::timeout(std::time::Duration::from_millis(50), sink.flush()).await;
         assert!(blocked.is_err(), "the reader must wait while the consumer is 2 chunks behind");
-        let mut out = ChunkBatch::default();
+        let mut out = ReadyChunks::default();
         assert!(source.try_take(&mut out).is_none());
         assert_eq!(texts(&out), ["a", "b"]);
         sink.flush().await.unwrap();
@@ -288,9 +288,9 @@ mod tests {
     #[tokio::test]
     async fn a_gone_consumer_stops_the_reader() {
         let (mut sink, source) = channel(1);
-        sink.batch().push(&chunk("a"));
+        sink.chunks().push(&chunk("a"));
         sink.flush().await.unwrap();
-        sink.batch().push(&chunk("b"));
+        sink.chunks().push(&chunk("b"));
         let waiting = tokio::spawn(async move { sink.flush().await });
         tokio::task::yield_now().await;
         drop(source);
@@ -302,7 +302,7 @@ mod tests {
         use std::sync::atomic::{AtomicUsize, Ordering};
         let (mut sink, mut source) = channel(8);
         let calls = Arc::new(AtomicUsize::new(0));
-        let mut out = ChunkBatch::default();
+        let mut out = ReadyChunks::default();
         let counter = Arc::clone(&calls);
         let waited = source.take_or_notify(
             &mut out,
@@ -311,9 +311,9 @@ mod tests {
             }),
         );
         assert!(waited.is_none(), "nothing is ready yet");
-        sink.batch().push(&chunk("a"));
+        sink.chunks().push(&chunk("a"));
         sink.flush().await.unwrap();
-        sink.batch().push(&chunk("b"));
+        sink.chunks().push(&chunk("b"));
         sink.flush().await.unwrap();
         assert_eq!(calls.load(Ordering::SeqCst), 1, "told once, not per flush");
         let taken = source.take_or_notify(&mut out, Box::new(|| {}));
@@ -327,7 +327,7 @@ mod tests {
         let (sink, mut source) = channel(8);
         let told = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&told);
-        let mut out = ChunkBatch::default();
+        let mut out = ReadyChunks::default();
         assert!(source.take_or_notify(&mut out, Box::new(move || flag.store(true, Ordering::SeqCst))).is_none());
         let guard = sink.guard();
         drop(sink);
@@ -342,7 +342,7 @@ mod tests {
         let guard = sink.guard();
         drop(sink);
         drop(guard);
-        let mut out = ChunkBatch::default();
+        let mut out = ReadyChunks::default();
         assert!(matches!(source.take(&mut out).await, Some(StreamEnd::Failed { .. })));
     }
 }

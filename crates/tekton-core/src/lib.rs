@@ -3,7 +3,6 @@
 
 pub mod activity;
 pub mod batch;
-pub mod chunk_batch;
 pub mod clock;
 pub mod config;
 pub mod error;
@@ -11,16 +10,17 @@ pub mod handover;
 pub mod http;
 pub mod panic_guard;
 pub mod protocol;
+pub mod ready_chunks;
 pub mod retry;
 pub mod sse;
 pub mod stream;
 pub mod tls;
 pub mod ws;
 
-pub use chunk_batch::{ChunkBatch, ChunkView};
 pub use config::ClientConfig;
 pub use error::{CoreError, CoreResult, ErrorKind};
 pub use handover::StreamEnd;
 pub use http::{CompletionOut, LogSink, RhetorHttp};
+pub use ready_chunks::{ChunkView, ReadyChunks};
 pub use reqwest::Method;
 pub use stream::ChatStream;

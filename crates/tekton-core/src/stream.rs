@@ -1,6 +1,6 @@
 //! A streamed chat: a reader task on the runtime turns SSE bytes into chunks and hands them to
 //! the consumer (`handover`): every chunk of a network read in one step, and the consumer takes
-//! every ready chunk at once, so one hop into Python carries a batch.
+//! every ready chunk at once, so one hop into Python carries all of them (`ReadyChunks`).
 //!
 //! Retry rule: an attempt that fails before the first content chunk was delivered is retried like
 //! any call; after that, the failure is delivered as the stream's end (after the chunks already read),
@@ -15,12 +15,12 @@ use bytes::Bytes;
 use reqwest::Method;
 use tokio::task::JoinHandle;
 
-use crate::chunk_batch::ChunkBatch;
 use crate::error::{CoreError, ErrorKind};
 use crate::handover::{self, ChunkSink, ChunkSource, StreamEnd};
 use crate::http::{closed_error, transport_error, RhetorHttp};
 use crate::panic_guard;
 use crate::protocol::v1::{ChatRequest, StreamEvent};
+use crate::ready_chunks::ReadyChunks;
 use crate::retry::delay_before_retry;
 use crate::sse::{SseDecoder, SseSink};
 
@@ -43,18 +43,18 @@ impl Drop for ChatStream {
 impl ChatStream {
     /// Wait for chunks or the end, then take every ready chunk into `out` (emptied first).
     /// Returns the end once the stream is over (`out` may still hold its last chunks).
-    pub async fn take(&mut self, out: &mut ChunkBatch) -> Option<StreamEnd> {
+    pub async fn take(&mut self, out: &mut ReadyChunks) -> Option<StreamEnd> {
         self.source.take(out).await
     }
 
     /// `take` without waiting: `out` may come back empty.
-    pub fn try_take(&mut self, out: &mut ChunkBatch) -> Option<StreamEnd> {
+    pub fn try_take(&mut self, out: &mut ReadyChunks) -> Option<StreamEnd> {
         self.source.try_take(out)
     }
 
     /// `take` without a task: `Some(end)` when chunks or the end were ready, else `None` and
     /// `on_ready` runs (on the reader's thread) once they are.
-    pub fn take_or_notify(&mut self, out: &mut ChunkBatch, on_ready: handover::OnReady) -> Option<Option<StreamEnd>> {
+    pub fn take_or_notify(&mut self, out: &mut ReadyChunks, on_ready: handover::OnReady) -> Option<Option<StreamEnd>> {
         self.source.take_or_notify(out, on_ready)
     }
 
@@ -213,10 +213,10 @@ impl RhetorHttp {
                 continue;
             }
             if matches!(read, Ok(Ok(Some(_)))) {
-                sink.batch().set_received_ns(crate::clock::monotonic_ns());
+                sink.chunks().set_received_ns(crate::clock::monotonic_ns());
             }
             let mut events =
-                EventReader { batch: sink.batch(), delivered: &mut *delivered, saw_done, failure: None, seen: 0 };
+                EventReader { out: sink.chunks(), delivered: &mut *delivered, saw_done, failure: None, seen: 0 };
             let at_eof = match read {
                 Err(_) if saw_done => return AttemptEnd::Finished,
                 Err(_) => return failed(idle_error(idle, request_id, "no stream event")),
@@ -267,9 +267,9 @@ impl RhetorHttp {
     }
 }
 
-/// Decodes each SSE event of one read in place (no copy of its strings) into the batch.
+/// Decodes each SSE event of one read in place (no copy of its strings) into `out`.
 struct EventReader<'a> {
-    batch: &'a mut ChunkBatch,
+    out: &'a mut ReadyChunks,
     delivered: &'a mut bool,
     saw_done: bool,
     /// The first event that ends the attempt (bad JSON, an error event); later ones are ignored.
@@ -285,7 +285,7 @@ impl SseSink for EventReader<'_> {
         }
         if data == "[DONE]" {
             self.saw_done = true;
-            self.batch.push(&StreamEvent { done: true, ..StreamEvent::default() });
+            self.out.push(&StreamEvent { done: true, ..StreamEvent::default() });
             return;
         }
         let event = match serde_json::from_str::<StreamEvent<'_>>(data) {
@@ -314,7 +314,7 @@ impl SseSink for EventReader<'_> {
                 *self.delivered = true;
             }
         }
-        self.batch.push(&event);
+        self.out.push(&event);
     }
 }
 

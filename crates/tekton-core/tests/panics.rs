@@ -5,16 +5,16 @@
 use std::time::Duration;
 
 use tekton_core::protocol::v1::StreamEvent;
-use tekton_core::{ChatStream, ChunkBatch, ErrorKind, StreamEnd};
+use tekton_core::{ChatStream, ErrorKind, ReadyChunks, StreamEnd};
 
 /// Every chunk text, and how the stream ended.
 async fn drain(stream: &mut ChatStream) -> (Vec<String>, StreamEnd) {
     let mut texts = Vec::new();
     let all = async {
-        let mut batch = ChunkBatch::default();
+        let mut ready = ReadyChunks::default();
         loop {
-            let end = stream.take(&mut batch).await;
-            texts.extend(batch.iter().map(|c| c.text.to_owned()));
+            let end = stream.take(&mut ready).await;
+            texts.extend(ready.iter().map(|c| c.text.to_owned()));
             if let Some(end) = end {
                 return end;
             }
@@ -29,7 +29,7 @@ async fn reader_panic_after_a_chunk_is_an_error_item() {
     let rt = tokio::runtime::Handle::current();
     let mut stream = ChatStream::spawn(&rt, "rid-1".into(), 8, |mut sink| async move {
         let ev = StreamEvent { chunk: Some("partial".into()), ..StreamEvent::default() };
-        sink.batch().push(&ev);
+        sink.chunks().push(&ev);
         sink.flush().await.unwrap();
         panic!("deliberate reader panic");
     });
@@ -56,7 +56,7 @@ async fn a_clean_reader_ends_without_an_error() {
     let rt = tokio::runtime::Handle::current();
     let mut stream = ChatStream::spawn(&rt, "rid-3".into(), 1, |mut sink| async move {
         let ev = StreamEvent { chunk: Some("all".into()), done: true, ..StreamEvent::default() };
-        sink.batch().push(&ev);
+        sink.chunks().push(&ev);
         sink.end(StreamEnd::Finished).await;
     });
     let (texts, end) = drain(&mut stream).await;

@@ -1,11 +1,12 @@
-//! Rhetor protocol v1 bodies (PROTOCOL.md). Readers accept snake_case and camelCase.
+//! Rhetor protocol v1 bodies (docs/protocol.md). Readers accept snake_case and camelCase. The
+//! older dialects do not use these types (they are translated in Python, `dialects/`).
 
 use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-/// A chat call as the facade describes it; encoded per dialect.
+/// A chat call as the facade describes it, encoded as a v1 body.
 #[derive(Debug, Clone, Default)]
 pub struct ChatRequest {
     /// Messages as given (dicts may carry extra fields such as `tool_calls`).

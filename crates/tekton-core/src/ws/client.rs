@@ -12,10 +12,10 @@ use tokio::time::{timeout_at, Instant};
 use crate::error::{CoreError, CoreResult, ErrorKind};
 use crate::handover::OnReady;
 use crate::ws::config::WsConfig;
+use crate::ws::connection_guard::guarded;
 use crate::ws::event_queue::Taken;
 use crate::ws::events::WsEvent;
 use crate::ws::handshake::open_socket;
-use crate::ws::panic::guarded;
 use crate::ws::reconnect::supervise;
 use crate::ws::shared::Shared;
 
@@ -166,7 +166,9 @@ impl WsClient {
 
     /// Test hook (not API): a client with request `request_id` in flight on a pretend socket
     /// whose connection task panics at once, to check that the panic reaches the caller as
-    /// errors and a finished event queue. Must run inside the tokio runtime.
+    /// errors and a finished event queue. Must run inside the tokio runtime. Only in test builds
+    /// (the `test-hooks` feature).
+    #[cfg(any(test, feature = "test-hooks"))]
     #[doc(hidden)]
     #[allow(clippy::panic)]
     pub fn with_panicking_connection(config: WsConfig, request_id: &str) -> CoreResult<WsClient> {

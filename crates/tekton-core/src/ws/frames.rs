@@ -1,16 +1,17 @@
-//! Rhetor /ws frames (PROTOCOL.md, WebSocket section): decoding what the server sends and
+//! Rhetor /ws frames (docs/protocol.md, WebSocket section): decoding what the server sends and
 //! encoding what the client sends. Pure functions, no I/O.
 //!
 //! Readers accept the camelCase spelling of every field (`requestId`, `finishReason`, …) and a
-//! frame type in any letter case, as PROTOCOL.md asks of every reader.
+//! frame type in any letter case, as docs/protocol.md asks of every reader.
 
 use serde_json::{json, Map, Value};
 
 use crate::error::ErrorKind;
 
-/// Token counts as the server reported them.
+/// Token counts as a WebSocket frame reports them, the total filled in when missing (the HTTP
+/// path's `protocol::Usage` keeps a missing total as None; both become `models.Usage`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Usage {
+pub struct FrameUsage {
     pub prompt_tokens: i64,
     pub completion_tokens: i64,
     pub total_tokens: i64,
@@ -25,7 +26,7 @@ pub struct ChunkFrame {
     pub finish_reason: Option<String>,
     pub model: Option<String>,
     pub provider: Option<String>,
-    pub usage: Option<Usage>,
+    pub usage: Option<FrameUsage>,
     pub context_id: Option<String>,
     pub fallback: bool,
     pub timestamp: Option<String>,
@@ -41,7 +42,7 @@ pub struct ResponseFrame {
     pub model: Option<String>,
     pub provider: Option<String>,
     pub finish_reason: Option<String>,
-    pub usage: Option<Usage>,
+    pub usage: Option<FrameUsage>,
     pub context_id: Option<String>,
     pub fallback: bool,
     pub timestamp: Option<String>,
@@ -229,19 +230,19 @@ fn boolean(obj: &Map<String, Value>, snake: &str, camel: &str) -> bool {
     field(obj, snake, camel).and_then(Value::as_bool).unwrap_or(false)
 }
 
-fn usage(obj: &Map<String, Value>) -> Option<Usage> {
+fn usage(obj: &Map<String, Value>) -> Option<FrameUsage> {
     let Some(Value::Object(u)) = obj.get("usage") else {
         return None;
     };
     Some(usage_of(u))
 }
 
-fn usage_of(u: &Map<String, Value>) -> Usage {
+fn usage_of(u: &Map<String, Value>) -> FrameUsage {
     let int = |names: &[&str]| names.iter().find_map(|n| u.get(*n).and_then(Value::as_i64));
     let prompt = int(&["prompt_tokens", "promptTokens", "input_tokens"]).unwrap_or(0);
     let completion = int(&["completion_tokens", "completionTokens", "output_tokens"]).unwrap_or(0);
     let total = int(&["total_tokens", "totalTokens"]).unwrap_or(prompt + completion);
-    Usage { prompt_tokens: prompt, completion_tokens: completion, total_tokens: total }
+    FrameUsage { prompt_tokens: prompt, completion_tokens: completion, total_tokens: total }
 }
 
 /// The start of a bad frame, for error messages (never the whole frame: it may be huge).
@@ -253,7 +254,7 @@ fn preview(text: &str) -> String {
     }
 }
 
-/// The error kind of a server `ERROR`: its HTTP status when it has one that PROTOCOL.md maps,
+/// The error kind of a server `ERROR`: its HTTP status when it has one that docs/protocol.md maps,
 /// else its code.
 pub fn kind_for_error(code: Option<&str>, status: Option<u16>) -> ErrorKind {
     match status.map(ErrorKind::from_status) {
@@ -354,7 +355,7 @@ mod tests {
         assert_eq!(c.chunk, "Hi");
         assert!(c.done);
         assert_eq!(c.finish_reason.as_deref(), Some("stop"));
-        assert_eq!(c.usage, Some(Usage { prompt_tokens: 2, completion_tokens: 3, total_tokens: 5 }));
+        assert_eq!(c.usage, Some(FrameUsage { prompt_tokens: 2, completion_tokens: 3, total_tokens: 5 }));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Multiplexed WebSocket client for Rhetor's /ws (PROTOCOL.md, WebSocket section).
+//! Multiplexed WebSocket client for Rhetor's /ws (docs/protocol.md, WebSocket section).
 //!
 //! One socket carries many requests. `handshake` opens and registers it, `session` runs it,
 //! `reconnect` brings it back after the server closes it, `router` ties each server frame to its
@@ -7,12 +7,12 @@
 
 mod client;
 mod config;
+mod connection_guard;
 mod event_queue;
 mod events;
 mod frames;
 mod handshake;
 mod log;
-mod panic;
 mod reconnect;
 mod router;
 mod session;
@@ -24,7 +24,7 @@ pub use event_queue::Taken;
 pub use events::WsEvent;
 pub use frames::{
     decode_server_frame, encode_cancel, encode_register, kind_for_code, kind_for_error, ChunkFrame, ErrorFrame,
-    MalformedFrame, ResponseFrame, ServerFrame, Usage,
+    FrameUsage, MalformedFrame, ResponseFrame, ServerFrame,
 };
 pub use reconnect::reconnect_delay;
 pub use router::{Routed, Router};

@@ -47,7 +47,7 @@ struct Chunk {
     received_ns: u64,
 }
 
-/// One chunk of a batch, borrowed.
+/// One ready chunk, borrowed.
 #[derive(Debug, Clone, Copy)]
 pub struct ChunkView<'a> {
     pub text: &'a str,
@@ -56,14 +56,14 @@ pub struct ChunkView<'a> {
     pub finish_reason: Option<&'a str>,
     pub usage: Option<&'a Usage>,
     pub meta: &'a ChunkMeta,
-    /// Equal indexes within a batch mean equal metadata.
+    /// Equal indexes within one `ReadyChunks` mean equal metadata.
     pub meta_index: usize,
     /// When the bytes of this chunk were read from the socket (`clock::monotonic_ns`), 0 if unknown.
     pub received_ns: u64,
 }
 
 #[derive(Debug, Default)]
-pub struct ChunkBatch {
+pub struct ReadyChunks {
     text: String,
     chunks: Vec<Chunk>,
     metas: Vec<ChunkMeta>,
@@ -71,7 +71,7 @@ pub struct ChunkBatch {
     received_ns: u64,
 }
 
-impl ChunkBatch {
+impl ReadyChunks {
     pub fn len(&self) -> usize {
         self.chunks.len()
     }
@@ -134,8 +134,8 @@ impl ChunkBatch {
         });
     }
 
-    /// Move every chunk of `other` to the end of this batch; `other` is left empty.
-    pub fn append(&mut self, other: &mut ChunkBatch) {
+    /// Move every chunk of `other` to the end of these; `other` is left empty.
+    pub fn append(&mut self, other: &mut ReadyChunks) {
         let text_base = self.text.len();
         let meta_base = self.metas.len();
         self.text.push_str(&other.text);
@@ -181,7 +181,7 @@ mod tests {
 
     #[test]
     fn repeated_metadata_is_stored_once() {
-        let mut b = ChunkBatch::default();
+        let mut b = ReadyChunks::default();
         b.push(&ev(r#"{"chunk":"a","model":"m","provider":"p"}"#));
         b.push(&ev(r#"{"chunk":"b","model":"m","provider":"p"}"#));
         b.push(&ev(r#"{"chunk":"c","model":"n","provider":"p","done":true,"finish_reason":"stop"}"#));
@@ -196,9 +196,9 @@ mod tests {
 
     #[test]
     fn append_keeps_order_and_fields() {
-        let mut a = ChunkBatch::default();
+        let mut a = ReadyChunks::default();
         a.push(&ev(r#"{"chunk":"one","model":"m"}"#));
-        let mut b = ChunkBatch::default();
+        let mut b = ReadyChunks::default();
         b.push(&ev(r#"{"chunk":"two","model":"x","usage":{"prompt_tokens":1,"completion_tokens":2}}"#));
         b.push(&ev(r#"{"chunk":"three","model":"x"}"#));
         a.append(&mut b);
