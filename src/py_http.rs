@@ -32,8 +32,8 @@ impl HttpClient {
     #[new]
     #[pyo3(signature = (base_url, component_id, *, auth_token=None, timeout=30.0, connect_timeout=5.0,
         stream_idle_timeout=None, max_retries=3, backoff_initial=0.5, backoff_max=8.0,
-        max_retry_after=60.0, pool_max_idle_per_host=100, max_response_bytes=64<<20,
-        max_event_bytes=8<<20, headers=None, ca_bundle=None))]
+        max_retry_after=60.0, pool_max_idle_per_host=100, max_response_bytes=67_108_864,
+        max_event_bytes=8_388_608, headers=None, ca_bundle=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         base_url: String,

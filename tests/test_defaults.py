@@ -26,8 +26,6 @@ def _defaults(fn: Callable[..., Any]) -> Dict[str, Any]:
 def _check(found: Mapping[str, Any], expected: Mapping[str, float], where: str) -> None:
     for name, value in expected.items():
         assert name in found, f"{where} has no default for {name}"
-        if found[name] is Ellipsis:  # a native default its text signature does not spell out
-            continue
         assert found[name] == value, f"{where}: {name} defaults to {found[name]!r}, config says {value!r}"
 
 
