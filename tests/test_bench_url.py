@@ -21,8 +21,9 @@ from .test_cli import cli, spawn, wait_for
 STATS = ("mean", "p50", "p90", "p95", "p99", "p999", "max")
 PACED = '{"first_chunk_delay_ms": 50, "chunk_delay_ms": 10, "chunks": 20}'
 
-# api, backend: the Rhetor endpoint on both client backends, the OpenAI endpoint on httpx.
-TARGETS = [("rhetor", "rust"), ("rhetor", "python"), ("openai", "rust")]
+# api, backend: both endpoints on both paths (rust: sent and timed by the I/O thread; python:
+# the pure backend for Rhetor, httpx for OpenAI).
+TARGETS = [("rhetor", "rust"), ("rhetor", "python"), ("openai", "rust"), ("openai", "python")]
 
 
 def assert_run_shape(run: Dict[str, Any]) -> None:

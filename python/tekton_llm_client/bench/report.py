@@ -10,7 +10,7 @@ import sys
 from typing import Any, Dict, List, Optional, TextIO
 
 from .._version import __version__
-from .stats import PRECISION, summarize_ns
+from .histogram import PRECISION, summarize_ns
 
 # Above these, the client's own delays are large enough to distort what it measures.
 LAG_P99_LIMIT_MS = 1.0
@@ -120,7 +120,11 @@ def print_table(runs: List[Dict[str, Any]], out: TextIO) -> None:
     print("  ".join(h.rjust(w) for h, w in zip(header, widths, strict=True)), file=out)
     for r in rows:
         print("  ".join(v.rjust(w) for v, w in zip(r, widths, strict=True)), file=out)
-    print("(times in ms, measured from each request's scheduled send time; percentiles exact)", file=out)
+    print(
+        "(times in ms, measured from each request's scheduled send time; percentiles to 3 significant "
+        "digits (HDR-style histograms), max exact)",
+        file=out,
+    )
     for run in runs:
         c = run["config"]
         tag = f"rate {c['rate']:g}/s" if c["mode"] == "open" else f"conc {c['concurrency']}"
