@@ -130,6 +130,7 @@ def _round(v: Any) -> Any:
     return round(v, 3) if isinstance(v, float) else v
 
 
+@pytest.mark.timeout(1800)  # guidellm at 1,000/s on 2 shared cores takes minutes
 @pytest.mark.parametrize("rate", RATES)
 def test_accuracy(sim_url: str, truth: Dict[str, float], tmp_path: Path, rate: float) -> None:
     count = int(rate * SECONDS)

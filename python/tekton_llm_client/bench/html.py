@@ -11,6 +11,7 @@ from typing import Any, Dict, List, Sequence, Tuple
 
 from .metrics import RunAggregate
 from .record import RequestRecord
+from .report import client_limit
 
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
 CDF_POINTS = 400
@@ -200,6 +201,9 @@ def render(document: Dict[str, Any], samples: Sequence[RunSamples]) -> str:
     notes = "".join(
         f"<li>{_esc(run_label(r))}: {_esc(n)}</li>" for r in runs for n in r.get("notes", []) + r["client"]["warnings"]
     )
+    limit = client_limit(runs)
+    if limit:
+        notes += f"<li><b>{_esc(limit)}</b></li>"
     sections = [
         _table(runs),
         f"<ul>{notes}</ul>" if notes else "",

@@ -63,6 +63,25 @@ def self_check(run: Dict[str, Any], cpu_s: float, elapsed_s: float, loop_lag_ns:
     }
 
 
+def client_limit(runs: List[Dict[str, Any]]) -> Optional[str]:
+    """Across the open-loop runs, from which rate the client's own figures stop being
+    trustworthy (the lowest rate with a warning), said plainly; None with fewer than two
+    open-loop runs or when every run was trustworthy."""
+    opened = sorted((r for r in runs if r["config"]["mode"] == "open"), key=lambda r: r["config"]["rate"])
+    if len(opened) < 2:
+        return None
+    bad = [r for r in opened if not r["client"]["trustworthy"]]
+    if not bad:
+        return None
+    first = bad[0]["config"]["rate"]
+    good = [r["config"]["rate"] for r in opened if r["client"]["trustworthy"] and r["config"]["rate"] < first]
+    kept = f"trustworthy up to {max(good):g}/s; " if good else ""
+    return (
+        f"this client's figures stop being trustworthy from {first:g}/s ({kept}from there they "
+        "include its own delays or its --max-concurrency wait: see the warnings)"
+    )
+
+
 def write_json(path: str, document: Dict[str, Any]) -> None:
     """Writes the whole document atomically (a reader never sees half a file); "-" is stdout."""
     text = json.dumps(document, indent=2, sort_keys=False)
@@ -141,3 +160,6 @@ def print_table(runs: List[Dict[str, Any]], out: TextIO) -> None:
             print(f"{tag}: note: {note}", file=out)
         for warning in run["client"]["warnings"]:
             print(f"{tag}: warning: {warning}", file=out)
+    limit = client_limit(runs)
+    if limit:
+        print(f"note: {limit}", file=out)
