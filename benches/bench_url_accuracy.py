@@ -41,7 +41,7 @@ from .conftest import _server, record
 KNOBS = ["--first-chunk-delay-ms", "50", "--chunk-delay-ms", "10", "--chunks", "20"]
 RATES = [float(r) for r in os.environ.get("TEKTON_BENCH_URL_RATES", "10,200,1000").split(",")]
 SECONDS = 3  # of sending per rate
-TRUTH_REQUESTS = 30
+TRUTH_REQUESTS = 60
 GOAL = {"ttft_p50": 1.0, "ttft_p99": 1.0, "itl_p50": 0.5, "rate_pct": 1.0, "lag_p99": 1.0}
 
 # rate -> contender -> figures (errors against the truth), for the verdict

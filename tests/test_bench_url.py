@@ -5,6 +5,7 @@ not fine timing."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import threading
@@ -585,3 +586,68 @@ def test_the_summary_says_from_which_rate_the_client_stops_being_trustworthy(
     first = "1/s" if not slow["client"]["trustworthy"] else "40/s"
     assert f"note: this client's figures stop being trustworthy from {first}" in r.stdout
     assert "stop being trustworthy from" in page.read_text()
+
+
+class CuttingPeer:
+    """Sends the headers and one event with text of a longer stream, then drops the connection:
+    a stream cut after output."""
+
+    def __init__(self, api: str) -> None:
+        self.api = api
+        self.peer = PeerServer(self.answer)
+
+    def answer(self, request: Request) -> bytes:
+        if "/health" in request.path:
+            return response(200, {"status": "ok", "version": "1"})
+        first: Dict[str, Any] = (
+            {"choices": [{"index": 0, "delta": {"content": "hello"}}]}
+            if self.api == "openai"
+            else {"chunk": "hello", "done": False}
+        )
+        whole = sse(first, first, "[DONE]" if self.api == "openai" else {"chunk": "", "done": True})
+        cut = whole[: whole.index(b"\n\n", whole.index(b"data:")) + 2]
+        peer = self.peer
+        asyncio.get_running_loop().call_later(0.2, lambda: [w.close() for w in peer._writers])
+        return cut
+
+
+@pytest.mark.parametrize(
+    "api,backend,kind",
+    [
+        ("rhetor", "rust", "StreamInterruptedError"),
+        ("openai", "rust", "StreamInterruptedError"),
+        ("openai", "python", "StreamInterruptedError"),
+        ("rhetor", "python", "StreamErrorEvent"),  # the pure backend does not say which error
+    ],
+)
+def test_a_stream_cut_after_output_is_counted_by_its_kind(tmp_path: Path, api: str, backend: str, kind: str) -> None:
+    cutting = CuttingPeer(api)
+    out = tmp_path / "bench.json"
+    with cutting.peer:
+        r = cli(
+            "bench",
+            "--url",
+            cutting.peer.url,
+            "--api",
+            api,
+            "--backend",
+            backend,
+            "--dialect",
+            "v1",
+            "--model",
+            "m",
+            "--concurrency",
+            "1",
+            "--requests",
+            "3",
+            "--warmup",
+            "0",
+            "--timeout",
+            "10",
+            "--json",
+            str(out),
+            timeout=120,
+        )
+    assert r.returncode == 1, r.stderr
+    [run] = load(out)["runs"]
+    assert run["requests"]["errors_by_kind"] == {kind: 3}, run["requests"]

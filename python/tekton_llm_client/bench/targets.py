@@ -39,9 +39,9 @@ async def drain_native(record: RequestRecord, open_stream: Callable[[], Any]) ->
 
 def _error_class(kind: Optional[str]) -> Optional[str]:
     """The exception class name of a core error kind (what a failure before output raises)."""
-    from ..exceptions import _KIND_CLASSES
+    from ..exceptions import error_from_kind
 
-    return _KIND_CLASSES[kind].__name__ if kind in _KIND_CLASSES else None
+    return type(error_from_kind(kind, "")).__name__ if kind else None
 
 
 class RhetorTarget:
