@@ -81,3 +81,23 @@ def test_memory_does_not_grow_with_the_number_of_values() -> None:
 def test_an_empty_histogram_reports_none() -> None:
     s = Histogram().summary_ms()
     assert s["count"] == 0 and all(s[k] is None for k in ("mean", "p50", "p99", "p999", "max"))
+
+
+def test_a_request_is_folded_into_the_run_and_its_chunk_times_dropped() -> None:
+    from tekton_llm_client.bench.metrics import RunAggregate
+    from tekton_llm_client.bench.record import RequestRecord
+
+    run = RunAggregate("gpt-4o", None)
+    for i in range(3):
+        r = RequestRecord(i, scheduled_ns=1_000_000_000, sent_ns=1_000_500_000)
+        r.chunk_ns = [1_050_000_000 + 10_000_000 * k for k in range(20)]
+        r.text_parts = ["x"] * 20
+        r.usage_output_tokens = 20
+        r.end_ns = r.chunk_ns[-1]
+        r.finished = True
+        run.fold(r)
+        run.fold(r)  # once only
+        assert r.chunk_ns == [] and r.text_parts == [] and r.first_chunk_ns == 1_050_000_000
+    assert run.completed == 3 and run.ttft.count == 3 and run.itl.count == 3 * 19
+    assert run.ttft.summary_ms()["max"] == 50.0 and run.lag.summary_ms()["max"] == 0.5
+    assert abs(run.itl.summary_ms()["p50"] - 10.0) <= 10.0 * RELATIVE_ERROR
