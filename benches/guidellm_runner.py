@@ -11,8 +11,10 @@ schedule lag and the achieved rate."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -41,6 +43,27 @@ def _offline_env() -> Dict[str, str]:
     return {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 
 
+def _run_group(argv: List[str], timeout: float) -> "subprocess.CompletedProcess[str]":
+    """Runs guidellm in a session of its own and, however this ends (a timeout, Ctrl-C, the
+    bench's own timeout), kills the whole group: its worker processes too, which would
+    otherwise go on loading the machine the next measurements run on."""
+    proc = subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_offline_env(),
+        start_new_session=True,
+    )
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+        return subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
 def run(url: str, rate: float, count: int, workdir: Path) -> Dict[str, List[float]]:
     root = venv()
     if root is None:
@@ -55,7 +78,7 @@ def run(url: str, rate: float, count: int, workdir: Path) -> Dict[str, List[floa
             timeout=300,
         )
     out = workdir / f"guidellm-{rate:g}.json"
-    proc = subprocess.run(
+    proc = _run_group(
         [
             str(root / "bin" / "guidellm"),
             "run",
@@ -73,9 +96,6 @@ def run(url: str, rate: float, count: int, workdir: Path) -> Dict[str, List[floa
             f"kind=json,path={out}",
             "--disable-console-interactive",
         ],
-        capture_output=True,
-        text=True,
-        env=_offline_env(),
         timeout=900,
     )
     if proc.returncode != 0 or not out.exists():
