@@ -63,7 +63,7 @@ def measure(url: str, count: int, period_s: float = 1.0) -> Dict[str, List[float
             due += period_s
             sent, arrivals = one_request(conn)
             ttft.append((arrivals[0] - sent) / 1e6)
-            itl.extend((b - a) / 1e6 for a, b in zip(arrivals, arrivals[1:]))
+            itl.extend((b - a) / 1e6 for a, b in zip(arrivals, arrivals[1:], strict=False))
     finally:
         conn.close()
     return {"ttft": ttft, "itl": itl}
