@@ -144,21 +144,29 @@ impl HttpClient {
     ) -> PyResult<ChunkStream> {
         let req = self.request(messages, system_prompt, context_id, provider_id, model_id, options)?;
         let rid = request_id.unwrap_or_else(new_request_id);
-        let start = async move {
-            let (fire, fired) = tokio::sync::oneshot::channel::<()>();
-            let job: crate::wake_timer::Job = Box::new(move || {
-                let _ = fire.send(());
-            });
-            // Off the runtime or without a timer, the job comes back: start now.
-            if let Err(job) = crate::wake_timer::run_at(at_ns, job) {
-                job();
-            }
-            let _ = fired.await;
-        };
         let stream = self
             .inner
-            .stream_chat_at(&runtime::handle()?, &req, rid.clone(), start)
+            .stream_chat_at(&runtime::handle()?, &req, rid.clone(), start_at(at_ns))
             .map_err(|e| Python::attach(|py| to_py_err(py, &e)))?;
+        Ok(ChunkStream::from_stream(stream))
+    }
+
+    /// An OpenAI-compatible stream (`POST path` with the JSON `body`, which should ask for
+    /// `stream: true`), sent by the I/O thread at `at_ns` like `stream_chat_at`. Its chunks: one
+    /// per `choices[0].delta.content`, then a `done` chunk with the `usage` the server sent last.
+    /// Errors are typed as for Rhetor streams; never retried.
+    #[pyo3(signature = (path, body, *, at_ns, request_id=None))]
+    fn stream_openai_at(
+        &self,
+        path: &str,
+        body: &Bound<'_, PyAny>,
+        at_ns: u64,
+        request_id: Option<String>,
+    ) -> PyResult<ChunkStream> {
+        let body = serde_json::to_vec(&py_json::to_value(body)?).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let rid = request_id.unwrap_or_else(new_request_id);
+        let stream =
+            self.inner.stream_openai_at(&runtime::handle()?, path, bytes::Bytes::from(body), rid, start_at(at_ns));
         Ok(ChunkStream::from_stream(stream))
     }
 
@@ -222,6 +230,20 @@ impl HttpClient {
     }
 }
 
+/// Completes at `at_ns` (`time.monotonic_ns()`'s clock) on a timerfd deadline of the I/O
+/// thread, not tokio's millisecond timer; at once if that has passed.
+async fn start_at(at_ns: u64) {
+    let (fire, fired) = tokio::sync::oneshot::channel::<()>();
+    let job: crate::wake_timer::Job = Box::new(move || {
+        let _ = fire.send(());
+    });
+    // Off the runtime or without a timer, the job comes back: start now.
+    if let Err(job) = crate::wake_timer::run_at(at_ns, job) {
+        job();
+    }
+    let _ = fired.await;
+}
+
 impl HttpClient {
     fn request(
         &self,
@@ -250,7 +272,7 @@ pub struct ChunkStream {
     inner: Arc<Mutex<ChatStream>>,
     request_id: String,
     started_ns: Arc<AtomicU64>,
-    ended: Arc<AtomicBool>,
+    ended: Arc<EndState>,
     /// A refill has been asked for before: later chunks may reach the loop within a window
     /// (`py_bridge::Pace::Window`); the first one is handed over at once.
     refilled: AtomicBool,
@@ -272,7 +294,7 @@ impl ChunkStream {
             inner: Arc::new(Mutex::new(stream)),
             request_id,
             started_ns,
-            ended: Arc::new(AtomicBool::new(false)),
+            ended: Arc::new(EndState::default()),
             refilled: AtomicBool::new(false),
             event_loop: crate::py_bridge::LoopCache::default(),
         }
@@ -287,7 +309,7 @@ impl ChunkStream {
         iter: &Bound<'py, ChunkBuffer>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let mut ready = ReadyChunks::default();
-        if self.ended.load(Ordering::Relaxed) {
+        if self.ended.ended.load(Ordering::Relaxed) {
             return Err(PyStopAsyncIteration::new_err(()));
         }
         let end = lock(&self.inner).try_take(&mut ready);
@@ -331,7 +353,7 @@ fn deliver(
     py: Python<'_>,
     ready: &ReadyChunks,
     end: Option<StreamEnd>,
-    ended: &AtomicBool,
+    ended: &EndState,
     iter: &Bound<'_, ChunkBuffer>,
 ) -> PyResult<Py<PyAny>> {
     match convert_ready(py, ready, end, ended)? {
@@ -351,7 +373,7 @@ fn deliver(
 impl ChunkStream {
     /// The chunks ready now, without waiting: a list (maybe empty), or None once the stream is over.
     fn take_ready<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyList>>> {
-        if self.ended.load(Ordering::Relaxed) {
+        if self.ended.ended.load(Ordering::Relaxed) {
             return Ok(None);
         }
         let mut ready = ReadyChunks::default();
@@ -367,7 +389,7 @@ impl ChunkStream {
     fn next_batch<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let (future, queue) = self.event_loop.new_future(py)?;
         let mut ready = ReadyChunks::default();
-        let taken = if self.ended.load(Ordering::Relaxed) {
+        let taken = if self.ended.ended.load(Ordering::Relaxed) {
             Some(Some(StreamEnd::Finished))
         } else {
             let target = future.clone().unbind();
@@ -396,13 +418,21 @@ impl ChunkStream {
 
     /// Stop reading now; the HTTP exchange is closed.
     fn close(&self) {
-        self.ended.store(true, Ordering::Relaxed);
+        self.ended.ended.store(true, Ordering::Relaxed);
         lock(&self.inner).abort();
     }
 
     #[getter]
     fn request_id(&self) -> &str {
         &self.request_id
+    }
+
+    /// The kind of error that ended the stream (`ErrorKind::name`, e.g. "stream_interrupted"),
+    /// None while it runs or when it ended well. A failure after content arrives as an error
+    /// chunk that carries only the message: this says what it was.
+    #[getter]
+    fn failure_kind(&self) -> Option<&'static str> {
+        self.ended.failure_kind.get().copied()
     }
 
     /// When a stream from `stream_chat_at` was sent (monotonic ns), None before that and for
@@ -416,13 +446,15 @@ impl ChunkStream {
     }
 }
 
+/// Whether a stream is over (for its consumer), and the kind of error that ended it.
+#[derive(Default)]
+struct EndState {
+    ended: AtomicBool,
+    failure_kind: std::sync::OnceLock<&'static str>,
+}
+
 /// `convert_ready` as one Python object: the list, or None once the stream is over.
-fn ready_object(
-    py: Python<'_>,
-    ready: &ReadyChunks,
-    end: Option<StreamEnd>,
-    ended: &AtomicBool,
-) -> PyResult<Py<PyAny>> {
+fn ready_object(py: Python<'_>, ready: &ReadyChunks, end: Option<StreamEnd>, ended: &EndState) -> PyResult<Py<PyAny>> {
     Ok(match convert_ready(py, ready, end, ended)? {
         Some(list) => list.into_any().unbind(),
         None => py.None(),
@@ -436,10 +468,13 @@ fn convert_ready<'py>(
     py: Python<'py>,
     ready: &ReadyChunks,
     end: Option<StreamEnd>,
-    ended: &AtomicBool,
+    ended: &EndState,
 ) -> PyResult<Option<Bound<'py, PyList>>> {
     if end.is_some() {
-        ended.store(true, Ordering::Relaxed);
+        ended.ended.store(true, Ordering::Relaxed);
+    }
+    if let Some(StreamEnd::Failed { error, .. }) = &end {
+        let _ = ended.failure_kind.set(error.kind.name());
     }
     let mut builder = py_models::ChunkBuilder::new(py)?;
     let mut out = Vec::with_capacity(ready.len() + 1);

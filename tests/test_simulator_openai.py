@@ -113,3 +113,17 @@ def test_models_lists_the_simulated_model(sim: RhetorSimulator) -> None:
     r = httpx.get(sim.url + "/v1/models", timeout=HANG_GUARD)
     assert r.status_code == 200
     assert r.json()["data"][0]["id"] == "sim-model-1"
+
+
+def test_content_as_a_list_of_text_parts_is_read(sim: RhetorSimulator) -> None:
+    # as guidellm sends it: [{"type": "text", "text": ...}]
+    parts = [
+        {"role": "system", "content": [{"type": "text", "text": "be brief"}]},
+        {"role": "user", "content": [{"type": "text", "text": "say"}, {"type": "text", "text": "hi"}]},
+    ]
+    r = post(sim, {"messages": parts, "stream": True, "stream_options": {"include_usage": True}, "sim": {"chunks": 2}})
+    assert r.status_code == 200, r.text
+    chunks = [json.loads(d) for d in events(r)[:-1]]
+    text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
+    assert text == "".join(split_chunks(answer_text("say\nhi", "be brief", length=2 * 16), chunks=2))
+    assert chunks[-1]["usage"]["prompt_tokens"] == 4  # words of every message

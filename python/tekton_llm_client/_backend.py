@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import warnings
 from types import ModuleType
-from typing import Awaitable, Callable, Optional
+from typing import Awaitable, Callable, Mapping, Optional
 
 from ._backend_interface import (
     BatchRunner,
@@ -125,4 +125,13 @@ def scheduled_stream(
     HttpClient's `stream_chat_at`, which `tekton-llm bench` uses to send on schedule."""
     if _load_error is None and isinstance(http, _core_module.HttpClient):
         return http.stream_chat_at(messages, at_ns=at_ns, context_id=context_id, model_id=model_id, options=options)
+    raise TypeError("scheduled streams need the Rust backend's HttpClient")
+
+
+def scheduled_openai_stream(http: HttpTransport, path: str, body: Mapping[str, object], at_ns: int) -> ChunkStream:
+    """An OpenAI-compatible stream (`POST path` with the JSON `body`) the native I/O thread sends
+    itself at `at_ns` and times at the socket: the Rust HttpClient's `stream_openai_at`, which
+    `tekton-llm bench --api openai` uses."""
+    if _load_error is None and isinstance(http, _core_module.HttpClient):
+        return http.stream_openai_at(path, body, at_ns=at_ns)
     raise TypeError("scheduled streams need the Rust backend's HttpClient")

@@ -218,10 +218,13 @@ async fn chat(
         Face::Rhetor { streaming } => streaming,
         Face::OpenAi(options) => options.stream,
     };
-    let Some(json) = json else {
+    let Some(mut json) = json else {
         let message = if raw.is_empty() { "empty request body" } else { "request body is not valid JSON" };
         return Ok(json_error(400, message, "invalid_json"));
     };
+    if let Face::OpenAi(_) = face {
+        openai::join_content_parts(&mut json);
+    }
     let request = match parse_request(&json) {
         Ok(request) => request,
         Err(message) => return Ok(json_error(422, &message, "validation_error")),

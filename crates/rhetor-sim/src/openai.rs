@@ -26,6 +26,29 @@ impl OpenAiOptions {
     }
 }
 
+/// OpenAI messages may carry their content as a list of parts (`[{"type": "text", "text": ...}]`,
+/// as guidellm sends it): the text parts are joined into the one string the simulator reads.
+/// Other parts (images, audio) are left out; a content that is not a list is left as it is.
+pub fn join_content_parts(body: &mut Value) {
+    let Some(messages) = body.get_mut("messages").and_then(Value::as_array_mut) else {
+        return;
+    };
+    for message in messages {
+        let Some(content) = message.get_mut("content") else {
+            continue;
+        };
+        let Some(parts) = content.as_array() else {
+            continue;
+        };
+        let text: Vec<&str> = parts
+            .iter()
+            .filter(|p| p.get("type").and_then(Value::as_str) == Some("text"))
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect();
+        *content = Value::String(text.join("\n"));
+    }
+}
+
 /// Reads `stream`, `stream_options` and `max_completion_tokens` / `max_tokens`.
 pub fn parse_options(body: &Value) -> Result<OpenAiOptions, String> {
     let Some(object) = body.as_object() else {
@@ -144,6 +167,21 @@ pub fn models_json() -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn content_parts_are_joined_into_one_string() {
+        let mut body = json!({"messages": [
+            {"role": "system", "content": "plain"},
+            {"role": "user", "content": [{"type": "text", "text": "a b"}, {"type": "image_url"},
+                                         {"type": "text", "text": "c"}]},
+        ]});
+        join_content_parts(&mut body);
+        assert_eq!(body["messages"][0]["content"], "plain");
+        assert_eq!(body["messages"][1]["content"], "a b\nc");
+        let mut odd = json!({"messages": "not a list"});
+        join_content_parts(&mut odd);
+        assert_eq!(odd, json!({"messages": "not a list"}));
+    }
 
     #[test]
     fn options_are_read_and_max_tokens_sets_chunks() {

@@ -8,6 +8,7 @@ pub mod config;
 pub mod error;
 pub mod handover;
 pub mod http;
+pub mod openai_stream;
 pub mod panic_guard;
 pub mod protocol;
 pub mod ready_chunks;

@@ -224,6 +224,9 @@ impl RhetorHttp {
                 Ok(Err(e)) => {
                     let mut err = transport_error(&e, request_id);
                     err.message = format!("the stream was cut before its end: {}", err.message);
+                    if *delivered {
+                        err.kind = ErrorKind::StreamInterrupted; // as at EOF below
+                    }
                     return failed(err);
                 }
                 Ok(Ok(None)) => {

@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from .._backend import native
 from . import workload
 from .html import RunSamples, run_label, samples_of, write_html
-from .metrics import summarize_run
+from .metrics import RunAggregate, summarize_run
 from .record import RequestRecord
 from .report import print_table, self_check, tool_info, write_json
 from .runner import LoadSpec, RunOutcome, progress_line, run_load
@@ -253,10 +253,10 @@ class _State:
         self.headers, self.knobs, self.tokenizer_model = headers, knobs, tokenizer_model
         self.prompts, self.workload_text, self.backend = prompts, workload_text, backend
         timestamps = (
-            "delivery: when Python read the bytes (httpx)"
-            if args.api == "openai"
-            else "socket: when the Rust reader got the bytes"
+            "socket: when the Rust reader got the bytes"
             if backend == "rust"
+            else "delivery: when Python read the bytes (httpx)"
+            if args.api == "openai"
             else "delivery: when Python read the bytes (pure backend)"
         )
         self.document: Dict[str, Any] = {"tool": tool_info(os.environ.get(WAKE_WINDOW_ENV), timestamps), "runs": []}
@@ -284,6 +284,7 @@ class _State:
         if self.args.api == "openai":
             return OpenAiTarget(
                 self.args.url,
+                self.backend,
                 model=self.args.model,
                 timeout=self.args.timeout,
                 headers=self.headers,
@@ -301,7 +302,7 @@ class _State:
             pool_size=pool,
         )
 
-    def _run_json(self, spec: LoadSpec, outcome: RunOutcome) -> Dict[str, Any]:
+    def _run_json(self, spec: LoadSpec, outcome: RunOutcome, aggregate: RunAggregate) -> Dict[str, Any]:
         config = {
             "mode": spec.mode,
             "rate": spec.rate,
@@ -317,7 +318,7 @@ class _State:
             "dialect": self.target_info.get("dialect"),
             "url": _redact(self.args.url),
             "model": self.target_info.get("model", self.args.model),
-            "backend": self.backend if self.args.api == "rhetor" else "httpx",
+            "backend": self.backend if self.args.api == "rhetor" or self.backend == "rust" else "httpx",
             "workload": self.workload_text,
             "tokenizer_model": self.tokenizer_model,
             "slo": self.args.slo,
@@ -327,7 +328,7 @@ class _State:
             "elapsed_s": round(outcome.elapsed_s, 6),
             "interrupted": outcome.interrupted,
         }
-        run.update(summarize_run(outcome.records, self.tokenizer_model, self.slos, outcome.elapsed_s))
+        run.update(summarize_run(outcome.records, aggregate, outcome.elapsed_s))
         sent = [r.sent_ns for r in outcome.records if r.sent_ns]
         if spec.mode == "open" and len(sent) > 1:
             run["throughput"]["send_rate_per_s"] = round((len(sent) - 1) / ((max(sent) - min(sent)) / 1e9), 6)
@@ -348,6 +349,7 @@ class _State:
     async def _one(self, target: Any, spec: LoadSpec, role: Optional[str] = None) -> Dict[str, Any]:
         """One measured run; its figures join the document (and the files) even if cut short."""
         records: List[RequestRecord] = []
+        aggregate = RunAggregate(self.tokenizer_model, self.slos)
         started = time.monotonic_ns()
         on_progress = None
         if not self.args.no_progress and sys.stderr.isatty():
@@ -358,15 +360,15 @@ class _State:
 
         outcome: Optional[RunOutcome] = None
         try:
-            outcome = await run_load(target, self.prompts, spec, records, on_progress)
+            outcome = await run_load(target, self.prompts, spec, records, on_progress, aggregate.fold)
         finally:
             if outcome is None:  # cut short: keep what was measured
                 outcome = RunOutcome(records, started, time.monotonic_ns(), 0.0, interrupted=True)
-            run_json = self._run_json(spec, outcome)
+            run_json = self._run_json(spec, outcome, aggregate)
             if role is not None:
                 run_json["config"]["sweep"] = role
             self.document["runs"].append(run_json)
-            self.samples.append(samples_of(run_label(run_json), outcome.records))
+            self.samples.append(samples_of(run_label(run_json), outcome.records, aggregate))
             self.flush()
             if on_progress is not None:
                 sys.stderr.write("\n")

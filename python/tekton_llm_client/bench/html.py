@@ -9,7 +9,9 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Sequence, Tuple
 
+from .metrics import RunAggregate
 from .record import RequestRecord
+from .report import client_limit
 
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
 CDF_POINTS = 400
@@ -22,25 +24,26 @@ class RunSamples:
     """What the page draws of one run (in ms)."""
 
     label: str
-    ttft: List[float] = field(default_factory=list)
-    itl: List[float] = field(default_factory=list)
-    e2e: List[float] = field(default_factory=list)
+    # CDF points (value, fraction at or below), from the run's histograms
+    ttft: List[Tuple[float, float]] = field(default_factory=list)
+    itl: List[Tuple[float, float]] = field(default_factory=list)
+    e2e: List[Tuple[float, float]] = field(default_factory=list)
     # (due, first chunk or None, end, ok), ms from the run's first due time
     timeline: List[Tuple[float, Any, float, bool]] = field(default_factory=list)
+    requests: int = 0  # in the run (the timeline draws at most TIMELINE_MAX of them)
 
 
-def samples_of(label: str, records: Sequence[RequestRecord]) -> RunSamples:
-    s = RunSamples(label)
+def samples_of(label: str, records: Sequence[RequestRecord], aggregate: RunAggregate) -> RunSamples:
+    """`records` already folded into `aggregate` (summarize_run did)."""
+    s = RunSamples(label, aggregate.ttft.cdf_ms(), aggregate.itl.cdf_ms(), aggregate.e2e.cdf_ms())
+    s.requests = len(records)
     if not records:
         return s
     origin = min(r.scheduled_ns for r in records)
-    for r in records:
-        if r.ok and r.chunk_ns:
-            s.ttft.append((r.chunk_ns[0] - r.scheduled_ns) / 1e6)
-            s.itl.extend((b - a) / 1e6 for a, b in zip(r.chunk_ns, r.chunk_ns[1:], strict=False))
-            s.e2e.append((max(r.end_ns, r.chunk_ns[-1]) - r.scheduled_ns) / 1e6)
+    step = max(1, len(records) // TIMELINE_MAX)
+    for r in records[::step]:
         if r.finished:
-            first = (r.chunk_ns[0] - origin) / 1e6 if r.chunk_ns else None
+            first = (r.first_chunk_ns - origin) / 1e6 if r.first_chunk_ns is not None else None
             s.timeline.append(((r.scheduled_ns - origin) / 1e6, first, (r.end_ns - origin) / 1e6, r.ok))
     return s
 
@@ -75,18 +78,17 @@ def _legend(labels: Sequence[str]) -> str:
     )
 
 
-def cdf_svg(title: str, series: Sequence[Tuple[str, List[float]]]) -> str:
-    present = [(label, sorted(values)) for label, values in series if values]
+def cdf_svg(title: str, series: Sequence[Tuple[str, List[Tuple[float, float]]]]) -> str:
+    present = [(label, points) for label, points in series if points]
     if not present:
         return f"<h3>{_esc(title)}</h3><p>no samples</p>"
-    x_max = max(v[-1] for _, v in present) or 1.0
+    x_max = max(p[-1][0] for _, p in present) or 1.0
     parts = _axes(x_max, 1.0, "ms", "fraction of samples")
-    for i, (_, values) in enumerate(present):
-        n = len(values)
-        step = max(1, n // CDF_POINTS)
-        idx = list(range(0, n, step)) + [n - 1]
-        points = " ".join("{:.1f},{:.1f}".format(*_scale(values[k], (k + 1) / n, x_max, 1.0)) for k in idx)
-        parts.append(f'<polyline fill="none" stroke="{COLORS[i % len(COLORS)]}" stroke-width="1.5" points="{points}"/>')
+    for i, (_, points) in enumerate(present):
+        step = max(1, len(points) // CDF_POINTS)
+        shown = points[::step] + [points[-1]]
+        drawn = " ".join("{:.1f},{:.1f}".format(*_scale(x, y, x_max, 1.0)) for x, y in shown)
+        parts.append(f'<polyline fill="none" stroke="{COLORS[i % len(COLORS)]}" stroke-width="1.5" points="{drawn}"/>')
     return (
         f"<h3>{_esc(title)}</h3><p>{_legend([label for label, _ in present])}</p>"
         f'<svg width="{W}" height="{H}" font-size="10">{"".join(parts)}</svg>'
@@ -120,8 +122,6 @@ def timeline_svg(s: RunSamples) -> str:
     rows = s.timeline
     if not rows:
         return ""
-    step = max(1, len(rows) // TIMELINE_MAX)
-    rows = rows[::step]
     x_max = max(end for _, _, end, _ in rows) or 1.0
     height = max(H, min(1200, 2 * len(rows) + PAD + 10))
     parts = [
@@ -139,7 +139,7 @@ def timeline_svg(s: RunSamples) -> str:
         parts.append(f'<line x1="{x0:.1f}" y1="{y:.1f}" x2="{x1:.1f}" y2="{y:.1f}" stroke="#aaa"/>')
         parts.append(f'<line x1="{x1:.1f}" y1="{y:.1f}" x2="{x2:.1f}" y2="{y:.1f}" stroke="#1f77b4"/>')
     return (
-        f"<h3>Timeline: {_esc(s.label)} ({len(rows)} of {len(s.timeline)} requests)</h3>"
+        f"<h3>Timeline: {_esc(s.label)} ({len(rows)} of {s.requests} requests)</h3>"
         f'<svg width="{W}" height="{height}" font-size="10">{"".join(parts)}</svg>'
     )
 
@@ -201,6 +201,9 @@ def render(document: Dict[str, Any], samples: Sequence[RunSamples]) -> str:
     notes = "".join(
         f"<li>{_esc(run_label(r))}: {_esc(n)}</li>" for r in runs for n in r.get("notes", []) + r["client"]["warnings"]
     )
+    limit = client_limit(runs)
+    if limit:
+        notes += f"<li><b>{_esc(limit)}</b></li>"
     sections = [
         _table(runs),
         f"<ul>{notes}</ul>" if notes else "",

@@ -1,15 +1,17 @@
-"""From request records to the figures of a run: per-request latencies, token counts, the
-percentile summaries, SLO checks and goodput."""
+"""From request records to the figures of a run. Each request is folded into the run's
+histograms as it ends (its per-chunk times and text are then dropped), so memory does not grow
+with the number of chunks: only a few integers per request stay (progress, the timeline)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence
 
 from ..utils.tokens import count_tokens
+from .histogram import Histogram
 from .record import RequestRecord
 from .specs import Slo
-from .stats import nearest_rank, summarize_ns
 
 
 @dataclass
@@ -18,7 +20,6 @@ class RequestMetrics:
     itl_ns: List[int]
     tpot_ns: Optional[int]
     e2e_ns: int
-    lag_ns: int
     output_tokens: int
 
 
@@ -41,9 +42,15 @@ def request_metrics(record: RequestRecord, tokens: int) -> Optional[RequestMetri
         itl_ns=gaps,
         tpot_ns=(last - first) // (tokens - 1) if tokens > 1 else None,
         e2e_ns=max(record.end_ns, last) - record.scheduled_ns,
-        lag_ns=max(0, record.sent_ns - record.scheduled_ns),
         output_tokens=tokens,
     )
+
+
+def nearest_rank(sorted_values: Sequence[int], q: float) -> int:
+    """The q-th percentile (0 < q <= 100) of sorted values: the smallest value with at least
+    q % of the samples at or below it (exact; used on one request's own gaps)."""
+    rank = max(1, math.ceil(q / 100.0 * len(sorted_values)))
+    return sorted_values[min(rank, len(sorted_values)) - 1]
 
 
 def _per_request_value(m: RequestMetrics, slo: Slo) -> Optional[int]:
@@ -73,57 +80,84 @@ def meets_slos(m: RequestMetrics, slos: Sequence[Slo]) -> bool:
     return True
 
 
-def summarize_run(
-    records: Sequence[RequestRecord], tokenizer_model: str, slos: Optional[Sequence[Slo]], elapsed_s: float
-) -> Dict[str, Any]:
+class RunAggregate:
+    """The figures of one run so far. `fold` each finished request once."""
+
+    def __init__(self, tokenizer_model: str, slos: Optional[Sequence[Slo]]) -> None:
+        self.tokenizer_model = tokenizer_model
+        self.slos = list(slos or [])
+        self.ttft, self.itl, self.tpot, self.e2e, self.lag = (Histogram() for _ in range(5))
+        self.completed = 0
+        self.failed = 0
+        self.errors: Dict[str, int] = {}
+        self.sources: Dict[str, int] = {}
+        self.total_tokens = 0
+        self.meeting_slos = 0
+
+    def fold(self, record: RequestRecord) -> None:
+        """Adds a finished request to the figures, then drops its chunk times and text."""
+        if record.folded or not record.finished:
+            return
+        record.folded = True
+        if record.sent_ns:
+            self.lag.record(record.sent_ns - record.scheduled_ns)
+        if record.error_kind is not None:
+            self.failed += 1
+            self.errors[record.error_kind] = self.errors.get(record.error_kind, 0) + 1
+        else:
+            self.completed += 1
+            tokens, source = output_tokens(record, self.tokenizer_model)
+            self.sources[source] = self.sources.get(source, 0) + 1
+            self.total_tokens += tokens
+            m = request_metrics(record, tokens)
+            if m is not None:
+                self.ttft.record(m.ttft_ns)
+                self.itl.record_all(m.itl_ns)
+                if m.tpot_ns is not None:
+                    self.tpot.record(m.tpot_ns)
+                self.e2e.record(m.e2e_ns)
+                if self.slos and meets_slos(m, self.slos):
+                    self.meeting_slos += 1
+        record.compact()
+
+
+def summarize_run(records: Sequence[RequestRecord], aggregate: RunAggregate, elapsed_s: float) -> Dict[str, Any]:
     """The measured part of a run's JSON: requests, throughput, latency summaries, SLOs."""
-    finished = [r for r in records if r.finished]
-    failed = [r for r in finished if r.error_kind is not None]
-    errors: Dict[str, int] = {}
-    for r in failed:
-        errors[r.error_kind or "?"] = errors.get(r.error_kind or "?", 0) + 1
-    per: List[RequestMetrics] = []
-    sources: Dict[str, int] = {}
-    total_tokens = 0
-    for r in finished:
-        if not r.ok:
-            continue
-        tokens, source = output_tokens(r, tokenizer_model)
-        sources[source] = sources.get(source, 0) + 1
-        total_tokens += tokens
-        m = request_metrics(r, tokens)
-        if m is not None:
-            per.append(m)
-    completed = len(finished) - len(failed)
-    lags = [max(0, r.sent_ns - r.scheduled_ns) for r in records if r.sent_ns]
+    for r in records:
+        aggregate.fold(r)  # any finished request not folded yet (a run cut short)
+    # Requests still in flight were sent (or not) late all the same.
+    lag = aggregate.lag.copy()
+    for r in records:
+        if not r.finished and r.sent_ns:
+            lag.record(r.sent_ns - r.scheduled_ns)
+    a = aggregate
     out: Dict[str, Any] = {
         "requests": {
-            "completed": completed,
-            "failed": len(failed),
-            "unfinished": len(records) - len(finished),
-            "errors_by_kind": dict(sorted(errors.items())),
+            "completed": a.completed,
+            "failed": a.failed,
+            "unfinished": sum(1 for r in records if not r.finished),
+            "errors_by_kind": dict(sorted(a.errors.items())),
         },
         "throughput": {
-            "requests_per_s": round(completed / elapsed_s, 6) if elapsed_s > 0 else None,
-            "output_tokens_per_s": round(total_tokens / elapsed_s, 6) if elapsed_s > 0 else None,
+            "requests_per_s": round(a.completed / elapsed_s, 6) if elapsed_s > 0 else None,
+            "output_tokens_per_s": round(a.total_tokens / elapsed_s, 6) if elapsed_s > 0 else None,
         },
-        "output_tokens": {"total": total_tokens, "source_by_request": dict(sorted(sources.items()))},
-        "ttft_ms": summarize_ns([m.ttft_ns for m in per]),
-        "itl_ms": summarize_ns([g for m in per for g in m.itl_ns]),
-        "tpot_ms": summarize_ns([m.tpot_ns for m in per if m.tpot_ns is not None]),
-        "e2e_ms": summarize_ns([m.e2e_ns for m in per]),
-        "schedule_lag_ms": summarize_ns(lags),
+        "output_tokens": {"total": a.total_tokens, "source_by_request": dict(sorted(a.sources.items()))},
+        "ttft_ms": a.ttft.summary_ms(),
+        "itl_ms": a.itl.summary_ms(),
+        "tpot_ms": a.tpot.summary_ms(),
+        "e2e_ms": a.e2e.summary_ms(),
+        "schedule_lag_ms": lag.summary_ms(),
     }
-    if slos:
-        good = sum(1 for m in per if meets_slos(m, slos))
-        out["goodput_per_s"] = round(good / elapsed_s, 6) if elapsed_s > 0 else None
+    if a.slos:
+        out["goodput_per_s"] = round(a.meeting_slos / elapsed_s, 6) if elapsed_s > 0 else None
         checks = {}
-        for slo in slos:
+        for slo in a.slos:
             measured = out[f"{slo.metric}_ms"].get(slo.stat)
             checks[slo.name] = {
                 "limit_ms": slo.limit_ms,
                 "measured_ms": measured,
                 "met": measured is not None and measured <= slo.limit_ms,
             }
-        out["slo"] = {"requests_meeting_all": good, "checks": checks}
+        out["slo"] = {"requests_meeting_all": a.meeting_slos, "checks": checks}
     return out

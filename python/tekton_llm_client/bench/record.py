@@ -26,13 +26,17 @@ class RequestRecord:
     # them (pure-Python paths).
     timestamps: str = "socket"
     finished: bool = False
+    # Kept when the chunk times are dropped (compact): what the timeline draws.
+    first_chunk_ns: Optional[int] = None
+    folded: bool = False
 
-    def add_chunk(self, chunk: Any) -> bool:
+    def add_chunk(self, chunk: Any, failure_kind: Optional[str] = None) -> bool:
         """Account one streamed chunk (its arrival time, text, usage); False once the stream
-        failed (an error chunk), which ends the request."""
+        failed (an error chunk), which ends the request. An error chunk carries only a message:
+        `failure_kind` names the typed error when the caller knows it (the Rust path does)."""
         at = chunk.received_ns or time.monotonic_ns()
         if chunk.error:
-            self.fail("StreamErrorEvent", str(chunk.error), at)
+            self.fail(failure_kind or "StreamErrorEvent", str(chunk.error), at)
             return False
         if chunk.chunk:
             self.chunk_ns.append(at)
@@ -49,6 +53,14 @@ class RequestRecord:
             self.error_message = message[:300]
         self.end_ns = self.end_ns or now_ns
         self.finished = True
+
+    def compact(self) -> None:
+        """Drops the per-chunk data once the run's figures have it (memory stays per request)."""
+        if self.chunk_ns:
+            self.first_chunk_ns = self.chunk_ns[0]
+            self.end_ns = max(self.end_ns, self.chunk_ns[-1])
+        self.chunk_ns = []
+        self.text_parts = []
 
     @property
     def ok(self) -> bool:

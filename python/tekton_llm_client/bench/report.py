@@ -10,7 +10,7 @@ import sys
 from typing import Any, Dict, List, Optional, TextIO
 
 from .._version import __version__
-from .stats import PRECISION, summarize_ns
+from .histogram import PRECISION, summarize_ns
 
 # Above these, the client's own delays are large enough to distort what it measures.
 LAG_P99_LIMIT_MS = 1.0
@@ -61,6 +61,25 @@ def self_check(run: Dict[str, Any], cpu_s: float, elapsed_s: float, loop_lag_ns:
         "trustworthy": not warnings,
         "warnings": warnings,
     }
+
+
+def client_limit(runs: List[Dict[str, Any]]) -> Optional[str]:
+    """Across the open-loop runs, from which rate the client's own figures stop being
+    trustworthy (the lowest rate with a warning), said plainly; None with fewer than two
+    open-loop runs or when every run was trustworthy."""
+    opened = sorted((r for r in runs if r["config"]["mode"] == "open"), key=lambda r: r["config"]["rate"])
+    if len(opened) < 2:
+        return None
+    bad = [r for r in opened if not r["client"]["trustworthy"]]
+    if not bad:
+        return None
+    first = bad[0]["config"]["rate"]
+    good = [r["config"]["rate"] for r in opened if r["client"]["trustworthy"] and r["config"]["rate"] < first]
+    kept = f"trustworthy up to {max(good):g}/s; " if good else ""
+    return (
+        f"this client's figures stop being trustworthy from {first:g}/s ({kept}from there they "
+        "include its own delays or its --max-concurrency wait: see the warnings)"
+    )
 
 
 def write_json(path: str, document: Dict[str, Any]) -> None:
@@ -120,7 +139,11 @@ def print_table(runs: List[Dict[str, Any]], out: TextIO) -> None:
     print("  ".join(h.rjust(w) for h, w in zip(header, widths, strict=True)), file=out)
     for r in rows:
         print("  ".join(v.rjust(w) for v, w in zip(r, widths, strict=True)), file=out)
-    print("(times in ms, measured from each request's scheduled send time; percentiles exact)", file=out)
+    print(
+        "(times in ms, measured from each request's scheduled send time; percentiles to 3 significant "
+        "digits (HDR-style histograms), max exact)",
+        file=out,
+    )
     for run in runs:
         c = run["config"]
         tag = f"rate {c['rate']:g}/s" if c["mode"] == "open" else f"conc {c['concurrency']}"
@@ -137,3 +160,6 @@ def print_table(runs: List[Dict[str, Any]], out: TextIO) -> None:
             print(f"{tag}: note: {note}", file=out)
         for warning in run["client"]["warnings"]:
             print(f"{tag}: warning: {warning}", file=out)
+    limit = client_limit(runs)
+    if limit:
+        print(f"note: {limit}", file=out)

@@ -101,9 +101,11 @@ async def run_load(
     spec: LoadSpec,
     records: List[RequestRecord],
     on_progress: Optional[Callable[[List[RequestRecord]], None]] = None,
+    on_done: Optional[Callable[[RequestRecord], None]] = None,
 ) -> RunOutcome:
     """Runs one measured load. `records` is filled as requests are scheduled, so a caller that
-    is interrupted still has everything measured so far."""
+    is interrupted still has everything measured so far; `on_done` gets each request as it ends
+    (the run's figures fold it in)."""
     await warm_up(target, prompts, spec.warmup, spec.max_concurrency or spec.concurrency or spec.warmup)
     probe = LoopLagProbe()
     probe.start()
@@ -113,9 +115,9 @@ async def run_load(
     progress = asyncio.get_running_loop().create_task(_report_progress(records, on_progress)) if on_progress else None
     try:
         if spec.mode == "open":
-            await _open_loop(target, prompts, spec, records, started)
+            await _open_loop(_Sender(target, on_done), prompts, spec, records, started)
         else:
-            await _closed_loop(target, prompts, spec, records, started)
+            await _closed_loop(_Sender(target, on_done), prompts, spec, records, started)
     except asyncio.CancelledError:
         outcome.interrupted = True
         raise
@@ -127,6 +129,20 @@ async def run_load(
         await probe.stop()
         outcome.loop_lag_ns = probe.lags
     return outcome
+
+
+class _Sender:
+    """The target, and what to do with each request once it ended."""
+
+    def __init__(self, target: Target, on_done: Optional[Callable[[RequestRecord], None]]) -> None:
+        self.sends_at_schedule = target.sends_at_schedule
+        self._target = target
+        self._on_done = on_done
+
+    async def send(self, record: RequestRecord, prompt: Prompt) -> None:
+        await self._target.send(record, prompt)
+        if self._on_done is not None:
+            self._on_done(record)
 
 
 async def _report_progress(records: List[RequestRecord], on_progress: Callable[[List[RequestRecord]], None]) -> None:

@@ -5,12 +5,43 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional
 
-from .._backend import scheduled_stream
+from .._backend import http_transport, native, scheduled_openai_stream, scheduled_stream
 from ..client import TektonLLMClient
 from .record import RequestRecord
 from .workload import Prompt
+
+
+async def drain_native(record: RequestRecord, open_stream: Callable[[], Any]) -> None:
+    """Reads a native stream sent by the I/O thread at record.scheduled_ns into the record:
+    chunk times are `received_ns` (socket), the send time is the stream's `started_ns`."""
+    record.timestamps = "socket"
+    stream: Any = None
+    try:
+        stream = open_stream()
+        while True:
+            batch = await stream.next_batch()
+            if batch is None:
+                break
+            for chunk in batch:
+                if not record.add_chunk(chunk, chunk.error and _error_class(stream.failure_kind)):
+                    return
+        record.end_ns = record.end_ns or time.monotonic_ns()
+        record.finished = True
+    except Exception as exc:  # every failure is data: counted by its type
+        record.fail(type(exc).__name__, str(exc), time.monotonic_ns())
+    finally:
+        if stream is not None:
+            record.sent_ns = stream.started_ns or record.sent_ns or time.monotonic_ns()
+            stream.close()
+
+
+def _error_class(kind: Optional[str]) -> Optional[str]:
+    """The exception class name of a core error kind (what a failure before output raises)."""
+    from ..exceptions import error_from_kind
+
+    return type(error_from_kind(kind, "")).__name__ if kind else None
 
 
 class RhetorTarget:
@@ -84,50 +115,35 @@ class RhetorTarget:
 
     async def _send_scheduled(self, record: RequestRecord, prompt: Prompt) -> None:
         """The native stream, sent by the I/O thread at record.scheduled_ns."""
-        record.timestamps = "socket"
         options: Dict[str, Any] = dict(self._options or {})
         if prompt.max_tokens is not None:
             options["max_tokens"] = prompt.max_tokens
-        stream: Any = None
-        try:
-            stream = scheduled_stream(
+        await drain_native(
+            record,
+            lambda: scheduled_stream(
                 self.client._http,
                 prompt.messages,
                 record.scheduled_ns,
                 context_id="tekton-llm-bench",
                 model_id=self._model,
                 options=options or None,
-            )
-            while True:
-                batch = await stream.next_batch()
-                if batch is None:
-                    break
-                for chunk in batch:
-                    if not record.add_chunk(chunk):
-                        return
-            record.end_ns = record.end_ns or time.monotonic_ns()
-            record.finished = True
-        except Exception as exc:  # every failure is data: counted by its type
-            record.fail(type(exc).__name__, str(exc), time.monotonic_ns())
-        finally:
-            if stream is not None:
-                record.sent_ns = stream.started_ns or record.sent_ns or time.monotonic_ns()
-                stream.close()
+            ),
+        )
 
     async def close(self) -> None:
         await self.client.shutdown()
 
 
 class OpenAiTarget:
-    """An OpenAI-compatible server (`POST /v1/chat/completions`, `stream: true`), on httpx.
-    Chunk times are taken when Python reads the bytes (delivery), not at the socket."""
-
-    timestamps = "delivery"
-    sends_at_schedule = False
+    """An OpenAI-compatible server (`POST /v1/chat/completions`, `stream: true`). On the Rust
+    backend the I/O thread sends each request at its scheduled time and times each chunk at the
+    socket (`HttpClient.stream_openai_at`), as for Rhetor v1; with `--backend python` it is
+    httpx on the event loop, chunk times taken when Python reads the bytes (delivery)."""
 
     def __init__(
         self,
         url: str,
+        backend: str,
         *,
         model: Optional[str],
         timeout: float,
@@ -143,11 +159,30 @@ class OpenAiTarget:
             self.base = self.base[:-3]
         self.model = model
         self._sim = sim_knobs
+        # /v1/models (and the python backend's requests) go through httpx.
         self.http = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             headers=dict(headers),
             limits=httpx.Limits(max_connections=pool_size, max_keepalive_connections=pool_size),
         )
+        # On the Rust backend, the native HttpClient sends and times each stream.
+        self.native: Any = None
+        if backend == "rust" and native() is not None:
+            self.native = http_transport(
+                "rust",
+                self.base,
+                "tekton-llm-bench",
+                {
+                    "timeout": timeout,
+                    "connect_timeout": min(timeout, 10.0),
+                    "stream_idle_timeout": timeout,
+                    "max_retries": 0,
+                    "pool_max_idle_per_host": pool_size,
+                    "headers": list(headers.items()),
+                },
+            )
+        self.sends_at_schedule = self.native is not None
+        self.timestamps = "socket" if self.native is not None else "delivery"
 
     async def prepare(self) -> Dict[str, Any]:
         """Asks `/v1/models` for a model when none was named."""
@@ -174,6 +209,13 @@ class OpenAiTarget:
         return body
 
     async def send(self, record: RequestRecord, prompt: Prompt) -> None:
+        if self.native is not None:
+            body = self._body(prompt)
+            await drain_native(
+                record,
+                lambda: scheduled_openai_stream(self.native, "/v1/chat/completions", body, record.scheduled_ns),
+            )
+            return
         record.timestamps = self.timestamps
         httpx = self._httpx
         try:
@@ -221,7 +263,8 @@ class OpenAiTarget:
         if "error" in event:
             error = event["error"]
             message = error.get("message", error) if isinstance(error, dict) else error
-            record.fail("StreamErrorEvent", str(message), at)
+            # what the Rust path raises for it (ServiceUnavailableError), so both paths agree
+            record.fail("ServiceUnavailableError", f"the server reported an error in the stream: {message}", at)
             raise _Stop()
         for choice in event.get("choices") or []:
             content = ((choice or {}).get("delta") or {}).get("content")
@@ -235,6 +278,8 @@ class OpenAiTarget:
 
     async def close(self) -> None:
         await self.http.aclose()
+        if self.native is not None:
+            self.native.close()
 
 
 class _BadEvent(Exception):

@@ -1,11 +1,12 @@
 """`tekton-llm bench`: stream answers through the client and report latency and throughput.
 
-With no `--url` it starts the embedded Rhetor simulator (in this process, on its own threads) and
-drives it through each backend at a few concurrency levels. Two kinds of run per level:
+With no `--url` it starts the Rhetor simulator in a process of its own (`tekton-llm simulate` on
+a free port, stopped on the way out whatever happens) and drives it through each backend at a
+few concurrency levels. Two kinds of run per level:
 - paced: the simulator sends a chunk every `--chunk-delay-ms`; time to first chunk and the gaps
   between chunks show what the client adds to what the server does;
 - unpaced: chunks as fast as the simulator writes them; chunks/s and client CPU per chunk.
-CPU is this process's CPU time (with the embedded simulator it includes the simulator's).
+CPU is this process's CPU time: the client's alone (the simulator's is in its own process).
 
 With `--url` the server decides pacing and chunking: rows are "served" (v1: its chunks) or, for an
 older Rhetor that cannot stream (Gen A/B: one chunk per answer), "one-shot" with answers/s.
@@ -31,8 +32,12 @@ from ._client import make_client
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("bench", help="measure streaming latency and throughput (embedded simulator by default)")
-    p.add_argument("--url", help="a real Rhetor to measure instead of the embedded simulator")
+    p = sub.add_parser(
+        "bench", help="measure streaming latency and throughput (a simulator in its own process by default)"
+    )
+    p.add_argument(
+        "--url", help="a server to measure (Rhetor or, with --api openai, OpenAI-compatible) instead of the simulator"
+    )
     p.add_argument(
         "--backend",
         choices=["rust", "python", "both"],
@@ -141,7 +146,14 @@ def _kinds(dialect: Optional[str]) -> List[str]:
     return ["served"] if dialect == "v1" else ["one-shot"]
 
 
-def _what(args: argparse.Namespace, url: str, dialect: Optional[str], backends: List[str], levels: List[int]) -> str:
+def _what(
+    args: argparse.Namespace,
+    url: str,
+    dialect: Optional[str],
+    backends: List[str],
+    levels: List[int],
+    sim_pid: Optional[int] = None,
+) -> str:
     """What the table measures, said before the first measurement."""
     head = (
         f"Measuring {args.streams} streams per row at concurrency {', '.join(map(str, levels))} "
@@ -150,7 +162,7 @@ def _what(args: argparse.Namespace, url: str, dialect: Optional[str], backends: 
     )
     if dialect is None:
         return (
-            head + "the embedded simulator.\n"
+            head + f"the embedded simulator, in a process of its own (pid {sim_pid}, {url}).\n"
             f"  paced rows: {args.paced_chunks} chunks of 8 bytes per stream, one every {args.chunk_delay_ms:g} ms "
             "(time to first chunk and the gaps between chunks: what the client adds);\n"
             f"  unpaced rows: {args.chunks} chunks per stream as fast as the simulator writes them "
@@ -178,12 +190,19 @@ async def _dialect_of(url: str, backend: str) -> str:
 
 
 async def _bench(
-    args: argparse.Namespace, url: str, simulated: bool, backends: List[str], levels: List[int]
+    args: argparse.Namespace,
+    url: str,
+    simulated: bool,
+    backends: List[str],
+    levels: List[int],
+    sim_pid: Optional[int] = None,
 ) -> Tuple[Optional[str], List[Dict[str, Any]]]:
     for backend in backends:  # a bad setting stops the run before anything is printed
         await make_client("tekton-llm-bench", rhetor_url=url, backend=backend, timeout=60).shutdown()
     dialect = None if simulated else await _dialect_of(url, backends[0])
-    print(_what(args, url, dialect, backends, levels), file=sys.stderr if args.json else sys.stdout, flush=True)
+    print(
+        _what(args, url, dialect, backends, levels, sim_pid), file=sys.stderr if args.json else sys.stdout, flush=True
+    )
     rows: List[Dict[str, Any]] = []
     plan = [(kind, level, backend) for kind in _kinds(dialect) for level in levels for backend in backends]
     for step, (kind, level, backend) in enumerate(plan, 1):
@@ -241,7 +260,7 @@ def _print_table(rows: List[Dict[str, Any]], simulated: bool, one_shot: bool) ->
         print("  ".join(v.rjust(w) for v, w in zip(t, widths, strict=True)))
     print(
         "(times in ms; cpu is this process's CPU time per chunk"
-        + (", embedded simulator included)" if simulated else ")")
+        + (", the simulator's not included: it runs in its own process)" if simulated else ")")
     )
     by = {(r["kind"], r["concurrency"], r["backend"]): r for r in rows}
     ratios = []
@@ -291,10 +310,13 @@ def run(args: argparse.Namespace) -> int:
     backends = ["rust", "python"] if args.backend == "both" else [args.backend]
     simulated = args.url is None
     if simulated:
-        from ..testing import RhetorSimulator
+        from ..bench.sim_process import SimulatorStartError, simulator_process
 
-        with RhetorSimulator() as sim:
-            dialect, rows = _exit.run_async(_bench(args, sim.url, True, backends, levels))
+        try:
+            with simulator_process() as sim:
+                dialect, rows = _exit.run_async(_bench(args, sim.url, True, backends, levels, sim.pid))
+        except SimulatorStartError as exc:
+            raise _exit.CommandError("simulator", str(exc), _exit.FAILED) from None
     else:
         dialect, rows = _exit.run_async(_bench(args, args.url, False, backends, levels))
     if args.json:
