@@ -124,9 +124,12 @@ class CpuMeter:
         return whole, self._by_role(c0, c1), s1 - s0, r1 - r0, t1 - t0
 
 
-def _simulator() -> Tuple[subprocess.Popen, str]:
+def _simulator(latency_ms: int = 0) -> Tuple[subprocess.Popen, str]:
+    """The simulator in its own process (one worker thread), answering `/api/v1/chat` after
+    `latency_ms`."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tekton_llm_client", "simulate", "--port", "0", "--workers", "1"],
+        [sys.executable, "-m", "tekton_llm_client", "simulate", "--port", "0", "--workers", "1"]
+        + (["--first-chunk-delay-ms", str(latency_ms)] if latency_ms else []),
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -304,7 +307,13 @@ def main(argv: Optional[List[str]] = None) -> None:
     ap.add_argument("--repeat", type=int, default=1, help="rounds of every contender (medians printed)")
     ap.add_argument("--actors", type=int, nargs="+", default=[1, 2], help="actor counts to run")
     ap.add_argument("--no-limiter", action="store_true", help="skip the runs with a shared limiter")
-    ap.add_argument("--sim-cpu", type=int, default=None, help="pin the simulator to this CPU (taskset)")
+    ap.add_argument("--sim-cpu", type=int, default=None, help="pin the simulator to this CPU")
+    ap.add_argument(
+        "--sim-latency-ms",
+        type=int,
+        default=0,
+        help="the simulator answers after this long: actors bound by in-flight x latency, not by CPU",
+    )
     ap.add_argument(
         "--rate-check",
         type=float,
@@ -313,12 +322,13 @@ def main(argv: Optional[List[str]] = None) -> None:
         help="only measure the shared rate limit: RATE requests/s for 30 s",
     )
     args = ap.parse_args(argv)
-    proc, url = _simulator()
+    proc, url = _simulator(args.sim_latency_ms)
     if args.sim_cpu is not None:
         os.sched_setaffinity(proc.pid, {args.sim_cpu})
     print(f"load average at start: {os.getloadavg()}", flush=True)
     try:
-        alone(url, args.rows, args.batch_size, args.in_flight)
+        if args.rate_check is None:
+            alone(url, args.rows, args.batch_size, args.in_flight)
         ray.init(num_cpus=args.cpus, include_dashboard=False, log_to_driver=False, configure_logging=False)
         ray.data.DataContext.get_current().enable_progress_bars = False
         try:
