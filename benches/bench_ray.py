@@ -3,17 +3,22 @@
 simulator endpoint (`/api/v1/chat` takes the payload as is), same actors, same batch size, in one
 run; 1 then 2 actors; and the cost of the shared limiter actor.
 
-    .venv/bin/python benches/bench_ray.py [--rows 20000] [--batch-size 256] [--in-flight 64]
+    .venv/bin/python benches/bench_ray.py [--rows 20000] [--batch-size 256] [--in-flight 64] [--repeat 3]
+        [--actors 1 2] [--no-limiter] [--sim-latency-ms 50] [--rate-check RATE]
 
 `ray.data.llm` needs `pydantic` besides `ray[data]` (`pip install pydantic`); without it only
-RhetorChat is measured. CPU is user+system time of every Ray worker process (`ray::*`, read from
-/proc; Linux only), so it counts the whole job's work in the workers — Ray Data's own included —
-and not the driver's or the simulator's (its own process).
+RhetorChat is measured. CPU is user+system time read from /proc (Linux only) for every Ray
+process, by role: the contender's actors, Ray Data's other workers, Ray's daemons, and the
+simulator (its own process); rows per CPU-second count the actors and the other workers. Each run
+is reported whole (start-up included) and in its steady state (between the first and the last
+block of answers reaching the driver). RhetorChat is also timed alone, outside Ray (the same
+batches in one process): our own floor per row. See docs/scale-out.md for the figures.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import os
 import statistics
@@ -164,19 +169,19 @@ def _count(out: Any, meter: "CpuMeter", failed_if_null: bool, column: str) -> Tu
 
 
 def run_rhetor_chat(
-    meter: CpuMeter, url: str, rows: int, actors: int, batch_size: int, in_flight: int, limiter: Any = None
+    url: str, rows: int, actors: int, batch_size: int, in_flight: int, meter: CpuMeter, with_limiter: bool = False
 ) -> Tuple[int, int]:
     ds = ray.data.range(rows).map_batches(_prompts, batch_format="pyarrow", batch_size=batch_size)
     kwargs: Dict[str, Any] = {"rhetor_url": url, "concurrency": in_flight, "dialect": "v1"}
-    if limiter is not None:
-        kwargs["limiter"] = limiter
+    if with_limiter:
+        kwargs["limiter"] = shared_limiter()  # no job rate: the cost of sharing the cool-down
     out = ds.map_batches(
         RhetorChat, fn_constructor_kwargs=kwargs, concurrency=actors, batch_size=batch_size, batch_format="pyarrow"
     )
     return _count(out, meter, False, "error")
 
 
-def run_ray_llm(meter: CpuMeter, url: str, rows: int, actors: int, batch_size: int, in_flight: int) -> Tuple[int, int]:
+def run_ray_llm(url: str, rows: int, actors: int, batch_size: int, in_flight: int, meter: CpuMeter) -> Tuple[int, int]:
     from ray.data.llm import HttpRequestProcessorConfig, build_processor
 
     config = HttpRequestProcessorConfig(
@@ -343,20 +348,17 @@ def main(argv: Optional[List[str]] = None) -> None:
         limiter_cost()
         # A first, unmeasured run: Ray Data's warm-up (imports in the workers) is paid once per
         # session, and would otherwise land on whichever contender runs first.
-        run_rhetor_chat(CpuMeter(proc.pid), url, min(args.rows, 2000), 1, args.batch_size, args.in_flight)
+        run_rhetor_chat(url, min(args.rows, 2000), 1, args.batch_size, args.in_flight, CpuMeter(proc.pid))
         jobs: Dict[str, Callable[[CpuMeter], Tuple[int, int]]] = {}
         for actors in args.actors:
-            jobs[f"RhetorChat, {actors} actor(s)"] = lambda m, a=actors: run_rhetor_chat(
-                m, url, args.rows, a, args.batch_size, args.in_flight
-            )
+            same = (url, args.rows, actors, args.batch_size, args.in_flight)
+            jobs[f"RhetorChat, {actors} actor(s)"] = functools.partial(run_rhetor_chat, *same)
             if not args.no_limiter:
-                jobs[f"RhetorChat + shared limiter, {actors}"] = lambda m, a=actors: run_rhetor_chat(
-                    m, url, args.rows, a, args.batch_size, args.in_flight, limiter=shared_limiter()
+                jobs[f"RhetorChat + shared limiter, {actors}"] = functools.partial(
+                    run_rhetor_chat, *same, with_limiter=True
                 )
             if have_llm:
-                jobs[f"ray.data.llm HTTP, {actors} actor(s)"] = lambda m, a=actors: run_ray_llm(
-                    m, url, args.rows, a, args.batch_size, args.in_flight
-                )
+                jobs[f"ray.data.llm HTTP, {actors} actor(s)"] = functools.partial(run_ray_llm, *same)
         results: Dict[str, List[Dict[str, float]]] = {name: [] for name in jobs}
         for round_no in range(args.repeat):
             print(f"-- round {round_no + 1}/{args.repeat}, load average {os.getloadavg()}", flush=True)

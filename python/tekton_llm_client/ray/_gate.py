@@ -2,8 +2,8 @@
 the shared limiter, a grant at a time) and the 429 cool-down (its own, and the other actors'
 learnt from the limiter with every grant). Without a job rate there is nothing to pace: a grant is
 a lease on "now" for `GRANT_SPAN_S`, however many requests start in it, so the limiter is asked at
-most ~20 times a second per actor (asking every `concurrency` requests cost ~40 us of CPU per
-request at 10,000 rows/s: benches/bench_ray.py)."""
+most ~20 times a second per actor (asking every `concurrency` requests cost 30-50 us of CPU per
+row at ~10,000 rows/s: docs/scale-out.md)."""
 
 from __future__ import annotations
 
