@@ -206,8 +206,8 @@ class RhetorChat:
     async def _answer(self, requests: List[Dict[str, Any]]) -> List[Tuple[Any, int]]:
         """(response or error, attempts) per request, in order. Rounds: every row due is sent
         through one `generate_batch`; the retryable failures go again in the next round."""
-        for i, r in enumerate(requests):
-            r["id"] = str(i)  # the runner's key for the row (the caller's `id` column is not sent)
+        for i, request in enumerate(requests):
+            request["id"] = str(i)  # the runner's key for the row (the caller's `id` column is not sent)
         outcomes: List[Any] = [None] * len(requests)
         attempts = [0] * len(requests)
         due: List[Tuple[float, int]] = [(0.0, i) for i in range(len(requests))]
