@@ -73,8 +73,8 @@ OUTPUT_TYPES = {
 def _plain(value: Any) -> Any:
     """A column value as plain Python: Ray hands out numpy scalars and arrays (a list column is
     an array, a list of dicts an array of dicts), pandas NaN for a missing number."""
-    if value is None:
-        return None
+    if value is None or type(value) is str:  # the common case first: one check per value
+        return value
     if isinstance(value, float) and math.isnan(value):
         return None
     if isinstance(value, dict):
@@ -85,6 +85,14 @@ def _plain(value: Any) -> Any:
     if tolist is not None:
         return _plain(tolist())
     return value
+
+
+def _as_list(column: Any) -> List[Any]:
+    """A column as a Python list: numpy arrays and pandas Series convert in one call."""
+    if isinstance(column, list):
+        return column
+    tolist = getattr(column, "tolist", None)
+    return tolist() if tolist is not None else list(column)
 
 
 def _columns(batch: Any) -> Tuple[Dict[str, Sequence[Any]], int]:
@@ -162,12 +170,19 @@ class RhetorChat:
         self._loop = asyncio.new_event_loop()  # the actor's: every batch runs on it
 
     def __call__(self, batch: Any) -> Any:
-        columns, n = _columns(batch)
+        columns, _ = _columns(batch)
         if "prompt" not in columns and "messages" not in columns:
             raise ValueError("RhetorChat needs a 'prompt' or a 'messages' column")
-        requests = [{"id": str(i), **{c: _plain(v[i]) for c, v in columns.items()}} for i in range(n)]
-        refused = {i: err for i, err in ((i, _parse_options(r)) for i, r in enumerate(requests)) if err}
-        outcomes = self._loop.run_until_complete(self._answer([r for i, r in enumerate(requests) if i not in refused]))
+        names = list(columns)
+        rows = zip(*[[_plain(v) for v in _as_list(columns[c])] for c in names], strict=True)
+        requests = [dict(zip(names, values, strict=True)) for values in rows]
+        refused = (
+            {i: err for i, err in ((i, _parse_options(r)) for i, r in enumerate(requests)) if err}
+            if "options" in columns
+            else {}
+        )
+        sent = [r for i, r in enumerate(requests) if i not in refused] if refused else requests
+        outcomes = self._loop.run_until_complete(self._answer(sent))
         for i in sorted(refused):
             outcomes.insert(i, (refused[i], 0))
         if self.raise_on_error:
@@ -191,7 +206,8 @@ class RhetorChat:
     async def _answer(self, requests: List[Dict[str, Any]]) -> List[Tuple[Any, int]]:
         """(response or error, attempts) per request, in order. Rounds: every row due is sent
         through one `generate_batch`; the retryable failures go again in the next round."""
-        requests = [{**r, "id": str(i)} for i, r in enumerate(requests)]
+        for i, request in enumerate(requests):
+            request["id"] = str(i)  # the runner's key for the row (the caller's `id` column is not sent)
         outcomes: List[Any] = [None] * len(requests)
         attempts = [0] * len(requests)
         due: List[Tuple[float, int]] = [(0.0, i) for i in range(len(requests))]

@@ -1,6 +1,9 @@
 """`Gate`: where an actor waits before starting each request — the job's rate limit (slots from
 the shared limiter, a grant at a time) and the 429 cool-down (its own, and the other actors'
-learnt from the limiter with every grant)."""
+learnt from the limiter with every grant). Without a job rate there is nothing to pace: a grant is
+a lease on "now" for `GRANT_SPAN_S`, however many requests start in it, so the limiter is asked at
+most ~20 times a second per actor (asking every `concurrency` requests cost 30-50 us of CPU per
+row at ~10,000 rows/s: docs/scale-out.md)."""
 
 from __future__ import annotations
 
@@ -27,8 +30,10 @@ class Gate:
         self.limiter_calls = 0
 
     def _grant_size(self) -> int:
-        if not self._spacing:  # unknown yet, or no job rate: slots are mere permissions
+        if self._spacing is None:  # unknown yet: enough for a while if there is no job rate
             return self._max_grant
+        if self._spacing == 0.0:  # no job rate: a lease, not slots
+            return 1
         return max(1, min(self._max_grant, math.ceil(GRANT_SPAN_S / self._spacing)))
 
     def note_cool_down(self, until: float) -> None:
@@ -47,19 +52,27 @@ class Gate:
         self._spacing = spacing
         self._fetched_at = time.time()
         self.hold_until = max(self.hold_until, hold)
-        self._slots.extend(first + k * spacing for k in range(n))
+        if spacing > 0:
+            self._slots.extend(first + k * spacing for k in range(n))
+
+    async def _next_slot(self) -> float:
+        """The start time the limiter allows for the next request (0: now)."""
+        if self._spacing == 0.0:  # no job rate: renew the lease (learning the cool-down) when old
+            if time.time() - self._fetched_at > GRANT_SPAN_S:
+                await self._fetch()
+            return 0.0
+        if not self._slots:
+            await self._fetch()
+            if self._spacing == 0.0:
+                return 0.0
+        return self._slots.popleft()
 
     async def wait_turn(self) -> None:
         """Return when the next request may start."""
         slot: Optional[float] = None
         while True:
             if self._limiter is not None and slot is None:
-                # Without a job rate, slots are permissions: older ones may predate a cool-down.
-                if self._slots and not self._spacing and time.time() - self._fetched_at > GRANT_SPAN_S:
-                    self._slots.clear()
-                if not self._slots:
-                    await self._fetch()
-                slot = self._slots.popleft()
+                slot = await self._next_slot()
             start = self.hold_until if slot is None else max(slot, self.hold_until)
             delay = start - time.time()
             if delay <= 0:
