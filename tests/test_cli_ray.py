@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List
 
 import pytest
+import ray  # in the test extras: a missing Ray is an error, not a skip
 from tekton_llm_client.cli import main
 from tekton_llm_client.testing import RhetorSimulator, answer_text
-
-ray = pytest.importorskip("ray")
 
 CHAT = "/api/v1/chat"
 

@@ -13,11 +13,9 @@ from collections import Counter
 from typing import Any, Dict, Iterator, List
 
 import pytest
+import ray  # in the test extras: a missing Ray is an error, not a skip
+from tekton_llm_client.ray import OUTPUT_COLUMNS, RhetorChat, SlotBook, shared_limiter
 from tekton_llm_client.testing import RhetorSimulator, answer_text
-
-ray = pytest.importorskip("ray")
-
-from tekton_llm_client.ray import OUTPUT_COLUMNS, RhetorChat, SlotBook, shared_limiter  # noqa: E402
 
 CHAT = "/api/v1/chat"
 FAST_RETRIES = {"max_retries": 2, "backoff_initial": 0.01, "backoff_max": 0.05}
@@ -279,6 +277,23 @@ def test_a_429_holds_the_actor_without_a_shared_limiter(sim: RhetorSimulator, ba
     early = [r for r in records[1:] if r["time"] < first_429 + 0.9]
     assert len(early) <= 1, [(r["json"]["messages"][-1]["content"], r["time"] - first_429) for r in records]
     assert len(records) == 8
+
+
+def test_retries_of_a_row_keep_its_request_id(sim: RhetorSimulator, backend: str) -> None:
+    """As the client's own retries: every attempt of a row carries the same X-Request-ID. The
+    simulator fails the first two attempts *of a request id*, so the row is answered on its third
+    attempt only if the id is kept (a new id per attempt would fail every time)."""
+    options = [json.dumps({"sim": {"fail_status": 503, "fail_times": 2}}), None]
+    out = RhetorChat(sim.url, concurrency=2, backend=backend, dialect="v1", **FAST_RETRIES)(
+        {"prompt": ["flaky", "steady"], "options": options}
+    )
+    assert out["error"] == [None, None] and out["attempts"] == [3, 1], out["error"]
+    ids = {
+        p: [r["request_id"] for r in _chat_records(sim) if r["json"]["messages"][-1]["content"] == p]
+        for p in out["prompt"]
+    }
+    assert len(ids["flaky"]) == 3 and len(set(ids["flaky"])) == 1 and ids["flaky"][0], ids
+    assert len(ids["steady"]) == 1 and ids["steady"][0] not in ids["flaky"]  # one id per row
 
 
 def test_batch_formats_keep_their_input_columns(sim: RhetorSimulator) -> None:

@@ -95,7 +95,7 @@ def websocket_transport(backend: str, url: str, component_id: str, settings: Web
 def batch_runner(
     native: bool,
     http: HttpTransport,
-    complete: Callable[[Messages, CallArgs], Awaitable[CompletionResponse]],
+    complete: Callable[[Messages, CallArgs, Optional[str]], Awaitable[CompletionResponse]],
     concurrency: int,
     rate: Optional[float],
     burst: int,

@@ -6,7 +6,8 @@
 
 Requests are prompts (str) or dicts with `prompt` or `messages` and optionally `id`,
 `system_prompt`, `options`, `provider_id`, `model_id`, `context_id`, `temperature`,
-`max_tokens`. Results arrive as they complete, each with the item's `id` (given, or its index as a
+`max_tokens` and `request_id` (the item's X-Request-ID, kept by every retry; a new one when
+absent). Results arrive as they complete, each with the item's `id` (given, or its index as a
 str) and `index`, and either a `CompletionResponse` or the error; a failed item never stops the
 batch. The input (any iterable or async iterable) is read lazily: at most `window` items
 (default `2 * concurrency`) are submitted and not yet handed out at any time.
@@ -58,6 +59,7 @@ _ITEM_KEYS = frozenset(
         "context_id",
         "temperature",
         "max_tokens",
+        "request_id",
     }
 )
 
@@ -87,6 +89,7 @@ class _Prepared:
     messages: Messages
     kw: CallArgs
     fallback: Optional[Tuple[Optional[str], Optional[str], Options]] = field(default=None)
+    request_id: Optional[str] = None
 
 
 # Opens the runner a batch goes through: (concurrency, rate, burst) → (runner, native?).
@@ -138,7 +141,7 @@ def prepare_item(defaults: CallDefaults, raw: object, index: int) -> Tuple[str, 
         )
         fb = fallback_args(defaults, kw)
         fallback = (fb["provider_id"], fb["model_id"], fb["options"]) if fb is not None else None
-        return item_id, _Prepared(msgs, kw, fallback)
+        return item_id, _Prepared(msgs, kw, fallback, _optional_str(item, "request_id"))
     except (TypeError, ValueError) as exc:
         return item_id, exc
 
@@ -253,7 +256,9 @@ class BatchIterator:
                         yield self._result(item_id, index, prep)
                         continue
                     try:
-                        runner.submit(index, prep.messages, fallback=prep.fallback, **prep.kw)
+                        runner.submit(
+                            index, prep.messages, fallback=prep.fallback, request_id=prep.request_id, **prep.kw
+                        )
                     except (TypeError, ValueError, OverflowError, TektonLLMError) as exc:
                         # e.g. options that cannot be encoded as JSON
                         yield self._result(item_id, index, exc)

@@ -400,13 +400,16 @@ class TektonLLMClient:
         return ChatCall(self, messages, args, bool(streaming))
 
     async def _with_fallback(
-        self, kw: CallArgs, attempt: Callable[[CallArgs, Optional[str]], Awaitable[T]]
+        self,
+        kw: CallArgs,
+        attempt: Callable[[CallArgs, Optional[str]], Awaitable[T]],
+        request_id: Optional[str] = None,
     ) -> Tuple[T, bool]:
         """Run `attempt(kw, request_id)`; when it fails in a way the fallback may cure and a
         fallback is named, run it once more with the fallback's arguments and the first attempt's
         X-Request-ID (one logical call, one id). Returns (result, fallback used)."""
         try:
-            return await attempt(kw, None), False
+            return await attempt(kw, request_id), False
         except _FALLBACK_ON as first:
             fb = fallback_args(self, kw)
             if fb is None:
@@ -423,13 +426,13 @@ class TektonLLMClient:
             except TektonLLMError as second:
                 raise second from first
 
-    async def _complete(self, messages: Messages, kw: CallArgs) -> CompletionResponse:
+    async def _complete(self, messages: Messages, kw: CallArgs, request_id: Optional[str] = None) -> CompletionResponse:
         http = self._call_via or await self._call_transport()
 
         async def attempt(k: CallArgs, request_id: Optional[str]) -> CompletionResponse:
             return await http.chat(messages, request_id=request_id, **k)
 
-        resp, used_fallback = await self._with_fallback(kw, attempt)
+        resp, used_fallback = await self._with_fallback(kw, attempt, request_id)
         if used_fallback:
             resp.fallback = True
         return resp

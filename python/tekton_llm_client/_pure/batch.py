@@ -73,23 +73,24 @@ class BatchRunner:
     def submit(
         self, key: int, messages: Sequence[Any], *, fallback: Any = None, request_id: Optional[str] = None, **kw: Any
     ) -> None:
-        """Start one item. `fallback` and `request_id` are accepted for parity with the Rust
-        runner; `complete` applies the client's own fallback policy and request ids."""
+        """Start one item (`request_id`: its X-Request-ID, for every attempt; a new one when
+        None). `fallback` is accepted for parity with the Rust runner: `complete` applies the
+        client's own fallback policy."""
         if self._closed:
             raise ConnectionError("the batch was closed")
         self._submitted += 1
-        task = asyncio.ensure_future(self._one(key, messages, kw))
+        task = asyncio.ensure_future(self._one(key, messages, kw, request_id))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _one(self, key: int, messages: Sequence[Any], kw: Dict[str, Any]) -> None:
+    async def _one(self, key: int, messages: Sequence[Any], kw: Dict[str, Any], request_id: Optional[str]) -> None:
         async with self._sem:
             if self._limiter is not None:
                 await self._limiter.wait()
             self._in_flight += 1
             self._peak = max(self._peak, self._in_flight)
             try:
-                out: Outcome = (key, True, await self._complete(messages, kw))
+                out: Outcome = (key, True, await self._complete(messages, kw, request_id))
             except Exception as exc:  # noqa: BLE001 - one failed item never stops the batch
                 out = (key, False, exc)
             finally:

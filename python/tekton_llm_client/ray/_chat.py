@@ -6,7 +6,8 @@
 One `TektonLLMClient` and one asyncio event loop per actor; each batch of rows runs through
 `client.generate_batch` on that loop. Retries are made here (the client itself is built with
 `max_retries=0`), so every attempt passes the job's rate limit and 429 cool-down (`limiter`, see
-`shared_limiter`) and is counted in the row's `attempts`.
+`shared_limiter`) and is counted in the row's `attempts`; like the client's own retries, every
+attempt of a row carries the same X-Request-ID.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import asyncio
 import json
 import math
 import time
+import uuid
 from typing import Any, AsyncGenerator, Dict, List, Optional, Sequence, Tuple
 
 from .. import config
@@ -208,6 +210,7 @@ class RhetorChat:
         through one `generate_batch`; the retryable failures go again in the next round."""
         for i, request in enumerate(requests):
             request["id"] = str(i)  # the runner's key for the row (the caller's `id` column is not sent)
+            request["request_id"] = str(uuid.uuid4())  # one per row, for every attempt: as the client's retries
         outcomes: List[Any] = [None] * len(requests)
         attempts = [0] * len(requests)
         due: List[Tuple[float, int]] = [(0.0, i) for i in range(len(requests))]
