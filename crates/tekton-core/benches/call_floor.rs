@@ -7,6 +7,9 @@
 //! Run: cargo bench -p tekton-core --bench call_floor
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+use common::thread_cpu_us;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -24,15 +27,6 @@ fn request() -> ChatRequest {
     };
     req.options.insert("sim".into(), json!({"chunks": 4, "chunk_size": 8}));
     req
-}
-
-/// CPU time of the calling thread, in µs.
-fn thread_cpu_us() -> f64 {
-    // SAFETY: getrusage writes into the zeroed struct we pass and reads nothing else.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
-    let us = |t: libc::timeval| t.tv_sec as f64 * 1e6 + t.tv_usec as f64;
-    us(usage.ru_utime) + us(usage.ru_stime)
 }
 
 async fn worker(http: Arc<RhetorHttp>, left: Arc<AtomicUsize>, req: Arc<ChatRequest>) {

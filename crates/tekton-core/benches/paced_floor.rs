@@ -7,6 +7,9 @@
 //! Run: cargo bench -p tekton-core --bench paced_floor
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+use common::thread_cpu_us;
+
 use std::sync::Arc;
 
 use rhetor_sim::{SimConfig, Simulator};
@@ -28,15 +31,6 @@ fn request(first_delay_ms: u64) -> ChatRequest {
         json!({"chunks": EVENTS, "chunk_size": 8, "chunk_delay_ms": PACING_MS, "first_chunk_delay_ms": first_delay_ms});
     req.options.insert("sim".into(), sim);
     req
-}
-
-/// CPU time of the calling thread, in µs.
-fn thread_cpu_us() -> f64 {
-    // SAFETY: getrusage writes into the zeroed struct we pass and reads nothing else.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
-    let us = |t: libc::timeval| t.tv_sec as f64 * 1e6 + t.tv_usec as f64;
-    us(usage.ru_utime) + us(usage.ru_stime)
 }
 
 async fn drain(http: Arc<RhetorHttp>, rt: tokio::runtime::Handle, first_delay_ms: u64, id: usize) -> usize {

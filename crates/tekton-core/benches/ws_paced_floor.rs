@@ -6,21 +6,15 @@
 //! Run: cargo bench -p tekton-core --bench ws_paced_floor
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+use common::thread_cpu_us;
+
 use rhetor_sim::{SimConfig, Simulator};
 use serde_json::json;
 use tekton_core::ws::{WsClient, WsConfig, WsEvent};
 
 const EVENTS: u64 = 50;
 const PACING_MS: u64 = 20;
-
-/// CPU time of the calling thread, in µs.
-fn thread_cpu_us() -> f64 {
-    // SAFETY: getrusage writes into the zeroed struct we pass and reads nothing else.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
-    let us = |t: libc::timeval| t.tv_sec as f64 * 1e6 + t.tv_usec as f64;
-    us(usage.ru_utime) + us(usage.ru_stime)
-}
 
 fn stream_frame(request_id: &str, first_delay_ms: u64) -> String {
     json!({
