@@ -42,26 +42,24 @@ from ._call_args import CallArgs, CallDefaults, call_args, checked_messages, fal
 from .exceptions import TektonLLMError
 from .models import CompletionResponse
 
-__all__ = ["BatchResult", "BatchIterator", "BatchRequest", "prepare_item"]
+__all__ = ["BatchResult", "BatchIterator", "BatchRequest", "REQUEST_FIELDS", "prepare_item"]
 
 BatchRequest = Union[str, Mapping[str, Any]]
 
-# Keys of a request dict the batch understands; others are the caller's own and are ignored.
-_ITEM_KEYS = frozenset(
-    {
-        "id",
-        "prompt",
-        "messages",
-        "system_prompt",
-        "options",
-        "provider_id",
-        "model_id",
-        "context_id",
-        "temperature",
-        "max_tokens",
-        "request_id",
-    }
+# What a request is made of, as keys of a request dict (and columns of a Ray batch).
+REQUEST_FIELDS = (
+    "prompt",
+    "messages",
+    "system_prompt",
+    "options",
+    "provider_id",
+    "model_id",
+    "context_id",
+    "temperature",
+    "max_tokens",
 )
+# Keys of a request dict the batch understands; others are the caller's own and are ignored.
+_ITEM_KEYS = frozenset({"id", "request_id", *REQUEST_FIELDS})
 
 
 @dataclass

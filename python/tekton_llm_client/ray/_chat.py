@@ -20,24 +20,14 @@ import uuid
 from typing import Any, AsyncGenerator, Dict, List, Optional, Sequence, Tuple
 
 from .. import config
-from ..batch import BatchResult
+from ..batch import REQUEST_FIELDS, BatchResult
 from ..client import TektonLLMClient
 from ..exceptions import RateLimitError
 from ._gate import Gate
 from ._retry import retry_delay
 
 # Columns a row may carry that the request is made of (`id` is the caller's and is not sent).
-REQUEST_COLUMNS = (
-    "prompt",
-    "messages",
-    "system_prompt",
-    "options",
-    "provider_id",
-    "model_id",
-    "context_id",
-    "temperature",
-    "max_tokens",
-)
+REQUEST_COLUMNS = REQUEST_FIELDS
 OUTPUT_COLUMNS = (
     "content",
     "model",
