@@ -16,7 +16,10 @@ apart (its default knobs, so every client sends the same plain request).
   whether `tekton-llm bench` is still accurate at 10x that rate.
 
 The simulator shares the machine with the clients (and whatever else runs on it): its own CPU
-and scheduling delays are in every figure, the truth's included.
+and scheduling delays are in every figure, the truth's included. So each row also gives how late
+the simulator's own first-chunk pauses ended during that client's run (`GET /sim/lateness`,
+p50 and p99, the truth's alongside): a TTFT error that the server's lateness accounts for is the
+server measured, not the client erring.
 
 Run: TEKTON_BENCH_GUIDELLM_VENV=/work/venv-guidellm \
      .venv/bin/python -m pytest benches/bench_url_accuracy.py -p no:cacheprovider -q -s
@@ -30,6 +33,7 @@ import math
 import os
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional
 
@@ -58,6 +62,16 @@ def sim_url() -> Iterator[str]:
     )
 
 
+def server_lateness(url: str, reset: bool = False) -> Dict[str, float]:
+    """How late the simulator's first-chunk pauses ended (ms), since the last reset; with
+    `reset`, starts the count over."""
+    request = urllib.request.Request(url + "/sim/lateness", method="DELETE" if reset else "GET")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        first = json.loads(response.read())["first_chunk"]
+    late = first.get("late_ms") or {}
+    return {"server_late_p50_ms": late.get("p50", float("nan")), "server_late_p99_ms": late.get("p99", float("nan"))}
+
+
 def pct(values: List[float], q: float) -> float:
     """Nearest rank, as the tool reports."""
     s = sorted(values)
@@ -66,11 +80,13 @@ def pct(values: List[float], q: float) -> float:
 
 @pytest.fixture(scope="module")
 def truth(sim_url: str) -> Dict[str, float]:
+    server_lateness(sim_url, reset=True)
     measured = careful_client.measure(sim_url, TRUTH_REQUESTS, period_s=1.0)
     t = {
         "ttft_p50": pct(measured["ttft"], 50),
         "ttft_p99": pct(measured["ttft"], 99),
         "itl_p50": pct(measured["itl"], 50),
+        **server_lateness(sim_url),
     }
     print(f"\ntruth (careful client, 1 request/s, {TRUTH_REQUESTS} requests): {json.dumps(t)}")
     return t
@@ -106,6 +122,7 @@ def _errors(name: str, rate: float, got: Dict[str, Any], truth: Dict[str, float]
         "rate_err_pct": (got["achieved_rate"] - rate) / rate * 100,
         "lag_p99_ms": got["lag_p99"],
         "failed": got["failed"],
+        **got["server"],
     }
     e["accurate"] = (
         abs(e["ttft_p50_err_ms"]) <= GOAL["ttft_p50"]
@@ -135,7 +152,10 @@ def _round(v: Any) -> Any:
 def test_accuracy(sim_url: str, truth: Dict[str, float], tmp_path: Path, rate: float) -> None:
     count = int(rate * SECONDS)
     for api in ("openai", "rhetor"):
-        _errors(f"tekton-llm bench --api {api}", rate, _tool(sim_url, tmp_path, api, rate), truth)
+        server_lateness(sim_url, reset=True)
+        got = _tool(sim_url, tmp_path, api, rate)
+        _errors(f"tekton-llm bench --api {api}", rate, {**got, "server": server_lateness(sim_url)}, truth)
+    server_lateness(sim_url, reset=True)
     ref = asyncio.run(vllm_style_client.run(sim_url, rate, count))
     _errors(
         "aiohttp (vllm-style)",
@@ -147,6 +167,7 @@ def test_accuracy(sim_url: str, truth: Dict[str, float], tmp_path: Path, rate: f
             "achieved_rate": ref["achieved_rate"][0],
             "lag_p99": pct(ref["schedule_lag"], 99),
             "failed": int(ref["failed"][0]),
+            "server": server_lateness(sim_url),
         },
         truth,
     )
@@ -155,6 +176,7 @@ def test_accuracy(sim_url: str, truth: Dict[str, float], tmp_path: Path, rate: f
         print(f"  {rate:>6g}/s  guidellm: not installed (set {guidellm_runner.VENV_ENV})")
         return
     try:
+        server_lateness(sim_url, reset=True)
         g = guidellm_runner.run(sim_url, rate, count, tmp_path)
     except Exception as exc:  # reported, not skipped
         TABLE.setdefault(rate, {})["guidellm"] = {"failed to run": str(exc)[:300]}
@@ -170,6 +192,7 @@ def test_accuracy(sim_url: str, truth: Dict[str, float], tmp_path: Path, rate: f
             "achieved_rate": g["achieved_rate"][0],
             "lag_p99": pct(g["schedule_lag"], 99),
             "failed": int(g["failed"][0]),
+            "server": server_lateness(sim_url),
         },
         truth,
     )

@@ -23,6 +23,7 @@ use hyper::{Method, Request, Response};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 const MAX_BODY: usize = 64 * 1024 * 1024;
 
@@ -34,6 +35,7 @@ const ROUTES: &[&str] = &[
     "/ws",
     "/v1/chat/completions",
     "/v1/models",
+    "/sim/lateness",
 ];
 
 /// hyper's service function. Every problem is an HTTP answer; the only error is the deliberate
@@ -44,8 +46,11 @@ pub async fn handle(
     slot: Slot,
     request: Request<Incoming>,
 ) -> Result<Response<SimBody>, ConnectionDropped> {
+    // A stream's first-chunk delay counts from here, so time the server spends reading the body
+    // or waiting for a worker is the server's lateness, not hidden in a later start.
+    let received = Instant::now();
     let request_id = header(request.headers(), "x-request-id").map(String::from);
-    let mut response = route(&state, connection_id, slot, request).await?;
+    let mut response = route(&state, connection_id, slot, request, received).await?;
     cors::decorate(response.headers_mut());
     if let Some(value) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
         response.headers_mut().insert("x-request-id", value);
@@ -104,6 +109,7 @@ async fn route(
     connection_id: u64,
     slot: Slot,
     mut request: Request<Incoming>,
+    received: Instant,
 ) -> Result<Response<SimBody>, ConnectionDropped> {
     let path = request.uri().path().to_string();
     let route = route_path(state, &path).to_string();
@@ -173,6 +179,11 @@ async fn route(
             json_response(&providers_json(&state.unavailable(&state.knobs(&[&header_knobs]))))
         }
         (&Method::GET, "/v1/models") => json_response(&openai::models_json()),
+        (&Method::GET, "/sim/lateness") => json_response(&state.lateness.to_json()),
+        (&Method::DELETE, "/sim/lateness") => {
+            state.lateness.reset();
+            json_response(&state.lateness.to_json())
+        }
         (&Method::POST, path @ ("/api/v1/chat" | "/api/v1/chat/stream" | "/v1/chat/completions")) => {
             let face = if path == "/v1/chat/completions" {
                 match json.as_ref().map(openai::parse_options) {
@@ -192,7 +203,7 @@ async fn route(
                     "unsupported_media_type",
                 ));
             }
-            chat(state, &body_bytes, json, &header_knobs, request_id.as_deref(), face).await?
+            chat(state, &body_bytes, json, &header_knobs, request_id.as_deref(), face, received).await?
         }
         (&Method::GET, "/ws") => json_error(400, "/ws expects a WebSocket upgrade", "invalid_request"),
         _ => json_error(405, &format!("{} is not allowed on {path}", parts.method), "method_not_allowed"),
@@ -213,6 +224,7 @@ async fn chat(
     header_knobs: &Knobs,
     request_id: Option<&str>,
     face: Face,
+    received: Instant,
 ) -> Result<Response<SimBody>, ConnectionDropped> {
     let streaming = match face {
         Face::Rhetor { streaming } => streaming,
@@ -252,7 +264,8 @@ async fn chat(
             Face::Rhetor { .. } => Wire::Rhetor,
             Face::OpenAi(options) => Wire::OpenAi { include_usage: options.include_usage },
         };
-        tokio::spawn(sse_stream::run(answer, wire, sender, state.task_guard()));
+        let timing = sse_stream::Timing { received, lateness: state.lateness.clone() };
+        tokio::spawn(sse_stream::run(answer, wire, sender, state.task_guard(), timing));
         let mut response = Response::new(body);
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream; charset=utf-8"));

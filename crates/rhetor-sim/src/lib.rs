@@ -18,6 +18,7 @@ mod cors;
 mod error;
 mod faults;
 mod http_routes;
+mod lateness;
 mod openai;
 mod pacing;
 mod providers;

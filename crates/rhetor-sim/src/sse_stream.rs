@@ -3,11 +3,13 @@
 
 use crate::body::{BodySender, Gone};
 use crate::chat::Answer;
+use crate::lateness::{Deadline, Lateness};
 use crate::openai::ChunkShape;
 use crate::pacing::Pacing;
 use crate::state::TaskGuard;
 use bytes::Bytes;
 use serde_json::json;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Without pacing, events are batched into writes of about this size: a 100k-chunk stream then
@@ -21,6 +23,7 @@ struct SseWriter {
     eol: &'static str,
     ping_every: Option<Duration>,
     last_ping: Instant,
+    lateness: Arc<Lateness>,
 }
 
 impl SseWriter {
@@ -56,24 +59,26 @@ impl SseWriter {
         Ok(())
     }
 
-    /// Flushes, then waits until `deadline`, sending `: ping` comments meanwhile if asked to.
-    async fn pause_until(&mut self, deadline: Instant) -> Result<(), Gone> {
+    /// Flushes, then waits until `due`, sending `: ping` comments meanwhile if asked to, and
+    /// records how late the wait ended.
+    async fn pause_until(&mut self, due: Instant, deadline: Deadline) -> Result<(), Gone> {
         self.flush().await?;
         loop {
             let now = Instant::now();
-            if now >= deadline {
+            if now >= due {
+                self.lateness.record(deadline, due);
                 return Ok(());
             }
-            let Some(every) = self.ping_every else {
-                return self.out.sleep(deadline - now).await;
+            let next_ping = match self.ping_every {
+                Some(every) => self.last_ping + every,
+                None => due,
             };
-            let next_ping = self.last_ping + every;
             if next_ping <= now {
                 self.ping();
                 self.flush().await?;
                 continue;
             }
-            self.out.sleep(next_ping.min(deadline) - now).await?;
+            self.out.sleep(next_ping.min(due) - now).await?;
         }
     }
 }
@@ -89,14 +94,20 @@ pub enum Wire {
     OpenAi { include_usage: bool },
 }
 
-/// Writes the whole stream (or the fault it was asked for) into `out`. Returns early, quietly,
-/// when the client goes away.
-pub async fn run(answer: Answer, wire: Wire, out: BodySender, guard: TaskGuard) {
-    let _guard = guard;
-    let _ = produce(&answer, wire, out).await;
+/// When the request came in, and where the stream's lateness against its deadlines goes.
+pub struct Timing {
+    pub received: Instant,
+    pub lateness: Arc<Lateness>,
 }
 
-async fn produce(answer: &Answer, wire: Wire, out: BodySender) -> Result<(), Gone> {
+/// Writes the whole stream (or the fault it was asked for) into `out`. Returns early, quietly,
+/// when the client goes away.
+pub async fn run(answer: Answer, wire: Wire, out: BodySender, guard: TaskGuard, timing: Timing) {
+    let _guard = guard;
+    let _ = produce(&answer, wire, out, timing).await;
+}
+
+async fn produce(answer: &Answer, wire: Wire, out: BodySender, timing: Timing) -> Result<(), Gone> {
     let knobs = &answer.knobs;
     let mut w = SseWriter {
         out,
@@ -104,6 +115,7 @@ async fn produce(answer: &Answer, wire: Wire, out: BodySender) -> Result<(), Gon
         eol: knobs.line_ending().as_str(),
         ping_every: knobs.ping_every_ms.map(Duration::from_millis),
         last_ping: Instant::now(),
+        lateness: timing.lateness,
     };
     // Everything after the chunk text is the same for every event: build it once.
     let tail = format!(
@@ -122,7 +134,7 @@ async fn produce(answer: &Answer, wire: Wire, out: BodySender) -> Result<(), Gon
         w.ping(); // one up front, so a client always sees a comment line
     }
     if let Some(delay) = knobs.first_chunk_delay() {
-        w.pause_until(Instant::now() + delay).await?;
+        w.pause_until(timing.received + delay, Deadline::FirstChunk).await?;
     }
     let mut pacing = knobs.chunk_delay().map(|every| Pacing::new(every, knobs.lockstep()));
     let pieces = answer.chunks();
@@ -167,7 +179,8 @@ async fn produce(answer: &Answer, wire: Wire, out: BodySender) -> Result<(), Gon
         if let Some(pacing) = &mut pacing {
             let due = pacing.next_due();
             if sent > 0 || knobs.lockstep() {
-                w.pause_until(due).await?;
+                let deadline = if sent == 0 { Deadline::FirstChunk } else { Deadline::LaterChunk };
+                w.pause_until(due, deadline).await?;
             }
         }
         if let Some(shape) = &openai {

@@ -1,6 +1,7 @@
 //! State shared by every connection of one simulator.
 
 use crate::config::{Knobs, SimConfig};
+use crate::lateness::Lateness;
 use crate::recorder::Recorder;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -16,6 +17,8 @@ pub struct State {
     resets: Mutex<HashMap<String, u32>>,
     pub connections: AtomicU64,
     active_tasks: Arc<AtomicUsize>,
+    /// How late the simulator's own paced writes were (`/sim/lateness`).
+    pub lateness: Arc<Lateness>,
 }
 
 /// Counts a running producer task (stream, WS request) while alive, so tests can check that
@@ -38,6 +41,7 @@ impl State {
             resets: Mutex::new(HashMap::new()),
             connections: AtomicU64::new(0),
             active_tasks: Arc::new(AtomicUsize::new(0)),
+            lateness: Arc::new(Lateness::default()),
         }
     }
 
