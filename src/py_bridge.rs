@@ -33,7 +33,7 @@ struct Queue {
     items: Mutex<Vec<Finished>>,
     wake_tx: UnixStream,
     wake_rx: UnixStream,
-    /// When the loop was last woken (`clock::monotonic_ns`).
+    /// When the loop was last woken (`tekton_clock::monotonic_ns`).
     last_wake_ns: AtomicU64,
     /// A deferred wake-up is scheduled.
     wake_scheduled: AtomicBool,
@@ -58,7 +58,7 @@ impl Queue {
     /// finished meanwhile. Paced streams deliver one event per network read; without this, each
     /// would cost the loop a wake-up.
     fn wake_soon(self: &Arc<Self>, pace: Pace) {
-        let now = tekton_core::clock::monotonic_ns();
+        let now = tekton_clock::monotonic_ns();
         let may_wait = match pace {
             Pace::Now => crate::io_pacing::coalescing(),
             Pace::Window => !crate::io_pacing::window().is_zero(),
@@ -76,7 +76,7 @@ impl Queue {
         let queue = Arc::clone(self);
         let wake = Box::new(move || {
             queue.wake_scheduled.store(false, Ordering::Release);
-            queue.wake_now(tekton_core::clock::monotonic_ns());
+            queue.wake_now(tekton_clock::monotonic_ns());
         });
         if let Err(wake) = crate::wake_timer::run_at(due, wake) {
             wake();

@@ -197,7 +197,7 @@ impl<'py> ChunkBuilder<'py> {
                 none(),
                 none(),
                 none(),
-                received_ns(py, tekton_core::clock::monotonic_ns()),
+                received_ns(py, tekton_clock::monotonic_ns()),
             ],
         )
     }

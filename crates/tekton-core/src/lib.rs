@@ -3,7 +3,6 @@
 
 pub mod activity;
 pub mod batch;
-pub mod clock;
 pub mod config;
 pub mod error;
 pub mod handover;

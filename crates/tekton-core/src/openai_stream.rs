@@ -71,7 +71,7 @@ impl RhetorHttp {
         let started_in_reader = Arc::clone(&started);
         let mut stream = ChatStream::spawn(rt, request_id, self.cfg.stream_buffer_events, move |sink| async move {
             start.await;
-            started_in_reader.store(crate::clock::monotonic_ns(), Ordering::Relaxed);
+            started_in_reader.store(tekton_clock::monotonic_ns(), Ordering::Relaxed);
             http.run_openai_stream(url, body, rid, sink).await
         });
         stream.started_ns = started;
@@ -141,7 +141,7 @@ impl RhetorHttp {
                     true
                 }
                 Ok(Some(bytes)) => {
-                    sink.chunks().set_received_ns(crate::clock::monotonic_ns());
+                    sink.chunks().set_received_ns(tekton_clock::monotonic_ns());
                     let mut events = reader.over(sink.chunks(), delivered);
                     if decoder.feed(&bytes, &mut events).is_err() {
                         return Err(limit_error(self.cfg.max_event_bytes, request_id));

@@ -58,7 +58,7 @@ pub struct ChunkView<'a> {
     pub meta: &'a ChunkMeta,
     /// Equal indexes within one `ReadyChunks` mean equal metadata.
     pub meta_index: usize,
-    /// When the bytes of this chunk were read from the socket (`clock::monotonic_ns`), 0 if unknown.
+    /// When the bytes of this chunk were read from the socket (`tekton_clock::monotonic_ns`), 0 if unknown.
     pub received_ns: u64,
 }
 
@@ -87,7 +87,7 @@ impl ReadyChunks {
         self.metas.clear();
     }
 
-    /// The chunks pushed from now on arrived at `ns` (`clock::monotonic_ns`).
+    /// The chunks pushed from now on arrived at `ns` (`tekton_clock::monotonic_ns`).
     pub fn set_received_ns(&mut self, ns: u64) {
         self.received_ns = ns;
     }

@@ -29,7 +29,7 @@ pub struct ChatStream {
     source: ChunkSource,
     task: JoinHandle<()>,
     pub request_id: String,
-    /// When the reader started the request (`clock::monotonic_ns`), 0 until then; kept for
+    /// When the reader started the request (`tekton_clock::monotonic_ns`), 0 until then; kept for
     /// streams started on a schedule (`stream_chat_at`).
     pub started_ns: Arc<AtomicU64>,
 }
@@ -132,7 +132,7 @@ impl RhetorHttp {
         let started_in_reader = Arc::clone(&started);
         let mut stream = ChatStream::spawn(rt, request_id, self.cfg.stream_buffer_events, move |sink| async move {
             start.await;
-            started_in_reader.store(crate::clock::monotonic_ns(), Ordering::Relaxed);
+            started_in_reader.store(tekton_clock::monotonic_ns(), Ordering::Relaxed);
             http.run_stream(body, rid, sink).await
         });
         stream.started_ns = started;
@@ -213,7 +213,7 @@ impl RhetorHttp {
                 continue;
             }
             if matches!(read, Ok(Ok(Some(_)))) {
-                sink.chunks().set_received_ns(crate::clock::monotonic_ns());
+                sink.chunks().set_received_ns(tekton_clock::monotonic_ns());
             }
             let mut events =
                 EventReader { out: sink.chunks(), delivered: &mut *delivered, saw_done, failure: None, seen: 0 };

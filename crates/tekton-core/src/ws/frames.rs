@@ -30,7 +30,7 @@ pub struct ChunkFrame {
     pub context_id: Option<String>,
     pub fallback: bool,
     pub timestamp: Option<String>,
-    /// When the frame's bytes were read (`clock::monotonic_ns`); 0 when not known.
+    /// When the frame's bytes were read (`tekton_clock::monotonic_ns`); 0 when not known.
     pub received_ns: u64,
 }
 

@@ -57,7 +57,7 @@ pub(crate) async fn run_session(
             }
             incoming = stream.next() => {
                 ping_unanswered = false;
-                let received_ns = crate::clock::monotonic_ns();
+                let received_ns = tekton_clock::monotonic_ns();
                 let message = match incoming {
                     Some(Ok(message)) => message,
                     Some(Err(e)) => return lost_on_error(shared, e),

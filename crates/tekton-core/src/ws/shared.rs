@@ -211,7 +211,7 @@ impl Shared {
         )));
     }
 
-    /// Decode and route one text frame, read at `received_ns` (`clock::monotonic_ns`). Returns
+    /// Decode and route one text frame, read at `received_ns` (`tekton_clock::monotonic_ns`). Returns
     /// true when the server asked for a PONG.
     pub fn handle_text(&self, text: &str, received_ns: u64) -> bool {
         let frame = match decode_server_frame(text) {

@@ -1,5 +1,4 @@
-//! Arrival times: nanoseconds on CLOCK_MONOTONIC, the clock Python's `time.monotonic_ns()` reads,
-//! so a caller can compare a chunk's arrival with its own timestamps.
+//! Now, in nanoseconds on CLOCK_MONOTONIC.
 
 /// Now, in nanoseconds on CLOCK_MONOTONIC (0 if the clock cannot be read, which Linux and macOS
 /// never do for this clock).
