@@ -72,6 +72,17 @@ impl BodySender {
         }
     }
 
+    /// Sleeps until `due` to the microsecond (a timerfd, not tokio's millisecond tick), but
+    /// returns early (with `Gone`) when the client goes away.
+    pub async fn sleep_until_precisely(&self, due: std::time::Instant) -> Result<(), Gone> {
+        let left = due.saturating_duration_since(std::time::Instant::now());
+        let due_ns = tekton_clock::monotonic_ns().saturating_add(u64::try_from(left.as_nanos()).unwrap_or(u64::MAX));
+        tokio::select! {
+            () = tekton_clock::sleep_until_ns(due_ns) => Ok(()),
+            _ = self.tx.closed() => Err(Gone),
+        }
+    }
+
     /// Ends the body with an error: hyper then drops the connection without the final chunk.
     pub async fn abort(&self) {
         // hyper pulls every ready frame before it flushes, and an error drops what it buffered:
