@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, List, Optional, Protocol, Sequence
 
 from .arrivals import arrival_offsets
+from .full_gc_hold import full_gc_held
 from .record import RequestRecord
 from .workload import Prompt
 
@@ -107,6 +108,18 @@ async def run_load(
     is interrupted still has everything measured so far; `on_done` gets each request as it ends
     (the run's figures fold it in)."""
     await warm_up(target, prompts, spec.warmup, spec.max_concurrency or spec.concurrency or spec.warmup)
+    with full_gc_held():
+        return await _measured(target, prompts, spec, records, on_progress, on_done)
+
+
+async def _measured(
+    target: Target,
+    prompts: Sequence[Prompt],
+    spec: LoadSpec,
+    records: List[RequestRecord],
+    on_progress: Optional[Callable[[List[RequestRecord]], None]],
+    on_done: Optional[Callable[[RequestRecord], None]],
+) -> RunOutcome:
     probe = LoopLagProbe()
     probe.start()
     cpu0 = time.process_time()
