@@ -5,7 +5,7 @@ apart (its default knobs, so every client sends the same plain request).
 - The truth: one careful client (benches/careful_client.py: a blocking socket in a thread, one
   request a second) measures TTFT and the gaps.
 - Then open loop at 10, 100, 200 and 1,000 requests/s (others with TEKTON_BENCH_URL_RATES),
-  3 s of sending each but at least 200 requests, with: `tekton-llm bench` (its own code path,
+  5 s of sending each but at least 200 requests, with: `tekton-llm bench` (its own code path,
   a subprocess: `--api openai` against the same endpoint as the others, and `--api rhetor`),
   a reference client on aiohttp written the way `vllm bench serve` is (benches/vllm_style_client.py), and guidellm when
   TEKTON_BENCH_GUIDELLM_VENV names a venv it is installed in (else reported "not installed").
@@ -18,8 +18,9 @@ apart (its default knobs, so every client sends the same plain request).
 The simulator shares the machine with the clients (and whatever else runs on it): its own CPU
 and scheduling delays are in every figure, the truth's included. So each row also gives how late
 the simulator's own first-chunk pauses ended during that client's run (`GET /sim/lateness`,
-p50 and p99, the truth's alongside): a TTFT error that the server's lateness accounts for is the
-server measured, not the client erring.
+p50 and p99, the truth's alongside), and the TTFT p99 that kernel-stamped probes
+(benches/kernel_stamped_probe.py, 16 requests/s in a process of their own) saw of the same
+server in the same seconds: the client's TTFT p99 minus theirs is the client's own share.
 
 Run: TEKTON_BENCH_GUIDELLM_VENV=/work/venv-guidellm \
      .venv/bin/python -m pytest benches/bench_url_accuracy.py -p no:cacheprovider -q -s
@@ -28,6 +29,7 @@ Run: TEKTON_BENCH_GUIDELLM_VENV=/work/venv-guidellm \
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import os
@@ -44,7 +46,7 @@ from .conftest import _server, record
 
 KNOBS = ["--first-chunk-delay-ms", "50", "--chunk-delay-ms", "10", "--chunks", "20"]
 RATES = [float(r) for r in os.environ.get("TEKTON_BENCH_URL_RATES", "10,100,200,1000").split(",")]
-SECONDS = 3  # of sending per rate, but at least MIN_REQUESTS
+SECONDS = 5  # of sending per rate, but at least MIN_REQUESTS
 # A p99 of fewer than ~100 samples is the maximum: one hiccup decides it.
 MIN_REQUESTS = 200
 TRUTH_REQUESTS = 100
@@ -73,6 +75,25 @@ def server_lateness(url: str, reset: bool = False) -> Dict[str, float]:
         first = json.loads(response.read())["first_chunk"]
     late = first.get("late_ms") or {}
     return {"server_late_p50_ms": late.get("p50", float("nan")), "server_late_p99_ms": late.get("p99", float("nan"))}
+
+
+PROBE_PARALLEL, PROBE_PERIOD_S = 4, 0.25  # 16 requests/s of probes beside the measured client
+
+
+@contextlib.contextmanager
+def probes(url: str, seconds: float) -> Iterator[Dict[str, float]]:
+    """Kernel-stamped probes (benches/kernel_stamped_probe.py, a process of their own) for about
+    `seconds` beside a client's run; on exit, their TTFT p99 and count go into the yielded dict."""
+    argv = [sys.executable, "-m", "benches.kernel_stamped_probe", url, f"{seconds:.1f}"]
+    argv += [str(PROBE_PARALLEL), str(PROBE_PERIOD_S)]
+    process = subprocess.Popen(argv, cwd=Path(__file__).parent.parent, stdout=subprocess.PIPE, text=True)
+    found: Dict[str, float] = {}
+    try:
+        yield found
+    finally:
+        out, _ = process.communicate(timeout=seconds + 120)
+        ttfts = json.loads(out)["ttft_ms"] if process.returncode == 0 and out else []
+        found.update({"probe_ttft_p99_ms": pct(ttfts, 99), "probe_count": float(len(ttfts))})
 
 
 def pct(values: List[float], q: float) -> float:
@@ -132,6 +153,9 @@ def _errors(name: str, rate: float, got: Dict[str, Any], truth: Dict[str, float]
         "failed": got["failed"],
         **got["server"],
     }
+    # The client's own share of its TTFT p99: above what an unhurried, kernel-timed client saw
+    # of the same server in the same seconds.
+    e["client_share_p99_ms"] = got["ttft_p99"] - e.get("probe_ttft_p99_ms", float("nan"))
     e["accurate"] = (
         abs(e["ttft_p50_err_ms"]) <= GOAL["ttft_p50"]
         and abs(e["ttft_p99_err_ms"]) <= GOAL["ttft_p99"]
@@ -159,12 +183,15 @@ def _round(v: Any) -> Any:
 @pytest.mark.parametrize("rate", RATES)
 def test_accuracy(sim_url: str, truth: Dict[str, float], tmp_path: Path, rate: float) -> None:
     count = _count(rate)
+    seconds = count / rate
     for api in ("openai", "rhetor"):
         server_lateness(sim_url, reset=True)
-        got = _tool(sim_url, tmp_path, api, rate)
-        _errors(f"tekton-llm bench --api {api}", rate, {**got, "server": server_lateness(sim_url)}, truth)
+        with probes(sim_url, seconds) as probed:
+            got = _tool(sim_url, tmp_path, api, rate)
+        _errors(f"tekton-llm bench --api {api}", rate, {**got, "server": {**server_lateness(sim_url), **probed}}, truth)
     server_lateness(sim_url, reset=True)
-    ref = asyncio.run(vllm_style_client.run(sim_url, rate, count))
+    with probes(sim_url, seconds) as probed:
+        ref = asyncio.run(vllm_style_client.run(sim_url, rate, count))
     _errors(
         "aiohttp (vllm-style)",
         rate,
@@ -175,7 +202,7 @@ def test_accuracy(sim_url: str, truth: Dict[str, float], tmp_path: Path, rate: f
             "achieved_rate": ref["achieved_rate"][0],
             "lag_p99": pct(ref["schedule_lag"], 99),
             "failed": int(ref["failed"][0]),
-            "server": server_lateness(sim_url),
+            "server": {**server_lateness(sim_url), **probed},
         },
         truth,
     )
@@ -185,7 +212,8 @@ def test_accuracy(sim_url: str, truth: Dict[str, float], tmp_path: Path, rate: f
         return
     try:
         server_lateness(sim_url, reset=True)
-        g = guidellm_runner.run(sim_url, rate, count, tmp_path)
+        with probes(sim_url, seconds) as probed:
+            g = guidellm_runner.run(sim_url, rate, count, tmp_path)
     except Exception as exc:  # reported, not skipped
         TABLE.setdefault(rate, {})["guidellm"] = {"failed to run": str(exc)[:300]}
         print(f"  {rate:>6g}/s  guidellm: failed to run: {exc}")
@@ -200,7 +228,7 @@ def test_accuracy(sim_url: str, truth: Dict[str, float], tmp_path: Path, rate: f
             "achieved_rate": g["achieved_rate"][0],
             "lag_p99": pct(g["schedule_lag"], 99),
             "failed": int(g["failed"][0]),
-            "server": server_lateness(sim_url),
+            "server": {**server_lateness(sim_url), **probed},
         },
         truth,
     )
@@ -242,7 +270,9 @@ def test_verdict() -> None:
                 lines.append(
                     f"{rate:g}/s {name}: TTFT p99 off by {e['ttft_p99_err_ms']:+.2f} ms; the server's first-chunk "
                     f"lateness p99 was {e.get('server_late_p99_ms', float('nan')):.2f} ms in that run "
-                    f"({added:+.2f} ms over the truth's run)"
+                    f"({added:+.2f} ms over the truth's run); kernel-stamped probes beside it saw a TTFT p99 of "
+                    f"{e.get('probe_ttft_p99_ms', float('nan')):.2f} ms ({e.get('probe_count', 0):.0f} probes), "
+                    f"so the client's own share is {e.get('client_share_p99_ms', float('nan')):+.2f} ms"
                 )
     print("\n" + "\n".join(lines))
     out = os.environ.get("TEKTON_BENCH_URL_ACCURACY_JSON")
