@@ -5,7 +5,12 @@ text to the caller (`on_text`), then return how many chunks each stream brought.
 `Handwritten` is what a user writes on the `websockets` library without our client: one reader
 task that `json.loads` every frame and routes it by `request_id` to the stream waiting for it.
 `Ours` is `TektonLLMWebSocketClient` on either backend, with the chunk callback a user would pass
-(`sync`, `async`), or none (`wait`: only the joined answer, the text is counted from it)."""
+(`sync`, `async`), or none (`wait`: only the joined answer, the text is counted from it).
+
+`wait` does none of the bench's own per-chunk work (handing each text to `on_text`, which the paced
+runner uses to time the gaps), so it is compared with callbacks that do none either (`sync-bare`,
+`async-bare`: they only count): that pair is what a callback itself costs. Their rows have no gap
+figures."""
 
 from __future__ import annotations
 
@@ -107,13 +112,15 @@ class Ours:
     async def drain(self, prompt: str, sim: Dict[str, Any], on_text: OnText = None) -> int:
         count = [0]
         callback: Any = None
-        if self.callback == "sync":
+        if self.callback in ("sync-bare", "async-bare"):
+            on_text = None  # the same bench work as `wait`: none per chunk
+        if self.callback in ("sync", "sync-bare"):
 
             def callback(chunk: Any) -> None:
                 count[0] += 1
                 if on_text is not None:
                     on_text(chunk.chunk)
-        elif self.callback == "async":
+        elif self.callback in ("async", "async-bare"):
 
             async def callback(chunk: Any) -> None:
                 count[0] += 1
@@ -132,7 +139,16 @@ class Ours:
         await self.client.disconnect()
 
 
-CONTENDERS: List[str] = ["rust", "rust async-cb", "rust wait", "python", "websockets", "rust http-sse"]
+CONTENDERS: List[str] = [
+    "rust",
+    "rust async-cb",
+    "rust wait",
+    "rust bare-cb",
+    "rust async-bare-cb",
+    "python",
+    "websockets",
+    "rust http-sse",
+]
 
 
 def make(name: str, url: str) -> Any:
@@ -143,4 +159,5 @@ def make(name: str, url: str) -> Any:
 
         return make_http("rust", url)
     backend, _, callback = name.partition(" ")
-    return Ours(url, backend, {"": "sync", "async-cb": "async", "wait": "wait"}[callback])
+    kinds = {"": "sync", "async-cb": "async", "wait": "wait", "bare-cb": "sync-bare", "async-bare-cb": "async-bare"}
+    return Ours(url, backend, kinds[callback])
