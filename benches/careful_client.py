@@ -11,6 +11,7 @@ import time
 import urllib.parse
 from typing import Dict, List
 
+# The one request every client of the accuracy bench sends (the reference, the probes, the truth).
 BODY = {
     "model": "sim-model-1",
     "messages": [{"role": "user", "content": "benchmark prompt"}],

@@ -20,10 +20,10 @@ import time
 import urllib.parse
 from typing import List, Optional
 
+from . import careful_client
+
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux; CLOCK_REALTIME stamps
-BODY = json.dumps(
-    {"model": "sim-model-1", "messages": [{"role": "user", "content": "benchmark prompt"}], "stream": True}
-).encode()
+BODY = json.dumps(careful_client.BODY).encode()
 
 
 def _request(host: str) -> bytes:

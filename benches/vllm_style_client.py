@@ -11,12 +11,7 @@ import json
 import time
 from typing import Dict, List
 
-BODY = {
-    "model": "sim-model-1",
-    "messages": [{"role": "user", "content": "benchmark prompt"}],
-    "stream": True,
-    "stream_options": {"include_usage": True},
-}
+from .careful_client import BODY
 
 
 async def run(url: str, rate: float, count: int) -> Dict[str, List[float]]:
