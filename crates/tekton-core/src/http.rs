@@ -12,8 +12,10 @@ use tokio::sync::watch;
 
 use crate::config::ClientConfig;
 use crate::error::{CoreError, CoreResult, ErrorKind};
+use crate::h1::Http1;
 use crate::protocol::v1::{error_message, ChatRequest, Completion};
 use crate::retry::{delay_before_retry, parse_retry_after};
+use crate::stream_body::StreamBody;
 
 /// A finished non-streaming call.
 #[derive(Debug, Clone)]
@@ -38,10 +40,12 @@ pub struct RhetorHttp {
     pub(crate) cfg: Arc<ClientConfig>,
     pub(crate) shutdown_tx: watch::Sender<bool>,
     pub(crate) log: Option<LogSink>,
+    /// Our own HTTP/1.1 for streams, where it applies (`h1`); reqwest otherwise.
+    pub(crate) http1: Option<Http1>,
 }
 
 /// How many same-origin 307/308 redirects one request follows.
-const MAX_REDIRECTS: usize = 5;
+pub(crate) const MAX_REDIRECTS: usize = 5;
 
 /// The redirects we follow: 307/308 (method and body kept) within the origin of the first URL
 /// (scheme, host and port). Anything else comes back as the 3xx answer and fails in
@@ -59,8 +63,8 @@ fn redirect_policy() -> reqwest::redirect::Policy {
     })
 }
 
-/// A pool for `cfg` (HTTP/1.1, keep-alive, our headers and redirect policy).
-fn build_client(cfg: &ClientConfig) -> CoreResult<reqwest::Client> {
+/// The headers every request carries (user agent and accept aside).
+fn default_headers(cfg: &ClientConfig) -> CoreResult<HeaderMap> {
     let mut headers = HeaderMap::new();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers.insert("x-tekton-component", header_value(&cfg.component_id)?);
@@ -76,6 +80,11 @@ fn build_client(cfg: &ClientConfig) -> CoreResult<reqwest::Client> {
             .map_err(|_| CoreError::new(ErrorKind::InvalidRequest, format!("invalid header name {k:?}")))?;
         headers.insert(name, header_value(v)?);
     }
+    Ok(headers)
+}
+
+/// A pool for `cfg` (HTTP/1.1, keep-alive, our headers and redirect policy).
+fn build_client(cfg: &ClientConfig, headers: HeaderMap) -> CoreResult<reqwest::Client> {
     // reqwest is built without a bundled crypto provider: ring is ours (fast to build, no
     // cmake). Installing twice is refused harmlessly, so every client may try.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -116,7 +125,9 @@ impl Drop for RhetorHttp {
 impl RhetorHttp {
     pub fn new(cfg: ClientConfig, log: Option<LogSink>) -> CoreResult<RhetorHttp> {
         check_base_url(&cfg.base_url).map_err(|e| CoreError::new(ErrorKind::InvalidRequest, e))?;
-        let client = build_client(&cfg)?;
+        let headers = default_headers(&cfg)?;
+        let http1 = Http1::for_config(&cfg, &headers);
+        let client = build_client(&cfg, headers)?;
         let (shutdown_tx, _) = watch::channel(false);
         Ok(RhetorHttp {
             client: Some(client),
@@ -125,6 +136,7 @@ impl RhetorHttp {
             cfg: Arc::new(cfg),
             shutdown_tx,
             log,
+            http1,
         })
     }
 
@@ -142,7 +154,7 @@ impl RhetorHttp {
                 return Ok(client.clone());
             }
         }
-        let client = build_client(&self.cfg)?;
+        let client = build_client(&self.cfg, default_headers(&self.cfg)?)?;
         // A grandchild's copy of its parent's pool is left alone for the reason in `drop`.
         std::mem::forget(slot.replace((pid, client.clone())));
         Ok(client)
@@ -288,9 +300,19 @@ impl RhetorHttp {
         request_id: String,
     ) -> CoreResult<Bytes> {
         let timeout = self.cfg.timeout;
+        let limit = self.cfg.max_response_bytes;
         let work = async {
-            let resp = self.send(method, url, body, &request_id).await?;
-            read_body_limited(resp, self.cfg.max_response_bytes, &request_id).await
+            let Some(http1) = &self.http1 else {
+                let resp = self.send(method, url, body, &request_id).await?;
+                return read_body_limited(resp, limit, &request_id).await;
+            };
+            let mut answer =
+                http1.send(&method, url, body.as_deref(), &request_id).await.map_err(|e| self.redact_error(e))?;
+            match answer.read_to_end(limit).await {
+                Ok(Some(bytes)) => Ok(Bytes::from(bytes)),
+                Ok(None) => Err(limit_error(limit, &request_id)),
+                Err(e) => Err(crate::h1::broken_error(&e, &request_id)),
+            }
         };
         match tokio::time::timeout(timeout, work).await {
             Ok(r) => r,
@@ -302,7 +324,8 @@ impl RhetorHttp {
         }
     }
 
-    /// Send one request and return the response if its status is 2xx; otherwise the mapped error.
+    /// Send one request with reqwest and return the response if its status is 2xx; otherwise the
+    /// mapped error.
     pub(crate) async fn send(
         &self,
         method: Method,
@@ -319,9 +342,22 @@ impl RhetorHttp {
             return Ok(resp);
         }
         if resp.status().is_redirection() {
-            return Err(redirect_error(&resp, request_id));
+            let location = resp.headers().get(LOCATION).and_then(|v| v.to_str().ok());
+            return Err(redirect_error(resp.status().as_u16(), resp.url(), location, request_id));
         }
         Err(self.redact_error(status_error(resp, self.cfg.max_response_bytes.min(1 << 20), request_id).await))
+    }
+
+    /// POST a streamed request: the answer's body if its status is 2xx, otherwise the mapped
+    /// error. Our own HTTP/1.1 where it applies, reqwest otherwise.
+    pub(crate) async fn send_stream(&self, url: &str, body: Bytes, request_id: &str) -> CoreResult<StreamBody> {
+        match &self.http1 {
+            Some(http1) => match http1.send(&Method::POST, url, Some(&body), request_id).await {
+                Ok(body) => Ok(StreamBody::Http1(body)),
+                Err(e) => Err(self.redact_error(e)),
+            },
+            None => self.send(Method::POST, url, Some(body), request_id).await.map(StreamBody::reqwest),
+        }
     }
 }
 
@@ -367,11 +403,9 @@ pub fn without_userinfo(url: &str) -> String {
     }
 }
 
-/// A 3xx we did not follow: which status, where it pointed, and why not.
-fn redirect_error(resp: &Response, request_id: &str) -> CoreError {
-    let status = resp.status();
-    let here = resp.url();
-    let location = resp.headers().get(LOCATION).and_then(|v| v.to_str().ok());
+/// A 3xx we did not follow: which status, where it pointed (`location`, relative to `here`), and
+/// why not.
+pub(crate) fn redirect_error(status: u16, here: &reqwest::Url, location: Option<&str>, request_id: &str) -> CoreError {
     let target = location.and_then(|l| here.join(l).ok());
     let shown = match (&target, location) {
         (Some(t), _) => without_userinfo(t.as_str()),
@@ -379,17 +413,17 @@ fn redirect_error(resp: &Response, request_id: &str) -> CoreError {
         (None, None) => "(no Location)".to_owned(),
     };
     let why = match &target {
-        Some(t) if t.origin() != here.origin() => "it leads to another origin (host, port or scheme), and the request              would carry the prompt and the token there",
-        _ if !matches!(status, StatusCode::TEMPORARY_REDIRECT | StatusCode::PERMANENT_REDIRECT) => {
-            "only 307/308 keep the method and body"
+        Some(t) if t.origin() != here.origin() => {
+            "it leads to another origin (host, port or scheme), and the request would carry the prompt and the token there"
         }
+        _ if !matches!(status, 307 | 308) => "only 307/308 keep the method and body",
         _ => "too many redirects",
     };
     CoreError::new(
         ErrorKind::Redirect,
         format!("Rhetor answered {} redirecting to {shown}: not followed, {why}", status_text(status)),
     )
-    .with_status(status.as_u16())
+    .with_status(status)
     .with_request_id(request_id)
 }
 
@@ -425,28 +459,29 @@ pub(crate) fn transport_error(e: &reqwest::Error, request_id: &str) -> CoreError
 }
 
 async fn status_error(resp: Response, limit: usize, request_id: &str) -> CoreError {
-    let status = resp.status();
-    let retry_after = resp
-        .headers()
-        .get(RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| parse_retry_after(v, SystemTime::now()))
-        .map(|d| d.as_secs_f64());
+    let status = resp.status().as_u16();
+    let retry_after = resp.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let body = read_body_limited(resp, limit, request_id).await.unwrap_or_default();
-    let (message, code) = error_message(&body);
-    let kind = ErrorKind::from_status(status.as_u16());
+    status_error_from(status, retry_after.as_deref(), &body, request_id)
+}
+
+/// A non-2xx answer as our error: its kind from the status, its message (and code) from the
+/// body, how long it asked us to wait.
+pub(crate) fn status_error_from(status: u16, retry_after: Option<&str>, body: &[u8], request_id: &str) -> CoreError {
+    let (message, code) = error_message(body);
+    let kind = ErrorKind::from_status(status);
     let mut err = CoreError::new(kind, format!("Rhetor answered {}: {message}", status_text(status)))
-        .with_status(status.as_u16())
+        .with_status(status)
         .with_request_id(request_id)
         .with_code(code);
-    err.retry_after = retry_after;
+    err.retry_after = retry_after.and_then(|v| parse_retry_after(v, SystemTime::now())).map(|d| d.as_secs_f64());
     err
 }
 
-fn status_text(status: StatusCode) -> String {
-    match status.canonical_reason() {
-        Some(r) => format!("{} {r}", status.as_u16()),
-        None => status.as_u16().to_string(),
+fn status_text(status: u16) -> String {
+    match StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()) {
+        Some(r) => format!("{status} {r}"),
+        None => status.to_string(),
     }
 }
 

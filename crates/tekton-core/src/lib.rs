@@ -5,6 +5,7 @@ pub mod activity;
 pub mod batch;
 pub mod config;
 pub mod error;
+pub mod h1;
 pub mod handover;
 pub mod http;
 pub mod openai_stream;
@@ -14,6 +15,7 @@ pub mod ready_chunks;
 pub mod retry;
 pub mod sse;
 pub mod stream;
+pub mod stream_body;
 pub mod tls;
 pub mod ws;
 

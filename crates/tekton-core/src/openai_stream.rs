@@ -11,12 +11,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use reqwest::Method;
 use serde::Deserialize;
 
 use crate::error::{CoreError, ErrorKind};
 use crate::handover::{ChunkSink, StreamEnd};
-use crate::http::{closed_error, transport_error, RhetorHttp};
+use crate::http::{closed_error, RhetorHttp};
 use crate::protocol::v1::{StreamEvent, Text, Usage};
 use crate::ready_chunks::ReadyChunks;
 use crate::sse::{SseDecoder, SseSink};
@@ -109,7 +108,7 @@ impl RhetorHttp {
             CoreError::new(ErrorKind::Timeout, format!("{what} within {:.1}s", idle.as_secs_f64()))
                 .with_request_id(request_id)
         };
-        let mut resp = match tokio::time::timeout(idle, self.send(Method::POST, url, Some(body), request_id)).await {
+        let mut answer = match tokio::time::timeout(idle, self.send_stream(url, body, request_id)).await {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => return Err(e),
             Err(_) => return Err(idle_error("no answer")),
@@ -118,7 +117,7 @@ impl RhetorHttp {
         let mut reader = OpenAiEvents::default();
         let mut last_event = Instant::now();
         loop {
-            let read = match tokio::time::timeout_at((last_event + idle).into(), resp.chunk()).await {
+            let read = match tokio::time::timeout_at((last_event + idle).into(), answer.read(request_id)).await {
                 Ok(read) => read,
                 Err(_) if reader.saw_done => return Ok(()),
                 Err(_) => return Err(idle_error("no stream event")),
@@ -126,7 +125,7 @@ impl RhetorHttp {
             let at_eof = match read {
                 Err(_) if reader.saw_done => return Ok(()),
                 Err(e) => {
-                    let mut err = self.redact_error(transport_error(&e, request_id));
+                    let mut err = self.redact_error(e);
                     err.message = format!("the stream was cut before its end: {}", err.message);
                     if *delivered {
                         err.kind = ErrorKind::StreamInterrupted;
@@ -140,10 +139,10 @@ impl RhetorHttp {
                     }
                     true
                 }
-                Ok(Some(bytes)) => {
-                    sink.chunks().set_received_ns(tekton_clock::monotonic_ns());
+                Ok(Some((bytes, received_ns))) => {
+                    sink.chunks().set_received_ns(received_ns);
                     let mut events = reader.over(sink.chunks(), delivered);
-                    if decoder.feed(&bytes, &mut events).is_err() {
+                    if decoder.feed(bytes, &mut events).is_err() {
                         return Err(limit_error(self.cfg.max_event_bytes, request_id));
                     }
                     false

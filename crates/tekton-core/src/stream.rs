@@ -12,12 +12,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use reqwest::Method;
 use tokio::task::JoinHandle;
 
 use crate::error::{CoreError, ErrorKind};
 use crate::handover::{self, ChunkSink, ChunkSource, StreamEnd};
-use crate::http::{closed_error, transport_error, RhetorHttp};
+use crate::http::{closed_error, RhetorHttp};
 use crate::panic_guard;
 use crate::protocol::v1::{ChatRequest, StreamEvent};
 use crate::ready_chunks::ReadyChunks;
@@ -190,7 +189,7 @@ impl RhetorHttp {
     ) -> AttemptEnd {
         let idle = self.cfg.stream_idle();
         let failed = |error: CoreError| AttemptEnd::Failed { error, retryable: true };
-        let mut resp = match tokio::time::timeout(idle, self.send(Method::POST, url, Some(body), request_id)).await {
+        let mut answer = match tokio::time::timeout(idle, self.send_stream(url, body, request_id)).await {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => return failed(e),
             Err(_) => return failed(idle_error(idle, request_id, "no answer")),
@@ -205,15 +204,15 @@ impl RhetorHttp {
         loop {
             let read = tokio::select! {
                 biased;
-                read = resp.chunk() => Ok(read),
+                read = answer.read(request_id) => Ok(read),
                 () = &mut idle_timer => Err(()),
             };
             if read.is_err() && last_event.elapsed() < idle {
                 idle_timer.as_mut().reset((last_event + idle).into());
                 continue;
             }
-            if matches!(read, Ok(Ok(Some(_)))) {
-                sink.chunks().set_received_ns(tekton_clock::monotonic_ns());
+            if let Ok(Ok(Some((_, received_ns)))) = &read {
+                sink.chunks().set_received_ns(*received_ns);
             }
             let mut events =
                 EventReader { out: sink.chunks(), delivered: &mut *delivered, saw_done, failure: None, seen: 0 };
@@ -221,8 +220,7 @@ impl RhetorHttp {
                 Err(_) if saw_done => return AttemptEnd::Finished,
                 Err(_) => return failed(idle_error(idle, request_id, "no stream event")),
                 Ok(Err(_)) if saw_done => return AttemptEnd::Finished,
-                Ok(Err(e)) => {
-                    let mut err = transport_error(&e, request_id);
+                Ok(Err(mut err)) => {
                     err.message = format!("the stream was cut before its end: {}", err.message);
                     if *delivered {
                         err.kind = ErrorKind::StreamInterrupted; // as at EOF below
@@ -235,8 +233,8 @@ impl RhetorHttp {
                     }
                     true
                 }
-                Ok(Ok(Some(bytes))) => {
-                    if decoder.feed(&bytes, &mut events).is_err() {
+                Ok(Ok(Some((bytes, _)))) => {
+                    if decoder.feed(bytes, &mut events).is_err() {
                         return limit_failure(self.cfg.max_event_bytes, request_id);
                     }
                     false

@@ -1,0 +1,263 @@
+"""HTTP/1.1 framing as servers really write it, on both backends: chunked bodies split at every
+byte with trailers, bodies sized by Content-Length, bodies that end when the server closes, a
+`100 Continue` first, keep-alive reuse across calls and streams, a server that closes an idle
+connection. And on the Rust path (our own HTTP/1.1 reader), a chunk's `received_ns` is when the
+bytes reached the socket, even when the loop was busy long after.
+
+The server is a blocking socket on a thread that writes what each test scripts, byte by byte if
+asked: what it sends is exactly what the client must read."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from typing import Callable, Iterator, List, Optional
+
+import pytest
+from tekton_llm_client import TektonLLMClient
+from tekton_llm_client.exceptions import TektonLLMError
+
+EVENTS = [{"chunk": "Hel"}, {"chunk": "lo"}, {"chunk": "", "done": True, "model": "m", "provider": "p"}]
+SSE = "".join(f"data: {json.dumps(e)}\n\n" for e in EVENTS).encode()
+COMPLETION = json.dumps({"content": "Hello", "model": "m", "provider": "p"}).encode()
+
+# One step of an answer: bytes to write, then seconds to wait.
+Script = List[tuple]
+
+
+def chunked(body: bytes, size: int) -> bytes:
+    """`body` in chunks of `size` bytes, with a chunk extension and a trailer."""
+    out = b""
+    for i in range(0, len(body), size):
+        part = body[i : i + size]
+        out += f"{len(part):x};n=1\r\n".encode() + part + b"\r\n"
+    return out + b"0\r\nx-trailer: 1\r\n\r\n"
+
+
+def head(status: str, *lines: str) -> bytes:
+    return ("\r\n".join([f"HTTP/1.1 {status}", *lines]) + "\r\n\r\n").encode()
+
+
+class ScriptedServer:
+    """Answers each request on a connection with `answer(n)` (n counts requests over all
+    connections): a list of (bytes, pause) steps, then keeps the connection unless the last
+    step's bytes are None (close)."""
+
+    def __init__(self, answer: Callable[[int], Script], byte_by_byte: bool = False) -> None:
+        self.answer = answer
+        self.byte_by_byte = byte_by_byte
+        self.requests = 0
+        self.connections = 0
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _read_request(self, conn: socket.socket, buf: bytes) -> Optional[bytes]:
+        while b"\r\n\r\n" not in buf:
+            part = conn.recv(65536)
+            if not part:
+                return None
+            buf += part
+        headers, rest = buf.split(b"\r\n\r\n", 1)
+        length = 0
+        for line in headers.split(b"\r\n")[1:]:
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":", 1)[1])
+        while len(rest) < length:
+            part = conn.recv(65536)
+            if not part:
+                return None
+            rest += part
+        return rest[length:]
+
+    def _serve(self, conn: socket.socket) -> None:
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        buf = b""
+        with conn:
+            while True:
+                left = self._read_request(conn, buf)
+                if left is None:
+                    return
+                buf = left
+                n = self.requests
+                self.requests += 1
+                for data, pause in self.answer(n):
+                    if data is None:
+                        return
+                    pieces = [data[i : i + 1] for i in range(len(data))] if self.byte_by_byte else [data]
+                    try:
+                        for piece in pieces:
+                            conn.sendall(piece)
+                    except OSError:
+                        return
+                    time.sleep(pause)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[..., ScriptedServer]]:
+    servers: List[ScriptedServer] = []
+
+    def start(answer: Callable[[int], Script], byte_by_byte: bool = False) -> ScriptedServer:
+        servers.append(ScriptedServer(answer, byte_by_byte))
+        return servers[-1]
+
+    yield start
+    for s in servers:
+        s.close()
+
+
+def client(url: str, backend: str) -> TektonLLMClient:
+    return TektonLLMClient(
+        "framing", rhetor_url=url, backend=backend, max_retries=0, timeout=5, use_fallback=False, dialect="v1"
+    )
+
+
+async def stream_text(c: TektonLLMClient) -> str:
+    return "".join([chunk.chunk async for chunk in c.generate_text("x", streaming=True)])
+
+
+SSE_HEAD = "content-type: text/event-stream"
+JSON_OK = head("200 OK", "content-type: application/json", f"content-length: {len(COMPLETION)}") + COMPLETION
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        head("200 OK", SSE_HEAD, "transfer-encoding: chunked") + chunked(SSE, 7),
+        head("200 OK", SSE_HEAD, f"content-length: {len(SSE)}") + SSE,
+        head("100 Continue") + head("200 OK", SSE_HEAD, f"content-length: {len(SSE)}") + SSE,
+    ],
+    ids=["chunked", "content-length", "100-continue"],
+)
+def test_streams_read_whole_however_the_bytes_are_split(serve, backend: str, answer: bytes) -> None:
+    server = serve(lambda n: [(answer, 0)], byte_by_byte=True)
+
+    async def main() -> List[str]:
+        c = client(server.url, backend)
+        try:
+            # Twice: the second on the same connection (each body was read to its end).
+            return [await stream_text(c), await stream_text(c)]
+        finally:
+            await c.shutdown()
+
+    assert asyncio.run(main()) == ["Hello", "Hello"]
+    assert server.connections == 1
+
+
+def test_a_body_that_ends_when_the_server_closes(serve, backend: str) -> None:
+    server = serve(lambda n: [(head("200 OK", SSE_HEAD) + SSE, 0), (None, 0)])
+
+    async def main() -> List[str]:
+        c = client(server.url, backend)
+        try:
+            return [await stream_text(c), await stream_text(c)]
+        finally:
+            await c.shutdown()
+
+    assert asyncio.run(main()) == ["Hello", "Hello"]
+    assert server.connections == 2  # a close-delimited body cannot leave its connection open
+
+
+def test_calls_and_streams_share_one_connection(serve, backend: str) -> None:
+    def answer(n: int) -> Script:
+        if n % 2:
+            return [(head("200 OK", SSE_HEAD, "transfer-encoding: chunked") + chunked(SSE, 64), 0)]
+        return [(JSON_OK, 0)]
+
+    server = serve(answer)
+
+    async def main() -> List[str]:
+        c = client(server.url, backend)
+        try:
+            out = []
+            for _ in range(3):
+                out.append((await c.generate_text("x")).content)
+                out.append(await stream_text(c))
+            return out
+        finally:
+            await c.shutdown()
+
+    assert asyncio.run(main()) == ["Hello"] * 6
+    assert server.connections == 1
+
+
+def test_an_idle_connection_the_server_closed_is_not_used(serve, backend: str) -> None:
+    ok = JSON_OK
+    # The server answers, then closes the connection a moment later (its keep-alive timeout).
+    server = serve(lambda n: [(ok, 0.05), (None, 0)])
+
+    async def main() -> List[str]:
+        c = client(server.url, backend)  # max_retries=0: a stale connection would fail the call
+        try:
+            first = (await c.generate_text("x")).content
+            await asyncio.sleep(0.3)
+            return [first, (await c.generate_text("x")).content]
+        finally:
+            await c.shutdown()
+
+    assert asyncio.run(main()) == ["Hello", "Hello"]
+    assert server.connections == 2
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        head("200 OK", SSE_HEAD, "transfer-encoding: chunked") + b"zz\r\n",
+        head("200 OK", SSE_HEAD, "transfer-encoding: chunked") + b"5\r\nhello!!",
+        head("200 OK", SSE_HEAD, "content-length: 1000") + SSE[:20],
+    ],
+    ids=["bad-size", "no-crlf-after-data", "shorter-than-its-length"],
+)
+def test_broken_framing_is_a_typed_error(serve, backend: str, answer: bytes) -> None:
+    server = serve(lambda n: [(answer, 0), (None, 0)])
+
+    async def main() -> None:
+        c = client(server.url, backend)
+        try:
+            with pytest.raises(TektonLLMError) as caught:
+                await stream_text(c)
+            assert type(caught.value).__name__ in ("ConnectionError", "StreamInterruptedError", "ProtocolError")
+        finally:
+            await c.shutdown()
+
+    asyncio.run(asyncio.wait_for(main(), 10))
+
+
+def test_received_ns_is_when_the_bytes_arrived_not_when_the_loop_got_to_them(serve) -> None:
+    # The first event, then the loop is kept busy 200 ms while the second arrives: its
+    # `received_ns` is the kernel's receive time, ~200 ms before the loop saw it.
+    events = [f"data: {json.dumps(e)}\n\n".encode() for e in EVENTS]
+    sse_head = head("200 OK", SSE_HEAD, "transfer-encoding: chunked")
+    server = serve(lambda n: [(sse_head + chunked(events[0], 999), 0.05), (chunked(b"".join(events[1:]), 999), 0)])
+
+    async def main() -> tuple:
+        c = client(server.url, "rust")
+        try:
+            seen = []
+            async for chunk in c.generate_text("x", streaming=True):
+                seen.append((chunk.received_ns, time.monotonic_ns()))
+                if len(seen) == 1:
+                    time.sleep(0.2)  # blocks the loop: the next event arrives meanwhile
+            return tuple(seen)
+        finally:
+            await c.shutdown()
+
+    first, second = asyncio.run(main())[:2]
+    assert first[0] <= first[1]
+    # Arrived ~50 ms after the first, seen ~200 ms after it.
+    assert second[0] - first[0] < 150_000_000 < second[1] - first[1]
