@@ -65,13 +65,11 @@ impl Simulator {
             .thread_name("rhetor-sim")
             .enable_all()
             .build()?;
-        let listener = std::net::TcpListener::bind((config.host.as_str(), config.port))?;
-        listener.set_nonblocking(true)?;
-        let addr = listener.local_addr()?;
         let listener = {
             let _entered = runtime.enter();
-            TcpListener::from_std(listener)?
+            listen(&config.host, config.port)?
         };
+        let addr = listener.local_addr()?;
         let state = Arc::new(State::new(config));
         let (stop, stopped) = watch::channel(false);
         let tls = acceptor.is_some();
@@ -220,4 +218,22 @@ where
         }
         _ = stopped.changed() => {}
     }
+}
+
+/// How many finished handshakes may wait for `accept` (the kernel caps it at `somaxconn`). A load
+/// test opens a thousand connections at once; std's 128 made the kernel drop handshakes past it,
+/// and each dropped one cost its stream a second (TCP's first retransmission). uvicorn uses 2048.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// A listening socket on `host:port` (its first address), registered with the current runtime.
+fn listen(host: &str, port: u16) -> std::io::Result<TcpListener> {
+    use std::net::ToSocketAddrs;
+    let addr = (host, port)
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{host} has no address")))?;
+    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
