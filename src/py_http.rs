@@ -213,6 +213,13 @@ impl HttpClient {
         self.inner.is_closed()
     }
 
+    /// Whether a chunk's `received_ns` is the kernel's receive time of its bytes (http:// with no
+    /// proxy: our own HTTP/1.1) or when the reader got them (https://, proxies).
+    #[getter]
+    fn kernel_receive_times(&self) -> bool {
+        self.inner.kernel_receive_times()
+    }
+
     /// `text` with the configured auth token blanked out (for server text shown to the caller).
     fn redact(&self, text: &str) -> String {
         self.inner.redact(text)

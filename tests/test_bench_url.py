@@ -76,6 +76,8 @@ def test_open_loop_reports_what_the_simulator_was_told(
     assert r.returncode == 0, r.stderr
     document = load(out)
     assert document["tool"]["wake_window_us"] == "0"  # the bench turns coalescing off for itself
+    # Over http:// the Rust core stamps chunks with the kernel's receive time; Python, when it read.
+    assert document["tool"]["timestamps"].startswith("kernel" if backend == "rust" else "delivery")
     [run] = document["runs"]
     assert_run_shape(run)
     assert run["config"]["mode"] == "open" and run["config"]["rate"] == 20

@@ -4,6 +4,10 @@
 //! simulator, which runs on its own threads here, is not counted. Compare with the Rust path's
 //! I/O-thread column in benches/bench_realistic.py: what is left above this is the hand-over.
 //!
+//! Then the kernel's own floor on the same streams: one thread, epoll and a non-blocking `recv`
+//! per ready socket, no runtime, no HTTP or JSON parsing (events counted by their blank line):
+//! what receiving one event per write costs before any client code runs.
+//!
 //! Run: cargo bench -p tekton-core --bench paced_floor
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -46,6 +50,68 @@ async fn drain(http: Arc<RhetorHttp>, rt: tokio::runtime::Handle, first_delay_ms
             Some(StreamEnd::Failed { error, .. }) => panic!("stream failed: {error}"),
         }
     }
+}
+
+/// The kernel floor: `streams` paced streams read with epoll + recv only; CPU µs per event of
+/// this thread. Requests are sent by blocking writes before the clock starts.
+fn kernel_floor(addr: std::net::SocketAddr, streams: usize, seed: &mut u64) -> f64 {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    let mut sockets = Vec::with_capacity(streams);
+    for _ in 0..streams {
+        *seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        let body = request((*seed >> 33) % PACING_MS).to_v1_body(true).unwrap();
+        let mut sock = std::net::TcpStream::connect(addr).unwrap();
+        sock.set_nodelay(true).unwrap();
+        let head = format!(
+            "POST /api/v1/chat/stream HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        );
+        sock.write_all(head.as_bytes()).unwrap();
+        sock.write_all(&body).unwrap();
+        sock.set_nonblocking(true).unwrap();
+        sockets.push(sock);
+    }
+    // SAFETY: plain epoll syscalls on descriptors this function owns for its whole run.
+    let epoll = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+    for (i, sock) in sockets.iter().enumerate() {
+        let mut ev = libc::epoll_event { events: (libc::EPOLLIN | libc::EPOLLET) as u32, u64: i as u64 };
+        unsafe { libc::epoll_ctl(epoll, libc::EPOLL_CTL_ADD, sock.as_raw_fd(), &mut ev) };
+    }
+    let start = thread_cpu_us();
+    let mut open = streams;
+    let mut done = vec![false; streams];
+    let mut events = 0usize;
+    let mut buf = vec![0u8; 64 << 10];
+    let mut ready = vec![libc::epoll_event { events: 0, u64: 0 }; 1024];
+    while open > 0 {
+        let n = unsafe { libc::epoll_wait(epoll, ready.as_mut_ptr(), ready.len() as i32, 5_000) };
+        assert!(n > 0, "the simulator stopped answering");
+        for ev in &ready[..n as usize] {
+            let i = ev.u64 as usize;
+            let fd = sockets[i].as_raw_fd();
+            while !done[i] {
+                let got = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
+                if got < 0 {
+                    let e = std::io::Error::last_os_error();
+                    assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock, "recv failed: {e}");
+                    break;
+                }
+                let read = &buf[..got as usize];
+                events += memchr::memmem::find_iter(read, b"\n\n").count();
+                // The simulator keeps the connection after a stream: it is over at its last
+                // chunk (`0\r\n\r\n`), or if the server closes.
+                if got == 0 || read.ends_with(b"0\r\n\r\n") {
+                    done[i] = true;
+                    open -= 1;
+                    unsafe { libc::epoll_ctl(epoll, libc::EPOLL_CTL_DEL, fd, std::ptr::null_mut()) };
+                }
+            }
+        }
+    }
+    let cpu = thread_cpu_us() - start;
+    unsafe { libc::close(epoll) };
+    cpu / events.max(1) as f64
 }
 
 fn main() {
@@ -105,6 +171,16 @@ fn main() {
              on the one runtime thread (min {:.1}, max {:.1}) over 5 runs",
             window.as_micros(),
             per_chunk[2], per_chunk[0], per_chunk[4]
+        );
+    }
+    for streams in [100usize, 1000] {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut per_event: Vec<f64> = (0..5).map(|_| kernel_floor(sim.addr(), streams, &mut seed)).collect();
+        per_event.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        println!(
+            "kernel floor: {streams} streams x {EVENTS} events {PACING_MS} ms apart, random phase, epoll + recv only \
+             (connects and requests not counted): median {:.1} us CPU per event on the one thread (min {:.1}, max {:.1}) over 5 runs",
+            per_event[2], per_event[0], per_event[4]
         );
     }
 }

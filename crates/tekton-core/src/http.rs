@@ -181,6 +181,12 @@ impl RhetorHttp {
         self.shutdown_tx.send_replace(true);
     }
 
+    /// Whether chunk arrival times are the kernel's receive times (our own HTTP/1.1: http:// with
+    /// no proxy) rather than when the reader got the bytes (reqwest: https://, proxies).
+    pub fn kernel_receive_times(&self) -> bool {
+        self.http1.is_some()
+    }
+
     pub fn is_closed(&self) -> bool {
         *self.shutdown_tx.borrow()
     }

@@ -252,13 +252,14 @@ class _State:
         self.args, self.plans, self.slos = args, plans, slos
         self.headers, self.knobs, self.tokenizer_model = headers, knobs, tokenizer_model
         self.prompts, self.workload_text, self.backend = prompts, workload_text, backend
-        timestamps = (
-            "socket: when the Rust reader got the bytes"
-            if backend == "rust"
-            else "delivery: when Python read the bytes (httpx)"
-            if args.api == "openai"
-            else "delivery: when Python read the bytes (pure backend)"
-        )
+        from .targets import kernel_receive_times
+
+        if backend != "rust":
+            timestamps = f"delivery: when Python read the bytes ({'httpx' if args.api == 'openai' else 'pure backend'})"
+        elif kernel_receive_times(str(args.url)):
+            timestamps = "kernel: when the bytes reached the socket (SO_TIMESTAMPNS)"
+        else:
+            timestamps = "socket: when the Rust reader got the bytes"
         self.document: Dict[str, Any] = {"tool": tool_info(os.environ.get(WAKE_WINDOW_ENV), timestamps), "runs": []}
         self.target_info: Dict[str, Any] = {}
         self.samples: List[RunSamples] = []

@@ -37,6 +37,18 @@ async def drain_native(record: RequestRecord, open_stream: Callable[[], Any]) ->
             stream.close()
 
 
+def kernel_receive_times(url: str) -> bool:
+    """Whether the Rust core stamps `url`'s chunks with the kernel's receive time (it decides:
+    http:// with no proxy) rather than when its reader got the bytes."""
+    core = native()
+    if core is None:
+        return False
+    try:
+        return bool(core.HttpClient(url, "tekton-llm-bench").kernel_receive_times)
+    except (ValueError, RuntimeError):  # a URL the client refuses: the run will say why
+        return False
+
+
 def _error_class(kind: Optional[str]) -> Optional[str]:
     """The exception class name of a core error kind (what a failure before output raises)."""
     from ..exceptions import error_from_kind
