@@ -179,6 +179,9 @@ impl RhetorHttp {
     /// Stop every call and stream of this client; later calls fail with ConnectionError.
     pub fn close(&self) {
         self.shutdown_tx.send_replace(true);
+        if let Some(http1) = &self.http1 {
+            http1.close_idle();
+        }
     }
 
     /// Whether chunk arrival times are the kernel's receive times (our own HTTP/1.1: http:// with

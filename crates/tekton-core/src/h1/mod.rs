@@ -134,6 +134,12 @@ impl Http1 {
         Ok((conn, head))
     }
 
+    /// Closes the idle connections: the client was shut down (its exchanges in flight end with
+    /// it, and close their own).
+    pub fn close_idle(&self) {
+        self.pool.clear();
+    }
+
     /// The whole request, head and body, for one write.
     fn request_bytes(&self, method: &Method, url: &Url, body: Option<&[u8]>, request_id: &str) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.common_head.len() + body.map_or(0, <[u8]>::len) + 256);

@@ -46,6 +46,12 @@ impl Pool {
         idle.push((Instant::now(), conn));
     }
 
+    /// Closes every idle connection (the client was shut down).
+    pub(crate) fn clear(&self) {
+        let idle = std::mem::take(&mut *self.lock());
+        drop(idle);
+    }
+
     /// This process's idle connections (an inherited list is leaked, see the module's comment).
     fn lock(&self) -> impl std::ops::DerefMut<Target = Vec<(Instant, Connection)>> + '_ {
         let mut guard = self.idle.lock().unwrap_or_else(|e| e.into_inner());
