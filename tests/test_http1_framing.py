@@ -52,6 +52,7 @@ class ScriptedServer:
         self.requests = 0
         self.connections = 0
         self.closed_by_client = 0
+        self.request_lines: List[str] = []
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
         threading.Thread(target=self._accept, daemon=True).start()
@@ -72,6 +73,7 @@ class ScriptedServer:
                 return None
             buf += part
         headers, rest = buf.split(b"\r\n\r\n", 1)
+        self.request_lines.append(headers.split(b"\r\n", 1)[0].decode("latin-1"))
         length = 0
         for line in headers.split(b"\r\n")[1:]:
             if line.lower().startswith(b"content-length:"):
@@ -217,6 +219,34 @@ def test_an_idle_connection_the_server_closed_is_not_used(serve, backend: str) -
 
     assert asyncio.run(main()) == ["Hello", "Hello"]
     assert server.connections == 2
+
+
+def test_a_proxy_named_in_the_environment_is_used(serve, backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Our own HTTP/1.1 steps aside for reqwest when a proxy variable is set; both backends then
+    # send through the proxy, in absolute form.
+    def answer(n: int) -> Script:
+        if n % 2:
+            return [(head("200 OK", SSE_HEAD, "transfer-encoding: chunked") + chunked(SSE, 64), 0)]
+        return [(JSON_OK, 0)]
+
+    proxy = serve(answer)
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    target = "http://127.0.0.1:9"  # nothing listens there: only the proxy can answer
+
+    async def main() -> List[str]:
+        c = client(target, backend)
+        try:
+            return [(await c.generate_text("x")).content, await stream_text(c)]
+        finally:
+            await c.shutdown()
+
+    assert asyncio.run(main()) == ["Hello", "Hello"]
+    assert proxy.request_lines == [
+        f"POST {target}/api/v1/chat HTTP/1.1",
+        f"POST {target}/api/v1/chat/stream HTTP/1.1",
+    ]
 
 
 def test_shutdown_closes_idle_connections(serve, backend: str) -> None:
