@@ -138,6 +138,14 @@ async def stream_text(c: TektonLLMClient) -> str:
     return "".join([chunk.chunk async for chunk in c.generate_text("x", streaming=True)])
 
 
+async def two_streams(url: str, backend: str) -> List[str]:
+    c = client(url, backend)
+    try:
+        return [await stream_text(c), await stream_text(c)]
+    finally:
+        await c.shutdown()
+
+
 SSE_HEAD = "content-type: text/event-stream"
 JSON_OK = head("200 OK", "content-type: application/json", f"content-length: {len(COMPLETION)}") + COMPLETION
 
@@ -153,30 +161,14 @@ JSON_OK = head("200 OK", "content-type: application/json", f"content-length: {le
 )
 def test_streams_read_whole_however_the_bytes_are_split(serve, backend: str, answer: bytes) -> None:
     server = serve(lambda n: [(answer, 0)], byte_by_byte=True)
-
-    async def main() -> List[str]:
-        c = client(server.url, backend)
-        try:
-            # Twice: the second on the same connection (each body was read to its end).
-            return [await stream_text(c), await stream_text(c)]
-        finally:
-            await c.shutdown()
-
-    assert asyncio.run(main()) == ["Hello", "Hello"]
+    # The second on the same connection: each body was read to its end.
+    assert asyncio.run(two_streams(server.url, backend)) == ["Hello", "Hello"]
     assert server.connections == 1
 
 
 def test_a_body_that_ends_when_the_server_closes(serve, backend: str) -> None:
     server = serve(lambda n: [(head("200 OK", SSE_HEAD) + SSE, 0), (None, 0)])
-
-    async def main() -> List[str]:
-        c = client(server.url, backend)
-        try:
-            return [await stream_text(c), await stream_text(c)]
-        finally:
-            await c.shutdown()
-
-    assert asyncio.run(main()) == ["Hello", "Hello"]
+    assert asyncio.run(two_streams(server.url, backend)) == ["Hello", "Hello"]
     assert server.connections == 2  # a close-delimited body cannot leave its connection open
 
 
