@@ -4,12 +4,33 @@
 
 use std::io;
 use std::mem::{size_of, MaybeUninit};
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::OnceLock;
 
 use crate::monotonic::{clock_ns, monotonic_ns, timespec_ns};
 
 /// Asks the kernel to stamp every segment `fd` receives.
+///
+/// Linux turns receive stamping on system-wide while any socket wants it, and switches it on and
+/// off in a deferred work item (patching code on every CPU): the first segments after the first
+/// socket asks arrive unstamped, and a process whose stamped sockets come and go would toggle it
+/// each time. So the first call also leaves one stamped socket open for the process's life.
 pub fn enable(fd: RawFd) -> io::Result<()> {
+    static KEEP_STAMPING_ON: OnceLock<Option<OwnedFd>> = OnceLock::new();
+    KEEP_STAMPING_ON.get_or_init(|| {
+        // SAFETY: plain syscall; a non-negative result is a new descriptor we own.
+        let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+        if raw < 0 {
+            return None;
+        }
+        // SAFETY: `raw` was just created and is owned by nobody else.
+        let keeper = unsafe { OwnedFd::from_raw_fd(raw) };
+        set_stamping(keeper.as_raw_fd()).ok().map(|()| keeper)
+    });
+    set_stamping(fd)
+}
+
+fn set_stamping(fd: RawFd) -> io::Result<()> {
     let on: libc::c_int = 1;
     // SAFETY: a valid option value of the size we pass; a bad fd is reported as an error.
     let rc = unsafe {
@@ -77,11 +98,24 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (server, _) = listener.accept().unwrap();
+        server.set_nonblocking(true).unwrap();
         super::enable(server.as_raw_fd()).unwrap();
+        let mut buf = [0u8; 16];
+        // The kernel switches stamping on in a deferred work item: until it has, reads are
+        // unstamped (and say so with None).
+        let mut switched_on = false;
+        for _ in 0..500 {
+            client.write_all(b"x").unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            if super::recv(server.as_raw_fd(), &mut buf).unwrap().1.is_some() {
+                switched_on = true;
+                break;
+            }
+        }
+        assert!(switched_on, "the kernel never stamped a segment");
         let before = super::monotonic_ns();
         client.write_all(b"hello").unwrap();
         std::thread::sleep(std::time::Duration::from_millis(30));
-        let mut buf = [0u8; 16];
         let (n, stamp) = super::recv(server.as_raw_fd(), &mut buf).unwrap();
         let after = super::monotonic_ns();
         assert_eq!(&buf[..n], b"hello");
