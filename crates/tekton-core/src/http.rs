@@ -40,9 +40,12 @@ pub struct RhetorHttp {
     pub(crate) cfg: Arc<ClientConfig>,
     pub(crate) shutdown_tx: watch::Sender<bool>,
     pub(crate) log: Option<LogSink>,
-    /// Our own HTTP/1.1 for streams, where it applies (`h1`); reqwest otherwise.
+    /// Our own HTTP/1.1 for calls and streams, where it applies (`h1`); reqwest otherwise.
     pub(crate) http1: Option<Http1>,
 }
+
+/// The most of an error answer read for its message (less where the client's limit is lower).
+pub(crate) const MAX_ERROR_BODY: usize = 1 << 20;
 
 /// How many same-origin 307/308 redirects one request follows.
 pub(crate) const MAX_REDIRECTS: usize = 5;
@@ -354,7 +357,7 @@ impl RhetorHttp {
             let location = resp.headers().get(LOCATION).and_then(|v| v.to_str().ok());
             return Err(redirect_error(resp.status().as_u16(), resp.url(), location, request_id));
         }
-        Err(self.redact_error(status_error(resp, self.cfg.max_response_bytes.min(1 << 20), request_id).await))
+        Err(self.redact_error(status_error(resp, self.cfg.max_response_bytes.min(MAX_ERROR_BODY), request_id).await))
     }
 
     /// POST a streamed request: the answer's body if its status is 2xx, otherwise the mapped

@@ -47,22 +47,7 @@ impl Body {
                 return Ok(None);
             };
             if !conn.unread().is_empty() {
-                let (len, taken) = match &mut self.left {
-                    Left::Bytes(left) => {
-                        let n = usize::try_from(*left).unwrap_or(usize::MAX).min(conn.unread().len());
-                        *left -= n as u64;
-                        self.done = *left == 0;
-                        (n, n)
-                    }
-                    Left::UntilClose => (conn.unread().len(), conn.unread().len()),
-                    Left::Chunked(decoder) => {
-                        let decoded = decoder
-                            .decode(conn.unread_mut())
-                            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.0))?;
-                        self.done = decoder.is_done();
-                        decoded
-                    }
-                };
+                let (len, taken) = frame(&mut self.left, &mut self.done, conn)?;
                 if len > 0 {
                     break (len, taken);
                 }
@@ -111,6 +96,27 @@ impl Body {
         Ok(Some(out))
     }
 
+    /// Reads what has already arrived, without waiting, to reach the body's end: a body whose
+    /// end is already here (an OpenAI stream dropped at `[DONE]`, its last chunk a moment
+    /// behind) still gives its connection back. Bounded: a few reads at most.
+    fn finish_without_waiting(&mut self) {
+        for _ in 0..4 {
+            let Some(conn) = self.conn.as_mut() else {
+                return;
+            };
+            if self.done {
+                return;
+            }
+            if conn.unread().is_empty() && !matches!(conn.fill_now(), Ok(n) if n > 0) {
+                return;
+            }
+            match frame(&mut self.left, &mut self.done, conn) {
+                Ok((_, taken)) => conn.take(taken),
+                Err(_) => return,
+            }
+        }
+    }
+
     /// A body read to its end gives its connection back to the pool.
     fn release(&mut self) {
         if let Some(conn) = self.conn.take() {
@@ -123,8 +129,67 @@ impl Body {
 
 impl Drop for Body {
     fn drop(&mut self) {
+        self.finish_without_waiting();
         if self.done {
             self.release();
+        }
+    }
+}
+
+/// One framing step over `conn`'s unread bytes: how many payload bytes now start them and how
+/// many were taken; `done` set at the body's end.
+fn frame(left: &mut Left, done: &mut bool, conn: &mut Connection) -> io::Result<(usize, usize)> {
+    Ok(match left {
+        Left::Bytes(bytes) => {
+            let n = usize::try_from(*bytes).unwrap_or(usize::MAX).min(conn.unread().len());
+            *bytes -= n as u64;
+            *done = *bytes == 0;
+            (n, n)
+        }
+        Left::UntilClose => (conn.unread().len(), conn.unread().len()),
+        Left::Chunked(decoder) => {
+            let decoded =
+                decoder.decode(conn.unread_mut()).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.0))?;
+            *done = decoder.is_done();
+            decoded
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::h1::head::parse_response_head;
+
+    /// A body put down at the end of its content, with the rest of its framing already in the
+    /// socket (an OpenAI stream left at `[DONE]`), gives its connection back; one put down
+    /// before its end does not.
+    #[tokio::test]
+    async fn a_body_whose_end_has_arrived_gives_its_connection_back_when_dropped() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let pool = Arc::new(Pool::new(4, Duration::from_secs(60)));
+        for (ends, pooled) in [(true, true), (false, false)] {
+            let mut conn = Connection::open("127.0.0.1", port, Duration::from_secs(5)).await.unwrap();
+            let (mut server, _) = listener.accept().unwrap();
+            server.write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n6\r\n[DONE]\r\n").unwrap();
+            let head = loop {
+                conn.fill(64 << 10).await.unwrap();
+                if let Some(head) = parse_response_head(conn.unread()).unwrap() {
+                    break head;
+                }
+            };
+            conn.take(head.len);
+            let mut body = Body::new(conn, &head, Arc::clone(&pool));
+            let (payload, _) = body.read().await.unwrap().unwrap();
+            assert_eq!(payload, b"[DONE]");
+            server.write_all(if ends { b"0\r\n\r\n" } else { b"5\r\nmore!" }).unwrap();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            drop(body);
+            assert_eq!(pool.take().is_some(), pooled, "ends: {ends}");
         }
     }
 }

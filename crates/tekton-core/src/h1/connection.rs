@@ -79,10 +79,7 @@ impl Connection {
         if self.end - self.start >= limit {
             return Err(io::Error::new(io::ErrorKind::InvalidData, "more unread bytes than the limit"));
         }
-        if self.start > 0 {
-            self.buf.copy_within(self.start..self.end, 0);
-            (self.start, self.end) = (0, self.end - self.start);
-        }
+        self.compact();
         if self.end == self.buf.len() {
             self.buf.resize(self.buf.len() * 2, 0);
         }
@@ -103,6 +100,31 @@ impl Connection {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                 Err(e) => return Err(e),
             }
+        }
+    }
+
+    /// The unread bytes moved to the front of the buffer, so a read appends after them.
+    fn compact(&mut self) {
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            (self.start, self.end) = (0, self.end - self.start);
+        }
+    }
+
+    /// Reads once, now, whatever has arrived (0 when nothing has, or the peer closed); no wait.
+    pub(crate) fn fill_now(&mut self) -> io::Result<usize> {
+        self.compact();
+        let spare = &mut self.buf[self.end..];
+        if spare.is_empty() {
+            return Ok(0);
+        }
+        match tekton_clock::receive_stamp::recv(self.stream.as_raw_fd(), spare) {
+            Ok((n, _)) => {
+                self.end += n;
+                Ok(n)
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
+            Err(e) => Err(e),
         }
     }
 

@@ -23,15 +23,12 @@ use reqwest::{Method, Url};
 
 use crate::config::ClientConfig;
 use crate::error::{CoreError, ErrorKind};
-use crate::http::{redirect_error, status_error_from, MAX_REDIRECTS};
+use crate::http::{redirect_error, status_error_from, MAX_ERROR_BODY, MAX_REDIRECTS};
 
 pub use body::Body;
 use connection::Connection;
 use head::{header_lines, parse_response_head, ResponseHead, MAX_RESPONSE_HEAD};
 use pool::Pool;
-
-/// The bytes of an error answer we read for its message.
-const MAX_ERROR_BODY: usize = 1 << 20;
 
 pub struct Http1 {
     /// What `connect` is given: the host without IPv6 brackets.
@@ -41,6 +38,7 @@ pub struct Http1 {
     common_head: Vec<u8>,
     pool: Arc<Pool>,
     connect_timeout: Duration,
+    max_error_body: usize,
 }
 
 /// Proxy variables reqwest obeys: with any of them set, streams go through reqwest too.
@@ -71,6 +69,7 @@ impl Http1 {
             common_head: header_lines(&headers),
             pool: Arc::new(Pool::new(cfg.pool_max_idle_per_host, cfg.pool_idle_timeout)),
             connect_timeout: cfg.connect_timeout,
+            max_error_body: cfg.max_response_bytes.min(MAX_ERROR_BODY),
         })
     }
 
@@ -107,7 +106,7 @@ impl Http1 {
                     _ => return Err(redirect_error(head.status, &here, head.location.as_deref(), request_id)),
                 }
             }
-            let message = answer.read_to_end(MAX_ERROR_BODY).await.ok().flatten().unwrap_or_default();
+            let message = answer.read_to_end(self.max_error_body).await.ok().flatten().unwrap_or_default();
             return Err(status_error_from(head.status, head.retry_after.as_deref(), &message, request_id));
         }
     }
