@@ -22,6 +22,8 @@ from hypothesis import strategies as st
 from tekton_llm_client import LimitExceededError, TektonLLMClient, TektonLLMError
 from tekton_llm_client._backend import require_native
 
+from .blocking_http import read_request
+
 _core = require_native()
 
 settings.register_profile("long", max_examples=20_000, deadline=None)
@@ -147,22 +149,8 @@ class HostileServer:
                     pass
 
     def _answer(self, conn: socket.socket) -> None:
-        buf = b""
-        while b"\r\n\r\n" not in buf:
-            part = conn.recv(65536)
-            if not part:
-                return
-            buf += part
-        head, body = buf.split(b"\r\n\r\n", 1)
-        length = 0
-        for line in head.split(b"\r\n"):
-            if line.lower().startswith(b"content-length:"):
-                length = int(line.split(b":", 1)[1])
-        while len(body) < length:
-            part = conn.recv(65536)
-            if not part:
-                return
-            body += part
+        if read_request(conn) is None:
+            return
         conn.sendall(self.payload)
         conn.shutdown(socket.SHUT_WR)
 

@@ -14,11 +14,13 @@ import json
 import socket
 import threading
 import time
-from typing import Callable, Iterator, List, Optional
+from typing import Callable, Iterator, List
 
 import pytest
 from tekton_llm_client import TektonLLMClient
 from tekton_llm_client.exceptions import TektonLLMError
+
+from .blocking_http import read_request
 
 EVENTS = [{"chunk": "Hel"}, {"chunk": "lo"}, {"chunk": "", "done": True, "model": "m", "provider": "p"}]
 SSE = "".join(f"data: {json.dumps(e)}\n\n" for e in EVENTS).encode()
@@ -66,38 +68,20 @@ class ScriptedServer:
             self.connections += 1
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
-    def _read_request(self, conn: socket.socket, buf: bytes) -> Optional[bytes]:
-        while b"\r\n\r\n" not in buf:
-            part = conn.recv(65536)
-            if not part:
-                return None
-            buf += part
-        headers, rest = buf.split(b"\r\n\r\n", 1)
-        self.request_lines.append(headers.split(b"\r\n", 1)[0].decode("latin-1"))
-        length = 0
-        for line in headers.split(b"\r\n")[1:]:
-            if line.lower().startswith(b"content-length:"):
-                length = int(line.split(b":", 1)[1])
-        while len(rest) < length:
-            part = conn.recv(65536)
-            if not part:
-                return None
-            rest += part
-        return rest[length:]
-
     def _serve(self, conn: socket.socket) -> None:
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         buf = b""
         with conn:
             while True:
                 try:
-                    left = self._read_request(conn, buf)
+                    request = read_request(conn, buf)
                 except OSError:  # reset by a client that gave up on a broken answer
-                    left = None
-                if left is None:
+                    request = None
+                if request is None:
                     self.closed_by_client += 1
                     return
-                buf = left
+                self.request_lines.append(request.line)
+                buf = request.rest
                 n = self.requests
                 self.requests += 1
                 for data, pause in self.answer(n):
