@@ -18,7 +18,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, USER_AGENT};
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, HOST, USER_AGENT};
 use reqwest::{Method, Url};
 
 use crate::config::ClientConfig;
@@ -34,7 +34,7 @@ pub struct Http1 {
     /// What `connect` is given: the host without IPv6 brackets.
     connect_host: String,
     port: u16,
-    /// Every request's header lines but `host`, `x-request-id` and `content-length`.
+    /// Every request's header lines but `x-request-id` and `content-length`.
     common_head: Vec<u8>,
     pool: Arc<Pool>,
     connect_timeout: Duration,
@@ -62,6 +62,14 @@ impl Http1 {
         }
         if !headers.contains_key(ACCEPT) {
             headers.insert(ACCEPT, HeaderValue::from_static("*/*"));
+        }
+        // Every request goes to this origin (redirects are followed only within it).
+        let authority = match url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_owned(),
+        };
+        if !headers.contains_key(HOST) {
+            headers.insert(HOST, HeaderValue::from_str(&authority).ok()?);
         }
         Some(Http1 {
             connect_host: host.trim_start_matches('[').trim_end_matches(']').to_owned(),
@@ -129,7 +137,7 @@ impl Http1 {
                 .await
                 .map_err(|e| connect_error(&e, request_id))?,
         };
-        let head = send_and_read_head(&mut conn, &request).await.map_err(|e| e.with_request_id(request_id))?;
+        let head = send_and_read_head(&mut conn, &request, request_id).await?;
         Ok((conn, head))
     }
 
@@ -149,12 +157,7 @@ impl Http1 {
             out.push(b'?');
             out.extend_from_slice(query.as_bytes());
         }
-        out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
-        out.extend_from_slice(url.host_str().unwrap_or_default().as_bytes());
-        if let Some(port) = url.port() {
-            out.extend_from_slice(format!(":{port}").as_bytes());
-        }
-        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(b" HTTP/1.1\r\n");
         out.extend_from_slice(&self.common_head);
         // Request ids are ours or checked by the bindings: printable ASCII, no CR or LF.
         out.extend_from_slice(b"x-request-id: ");
@@ -171,10 +174,16 @@ impl Http1 {
     }
 }
 
-async fn send_and_read_head(conn: &mut Connection, request: &[u8]) -> Result<ResponseHead, CoreError> {
-    conn.write_all(request).await.map_err(|e| broken_error(&e, ""))?;
+async fn send_and_read_head(
+    conn: &mut Connection,
+    request: &[u8],
+    request_id: &str,
+) -> Result<ResponseHead, CoreError> {
+    conn.write_all(request).await.map_err(|e| broken_error(&e, request_id))?;
     loop {
-        match parse_response_head(conn.unread()).map_err(|m| CoreError::new(ErrorKind::Protocol, m))? {
+        match parse_response_head(conn.unread())
+            .map_err(|m| CoreError::new(ErrorKind::Protocol, m).with_request_id(request_id))?
+        {
             // 1xx answers come before the real one (101 is not asked for, so not expected).
             Some(head) if (100..200).contains(&head.status) && head.status != 101 => conn.take(head.len),
             Some(head) => {
@@ -184,16 +193,17 @@ async fn send_and_read_head(conn: &mut Connection, request: &[u8]) -> Result<Res
             None => match conn.fill(MAX_RESPONSE_HEAD).await {
                 Ok(0) => {
                     let closed = io::Error::new(io::ErrorKind::UnexpectedEof, "the server closed the connection");
-                    return Err(broken_error(&closed, ""));
+                    return Err(broken_error(&closed, request_id));
                 }
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::InvalidData => {
                     return Err(CoreError::new(
                         ErrorKind::Protocol,
                         format!("Rhetor's answer has a head larger than {MAX_RESPONSE_HEAD} bytes"),
-                    ))
+                    )
+                    .with_request_id(request_id))
                 }
-                Err(e) => return Err(broken_error(&e, "")),
+                Err(e) => return Err(broken_error(&e, request_id)),
             },
         }
     }

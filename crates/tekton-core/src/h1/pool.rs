@@ -5,27 +5,32 @@
 //! deregisters them from the parent's epoll). So the pool belongs to the process that filled it;
 //! in any other it starts empty and leaks what it inherited.
 
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::connection::Connection;
 
+/// The process the connections belong to, and the connections with when each became idle.
+struct Idle {
+    owner: u32,
+    list: Vec<(Instant, Connection)>,
+}
+
 pub(crate) struct Pool {
-    /// The process the connections belong to, and the connections with when each became idle.
-    idle: Mutex<(u32, Vec<(Instant, Connection)>)>,
+    idle: Mutex<Idle>,
     max_idle: usize,
     idle_timeout: Duration,
 }
 
 impl Pool {
     pub(crate) fn new(max_idle: usize, idle_timeout: Duration) -> Pool {
-        Pool { idle: Mutex::new((std::process::id(), Vec::new())), max_idle, idle_timeout }
+        Pool { idle: Mutex::new(Idle { owner: std::process::id(), list: Vec::new() }), max_idle, idle_timeout }
     }
 
     /// The newest idle connection that can still carry an exchange.
     pub(crate) fn take(&self) -> Option<Connection> {
         let mut idle = self.lock();
-        while let Some((since, conn)) = idle.pop() {
+        while let Some((since, conn)) = idle.list.pop() {
             if since.elapsed() < self.idle_timeout && conn.is_reusable() {
                 return Some(conn);
             }
@@ -40,51 +45,35 @@ impl Pool {
         }
         let conn = conn.into_idle();
         let mut idle = self.lock();
-        if idle.len() >= self.max_idle {
-            idle.remove(0);
+        if idle.list.len() >= self.max_idle {
+            idle.list.remove(0);
         }
-        idle.push((Instant::now(), conn));
+        idle.list.push((Instant::now(), conn));
     }
 
     /// Closes every idle connection (the client was shut down).
     pub(crate) fn clear(&self) {
-        let idle = std::mem::take(&mut *self.lock());
+        let idle = std::mem::take(&mut self.lock().list);
         drop(idle);
     }
 
     /// This process's idle connections (an inherited list is leaked, see the module's comment).
-    fn lock(&self) -> impl std::ops::DerefMut<Target = Vec<(Instant, Connection)>> + '_ {
+    fn lock(&self) -> MutexGuard<'_, Idle> {
         let mut guard = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         let pid = std::process::id();
-        if guard.0 != pid {
-            std::mem::forget(std::mem::take(&mut guard.1));
-            guard.0 = pid;
+        if guard.owner != pid {
+            std::mem::forget(std::mem::take(&mut guard.list));
+            guard.owner = pid;
         }
-        OwnList(guard)
+        guard
     }
 }
 
 impl Drop for Pool {
     fn drop(&mut self) {
         let idle = self.idle.get_mut().unwrap_or_else(|e| e.into_inner());
-        if idle.0 != std::process::id() {
-            std::mem::forget(std::mem::take(&mut idle.1));
+        if idle.owner != std::process::id() {
+            std::mem::forget(std::mem::take(&mut idle.list));
         }
-    }
-}
-
-/// The pool's lock, seen as just its list.
-struct OwnList<'a>(std::sync::MutexGuard<'a, (u32, Vec<(Instant, Connection)>)>);
-
-impl std::ops::Deref for OwnList<'_> {
-    type Target = Vec<(Instant, Connection)>;
-    fn deref(&self) -> &Self::Target {
-        &self.0 .1
-    }
-}
-
-impl std::ops::DerefMut for OwnList<'_> {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.0 .1
     }
 }
