@@ -22,8 +22,6 @@ pub(crate) struct Connection {
     end: usize,
     /// The kernel's receive time of the last read (monotonic ns).
     received_ns: u64,
-    /// Taken from the pool: it carried an earlier exchange.
-    pub(crate) reused: bool,
 }
 
 impl Connection {
@@ -37,7 +35,7 @@ impl Connection {
         let keepalive = socket2::TcpKeepalive::new().with_time(Duration::from_secs(30));
         socket2::SockRef::from(&stream).set_tcp_keepalive(&keepalive)?;
         tekton_clock::receive_stamp::enable(stream.as_raw_fd())?;
-        Ok(Connection { stream, buf: vec![0; FIRST_READ_BUFFER], start: 0, end: 0, received_ns: 0, reused: false })
+        Ok(Connection { stream, buf: vec![0; FIRST_READ_BUFFER], start: 0, end: 0, received_ns: 0 })
     }
 
     pub(crate) async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
@@ -144,7 +142,6 @@ impl Connection {
             self.buf = vec![0; FIRST_READ_BUFFER];
         }
         (self.start, self.end) = (0, 0);
-        self.reused = true;
         self
     }
 }
