@@ -13,8 +13,10 @@
 //! off). The event loop's own wake-ups are spaced by the same window (`py_bridge`; there also
 //! for the later chunks of a stream that already started, however few are in flight); each of the
 //! two holds a result back by at most one window, so nothing waits more than 1 ms by default.
-//! Arrival times (`received_ns`) are taken when the bytes are read, so while coalescing they can
-//! trail the packet's arrival by up to one window; 0 makes them exact.
+//! Arrival times (`received_ns`) are the kernel's receive times where we read the socket
+//! ourselves (HTTP/1.1 to http://, the WebSocket), so holding a wake-up back does not move them;
+//! through reqwest (https://, proxies) they are taken when the bytes are read and can trail the
+//! packet by up to one window (0 makes those exact).
 use std::cell::Cell;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};

@@ -166,8 +166,9 @@ class StreamingChunk(_Model):
     it started ends with a chunk whose `error` is set (and `done=True`).
 
     `received_ns` is when the chunk's bytes arrived, on the clock of `time.monotonic_ns()`: on
-    the Rust backend over http:// the kernel's receive time (when they reached the socket),
-    otherwise when the client read them from it (None where the transport cannot tell). Measure latency with it, not
+    the Rust backend over http:// and on its WebSocket client the kernel's receive time (when
+    they reached the socket), otherwise when the client read them from it (None where the
+    transport cannot tell). Measure latency with it, not
     with the time the loop handed the chunk over. It is a measurement, not part of the value:
     equality, `repr` and `to_dict` leave it out."""
 

@@ -17,6 +17,7 @@ mod reconnect;
 mod router;
 mod session;
 mod shared;
+mod stamped_tcp;
 
 pub use client::WsClient;
 pub use config::WsConfig;

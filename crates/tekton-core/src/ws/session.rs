@@ -16,6 +16,7 @@ use crate::ws::config::{MAX_UNANSWERED_PINGS, SEND_BACKLOG_LIMIT};
 use crate::ws::frames::PONG_FRAME;
 use crate::ws::handshake::WsStream;
 use crate::ws::shared::Shared;
+use crate::ws::stamped_tcp::last_received_ns;
 
 /// How a session ended.
 pub(crate) enum SessionEnd {
@@ -57,7 +58,7 @@ pub(crate) async fn run_session(
             }
             incoming = stream.next() => {
                 ping_unanswered = false;
-                let received_ns = tekton_clock::monotonic_ns();
+                let received_ns = last_received_ns(stream.get_ref());
                 let message = match incoming {
                     Some(Ok(message)) => message,
                     Some(Err(e)) => return lost_on_error(shared, e),
