@@ -7,7 +7,8 @@
 //! window after its last wake-up before it sleeps in the poller, so every socket that became
 //! ready meanwhile is served in one pass, and Python is woken once for all of them. A quiet thread
 //! or a few exchanges (one call at a time, whose every event is caused by the one before) are
-//! never held back.
+//! never held back, and it never sleeps past a deadline of its timer (`wake_timer`: a request a
+//! load generator scheduled is sent on time).
 //!
 //! The window is `TEKTON_LLM_WAKE_WINDOW_US` µs (default 500, at most 1000, 0 turns coalescing
 //! off). The event loop's own wake-ups are spaced by the same window (`py_bridge`; there also
@@ -63,9 +64,14 @@ pub fn before_sleep() {
     if gap >= window * 2 {
         return;
     }
-    let until = last + window;
     let now = Instant::now();
-    if until > now {
-        std::thread::sleep(until - now);
+    let mut wait = (last + window).saturating_duration_since(now);
+    // Never past a deadline of the thread's timer: a load generator's request is due then.
+    if let Some(due_ns) = crate::wake_timer::next_due_ns() {
+        let until_due = Duration::from_nanos(due_ns.saturating_sub(tekton_clock::monotonic_ns()));
+        wait = wait.min(until_due);
+    }
+    if !wait.is_zero() {
+        std::thread::sleep(wait);
     }
 }

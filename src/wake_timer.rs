@@ -46,6 +46,11 @@ pub fn run_at(due_ns: u64, job: Job) -> Result<(), Job> {
     })
 }
 
+/// The earliest deadline waiting on this thread's timer, if any (`tekton_clock::monotonic_ns`).
+pub fn next_due_ns() -> Option<u64> {
+    TIMER.with(|timer| timer.pending.try_borrow().ok()?.iter().map(|(at, _)| *at).min())
+}
+
 async fn timer_task(timer: TimerFd, changed: Arc<Notify>) {
     loop {
         let now = tekton_clock::monotonic_ns();

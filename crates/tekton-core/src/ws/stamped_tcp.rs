@@ -125,6 +125,9 @@ mod tests {
         assert_eq!(&buf[..n], b"hello");
         let stamp = reader.received_ns;
         // Stamped on arrival, not 30 ms later when read.
-        assert!(stamp >= written.saturating_sub(1_000_000) && stamp + 20_000_000 < read_at, "{written} {stamp} {read_at}");
+        assert!(
+            stamp >= written.saturating_sub(1_000_000) && stamp + 20_000_000 < read_at,
+            "{written} {stamp} {read_at}"
+        );
     }
 }
