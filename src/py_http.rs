@@ -220,6 +220,16 @@ impl HttpClient {
         self.inner.kernel_receive_times()
     }
 
+    /// Opens keep-alive connections until `count` are idle (our own HTTP/1.1, http:// with no
+    /// proxy; none otherwise), kept for the requests to come; awaits how many were opened. For a
+    /// load generator, so the first second of a run at full rate does not measure connects.
+    fn preconnect<'py>(&self, py: Python<'py>, count: usize) -> PyResult<Bound<'py, PyAny>> {
+        let http = Arc::clone(&self.inner);
+        crate::py_bridge::spawn(py, async move { http.preconnect(count).await }, |py, out| {
+            Ok(out.map_err(|e| to_py_err(py, &e))?.into_pyobject(py)?.into_any().unbind())
+        })
+    }
+
     /// `text` with the configured auth token blanked out (for server text shown to the caller).
     fn redact(&self, text: &str) -> String {
         self.inner.redact(text)

@@ -202,6 +202,40 @@ def test_an_idle_connection_the_server_closed_is_not_used(serve, backend: str) -
     assert server.connections == 2
 
 
+def test_preconnect_opens_connections_the_next_requests_use(serve) -> None:
+    server = serve(lambda n: [(JSON_OK, 0)])
+
+    async def main() -> tuple:
+        c = client(server.url, "rust")
+        try:
+            opened = await c._http.preconnect(4)
+            again = await c._http.preconnect(4)  # four are idle already
+            answers = await asyncio.gather(*(c.generate_text("x") for _ in range(4)))
+            return opened, again, [a.content for a in answers]
+        finally:
+            await c.shutdown()
+
+    assert asyncio.run(main()) == (4, 0, ["Hello"] * 4)
+    assert server.connections == 4 and server.requests == 4
+
+
+def test_preconnect_to_nothing_is_a_connection_error() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{s.getsockname()[1]}"  # bound, not listening: refused
+
+        async def main() -> None:
+            c = client(url, "rust")
+            try:
+                await c._http.preconnect(3)
+            finally:
+                await c.shutdown()
+
+        with pytest.raises(TektonLLMError) as caught:
+            asyncio.run(main())
+    assert type(caught.value).__name__ == "ConnectionError" and "cannot connect" in str(caught.value)
+
+
 def test_a_proxy_named_in_the_environment_is_used(serve, backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
     # Our own HTTP/1.1 steps aside for reqwest when a proxy variable is set; both backends then
     # send through the proxy, in absolute form.

@@ -193,6 +193,15 @@ impl RhetorHttp {
         self.http1.is_some()
     }
 
+    /// Opens keep-alive connections until `count` are idle, ahead of a load (our own HTTP/1.1
+    /// only; through reqwest, none): how many were opened.
+    pub async fn preconnect(&self, count: usize) -> CoreResult<usize> {
+        match &self.http1 {
+            Some(http1) => http1.preconnect(count).await,
+            None => Ok(0),
+        }
+    }
+
     pub fn is_closed(&self) -> bool {
         *self.shutdown_tx.borrow()
     }

@@ -315,6 +315,7 @@ class _State:
             "duration_s": spec.duration_s,
             "requests": spec.requests,
             "warmup": spec.warmup,
+            "preconnected": outcome.preconnected,
             "api": self.args.api,
             "dialect": self.target_info.get("dialect"),
             "url": _redact(self.args.url),

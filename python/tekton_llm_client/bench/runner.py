@@ -31,6 +31,9 @@ class Target(Protocol):
 
     async def send(self, record: RequestRecord, prompt: Prompt) -> None: ...
 
+    # Opens up to `count` idle connections for the run (where the backend can); how many.
+    async def preconnect(self, count: int) -> int: ...
+
 
 @dataclass
 class LoadSpec:
@@ -54,6 +57,8 @@ class RunOutcome:
     cpu_s: float
     loop_lag_ns: List[int] = field(default_factory=list)
     interrupted: bool = False
+    # Connections opened before the measured requests (`connections_ahead`).
+    preconnected: int = 0
 
     @property
     def elapsed_s(self) -> float:
@@ -82,18 +87,34 @@ class LoopLagProbe:
             await asyncio.gather(self._task, return_exceptions=True)
 
 
-async def warm_up(target: Target, prompts: Sequence[Prompt], count: int, parallel: int) -> None:
-    """`count` requests (at most `parallel` at once), not recorded: opens connections, wakes
-    the server's caches."""
+async def warm_up(target: Target, prompts: Sequence[Prompt], count: int, parallel: int) -> List[RequestRecord]:
+    """`count` requests (at most `parallel` at once), not recorded in the run: opens
+    connections, wakes the server's caches. Returns them, for how long a request takes."""
     if count <= 0:
-        return
+        return []
     gate = asyncio.Semaphore(max(1, parallel))
+    done: List[RequestRecord] = []
 
     async def one(i: int) -> None:
         async with gate:
-            await target.send(RequestRecord(-1, time.monotonic_ns()), prompts[i % len(prompts)])
+            record = RequestRecord(-1, time.monotonic_ns())
+            await target.send(record, prompts[i % len(prompts)])
+            done.append(record)
 
     await asyncio.gather(*(one(i) for i in range(count)))
+    return done
+
+
+def connections_ahead(spec: LoadSpec, warmed: Sequence[RequestRecord]) -> int:
+    """How many connections the run will hold at once: its concurrency (closed loop), or for an
+    open loop the rate times the longest warm-up request, a quarter more for the arrivals'
+    bunching, within `--max-concurrency`. Opened before the run, so its first second does not
+    measure a connect per request (what a client that has been running a while never pays)."""
+    if spec.mode != "open":
+        return spec.concurrency or 0
+    longest_s = max([(r.end_ns - r.scheduled_ns) / 1e9 for r in warmed if r.finished] + [0.0])
+    count = int((spec.rate or 0.0) * longest_s * 1.25) + 1
+    return min(count, spec.max_concurrency) if spec.max_concurrency else count
 
 
 async def run_load(
@@ -107,9 +128,12 @@ async def run_load(
     """Runs one measured load. `records` is filled as requests are scheduled, so a caller that
     is interrupted still has everything measured so far; `on_done` gets each request as it ends
     (the run's figures fold it in)."""
-    await warm_up(target, prompts, spec.warmup, spec.max_concurrency or spec.concurrency or spec.warmup)
+    warmed = await warm_up(target, prompts, spec.warmup, spec.max_concurrency or spec.concurrency or spec.warmup)
+    preconnected = await target.preconnect(connections_ahead(spec, warmed))
     with full_gc_held():
-        return await _measured(target, prompts, spec, records, on_progress, on_done)
+        outcome = await _measured(target, prompts, spec, records, on_progress, on_done)
+    outcome.preconnected = preconnected
+    return outcome
 
 
 async def _measured(

@@ -9,6 +9,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional
 
 from .._backend import http_transport, native, scheduled_openai_stream, scheduled_stream
 from ..client import TektonLLMClient
+from ..exceptions import TektonLLMError
 from .record import RequestRecord
 from .workload import Prompt
 
@@ -54,6 +55,17 @@ def _error_class(kind: Optional[str]) -> Optional[str]:
     from ..exceptions import error_from_kind
 
     return type(error_from_kind(kind, "")).__name__ if kind else None
+
+
+async def _preconnect(native: Any, count: int) -> int:
+    """`native.preconnect(count)`; 0 without a native client, or when the server cannot be
+    reached (then the run's requests fail, and are counted, one by one)."""
+    if native is None or count <= 0:
+        return 0
+    try:
+        return int(await native.preconnect(count))
+    except TektonLLMError:
+        return 0
 
 
 class RhetorTarget:
@@ -141,6 +153,10 @@ class RhetorTarget:
                 options=options or None,
             ),
         )
+
+    async def preconnect(self, count: int) -> int:
+        """Opens up to `count` idle connections where the Rust reader sends (v1); how many."""
+        return await _preconnect(self.client._http if self.sends_at_schedule else None, count)
 
     async def close(self) -> None:
         await self.client.shutdown()
@@ -287,6 +303,10 @@ class OpenAiTarget:
         if isinstance(usage, dict) and isinstance(usage.get("completion_tokens"), int):
             record.usage_output_tokens = usage["completion_tokens"]
         return False
+
+    async def preconnect(self, count: int) -> int:
+        """Opens up to `count` idle connections for the Rust reader (httpx: none); how many."""
+        return await _preconnect(self.native, count)
 
     async def close(self) -> None:
         await self.http.aclose()

@@ -141,6 +141,29 @@ impl Http1 {
         Ok((conn, head))
     }
 
+    /// Opens connections at once until `count` are idle in the pool (no more than it keeps), so
+    /// a load that starts at full rate does not pay a connect per request at first. How many
+    /// were opened; an error only when none could be.
+    pub async fn preconnect(&self, count: usize) -> Result<usize, CoreError> {
+        let count = count.min(self.pool.max_idle()).saturating_sub(self.pool.idle_count());
+        let opening = (0..count).map(|_| Connection::open(&self.connect_host, self.port, self.connect_timeout));
+        let mut opened = 0;
+        let mut failure = None;
+        for result in futures_util::future::join_all(opening).await {
+            match result {
+                Ok(conn) => {
+                    self.pool.put(conn);
+                    opened += 1;
+                }
+                Err(e) => failure = failure.or(Some(e)),
+            }
+        }
+        match failure {
+            Some(e) if opened == 0 => Err(CoreError { request_id: None, ..connect_error(&e, "") }),
+            _ => Ok(opened),
+        }
+    }
+
     /// Closes the idle connections: the client was shut down (its exchanges in flight end with
     /// it, and close their own).
     pub fn close_idle(&self) {

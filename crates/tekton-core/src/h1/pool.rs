@@ -51,6 +51,16 @@ impl Pool {
         idle.list.push((Instant::now(), conn));
     }
 
+    /// How many idle connections it keeps at most.
+    pub(crate) fn max_idle(&self) -> usize {
+        self.max_idle
+    }
+
+    /// How many connections are idle now.
+    pub(crate) fn idle_count(&self) -> usize {
+        self.lock().list.len()
+    }
+
     /// Closes every idle connection (the client was shut down).
     pub(crate) fn clear(&self) {
         let idle = std::mem::take(&mut self.lock().list);
