@@ -281,7 +281,13 @@ class _State:
     def _make_target(self) -> Any:
         from .targets import OpenAiTarget, RhetorTarget
 
-        pool = max([p.max_concurrency or p.concurrency or 0 for p in self.plans] + [100])
+        # Idle connections kept: every one a run may hold. An open loop without --max-concurrency
+        # holds rate x latency, unknown until it runs: keep them all (the settings' bound), as
+        # reqwest does; the pool only ever holds connections the run itself needed.
+        if any(p.mode == "open" and not p.max_concurrency for p in self.plans):
+            pool = 100_000
+        else:
+            pool = max([p.max_concurrency or p.concurrency or 0 for p in self.plans] + [100])
         if self.args.api == "openai":
             return OpenAiTarget(
                 self.args.url,
