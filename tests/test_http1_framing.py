@@ -309,7 +309,9 @@ def test_received_ns_is_when_the_bytes_arrived_not_when_the_loop_got_to_them(ser
     # 200 ms more: the second's `received_ns` is the kernel's receive time, when it was written.
     events = [f"data: {json.dumps(e)}\n\n".encode() for e in EVENTS]
     sse_head = head("200 OK", SSE_HEAD, "transfer-encoding: chunked")
-    server = serve(lambda n: [(sse_head + chunked(events[0], 999, last=False), 0.05), (chunked(b"".join(events[1:]), 999), 0)])
+    server = serve(
+        lambda n: [(sse_head + chunked(events[0], 999, last=False), 0.05), (chunked(b"".join(events[1:]), 999), 0)]
+    )
 
     async def main() -> tuple:
         c = client(server.url, "rust")

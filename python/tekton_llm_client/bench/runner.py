@@ -25,12 +25,14 @@ START_DELAY_NS = 20_000_000
 HANDOVER_LEAD_NS = 20_000_000
 
 
-class Target(Protocol):
+class Sends(Protocol):
     # True when send() waits for record.scheduled_ns itself (precisely, off the event loop).
     sends_at_schedule: bool
 
     async def send(self, record: RequestRecord, prompt: Prompt) -> None: ...
 
+
+class Target(Sends, Protocol):
     # Opens up to `count` idle connections for the run (where the backend can); how many.
     async def preconnect(self, count: int) -> int: ...
 
@@ -87,7 +89,7 @@ class LoopLagProbe:
             await asyncio.gather(self._task, return_exceptions=True)
 
 
-async def warm_up(target: Target, prompts: Sequence[Prompt], count: int, parallel: int) -> List[RequestRecord]:
+async def warm_up(target: Sends, prompts: Sequence[Prompt], count: int, parallel: int) -> List[RequestRecord]:
     """`count` requests (at most `parallel` at once), not recorded in the run: opens
     connections, wakes the server's caches. Returns them, for how long a request takes."""
     if count <= 0:
@@ -195,7 +197,7 @@ async def _sleep_until(deadline_ns: int) -> None:
 
 
 async def _open_loop(
-    target: Target, prompts: Sequence[Prompt], spec: LoadSpec, records: List[RequestRecord], started: int
+    target: Sends, prompts: Sequence[Prompt], spec: LoadSpec, records: List[RequestRecord], started: int
 ) -> None:
     if spec.rate is None:
         raise ValueError("an open-loop run needs a rate")
@@ -227,7 +229,7 @@ async def _open_loop(
 
 
 async def _closed_loop(
-    target: Target, prompts: Sequence[Prompt], spec: LoadSpec, records: List[RequestRecord], started: int
+    target: Sends, prompts: Sequence[Prompt], spec: LoadSpec, records: List[RequestRecord], started: int
 ) -> None:
     if spec.concurrency is None:
         raise ValueError("a closed-loop run needs a concurrency")
