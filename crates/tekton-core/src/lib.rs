@@ -14,6 +14,7 @@ pub mod protocol;
 pub mod ready_chunks;
 pub mod retry;
 pub mod sse;
+pub mod stamped_tcp;
 pub mod stream;
 pub mod stream_body;
 pub mod tls;

@@ -1,13 +1,14 @@
 //! One HTTP/1.1 connection over plain TCP and its read buffer. Every read takes the kernel's
-//! receive time with the bytes (`tekton_clock::receive_stamp`), so a chunk's `received_ns` is when
-//! it reached the socket even when the reading thread was busy elsewhere.
+//! receive time with the bytes (`StampedTcp`), so a chunk's `received_ns` is when it reached the
+//! socket even when the reading thread was busy elsewhere.
 
 use std::io;
-use std::os::fd::AsRawFd;
 use std::time::Duration;
 
-use tokio::io::{AsyncWriteExt, Interest};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+use crate::stamped_tcp::StampedTcp;
 
 /// What a new connection reads into; a read that fills it doubles it, up to `MAX_READ_BUFFER`
 /// (a response head may grow it further, up to its own limit).
@@ -15,13 +16,11 @@ const FIRST_READ_BUFFER: usize = 8 << 10;
 const MAX_READ_BUFFER: usize = 256 << 10;
 
 pub(crate) struct Connection {
-    stream: TcpStream,
+    stream: StampedTcp,
     /// Bytes read and not yet taken are `buf[start..end]`.
     buf: Vec<u8>,
     start: usize,
     end: usize,
-    /// The kernel's receive time of the last read (monotonic ns).
-    received_ns: u64,
 }
 
 impl Connection {
@@ -34,8 +33,7 @@ impl Connection {
         stream.set_nodelay(true)?;
         let keepalive = socket2::TcpKeepalive::new().with_time(Duration::from_secs(30));
         socket2::SockRef::from(&stream).set_tcp_keepalive(&keepalive)?;
-        tekton_clock::receive_stamp::enable(stream.as_raw_fd())?;
-        Ok(Connection { stream, buf: vec![0; FIRST_READ_BUFFER], start: 0, end: 0, received_ns: 0 })
+        Ok(Connection { stream: StampedTcp::new(stream), buf: vec![0; FIRST_READ_BUFFER], start: 0, end: 0 })
     }
 
     pub(crate) async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
@@ -67,8 +65,9 @@ impl Connection {
         }
     }
 
+    /// The kernel's receive time of the last read (monotonic ns).
     pub(crate) fn received_ns(&self) -> u64 {
-        self.received_ns
+        self.stream.received_ns()
     }
 
     /// Reads once more after the unread bytes: how many came (0: the peer closed). `limit` bounds
@@ -81,24 +80,13 @@ impl Connection {
         if self.end == self.buf.len() {
             self.buf.resize(self.buf.len() * 2, 0);
         }
-        let fd = self.stream.as_raw_fd();
-        loop {
-            self.stream.readable().await?;
-            let spare = &mut self.buf[self.end..];
-            match self.stream.try_io(Interest::READABLE, || tekton_clock::receive_stamp::recv(fd, spare)) {
-                Ok((n, stamp)) => {
-                    self.end += n;
-                    self.received_ns = stamp.unwrap_or_else(tekton_clock::monotonic_ns);
-                    // A read that filled the buffer: the server writes faster than one read takes.
-                    if self.end == self.buf.len() && self.buf.len() < MAX_READ_BUFFER {
-                        self.buf.resize(self.buf.len() * 2, 0);
-                    }
-                    return Ok(n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(e) => return Err(e),
-            }
+        let n = self.stream.read(&mut self.buf[self.end..]).await?;
+        self.end += n;
+        // A read that filled the buffer: the server writes faster than one read takes.
+        if self.end == self.buf.len() && self.buf.len() < MAX_READ_BUFFER {
+            self.buf.resize(self.buf.len() * 2, 0);
         }
+        Ok(n)
     }
 
     /// The unread bytes moved to the front of the buffer, so a read appends after them.
@@ -116,8 +104,8 @@ impl Connection {
         if spare.is_empty() {
             return Ok(0);
         }
-        match tekton_clock::receive_stamp::recv(self.stream.as_raw_fd(), spare) {
-            Ok((n, _)) => {
+        match self.stream.read_now(spare) {
+            Ok(n) => {
                 self.end += n;
                 Ok(n)
             }
@@ -133,7 +121,7 @@ impl Connection {
             return false;
         }
         let mut probe = [std::mem::MaybeUninit::<u8>::uninit(); 1];
-        matches!(socket2::SockRef::from(&self.stream).peek(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+        matches!(socket2::SockRef::from(self.stream.tcp()).peek(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
     }
 
     /// Ready to wait in the pool: the read buffer back to its first size.

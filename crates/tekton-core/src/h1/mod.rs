@@ -135,7 +135,7 @@ impl Http1 {
             Some(conn) => conn,
             None => Connection::open(&self.connect_host, self.port, self.connect_timeout)
                 .await
-                .map_err(|e| connect_error(&e, request_id))?,
+                .map_err(|e| connect_error(&e).with_request_id(request_id))?,
         };
         let head = send_and_read_head(&mut conn, &request, request_id).await?;
         Ok((conn, head))
@@ -159,7 +159,7 @@ impl Http1 {
             }
         }
         match failure {
-            Some(e) if opened == 0 => Err(CoreError { request_id: None, ..connect_error(&e, "") }),
+            Some(e) if opened == 0 => Err(connect_error(&e)),
             _ => Ok(opened),
         }
     }
@@ -233,9 +233,9 @@ async fn send_and_read_head(
 }
 
 /// A failed connect, in the words reqwest's are given (`http::transport_error`).
-fn connect_error(e: &io::Error, request_id: &str) -> CoreError {
+fn connect_error(e: &io::Error) -> CoreError {
     let kind = if e.kind() == io::ErrorKind::TimedOut { ErrorKind::Timeout } else { ErrorKind::Connection };
-    CoreError::new(kind, format!("cannot connect to Rhetor: {e}")).with_request_id(request_id)
+    CoreError::new(kind, format!("cannot connect to Rhetor: {e}"))
 }
 
 /// A connection that broke while we waited for or read an answer.

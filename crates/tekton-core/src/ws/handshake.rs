@@ -15,10 +15,10 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::error::{CoreError, CoreResult, ErrorKind};
+use crate::stamped_tcp::StampedTcp;
 use crate::ws::config::{WsConfig, SEND_BACKLOG_LIMIT};
 use crate::ws::frames::{decode_server_frame, encode_register, kind_for_error, ServerFrame, PONG_FRAME};
 use crate::ws::log::DEBUG;
-use crate::ws::stamped_tcp::StampedTcp;
 
 pub type WsStream = WebSocketStream<MaybeTlsStream<StampedTcp>>;
 

@@ -17,7 +17,6 @@ mod reconnect;
 mod router;
 mod session;
 mod shared;
-mod stamped_tcp;
 
 pub use client::WsClient;
 pub use config::WsConfig;

@@ -12,11 +12,11 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Bytes, Message};
 
 use crate::error::{CoreError, ErrorKind};
+use crate::stamped_tcp::last_received_ns;
 use crate::ws::config::{MAX_UNANSWERED_PINGS, SEND_BACKLOG_LIMIT};
 use crate::ws::frames::PONG_FRAME;
 use crate::ws::handshake::WsStream;
 use crate::ws::shared::Shared;
-use crate::ws::stamped_tcp::last_received_ns;
 
 /// How a session ended.
 pub(crate) enum SessionEnd {

@@ -1,6 +1,7 @@
-//! The WebSocket's TCP stream, read with the kernel's receive time (`tekton_clock::receive_stamp`),
-//! as our HTTP/1.1 reads are: a frame's `received_ns` is when its bytes reached the socket, not
-//! when the I/O thread (busy, or holding its wake-ups back to coalesce them) got to them.
+//! A TCP stream read with the kernel's receive time (`tekton_clock::receive_stamp`), under our
+//! HTTP/1.1 and the WebSocket alike: a chunk's or frame's `received_ns` is when its bytes reached
+//! the socket, not when the I/O thread (busy, or holding its wake-ups back to coalesce them) got
+//! to them.
 
 use std::io;
 use std::os::fd::AsRawFd;
@@ -25,6 +26,22 @@ impl StampedTcp {
         let _ = tekton_clock::receive_stamp::enable(stream.as_raw_fd());
         StampedTcp { stream, received_ns: 0 }
     }
+
+    /// When the bytes of the last read reached the socket (monotonic ns; 0 before any read).
+    pub fn received_ns(&self) -> u64 {
+        self.received_ns
+    }
+
+    pub fn tcp(&self) -> &TcpStream {
+        &self.stream
+    }
+
+    /// Reads once, now, whatever has arrived, without waiting: `WouldBlock` when nothing has.
+    pub fn read_now(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let (n, stamp) = tekton_clock::receive_stamp::recv(self.stream.as_raw_fd(), buf)?;
+        self.received_ns = stamp.unwrap_or_else(tekton_clock::monotonic_ns);
+        Ok(n)
+    }
 }
 
 /// When the bytes of the last read on `stream` reached the socket, under TLS or not.
@@ -34,10 +51,9 @@ pub fn last_received_ns(stream: &MaybeTlsStream<StampedTcp>) -> u64 {
         MaybeTlsStream::Rustls(tls) => tls.get_ref().0,
         _ => return tekton_clock::monotonic_ns(),
     };
-    if tcp.received_ns == 0 {
-        tekton_clock::monotonic_ns()
-    } else {
-        tcp.received_ns
+    match tcp.received_ns {
+        0 => tekton_clock::monotonic_ns(),
+        ns => ns,
     }
 }
 
