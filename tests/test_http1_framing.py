@@ -304,6 +304,24 @@ def test_broken_framing_is_a_typed_error(serve, backend: str, answer: bytes) -> 
     asyncio.run(asyncio.wait_for(main(), 10))
 
 
+def test_a_head_that_never_ends_is_refused_at_its_limit(serve, backend: str) -> None:
+    # 200 KiB of one header line and no end of head: refused at 64 KiB, not read without end.
+    endless = b"HTTP/1.1 200 OK\r\nx-filler: " + b"a" * (200 << 10)
+    server = serve(lambda n: [(endless, 1.0), (None, 0)])
+
+    async def main() -> None:
+        c = client(server.url, backend)
+        try:
+            with pytest.raises(TektonLLMError) as caught:
+                await c.generate_text("x")
+            assert type(caught.value).__name__ == "ProtocolError"
+            assert "head larger than 65536 bytes" in str(caught.value)
+        finally:
+            await c.shutdown()
+
+    asyncio.run(asyncio.wait_for(main(), 10))
+
+
 def test_received_ns_is_when_the_bytes_arrived_not_when_the_loop_got_to_them(serve) -> None:
     # The first event; then the loop is kept busy until the server has written the rest, and
     # 200 ms more: the second's `received_ns` is the kernel's receive time, when it was written.

@@ -1,4 +1,5 @@
-"""`HttpClient`: the pure-Python backend of `TektonLLMClient`'s HTTP calls, on httpx.
+"""`HttpClient`: the pure-Python backend of `TektonLLMClient`'s HTTP calls, on our own HTTP/1.1
+(`h1/`) or httpx (`httpx_transport.py`, for https:// and proxies).
 
 It behaves as the Rust backend (`_core.HttpClient`) does: the same headers and request fields,
 status → exception mapping, retries with backoff and Retry-After, per-attempt timeouts, size
@@ -23,8 +24,10 @@ from ..exceptions import TektonLLMError, error_from_kind
 from ..models import CompletionResponse
 from . import USER_AGENT, exchange
 from .aio import in_loop, within
+from .answer import Answer, Transport
 from .errors import Failure, closed_failure, internal_failure
-from .pool import ShardedPool
+from .h1 import Http1
+from .httpx_transport import HttpxTransport
 from .responses import completion_fields
 from .retry import delay_before_retry
 from .stream import PureChunkStream
@@ -139,7 +142,9 @@ class HttpClient:
         self._max_response_bytes = _count("max_response_bytes", max_response_bytes)
         self.max_event_bytes = _count("max_event_bytes", max_event_bytes)
         default_headers = self._default_headers(component_id, auth_token, headers)
-        self._pool = ShardedPool(default_headers, ssl_context(ca_bundle), self._connect_timeout, pool_max_idle)
+        self._transport: Transport = Http1.for_url(
+            base_url, default_headers.raw, self._connect_timeout, pool_max_idle
+        ) or HttpxTransport(default_headers, ssl_context(ca_bundle), self._connect_timeout, pool_max_idle)
         self._stream_url = base_url.rstrip("/") + "/api/v1/chat/stream"
         self._closed = False
         self._tasks: Set["asyncio.Task[Any]"] = set()  # calls and stream readers, for close()
@@ -234,7 +239,7 @@ class HttpClient:
         for task in _snapshot(self._tasks):
             if not task.done():
                 in_loop(task.get_loop(), task.cancel)
-        self._pool.close()
+        self._transport.close()
 
     @property
     def closed(self) -> bool:
@@ -357,7 +362,7 @@ class HttpClient:
             try:
                 return await exchange.read_body(resp, self._max_response_bytes, request_id)
             finally:
-                await self.release(resp)
+                await resp.aclose()
 
         try:
             return await within(self._timeout, fetch())
@@ -399,33 +404,17 @@ class HttpClient:
 
     # -- one exchange ----------------------------------------------------------------------------
 
-    async def send(self, method: str, url: str, body: Optional[bytes], request_id: str) -> httpx.Response:
-        """Send one request on the least busy of this loop's httpx clients; the response when its
-        status is 2xx, else the Failure it means. Give the response back with `release`."""
+    async def send(self, method: str, url: str, body: Optional[bytes], request_id: str) -> Answer:
+        """Send one request; the answer when its status is 2xx, else the Failure it means. Close
+        the answer with `aclose()`."""
         if self._closed:
             raise closed_failure(request_id)
-        shard = self._pool.shard()
-        shard.in_flight += 1
         try:
-            resp = await exchange.send(shard.client, method, url, body, request_id, self._max_response_bytes)
-        except BaseException as e:
-            shard.in_flight -= 1
-            if isinstance(e, Failure):
-                e.message = self.redact(e.message)
-                e.args = (e.message,)  # the public exception's __context__ shows them
+            return await exchange.send(self._transport, method, url, body, request_id, self._max_response_bytes)
+        except Failure as e:
+            e.message = self.redact(e.message)
+            e.args = (e.message,)  # the public exception's __context__ shows them
             raise
-        resp.extensions["tekton_shard"] = shard
-        return resp
-
-    @staticmethod
-    async def release(resp: httpx.Response) -> None:
-        """Close a response from `send` and give its slot back."""
-        try:
-            await resp.aclose()
-        finally:
-            shard = resp.extensions.pop("tekton_shard", None)
-            if shard is not None:
-                shard.in_flight -= 1
 
 
 def _snapshot(tasks: Set["asyncio.Task[Any]"]) -> "list[asyncio.Task[Any]]":

@@ -11,13 +11,12 @@ import asyncio
 import json
 import logging
 import time
-from typing import Any, AsyncIterator, List, Optional, Protocol, Tuple
-
-import httpx
+from typing import Any, List, Optional, Protocol, Tuple
 
 from ..models import StreamingChunk
 from .aio import in_loop, within
-from .errors import Failure, closed_failure, internal_failure, transport_failure
+from .answer import Answer
+from .errors import Failure, closed_failure, internal_failure
 from .responses import event_chunk
 from .sse import SseDecoder, SseEvent, SseLimitExceeded
 
@@ -37,9 +36,7 @@ class StreamOwner(Protocol):
 
     def retry_delay(self, f: Failure, attempt: int) -> Optional[float]: ...
 
-    async def send(self, method: str, url: str, body: Optional[bytes], request_id: str) -> httpx.Response: ...
-
-    async def release(self, resp: httpx.Response) -> None: ...
+    async def send(self, method: str, url: str, body: Optional[bytes], request_id: str) -> Answer: ...
 
 
 __all__ = ["PureChunkStream"]
@@ -234,24 +231,23 @@ class _Reader:
             resp = await within(idle, http.send("POST", self.url, self.body, request_id))
         except asyncio.TimeoutError:
             raise Failure("timeout", f"no answer within {idle}s", request_id) from None
-        reads = resp.aiter_raw()
         decoder = SseDecoder(http.max_event_bytes)
         events: List[SseEvent] = []
         saw_done = False
         try:
             while True:
                 try:  # `idle` bounds the time between two events, however many reads they take
-                    more = await within(idle, _read_events(reads, decoder, events))
+                    more = await within(idle, _read_events(resp, decoder, events))
                 except asyncio.TimeoutError:
                     if saw_done:
                         return
                     raise Failure("timeout", f"no stream event within {idle}s", request_id) from None
-                except httpx.HTTPError as e:
+                except Failure as f:
                     if saw_done:
                         return
-                    f = transport_failure(e, request_id, True)
                     f.message = f"the stream was cut before its end: {f.message}"
-                    raise f from None
+                    f.args = (f.message,)
+                    raise
                 except SseLimitExceeded:
                     raise self._too_large() from None
                 saw_done = await self._deliver(events, saw_done)
@@ -262,8 +258,7 @@ class _Reader:
                     kind = "stream_interrupted" if sink.delivered else "connection"
                     raise Failure(kind, "the stream ended before its done event", request_id)
         finally:
-            await reads.aclose()  # type: ignore[attr-defined]  # an async generator, typed AsyncIterator
-            await http.release(resp)
+            await resp.aclose()
 
     async def _deliver(self, events: List[SseEvent], saw_done: bool) -> bool:
         """Decode `events` into the sink; returns whether the done event has come."""
@@ -314,12 +309,14 @@ class _Reader:
         )
 
 
-async def _read_events(reads: AsyncIterator[bytes], decoder: SseDecoder, events: List[SseEvent]) -> bool:
+async def _read_events(resp: Answer, decoder: SseDecoder, events: List[SseEvent]) -> bool:
     """Read until `decoder` has completed an event (into `events`): True, or at the end of the
     body (the decoder flushed): False."""
-    async for data in reads:
+    while True:
+        data = await resp.read()
+        if not data:
+            decoder.finish(events)
+            return False
         decoder.feed(data, events)
         if events:
             return True
-    decoder.finish(events)
-    return False

@@ -1,5 +1,6 @@
-"""The httpx clients of one `HttpClient`: for each event loop, a few clients of at most
-SHARD_REQUESTS requests in flight each."""
+"""The httpx transport of the pure path, for what our own HTTP/1.1 (`h1/`) leaves to it: https://,
+proxies, URLs with credentials. For each event loop, a few httpx clients of at most SHARD_REQUESTS
+requests in flight each."""
 
 from __future__ import annotations
 
@@ -7,13 +8,14 @@ import asyncio
 import functools
 import ssl
 import weakref
-from typing import Iterable, List, Set, TypeVar
+from typing import Iterable, List, Optional, Set, TypeVar
 
 import httpx
 
 from .aio import in_loop
+from .errors import Failure, transport_failure
 
-__all__ = ["Shard", "ShardedPool", "SHARD_REQUESTS"]
+__all__ = ["HttpxAnswer", "HttpxTransport", "SHARD_REQUESTS"]
 
 T = TypeVar("T")
 
@@ -35,7 +37,42 @@ class Shard:
         self.in_flight = 0
 
 
-class ShardedPool:
+class HttpxAnswer:
+    """An `Answer` (answer.py) on an httpx response; its shard's slot is given back on close."""
+
+    __slots__ = ("status", "url", "_resp", "_reads", "_shard", "_rid")
+
+    def __init__(self, resp: httpx.Response, shard: Shard, request_id: str) -> None:
+        self.status = resp.status_code
+        self.url = str(resp.url)
+        self._resp = resp
+        self._reads = resp.aiter_raw()
+        self._shard: Optional[Shard] = shard
+        self._rid = request_id
+
+    def header(self, name: str) -> Optional[str]:
+        value: Optional[str] = self._resp.headers.get(name)
+        return value
+
+    async def read(self) -> bytes:
+        try:
+            return await self._reads.__anext__()
+        except StopAsyncIteration:
+            return b""
+        except httpx.HTTPError as e:
+            raise transport_failure(e, self._rid, True) from None
+
+    async def aclose(self) -> None:
+        try:
+            await self._reads.aclose()  # type: ignore[attr-defined]  # an async generator, typed AsyncIterator
+            await self._resp.aclose()
+        finally:
+            shard, self._shard = self._shard, None
+            if shard is not None:
+                shard.in_flight -= 1
+
+
+class HttpxTransport:
     """httpx's connections belong to the loop that opened them, and one `HttpClient` may be used
     from several loops (threads each running their own): one list of shards per loop."""
 
@@ -46,7 +83,23 @@ class ShardedPool:
         self._max_idle = max_idle
         self._loops: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, List[Shard]]" = weakref.WeakKeyDictionary()
 
-    def shard(self) -> Shard:
+    async def send_once(self, method: str, url: str, body: Optional[bytes], request_id: str) -> HttpxAnswer:
+        shard = self._shard()
+        shard.in_flight += 1
+        try:
+            client = shard.client
+            req = client.build_request(method, url, content=body, headers={"x-request-id": request_id})
+            resp = await client.send(req, stream=True)
+        except BaseException as e:
+            shard.in_flight -= 1
+            if isinstance(e, httpx.HTTPError):
+                raise transport_failure(e, request_id, False) from None
+            if isinstance(e, httpx.InvalidURL):
+                raise Failure("connection", f"HTTP request to Rhetor failed: {e}", request_id) from None
+            raise
+        return HttpxAnswer(resp, shard, request_id)
+
+    def _shard(self) -> Shard:
         """The least busy of this loop's clients; a new one when each has SHARD_REQUESTS in flight.
         A lone caller always gets the first, so sequential calls share connections."""
         shards = self._loops.setdefault(asyncio.get_running_loop(), [])

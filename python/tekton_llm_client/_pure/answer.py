@@ -1,0 +1,37 @@
+"""`Answer`: what a transport hands back for one request whose head has arrived, the interface
+between the two transports (our own HTTP/1.1 in `h1/`, httpx in `httpx_transport.py`) and the
+exchange, calls and streams above them."""
+
+from __future__ import annotations
+
+from typing import Optional, Protocol
+
+__all__ = ["Answer", "Transport"]
+
+
+class Answer(Protocol):
+    status: int
+    url: str  # where it came from (after the redirects the exchange followed)
+
+    def header(self, name: str) -> Optional[str]:
+        """Retry-After, Location or Content-Length (lower-case names)."""
+        ...
+
+    async def read(self) -> bytes:
+        """The next bytes of the body (b"" at its end). Raises `Failure` when the connection breaks."""
+        ...
+
+    async def aclose(self) -> None:
+        """Done with it: the connection goes back to the pool if the body was read to its end."""
+        ...
+
+
+class Transport(Protocol):
+    async def send_once(self, method: str, url: str, body: Optional[bytes], request_id: str) -> Answer:
+        """Send one request (no redirects followed) and wait for the head of its answer. Raises
+        `Failure` when it cannot."""
+        ...
+
+    def close(self) -> None:
+        """Close the idle connections; callable from any thread."""
+        ...
