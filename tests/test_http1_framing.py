@@ -202,11 +202,11 @@ def test_an_idle_connection_the_server_closed_is_not_used(serve, backend: str) -
     assert server.connections == 2
 
 
-def test_preconnect_opens_connections_the_next_requests_use(serve) -> None:
+def test_preconnect_opens_connections_the_next_requests_use(serve, backend: str) -> None:
     server = serve(lambda n: [(JSON_OK, 0)])
 
     async def main() -> tuple:
-        c = client(server.url, "rust")
+        c = client(server.url, backend)
         try:
             opened = await c._http.preconnect(4)
             again = await c._http.preconnect(4)  # four are idle already
@@ -219,13 +219,13 @@ def test_preconnect_opens_connections_the_next_requests_use(serve) -> None:
     assert server.connections == 4 and server.requests == 4
 
 
-def test_preconnect_to_nothing_is_a_connection_error() -> None:
+def test_preconnect_to_nothing_is_a_connection_error(backend: str) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{s.getsockname()[1]}"  # bound, not listening: refused
 
         async def main() -> None:
-            c = client(url, "rust")
+            c = client(url, backend)
             try:
                 await c._http.preconnect(3)
             finally:

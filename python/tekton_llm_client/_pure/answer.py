@@ -32,6 +32,10 @@ class Transport(Protocol):
         `Failure` when it cannot."""
         ...
 
+    async def preconnect(self, count: int) -> int:
+        """Open connections ahead, until `count` are idle; how many were opened."""
+        ...
+
     def close(self) -> None:
         """Close the idle connections; callable from any thread."""
         ...

@@ -224,6 +224,18 @@ class HttpClient:
         rid = str(uuid.uuid4()) if request_id is None else request_id
         return self._spawn(self._request_json, method, path, raw, rid)
 
+    async def preconnect(self, count: int) -> int:
+        """Open up to `count` connections ahead, so the next requests do not each pay a connect
+        (no more than the pool keeps; none on https:// or through a proxy). How many were opened;
+        ConnectionError only when none could be."""
+        n = _count("count", count)
+        if self._closed:
+            raise closed_failure(None).to_exception()
+        try:
+            return await self._transport.preconnect(n)
+        except Failure as f:
+            raise f.to_exception() from None
+
     def redact(self, text: str) -> str:
         """`text` with the auth token blanked out: servers may echo what we sent (a 401 body
         repeating the Authorization header), and their messages are shown to the caller."""

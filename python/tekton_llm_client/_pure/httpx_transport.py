@@ -99,6 +99,10 @@ class HttpxTransport:
             raise
         return HttpxAnswer(resp, shard, request_id)
 
+    async def preconnect(self, count: int) -> int:
+        """httpx opens its connections as requests need them (as reqwest does on the Rust path)."""
+        return 0
+
     def _shard(self) -> Shard:
         """The least busy of this loop's clients; a new one when each has SHARD_REQUESTS in flight.
         A lone caller always gets the first, so sequential calls share connections."""

@@ -57,13 +57,13 @@ def _error_class(kind: Optional[str]) -> Optional[str]:
     return type(error_from_kind(kind, "")).__name__ if kind else None
 
 
-async def _preconnect(native: Any, count: int) -> int:
-    """`native.preconnect(count)`; 0 without a native client, or when the server cannot be
-    reached (then the run's requests fail, and are counted, one by one)."""
-    if native is None or count <= 0:
+async def _preconnect(http: Any, count: int) -> int:
+    """`http.preconnect(count)` (either backend's HttpClient); 0 without one, or when the server
+    cannot be reached (then the run's requests fail, and are counted, one by one)."""
+    if http is None or count <= 0:
         return 0
     try:
-        return int(await native.preconnect(count))
+        return int(await http.preconnect(count))
     except TektonLLMError:
         return 0
 
@@ -105,12 +105,14 @@ class RhetorTarget:
         self.timestamps = "socket" if backend == "rust" else "delivery"
         self._backend = backend
         self._model = model
+        self._v1 = False  # set by prepare()
 
     async def prepare(self) -> Dict[str, Any]:
         """Detects the dialect (one request, before the run). Returns what the report says of it."""
         await self.client.initialize(raise_on_error=False)
         dialect = self.client.dialect or "unknown"
         self.sends_at_schedule = self._backend == "rust" and dialect == "v1"
+        self._v1 = dialect == "v1"
         info: Dict[str, Any] = {"dialect": dialect, "streams": dialect == "v1"}
         if dialect not in ("v1", "unknown"):
             info["note"] = (
@@ -155,8 +157,8 @@ class RhetorTarget:
         )
 
     async def preconnect(self, count: int) -> int:
-        """Opens up to `count` idle connections where the Rust reader sends (v1); how many."""
-        return await _preconnect(self.client._http if self.sends_at_schedule else None, count)
+        """Opens up to `count` idle connections for the v1 requests of either backend; how many."""
+        return await _preconnect(self.client._http if self._v1 else None, count)
 
     async def close(self) -> None:
         await self.client.shutdown()

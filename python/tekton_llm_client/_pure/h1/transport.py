@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import Iterable, Optional, Tuple
+from typing import Optional, Sequence, Tuple
 from urllib.parse import urlsplit
 
 from ..aio import within
@@ -35,7 +35,7 @@ class Http1:
 
     @classmethod
     def for_url(
-        cls, base_url: str, headers: Iterable[Tuple[bytes, bytes]], connect_timeout: float, max_idle: int
+        cls, base_url: str, headers: Sequence[Tuple[bytes, bytes]], connect_timeout: float, max_idle: int
     ) -> Optional["Http1"]:
         """Our own HTTP/1.1 for `base_url` sending `headers`, or None where httpx does the work."""
         if any(os.environ.get(v) for v in PROXY_VARIABLES):
@@ -47,8 +47,9 @@ class Http1:
             return None
         if parts.scheme != "http" or not parts.hostname or "@" in parts.netloc or not parts.netloc.isascii():
             return None
-        lines = [b"host: %s\r\n" % parts.netloc.encode("ascii")]
-        lines += [b"%s: %s\r\n" % (name, value) for name, value in headers if name.lower() != b"host"]
+        lines = [b"%s: %s\r\n" % (name, value) for name, value in headers]
+        if not any(name.lower() == b"host" for name, _ in headers):  # a Host of the caller's wins
+            lines.insert(0, b"host: %s\r\n" % parts.netloc.encode("ascii"))
         return cls(parts.hostname, port, b"".join(lines), connect_timeout, max_idle)
 
     async def send_once(self, method: str, url: str, body: Optional[bytes], request_id: str) -> H1Answer:
@@ -69,7 +70,28 @@ class Http1:
             raise
         return H1Answer(conn, head, self._pool, loop, url, request_id)
 
-    async def _open(self, loop: asyncio.AbstractEventLoop, request_id: str) -> Connection:
+    async def preconnect(self, count: int) -> int:
+        """Opens connections at once until `count` are idle in this loop's pool (no more than it
+        keeps), so a load that starts at full rate does not pay a connect per request at first.
+        How many were opened; a Failure only when none could be."""
+        loop = asyncio.get_running_loop()
+        want = min(count, self._pool.max_idle) - self._pool.idle_count(loop)
+        if want <= 0:
+            return 0
+        opened, failure = 0, None
+        for result in await asyncio.gather(*(self._open(loop, None) for _ in range(want)), return_exceptions=True):
+            if isinstance(result, Connection):
+                self._pool.put(loop, result)
+                opened += 1
+            elif isinstance(result, Failure):
+                failure = failure or result
+            else:
+                raise result  # cancelled, or a bug: not a connect that failed
+        if failure is not None and not opened:
+            raise failure
+        return opened
+
+    async def _open(self, loop: asyncio.AbstractEventLoop, request_id: Optional[str]) -> Connection:
         try:
             _, conn = await within(
                 self._connect_timeout, loop.create_connection(lambda: Connection(loop), self._host, self._port)
