@@ -4,7 +4,7 @@ exchange, calls and streams above them."""
 
 from __future__ import annotations
 
-from typing import Optional, Protocol
+from typing import Awaitable, Callable, Optional, Protocol
 
 __all__ = ["Answer", "Transport"]
 
@@ -20,6 +20,20 @@ class Answer(Protocol):
     async def read(self) -> bytes:
         """The next bytes of the body (b"" at its end). Raises `Failure` when the connection breaks."""
         ...
+
+    def pump(self, on_data: Callable[[bytes], bool], idle: float) -> Awaitable[None]:
+        """Hand the body to `on_data` piece by piece as it arrives, until its end: the awaitable
+        completes there, or raises the Failure that ended it, what `on_data` raised, or
+        asyncio.TimeoutError once `idle` seconds passed without `on_data` returning True (an
+        event completed; the clock stops while paused). Our own HTTP/1.1 calls `on_data` in its
+        receive callback: no task switch per read."""
+        ...
+
+    def pause_reading(self) -> None:
+        """Hand over nothing more until `resume_reading` (the consumer is behind)."""
+        ...
+
+    def resume_reading(self) -> None: ...
 
     async def aclose(self) -> None:
         """Done with it: the connection goes back to the pool if the body was read to its end."""

@@ -8,11 +8,11 @@ import asyncio
 import functools
 import ssl
 import weakref
-from typing import Iterable, List, Optional, Set, TypeVar
+from typing import Callable, Iterable, List, Optional, Set, TypeVar
 
 import httpx
 
-from .aio import in_loop
+from .aio import in_loop, within
 from .errors import Failure, transport_failure
 
 __all__ = ["HttpxAnswer", "HttpxTransport", "SHARD_REQUESTS"]
@@ -40,7 +40,7 @@ class Shard:
 class HttpxAnswer:
     """An `Answer` (answer.py) on an httpx response; its shard's slot is given back on close."""
 
-    __slots__ = ("status", "url", "_resp", "_reads", "_shard", "_rid")
+    __slots__ = ("status", "url", "_resp", "_reads", "_shard", "_rid", "_resumed")
 
     def __init__(self, resp: httpx.Response, shard: Shard, request_id: str) -> None:
         self.status = resp.status_code
@@ -49,6 +49,7 @@ class HttpxAnswer:
         self._reads = resp.aiter_raw()
         self._shard: Optional[Shard] = shard
         self._rid = request_id
+        self._resumed: Optional[asyncio.Future[None]] = None  # set while paused
 
     def header(self, name: str) -> Optional[str]:
         value: Optional[str] = self._resp.headers.get(name)
@@ -61,6 +62,28 @@ class HttpxAnswer:
             return b""
         except httpx.HTTPError as e:
             raise transport_failure(e, self._rid, True) from None
+
+    async def pump(self, on_data: Callable[[bytes], bool], idle: float) -> None:
+        loop = asyncio.get_running_loop()
+        last = loop.time()
+        while True:
+            if self._resumed is not None:
+                await self._resumed
+                last = loop.time()
+            data = await within(max(last + idle - loop.time(), 0.0), self.read())
+            if not data:
+                return
+            if on_data(data):
+                last = loop.time()
+
+    def pause_reading(self) -> None:
+        if self._resumed is None:
+            self._resumed = asyncio.get_running_loop().create_future()
+
+    def resume_reading(self) -> None:
+        resumed, self._resumed = self._resumed, None
+        if resumed is not None and not resumed.done():
+            resumed.set_result(None)
 
     async def aclose(self) -> None:
         try:

@@ -11,7 +11,7 @@ import asyncio
 import json
 import logging
 import time
-from typing import Any, List, Optional, Protocol, Tuple
+from typing import Any, Callable, List, Optional, Protocol, Tuple
 
 from ..models import StreamingChunk
 from .aio import in_loop, within
@@ -50,7 +50,7 @@ STREAM_BUFFER_EVENTS = 4096  # decoded chunks buffered for a slow consumer befor
 class _Sink:
     """Between the reader task and the consumer: decoded chunks, the terminal failure, wake-ups."""
 
-    __slots__ = ("items", "error", "finished", "delivered", "stopped", "_waiter", "_space")
+    __slots__ = ("items", "error", "finished", "delivered", "stopped", "on_space", "_waiter")
 
     def __init__(self) -> None:
         self.items: List[StreamingChunk] = []
@@ -59,7 +59,8 @@ class _Sink:
         self.delivered = False  # a non-empty content chunk has been decoded
         self.stopped = False  # the consumer closed the stream
         self._waiter: Optional[asyncio.Future[None]] = None
-        self._space: Optional[asyncio.Future[None]] = None
+        # Set while the reader is paused because the buffer is full; called when there is room.
+        self.on_space: Optional[Callable[[], None]] = None
 
     def fail(self, failure: Failure) -> None:
         self.error = (failure, self.delivered)
@@ -77,14 +78,9 @@ class _Sink:
         await w
 
     def space(self) -> None:
-        s, self._space = self._space, None
-        if s is not None and not s.done():
-            s.set_result(None)
-
-    async def wait_for_space(self) -> None:
-        while len(self.items) >= STREAM_BUFFER_EVENTS and not self.stopped:
-            s = self._space = asyncio.get_running_loop().create_future()
-            await s
+        on_space, self.on_space = self.on_space, None
+        if on_space is not None:
+            on_space()
 
 
 class PureChunkStream:
@@ -174,7 +170,7 @@ class PureChunkStream:
 class _Reader:
     """The reader task of one stream: attempts until the stream is done or has failed."""
 
-    __slots__ = ("http", "url", "body", "request_id", "sink")
+    __slots__ = ("http", "url", "body", "request_id", "sink", "saw_done")
 
     def __init__(self, http: StreamOwner, url: str, body: bytes, request_id: str, sink: _Sink) -> None:
         self.http = http
@@ -182,6 +178,7 @@ class _Reader:
         self.body = body
         self.request_id = request_id
         self.sink = sink
+        self.saw_done = False  # of the current attempt
 
     async def run(self) -> None:
         sink = self.sink
@@ -233,54 +230,70 @@ class _Reader:
             raise Failure("timeout", f"no answer within {idle}s", request_id) from None
         decoder = SseDecoder(http.max_event_bytes)
         events: List[SseEvent] = []
-        saw_done = False
-        try:
-            while True:
-                try:  # `idle` bounds the time between two events, however many reads they take
-                    more = await within(idle, _read_events(resp, decoder, events))
-                except asyncio.TimeoutError:
-                    if saw_done:
-                        return
-                    raise Failure("timeout", f"no stream event within {idle}s", request_id) from None
-                except Failure as f:
-                    if saw_done:
-                        return
-                    f.message = f"the stream was cut before its end: {f.message}"
-                    f.args = (f.message,)
-                    raise
-                except SseLimitExceeded:
-                    raise self._too_large() from None
-                saw_done = await self._deliver(events, saw_done)
+        self.saw_done = False
+        refused: List[Failure] = []  # what decoding the events raised (not the transport)
+
+        def on_data(data: bytes) -> bool:
+            decoder.feed(data, events)
+            if not events:
+                return False
+            try:
+                self._deliver(events)
+            except Failure as f:
+                refused.append(f)
+                raise
+            finally:
                 events.clear()
-                if not more:
-                    if saw_done:
-                        return
-                    kind = "stream_interrupted" if sink.delivered else "connection"
-                    raise Failure(kind, "the stream ended before its done event", request_id)
+            if len(sink.items) >= STREAM_BUFFER_EVENTS and not sink.stopped:
+                resp.pause_reading()  # until the consumer takes a batch
+                sink.on_space = resp.resume_reading
+            return True
+
+        try:
+            try:  # `idle` bounds the time between two events, however many reads they take
+                await resp.pump(on_data, idle)
+            except asyncio.TimeoutError:
+                if self.saw_done:
+                    return
+                raise Failure("timeout", f"no stream event within {idle}s", request_id) from None
+            except SseLimitExceeded:
+                raise self._too_large() from None
+            except Failure as f:
+                if refused and f is refused[0]:
+                    raise
+                if self.saw_done:
+                    return
+                f.message = f"the stream was cut before its end: {f.message}"
+                f.args = (f.message,)
+                raise
+            decoder.finish(events)
+            self._deliver(events)
+            if self.saw_done:
+                return
+            kind = "stream_interrupted" if sink.delivered else "connection"
+            raise Failure(kind, "the stream ended before its done event", request_id)
         finally:
+            sink.on_space = None
             await resp.aclose()
 
-    async def _deliver(self, events: List[SseEvent], saw_done: bool) -> bool:
-        """Decode `events` into the sink; returns whether the done event has come."""
+    def _deliver(self, events: List[SseEvent]) -> None:
+        """Decode `events` into the sink (`saw_done` set at the done event)."""
         sink = self.sink
         received = time.monotonic_ns()
         for sse in events:
-            if saw_done:
+            if self.saw_done:
                 break  # events after the done event are ignored
             if sse.data == "[DONE]":
                 chunk = StreamingChunk("", True)
             else:
                 chunk = self._chunk(sse.data)
-            saw_done = chunk.done
+            self.saw_done = chunk.done
             chunk.received_ns = received
             if chunk.chunk:
                 sink.delivered = True
             sink.items.append(chunk)
-            if len(sink.items) >= STREAM_BUFFER_EVENTS:
-                sink.wake()
-                await sink.wait_for_space()
-        sink.wake()
-        return saw_done
+        if events:
+            sink.wake()
 
     def _chunk(self, data: str) -> StreamingChunk:
         try:
@@ -307,16 +320,3 @@ class _Reader:
             self.request_id,
             retryable=False,
         )
-
-
-async def _read_events(resp: Answer, decoder: SseDecoder, events: List[SseEvent]) -> bool:
-    """Read until `decoder` has completed an event (into `events`): True, or at the end of the
-    body (the decoder flushed): False."""
-    while True:
-        data = await resp.read()
-        if not data:
-            decoder.finish(events)
-            return False
-        decoder.feed(data, events)
-        if events:
-            return True

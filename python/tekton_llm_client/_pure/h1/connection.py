@@ -1,12 +1,12 @@
 """One TCP connection of our own HTTP/1.1: an asyncio Protocol that keeps what arrives in a
-buffer and wakes the one reader waiting for it. No StreamReader, no task per connection: a read
-costs one future."""
+buffer and wakes the one reader waiting for it, or calls its listener (a streamed body decoded in
+this callback: no task switch per read). No StreamReader, no task per connection."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import Optional
+from typing import Callable, Optional
 
 __all__ = ["Connection", "READ_AHEAD"]
 
@@ -15,7 +15,7 @@ READ_AHEAD = 256 << 10
 
 
 class Connection(asyncio.Protocol):
-    __slots__ = ("transport", "buf", "eof", "error", "idle_since", "_loop", "_waiter", "_paused")
+    __slots__ = ("transport", "buf", "eof", "error", "idle_since", "listener", "_loop", "_waiter", "_paused")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.transport: Optional[asyncio.Transport] = None
@@ -23,6 +23,8 @@ class Connection(asyncio.Protocol):
         self.eof = False  # the server closed (or the connection broke: then `error` says how)
         self.error: Optional[BaseException] = None
         self.idle_since = 0.0  # time.monotonic() when it went back to the pool
+        # Called (instead of waking a reader) when bytes arrive or the connection ends.
+        self.listener: Optional[Callable[[], None]] = None
         self._loop = loop
         self._waiter: Optional[asyncio.Future[None]] = None
         self._paused = False
@@ -51,6 +53,10 @@ class Connection(asyncio.Protocol):
         self._wake()
 
     def _wake(self) -> None:
+        listener = self.listener
+        if listener is not None:
+            listener()
+            return
         w = self._waiter
         if w is not None:
             self._waiter = None
@@ -59,11 +65,15 @@ class Connection(asyncio.Protocol):
 
     # -- for the exchange ----------------------------------------------------------------------
 
-    async def fill(self) -> None:
-        """Wait until more bytes came, or the connection ended (`eof`)."""
+    def resume(self) -> None:
+        """Read the socket again if a full buffer had stopped it."""
         if self._paused and self.transport is not None:
             self._paused = False
             self.transport.resume_reading()
+
+    async def fill(self) -> None:
+        """Wait until more bytes came, or the connection ended (`eof`)."""
+        self.resume()
         if self.eof:
             return
         w = self._waiter = self._loop.create_future()
