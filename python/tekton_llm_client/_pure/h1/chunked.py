@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import List, Optional
 
+from .head import find_within
+
 __all__ = ["ChunkedDecoder", "ChunkedError"]
 
 _SIZE = re.compile(rb"[ \t]*([0-9A-Fa-f]{1,15})[ \t]*(?:;[^\r\n]*)?")
@@ -68,11 +70,13 @@ class ChunkedDecoder:
 
 def _line(buf: bytearray) -> Optional[bytearray]:
     """The line at the front of `buf` without its CRLF (consumed), or None while incomplete."""
-    i = buf.find(b"\r\n", 0, MAX_LINE)
+    i = find_within(buf, b"\r\n", MAX_LINE, _line_too_long)
     if i < 0:
-        if len(buf) >= MAX_LINE:
-            raise ChunkedError(f"a chunk size or trailer line longer than {MAX_LINE} bytes")
         return None
     line = buf[:i]
     del buf[: i + 2]
     return line
+
+
+def _line_too_long() -> ChunkedError:
+    return ChunkedError(f"a chunk size or trailer line longer than {MAX_LINE} bytes")

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import re
-from typing import Iterable, Optional, Tuple
+from typing import Callable, Iterable, Optional, Tuple
 
 __all__ = ["CHUNKED", "CLOSE", "LENGTH", "MAX_RESPONSE_HEAD", "HeadError", "ResponseHead", "parse_response_head"]
 
@@ -50,12 +50,19 @@ class ResponseHead:
         return None
 
 
+def find_within(buf: bytearray, sep: bytes, limit: int, too_long: Callable[[], Exception]) -> int:
+    """Where `sep` starts in the first `limit` bytes of `buf`, or -1 while it may still come;
+    raises `too_long()` once `limit` bytes are here without it (memory stays bounded)."""
+    i = buf.find(sep, 0, limit)
+    if i < 0 and len(buf) >= limit:
+        raise too_long()
+    return i
+
+
 def parse_response_head(buf: bytearray) -> Optional[ResponseHead]:
     """The head at the start of `buf`, or None while it is incomplete. Raises HeadError."""
-    end = buf.find(b"\r\n\r\n", 0, MAX_RESPONSE_HEAD)
+    end = find_within(buf, b"\r\n\r\n", MAX_RESPONSE_HEAD, _head_too_large)
     if end < 0:
-        if len(buf) >= MAX_RESPONSE_HEAD:
-            raise HeadError(f"Rhetor's answer has a head larger than {MAX_RESPONSE_HEAD} bytes")
         return None
     lines = bytes(buf[:end]).split(b"\r\n")
     m = _STATUS_LINE.fullmatch(lines[0])
@@ -97,6 +104,10 @@ def parse_response_head(buf: bytearray) -> Optional[ResponseHead]:
     if head.framing == CLOSE:
         head.keep_alive = False
     return head
+
+
+def _head_too_large() -> HeadError:
+    return HeadError(f"Rhetor's answer has a head larger than {MAX_RESPONSE_HEAD} bytes")
 
 
 def _fields(lines: Iterable[bytes]) -> Iterable[Tuple[str, str]]:
