@@ -155,6 +155,25 @@ def test_streams_read_whole_however_the_bytes_are_split(serve, backend: str, ans
     assert server.connections == 1
 
 
+def test_a_stream_larger_than_the_read_ahead_in_one_write_is_read_whole(serve, backend: str) -> None:
+    # 1 MiB of events written at once: the client's socket reads fill its read-ahead (256 KiB on
+    # the pure path) many times over; each time it must read on, never stall.
+    events = [{"chunk": f"{i:06d}" + "x" * 200} for i in range(5_000)] + [EVENTS[-1]]
+    body = "".join(f"data: {json.dumps(e)}\n\n" for e in events).encode()
+    answer = head("200 OK", SSE_HEAD, "transfer-encoding: chunked") + chunked(body, 4096)
+    server = serve(lambda n: [(answer, 0)])
+
+    async def main() -> str:
+        c = client(server.url, backend)
+        try:
+            return await stream_text(c)
+        finally:
+            await c.shutdown()
+
+    text = asyncio.run(asyncio.wait_for(main(), 30))
+    assert text == "".join(e["chunk"] for e in events)
+
+
 def test_a_body_that_ends_when_the_server_closes(serve, backend: str) -> None:
     server = serve(lambda n: [(head("200 OK", SSE_HEAD) + SSE, 0), (None, 0)])
     assert asyncio.run(two_streams(server.url, backend)) == ["Hello", "Hello"]

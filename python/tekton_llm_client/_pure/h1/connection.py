@@ -37,10 +37,11 @@ class Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.buf += data
+        self._wake()  # a listener takes what it can now; a reader takes it when it runs
+        # Checked after: a listener that took everything must not leave the socket paused.
         if len(self.buf) >= READ_AHEAD and not self._paused and self.transport is not None:
             self._paused = True
             self.transport.pause_reading()
-        self._wake()
 
     def eof_received(self) -> bool:
         self.eof = True
