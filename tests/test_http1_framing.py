@@ -174,6 +174,33 @@ def test_a_stream_larger_than_the_read_ahead_in_one_write_is_read_whole(serve, b
     assert text == "".join(e["chunk"] for e in events)
 
 
+def test_pure_reads_on_when_its_read_ahead_filled_before_the_body_was_taken(serve) -> None:
+    # The pure path's own HTTP/1.1 stops reading a socket when 256 KiB are unread; a stream's body
+    # that arrived while nobody took it (its task had not run yet) must be read on once the
+    # stream starts taking it, not left paused until the idle timeout.
+    from tekton_llm_client._pure.h1 import Http1
+    from tekton_llm_client._pure.h1.connection import READ_AHEAD
+
+    payload = bytes(range(256)) * (4 * READ_AHEAD // 256)
+    answer = head("200 OK", SSE_HEAD, "transfer-encoding: chunked") + chunked(payload, 8192)
+    server = serve(lambda n: [(answer, 0)])
+
+    async def main() -> bytes:
+        h1 = Http1.for_url(server.url, [], 5.0, 4)
+        assert h1 is not None
+        resp = await h1.send_once("POST", server.url + "/api/v1/chat/stream", b"{}", "rid")
+        await asyncio.sleep(0.3)  # the body arrives meanwhile, more of it than the read-ahead
+        got: List[bytes] = []
+        try:
+            await asyncio.wait_for(resp.pump(lambda data: got.append(data) is None, 5.0), 10)
+        finally:
+            await resp.aclose()
+            h1.close()
+        return b"".join(got)
+
+    assert asyncio.run(main()) == payload
+
+
 def test_a_body_that_ends_when_the_server_closes(serve, backend: str) -> None:
     server = serve(lambda n: [(head("200 OK", SSE_HEAD) + SSE, 0), (None, 0)])
     assert asyncio.run(two_streams(server.url, backend)) == ["Hello", "Hello"]

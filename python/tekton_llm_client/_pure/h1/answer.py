@@ -128,6 +128,8 @@ class H1Answer:
                     return
             if self._done:
                 self._finish(None)
+            elif conn is not None and not conn.eof:
+                conn.resume()  # everything was taken: read on (a full buffer may have paused it)
             elif conn is None:
                 raise broken_failure("the answer was closed", self._rid)
             elif conn.eof:
