@@ -1,8 +1,10 @@
 """`PureChunkStream`: a streamed chat on the pure path (the interface of `_core.ChunkStream`).
 
-A reader task sends the request, decodes the server-sent events into `StreamingChunk`s and leaves
-them in a `_Sink`; the consumer takes them in lists. A failure before the first content chunk is
-retried (as a whole call is); after it, the failure is the stream's last chunk (`error` set).
+A reader task sends the request and hands the answer's body to a decoder (`Answer.pump`: on our own
+HTTP/1.1 it runs in the connection's receive callback, so an event costs the consumer's wake-up
+only) that turns the server-sent events into `StreamingChunk`s in a `_Sink`; the consumer takes
+them in lists. A failure before the first content chunk is retried (as a whole call is); after it,
+the failure is the stream's last chunk (`error` set).
 """
 
 from __future__ import annotations
