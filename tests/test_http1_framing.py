@@ -201,6 +201,31 @@ def test_pure_reads_on_when_its_read_ahead_filled_before_the_body_was_taken(serv
     assert asyncio.run(main()) == payload
 
 
+def test_a_consumer_that_falls_behind_gets_every_chunk(serve, backend: str) -> None:
+    # 20,000 events written at once to a consumer that stops after its first chunk: the client
+    # buffers a bounded number of chunks (4,096 on the pure path), stops reading the socket,
+    # and reads on when the consumer takes them again.
+    events = [{"chunk": f"{i:05d};"} for i in range(20_000)] + [EVENTS[-1]]
+    body = "".join(f"data: {json.dumps(e)}\n\n" for e in events).encode()
+    answer = head("200 OK", SSE_HEAD, "transfer-encoding: chunked") + chunked(body, 16384)
+    server = serve(lambda n: [(answer, 0)])
+
+    async def main() -> str:
+        c = client(server.url, backend)
+        parts: List[str] = []
+        try:
+            async for chunk in c.generate_text("x", streaming=True):
+                parts.append(chunk.chunk)
+                if len(parts) == 1:
+                    await asyncio.sleep(0.5)  # meanwhile every event arrives
+            return "".join(parts)
+        finally:
+            await c.shutdown()
+
+    text = asyncio.run(asyncio.wait_for(main(), 30))
+    assert text == "".join(e["chunk"] for e in events)
+
+
 def test_a_body_that_ends_when_the_server_closes(serve, backend: str) -> None:
     server = serve(lambda n: [(head("200 OK", SSE_HEAD) + SSE, 0), (None, 0)])
     assert asyncio.run(two_streams(server.url, backend)) == ["Hello", "Hello"]
