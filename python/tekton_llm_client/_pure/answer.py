@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from typing import Awaitable, Callable, Optional, Protocol
 
-__all__ = ["Answer", "Transport"]
+__all__ = ["Answer", "POOL_IDLE_TIMEOUT", "Transport"]
+
+POOL_IDLE_TIMEOUT = 90.0  # seconds an idle connection is kept, on either transport (as on the Rust path)
 
 
 class Answer(Protocol):

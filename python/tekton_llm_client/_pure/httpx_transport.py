@@ -13,13 +13,13 @@ from typing import Callable, Iterable, List, Optional, Set, TypeVar
 import httpx
 
 from .aio import in_loop, within
+from .answer import POOL_IDLE_TIMEOUT
 from .errors import Failure, transport_failure
 
 __all__ = ["HttpxAnswer", "HttpxTransport", "SHARD_REQUESTS"]
 
 T = TypeVar("T")
 
-POOL_IDLE_TIMEOUT = 90.0
 # Requests in flight on one httpx client before another is opened. httpcore's pool scans every
 # connection it holds on each request and each response end, so one client holding a thousand
 # streams spends quadratic time there (100 s for 1,000 streams of 1 s); clients of at most 32

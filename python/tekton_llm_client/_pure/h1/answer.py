@@ -76,15 +76,15 @@ class H1Answer:
                         self._end()
                     return data
             if conn.eof:
-                if self._head.framing == CLOSE and conn.error is None:
-                    self._end()
-                    return b""
-                raise broken_failure(conn.error or "the server closed the connection before the body's end", self._rid)
+                self._closed_by_server(conn)
+                self._end()
+                return b""
             await conn.fill()
         return b""
 
     def pump(self, on_data: Callable[[bytes], bool], idle: float) -> "asyncio.Future[None]":
-        """The body handed to `on_data` in the connection's own receive callback (answer.py)."""
+        """The body handed to `on_data` in the connection's own receive callback (the `Answer`
+        interface, `_pure/answer.py`)."""
         loop = self._loop
         done: asyncio.Future[None] = loop.create_future()
         p = self._pump = _Pump(on_data, done, idle, loop.time())
@@ -126,19 +126,14 @@ class H1Answer:
                     p.last = self._loop.time()
                 if p.paused or self._pump is not p:
                     return
-            if self._done:
-                self._finish(None)
-            elif conn is not None and not conn.eof:
-                conn.resume()  # everything was taken: read on (a full buffer may have paused it)
-            elif conn is None:
+            if conn is None and not self._done:
                 raise broken_failure("the answer was closed", self._rid)
-            elif conn.eof:
-                if self._head.framing != CLOSE or conn.error is not None:
-                    raise broken_failure(
-                        conn.error or "the server closed the connection before the body's end", self._rid
-                    )
-                self._done = True
-                self._finish(None)
+            if conn is not None and not self._done:
+                if not conn.eof:
+                    conn.resume()  # everything was taken: read on (a full buffer may have paused it)
+                    return
+                self._closed_by_server(conn)
+            self._finish(None)
         except Exception as e:
             self._finish(e)
 
@@ -197,6 +192,13 @@ class H1Answer:
         else:
             self._conn = None
             conn.close()
+
+    def _closed_by_server(self, conn: Connection) -> None:
+        """The server ended the connection with everything before it taken: the body's end when it
+        is delimited by the close (`_done` set), a broken answer otherwise."""
+        if self._head.framing != CLOSE or conn.error is not None:
+            raise broken_failure(conn.error or "the server closed the connection before the body's end", self._rid)
+        self._done = True
 
     def _take(self, buf: bytearray) -> bytes:
         """The body bytes at the front of `buf`, consumed; sets `_done` at the body's end."""

@@ -9,11 +9,10 @@ import weakref
 from typing import List, Optional
 
 from ..aio import in_loop
+from ..answer import POOL_IDLE_TIMEOUT
 from .connection import Connection
 
-__all__ = ["IDLE_TIMEOUT", "Pool"]
-
-IDLE_TIMEOUT = 90.0  # seconds an idle connection is kept (the Rust pool's default)
+__all__ = ["Pool"]
 
 
 class Pool:
@@ -29,7 +28,7 @@ class Pool:
         idle = self._idle.get(loop)
         if not idle:
             return None
-        expired = time.monotonic() - IDLE_TIMEOUT
+        expired = time.monotonic() - POOL_IDLE_TIMEOUT
         while idle:
             conn = idle.pop()
             if conn.reusable and conn.idle_since > expired:
