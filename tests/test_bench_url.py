@@ -117,6 +117,20 @@ def test_the_same_seed_gives_the_same_schedule() -> None:
     assert list(arrival_offsets(4, "constant", 1.0, 0, None, 1.0)) == [0, 250_000_000, 500_000_000, 750_000_000]
 
 
+def test_burstiness_spreads_the_gaps_as_a_gamma_of_that_shape() -> None:
+    """Gaps are gamma-distributed with shape `burstiness` and mean 1/rate: the coefficient of
+    variation is 1/sqrt(shape) (2 at 0.25, burstier than Poisson; 0.5 at 4, more regular)."""
+    from statistics import mean, pstdev
+
+    from tekton_llm_client.bench.arrivals import arrival_offsets
+
+    for shape, cv in ((0.25, 2.0), (1.0, 1.0), (4.0, 0.5)):
+        offsets = list(arrival_offsets(100, "poisson", shape, 11, 20_000, None))
+        gaps = [later - earlier for earlier, later in zip(offsets, offsets[1:], strict=False)]
+        assert abs(mean(gaps) / 10_000_000 - 1) < 0.05  # 100/s whatever the shape
+        assert abs(pstdev(gaps) / mean(gaps) - cv) < 0.1 * cv
+
+
 def test_closed_loop_runs_each_concurrency_level(sim: RhetorSimulator, tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     r = cli(
@@ -391,6 +405,7 @@ def test_an_unwritable_report_is_a_clear_error(sim: RhetorSimulator, tmp_path: P
         (["--duration", "inf"], "--duration"),
         (["--max-concurrency", "0"], "--max-concurrency"),
         (["--warmup", "-1"], "--warmup"),
+        (["--rate", "10", "--arrival", "poisson", "--burstiness", "0"], "--burstiness"),
     ],
 )
 def test_bad_options_are_clear_errors(args: List[str], message: str) -> None:
