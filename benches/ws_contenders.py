@@ -10,14 +10,18 @@ task that `json.loads` every frame and routes it by `request_id` to the stream w
 `wait` does none of the bench's own per-chunk work (handing each text to `on_text`, which the paced
 runner uses to time the gaps), so it is compared with callbacks that do none either (`sync-bare`,
 `async-bare`: they only count): that pair is what a callback itself costs. Their rows have no gap
-figures."""
+figures.
+
+`ProtocolFloor` is not a client: the least a Python program can do per frame on one socket (see its
+docstring). What it costs is the floor for every client whose frames reach Python's event loop."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import uuid
-from typing import Any, Callable, Dict, List, Optional
+from collections import deque
+from typing import Any, Callable, Deque, Dict, List, Optional
 
 import websockets
 from tekton_llm_client import TektonLLMWebSocketClient
@@ -104,6 +108,90 @@ class Handwritten:
             await self.ws.close()
 
 
+class ProtocolFloor:
+    """Not a client: an asyncio Protocol on one socket that does the handshake and REGISTER by hand,
+    sends the STREAM frames, and only counts the CHUNK frames in what it receives (no frame or JSON
+    parsing: it counts the bytes `"type":"CHUNK"` and `"done":true`). What it costs per chunk is the
+    event loop's own price for its wake-ups and reads: the floor for every client whose frames reach
+    Python on the loop's thread, as `websockets` and ours do. Streams are not told apart: each end of
+    a stream settles the oldest waiting `drain` with the chunks counted since the last end, so only
+    the counts' sum is right (all the paced runner uses). No gap figures."""
+
+    CHUNK = b'"type":"CHUNK"'
+    DONE = b'"done":true'
+
+    def __init__(self, url: str) -> None:
+        host_port = url.split("://", 1)[1].rstrip("/")
+        self.host, port = host_port.rsplit(":", 1)
+        self.port = int(port)
+        self.transport: Any = None
+        self.waiting: Deque["asyncio.Future[int]"] = deque()
+        self.registered: Optional["asyncio.Future[None]"] = None
+        self.chunks = 0
+        self.tail = b""
+
+    @staticmethod
+    def frame(text: str) -> bytes:
+        """A client text frame, masked with the all-zero key (so the payload is sent as is)."""
+        payload = text.encode()
+        n = len(payload)
+        if n < 126:
+            head = bytes([0x81, 0x80 | n])
+        elif n < 65536:
+            head = bytes([0x81, 0x80 | 126]) + n.to_bytes(2, "big")
+        else:
+            head = bytes([0x81, 0x80 | 127]) + n.to_bytes(8, "big")
+        return head + b"\0\0\0\0" + payload
+
+    def received(self, data: bytes) -> None:
+        seen = self.tail + data
+        self.tail = seen[-(len(self.CHUNK) - 1) :]
+        if self.registered is not None and not self.registered.done():
+            if b"REGISTER_ACK" in seen:
+                self.registered.set_result(None)
+            return
+        self.chunks += seen.count(self.CHUNK)
+        for _ in range(seen.count(self.DONE)):
+            if self.waiting:
+                self.waiting.popleft().set_result(self.chunks)
+                self.chunks = 0
+
+    async def open(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.registered = loop.create_future()
+        floor = self
+
+        class Counter(asyncio.Protocol):
+            def data_received(self, data: bytes) -> None:
+                floor.received(data)
+
+            def connection_lost(self, exc: Optional[BaseException]) -> None:
+                for future in floor.waiting:
+                    if not future.done():
+                        future.set_exception(ConnectionError("the simulator closed the socket"))
+
+        self.transport, _ = await loop.create_connection(Counter, self.host, self.port)
+        self.transport.write(
+            b"GET /ws HTTP/1.1\r\nHost: bench\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        register = {"type": "REGISTER", "component_id": "bench", "capabilities": ["generate", "stream", "chat"]}
+        self.transport.write(self.frame(json.dumps(register)))
+        await self.registered
+
+    async def drain(self, prompt: str, sim: Dict[str, Any], on_text: OnText = None) -> int:
+        if self.transport is None:
+            await self.open()
+        done: "asyncio.Future[int]" = asyncio.get_running_loop().create_future()
+        self.waiting.append(done)
+        self.transport.write(self.frame(stream_frame(uuid.uuid4().hex, prompt, sim)))
+        return await done
+
+    async def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
 class Ours:
     def __init__(self, url: str, backend: str, callback: str) -> None:
         self.client = TektonLLMWebSocketClient("bench", rhetor_url=url, backend=backend)
@@ -148,12 +236,15 @@ CONTENDERS: List[str] = [
     "python",
     "websockets",
     "rust http-sse",
+    "floor: asyncio Protocol",
 ]
 
 
 def make(name: str, url: str) -> Any:
     if name == "websockets":
         return Handwritten(url)
+    if name == "floor: asyncio Protocol":
+        return ProtocolFloor(url)
     if name == "rust http-sse":
         from .contenders import make as make_http
 
