@@ -20,6 +20,7 @@ mod py_sse;
 mod py_test_hooks;
 mod py_tokens;
 mod py_ws;
+mod py_ws_reader;
 mod runtime;
 mod wake_timer;
 

@@ -37,6 +37,9 @@ struct Queue {
     last_wake_ns: AtomicU64,
     /// A deferred wake-up is scheduled.
     wake_scheduled: AtomicBool,
+    /// The loop's thread is reading a socket itself (`LoopQueue::hold_wakes`) and resolves what is
+    /// pushed meanwhile before it returns to the loop: no wake-up needed.
+    held: AtomicBool,
 }
 
 impl Queue {
@@ -47,6 +50,9 @@ impl Queue {
             items.push(item);
             was_empty
         };
+        if self.held.load(Ordering::Acquire) {
+            return;
+        }
         // A result that must not wait is not left behind a deferred wake-up of paced ones.
         if was_empty || pace == Pace::Now {
             self.wake_soon(pace);
@@ -115,6 +121,7 @@ impl LoopWaker {
                 wake_rx,
                 last_wake_ns: AtomicU64::new(0),
                 wake_scheduled: AtomicBool::new(false),
+                held: AtomicBool::new(false),
             }),
         })
     }
@@ -135,13 +142,18 @@ impl LoopWaker {
                 break;
             }
         }
-        let items = std::mem::take(&mut *self.queue.items.lock().unwrap_or_else(|e| e.into_inner()));
-        // Log lines queued before these results were pushed are emitted before they resolve.
-        crate::py_log::emit_queued(py);
-        for item in items {
-            if let Err(e) = resolve(py, item) {
-                e.write_unraisable(py, None);
-            }
+        resolve_queued(py, &self.queue);
+    }
+}
+
+/// Resolve every future in `queue`.
+fn resolve_queued(py: Python<'_>, queue: &Queue) {
+    let items = std::mem::take(&mut *queue.items.lock().unwrap_or_else(|e| e.into_inner()));
+    // Log lines queued before these results were pushed are emitted before they resolve.
+    crate::py_log::emit_queued(py);
+    for item in items {
+        if let Err(e) = resolve(py, item) {
+            e.write_unraisable(py, None);
         }
     }
 }
@@ -212,6 +224,18 @@ impl LoopQueue {
     pub fn resolve_within_window(&self, future: Py<PyAny>, convert: Convert) {
         self.0.push(Finished { future, convert }, Pace::Window);
     }
+
+    /// On the loop's thread, before it reads a socket itself: what is pushed until
+    /// `resolve_held` wakes nobody, since `resolve_held` resolves it.
+    pub fn hold_wakes(&self) {
+        self.0.held.store(true, Ordering::Release);
+    }
+
+    /// End `hold_wakes` and resolve everything queued (on the loop's thread).
+    pub fn resolve_held(&self, py: Python<'_>) {
+        self.0.held.store(false, Ordering::Release);
+        resolve_queued(py, &self.0);
+    }
 }
 
 /// The loop something is used from and its queue, remembered after the first look-up (a stream
@@ -222,6 +246,13 @@ pub struct LoopCache(Mutex<Option<(Py<PyAny>, LoopQueue)>>);
 impl LoopCache {
     /// A new future on the running loop, and that loop's queue.
     pub fn new_future<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyAny>, LoopQueue)> {
+        let (event_loop, queue) = self.running(py)?;
+        let future = event_loop.call_method0(intern!(py, "create_future"))?;
+        Ok((future, queue))
+    }
+
+    /// The running loop and its queue.
+    pub fn running<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyAny>, LoopQueue)> {
         let get_loop = GET_RUNNING_LOOP.get_or_try_init(py, || -> PyResult<Py<PyAny>> {
             Ok(py.import("asyncio")?.getattr("get_running_loop")?.unbind())
         })?;
@@ -235,9 +266,7 @@ impl LoopCache {
                 queue
             }
         };
-        drop(cache);
-        let future = event_loop.call_method0(intern!(py, "create_future"))?;
-        Ok((future, queue))
+        Ok((event_loop, queue))
     }
 }
 

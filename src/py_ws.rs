@@ -31,10 +31,13 @@ use crate::py_seconds::seconds_or_off;
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyWebSocketTransport>()?;
+    m.add_class::<crate::py_ws_reader::PyWebSocketReader>()?;
     Ok(())
 }
 
-/// One multiplexed, self-reconnecting socket to Rhetor's /ws.
+/// One multiplexed, self-reconnecting socket to Rhetor's /ws. With `read_on_loop` (the default)
+/// a ws:// socket is read on the event loop's thread (`py_ws_reader`), from the first
+/// `next_events` on; the runtime writes it, and reads wss:// sockets.
 #[pyclass(name = "WebSocketTransport", module = "tekton_llm_client._core", frozen)]
 pub struct PyWebSocketTransport {
     client: Arc<WsClient>,
@@ -62,7 +65,7 @@ impl PyWebSocketTransport {
     #[pyo3(signature = (
         url, component_id, *, auth_token=None, capabilities=None, connect_timeout=10.0,
         reconnect=true, reconnect_base_delay=0.25, max_reconnect_delay=30.0, ping_interval=20.0,
-        max_message_size=16_777_216, emit_messages=false, ca_bundle=None
+        max_message_size=16_777_216, emit_messages=false, ca_bundle=None, read_on_loop=true
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -78,6 +81,7 @@ impl PyWebSocketTransport {
         max_message_size: usize,
         emit_messages: bool,
         ca_bundle: Option<std::path::PathBuf>,
+        read_on_loop: bool,
     ) -> PyResult<Self> {
         if max_message_size == 0 {
             return Err(PyValueError::new_err("max_message_size must be positive"));
@@ -95,6 +99,7 @@ impl PyWebSocketTransport {
         config.max_message_size = max_message_size;
         config.emit_messages = emit_messages;
         config.ca_bundle = ca_bundle;
+        config.read_on_caller_thread = read_on_loop;
         config.log = Some(crate::py_log::sink());
         Ok(PyWebSocketTransport { client: Arc::new(WsClient::new(config)), event_loop: Default::default() })
     }
@@ -126,6 +131,12 @@ impl PyWebSocketTransport {
     /// loop is resolved on the loop's thread once events arrive.
     #[pyo3(signature = (max=4096))]
     fn next_events<'py>(&self, py: Python<'py>, max: usize) -> PyResult<Bound<'py, PyAny>> {
+        // The dispatcher calls this after connecting and after every batch (a reconnect's
+        // `Connected` among them): a socket read on the loop is watched from then on.
+        if let Some(reader) = self.client.take_reader() {
+            let (event_loop, queue) = self.event_loop.running(py)?;
+            crate::py_ws_reader::PyWebSocketReader::attach(&event_loop, queue, reader)?;
+        }
         let mut batch = Vec::new();
         let taken = self.client.take_events(&mut batch, max);
         if taken != Taken::Empty {

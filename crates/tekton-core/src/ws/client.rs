@@ -11,12 +11,13 @@ use tokio::time::{timeout_at, Instant};
 
 use crate::error::{CoreError, CoreResult, ErrorKind};
 use crate::handover::OnReady;
+use crate::ws::caller_reader::SocketReader;
 use crate::ws::config::WsConfig;
 use crate::ws::connection_guard::guarded;
 use crate::ws::event_queue::Taken;
 use crate::ws::events::WsEvent;
 use crate::ws::handshake::open_socket;
-use crate::ws::reconnect::supervise;
+use crate::ws::reconnect::{install, supervise};
 use crate::ws::shared::Shared;
 
 pub struct WsClient {
@@ -58,15 +59,16 @@ impl WsClient {
                 return Err(e);
             }
         };
-        let Some(outbound) = self.shared.install_link(&socket.session_id, &socket.ack_text) else {
+        let session_id = socket.session_id.clone();
+        let Some((writer, outbound)) = install(&self.shared, socket) else {
             return Err(CoreError::new(ErrorKind::Connection, "the WebSocket client was closed while connecting"));
         };
         let task = tokio::spawn(guarded(
             Arc::clone(&self.shared),
-            supervise(Arc::clone(&self.shared), socket.stream, outbound, self.shutdown.subscribe()),
+            supervise(Arc::clone(&self.shared), writer, outbound, self.shutdown.subscribe()),
         ));
         *self.lock_task() = Some(task);
-        Ok(socket.session_id)
+        Ok(session_id)
     }
 
     /// Send one request frame (`frame` is its JSON text). Waits up to `connect_timeout` for a
@@ -103,6 +105,13 @@ impl WsClient {
 
     /// Cancel a request in flight: CANCEL goes to the server and a `Cancelled` event ends the
     /// request for the caller at once. False when the request was not in flight.
+    /// The current socket's reader, once, when the caller reads the sockets
+    /// (`WsConfig::read_on_caller_thread`): watch its `fd` and call `read_ready` when readable.
+    /// Each reconnect offers a new one before its `Connected` event.
+    pub fn take_reader(&self) -> Option<SocketReader> {
+        self.shared.take_reader()
+    }
+
     pub fn cancel(&self, request_id: &str) -> bool {
         self.shared.cancel(request_id)
     }
@@ -173,7 +182,7 @@ impl WsClient {
     #[allow(clippy::panic)]
     pub fn with_panicking_connection(config: WsConfig, request_id: &str) -> CoreResult<WsClient> {
         let client = WsClient::new(config);
-        let Some(outbound) = client.shared.install_link("test-session", "{}") else {
+        let Some(outbound) = client.shared.install_link("test-session", "{}", None) else {
             return Err(CoreError::new(ErrorKind::Other, "cannot install the test link"));
         };
         if !client.shared.try_send(request_id, "{}")? {

@@ -43,6 +43,9 @@ pub struct WsConfig {
     pub log: Option<LogSink>,
     /// Extra trusted CAs (PEM) for wss://, on top of the platform's roots.
     pub ca_bundle: Option<std::path::PathBuf>,
+    /// The caller reads each ws:// socket itself (`WsClient::take_reader`); the runtime only
+    /// writes. Under TLS the runtime reads anyway.
+    pub read_on_caller_thread: bool,
 }
 
 impl WsConfig {
@@ -61,6 +64,7 @@ impl WsConfig {
             emit_messages: false,
             log: None,
             ca_bundle: None,
+            read_on_caller_thread: false,
         }
     }
 

@@ -11,26 +11,45 @@ use tokio_tungstenite::tungstenite::http::header::{HeaderValue, AUTHORIZATION, U
 use tokio_tungstenite::tungstenite::http::Request;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{Message, WebSocket};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::error::{CoreError, CoreResult, ErrorKind};
 use crate::stamped_tcp::StampedTcp;
+use crate::ws::caller_reader::StampedReads;
 use crate::ws::config::{WsConfig, SEND_BACKLOG_LIMIT};
 use crate::ws::frames::{decode_server_frame, encode_register, kind_for_error, ServerFrame, PONG_FRAME};
 use crate::ws::log::DEBUG;
+use crate::ws::split_socket::{split_for_caller, HeadOnly, SplitRegistration};
+use crate::ws::write_only_tcp::WriteOnlyTcp;
 
 pub type WsStream = WebSocketStream<MaybeTlsStream<StampedTcp>>;
+
+/// A registered socket, read by the runtime or by the caller (`WsConfig::read_on_caller_thread`).
+/// One per connection: its size does not matter.
+#[allow(clippy::large_enum_variant)]
+pub enum SessionStream {
+    Runtime(WsStream),
+    Caller { writer: WebSocketStream<WriteOnlyTcp>, reader: WebSocket<StampedReads> },
+}
 
 /// How much tungstenite reads at most at once.
 const READ_BUFFER: usize = 16 << 10;
 
 /// A registered socket.
 pub struct OpenedSocket {
-    pub stream: WsStream,
+    pub stream: SessionStream,
     pub session_id: String,
     /// The REGISTER_ACK text, for `on_message`.
     pub ack_text: String,
+}
+
+/// A socket just upgraded (one per connection: its size does not matter).
+#[allow(clippy::large_enum_variant)]
+enum Upgraded {
+    Whole(WsStream),
+    /// To be split for the caller's reader; nothing past the upgrade's head was read from it.
+    ToSplit(tokio::net::TcpStream),
 }
 
 /// Connect, upgrade and register, or fail with a typed error within `connect_timeout`.
@@ -38,26 +57,35 @@ pub async fn open_socket(config: &WsConfig) -> CoreResult<OpenedSocket> {
     let deadline = Instant::now() + config.connect_timeout;
     let secs = config.connect_timeout.as_secs_f64();
     let request = upgrade_request(config)?;
-    // A bounded write buffer: a peer that never reads cannot make our pongs pile up in it.
-    let ws_config = WebSocketConfig::default()
-        .max_message_size(Some(config.max_message_size))
-        .max_frame_size(Some(config.max_message_size))
-        .max_write_buffer_size(SEND_BACKLOG_LIMIT)
-        // tungstenite zero-fills the unused part of its read buffer before every read: at its
-        // default 128 KiB that memset was ~7 % of the I/O thread with paced frames (one per read).
-        .read_buffer_size(READ_BUFFER);
+    let ws_config = socket_config(config);
     // wss:// through rustls with the platform's roots (+ ca_bundle); ring, like the HTTP client.
     let connector = if config.url.starts_with("wss://") {
         Some(tokio_tungstenite::Connector::Rustls(crate::tls::client_config(config.ca_bundle.as_deref())?))
     } else {
         None
     };
+    // The caller reads ws:// sockets when asked to; a wss:// one's TLS state cannot be shared by
+    // the caller's reader and the runtime's writer.
+    let split = config.read_on_caller_thread && connector.is_none();
     let connecting = async {
         let tcp = connect_tcp(&request).await?;
-        tokio_tungstenite::client_async_tls_with_config(request, StampedTcp::new(tcp), Some(ws_config), connector).await
+        if split {
+            let (upgraded, _) =
+                tokio_tungstenite::client_async_with_config(request, HeadOnly::new(tcp), Some(ws_config)).await?;
+            Ok(Upgraded::ToSplit(upgraded.into_inner().into_inner()))
+        } else {
+            let (upgraded, _) = tokio_tungstenite::client_async_tls_with_config(
+                request,
+                StampedTcp::new(tcp),
+                Some(ws_config),
+                connector,
+            )
+            .await?;
+            Ok(Upgraded::Whole(upgraded))
+        }
     };
-    let (mut stream, _response) = match timeout_at(deadline, connecting).await {
-        Ok(Ok(pair)) => pair,
+    let upgraded = match timeout_at(deadline, connecting).await {
+        Ok(Ok(upgraded)) => upgraded,
         Ok(Err(e)) => return Err(upgrade_error(config, e)),
         Err(_) => {
             return Err(CoreError::new(
@@ -67,13 +95,39 @@ pub async fn open_socket(config: &WsConfig) -> CoreResult<OpenedSocket> {
         }
     };
     let register = encode_register(&config.component_id, &config.capabilities, config.auth_token.as_deref());
-    match timeout_at(deadline, register_and_wait_ack(config, &mut stream, register)).await {
-        Ok(Ok((session_id, ack_text))) => Ok(OpenedSocket { stream, session_id, ack_text }),
+    let registering = async {
+        let (stream, (session_id, ack_text)) = match upgraded {
+            Upgraded::Whole(mut whole) => {
+                let ack = register_and_wait_ack(config, &mut whole, register).await?;
+                (SessionStream::Runtime(whole), ack)
+            }
+            Upgraded::ToSplit(tcp) => {
+                let (mut writer, mut reader) = split_for_caller(config, tcp).await?;
+                let mut halves = SplitRegistration::new(&mut writer, &mut reader)?;
+                let ack = register_and_wait_ack(config, &mut halves, register).await?;
+                (SessionStream::Caller { writer, reader }, ack)
+            }
+        };
+        Ok::<_, CoreError>(OpenedSocket { stream, session_id, ack_text })
+    };
+    match timeout_at(deadline, registering).await {
+        Ok(Ok(opened)) => Ok(opened),
         Ok(Err(e)) => Err(CoreError { message: config.redact(&e.message), ..e }),
         Err(_) => {
             Err(CoreError::new(ErrorKind::Timeout, format!("no REGISTER_ACK from {} within {secs:.1}s", config.url)))
         }
     }
+}
+
+pub(crate) fn socket_config(config: &WsConfig) -> WebSocketConfig {
+    // A bounded write buffer: a peer that never reads cannot make our pongs pile up in it.
+    WebSocketConfig::default()
+        .max_message_size(Some(config.max_message_size))
+        .max_frame_size(Some(config.max_message_size))
+        .max_write_buffer_size(SEND_BACKLOG_LIMIT)
+        // tungstenite zero-fills the unused part of its read buffer before every read: at its
+        // default 128 KiB that memset was ~7 % of the I/O thread with paced frames (one per read).
+        .read_buffer_size(READ_BUFFER)
 }
 
 /// The TCP connection for `request`'s URL, Nagle off (a frame is written when it is ready).
@@ -158,19 +212,36 @@ pub fn redirect_refused(url: &str, status: u16, location: &str) -> String {
     )
 }
 
+/// Where REGISTER goes and its answer comes from: the whole stream, or a split one's two halves.
+pub(crate) trait RegistrationIo {
+    async fn send_message(&mut self, message: Message) -> Result<(), WsError>;
+    /// The next message; None once the connection has closed.
+    async fn next_message(&mut self) -> Option<Result<Message, WsError>>;
+}
+
+impl RegistrationIo for WsStream {
+    async fn send_message(&mut self, message: Message) -> Result<(), WsError> {
+        self.send(message).await
+    }
+
+    async fn next_message(&mut self) -> Option<Result<Message, WsError>> {
+        self.next().await
+    }
+}
+
 /// Send REGISTER and read until REGISTER_ACK. Returns (session_id, ack text).
 async fn register_and_wait_ack(
     config: &WsConfig,
-    stream: &mut WsStream,
+    stream: &mut impl RegistrationIo,
     register: String,
 ) -> CoreResult<(String, String)> {
-    if let Err(e) = stream.send(Message::text(register)).await {
+    if let Err(e) = stream.send_message(Message::text(register)).await {
         // A server that refuses the token may already have sent ERROR and closed: read on, so
         // the caller learns why rather than "broken pipe".
         config.log(DEBUG, &format!("sending REGISTER failed: {e}"));
     }
     loop {
-        let message = match stream.next().await {
+        let message = match stream.next_message().await {
             None => {
                 return Err(CoreError::new(ErrorKind::Connection, "Rhetor closed the connection before REGISTER_ACK"))
             }
@@ -195,7 +266,7 @@ async fn register_and_wait_ack(
                 }
                 Ok(ServerFrame::Ping) => {
                     stream
-                        .send(Message::text(PONG_FRAME))
+                        .send_message(Message::text(PONG_FRAME))
                         .await
                         .map_err(|e| CoreError::new(ErrorKind::Connection, format!("WebSocket error: {e}")))?;
                 }

@@ -5,6 +5,7 @@
 //! request by `request_id`, and everything that reaches the caller is a `WsEvent`, taken in
 //! batches so a burst of chunks crosses into Python once.
 
+mod caller_reader;
 mod client;
 mod config;
 mod connection_guard;
@@ -17,7 +18,10 @@ mod reconnect;
 mod router;
 mod session;
 mod shared;
+mod split_socket;
+mod write_only_tcp;
 
+pub use caller_reader::{ReadState, SocketReader};
 pub use client::WsClient;
 pub use config::WsConfig;
 pub use event_queue::Taken;

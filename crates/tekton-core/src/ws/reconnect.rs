@@ -9,11 +9,41 @@ use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::error::{CoreError, ErrorKind};
+use crate::ws::caller_reader::{ReaderLink, SocketReader};
 use crate::ws::events::WsEvent;
-use crate::ws::handshake::{open_socket, WsStream};
+use crate::ws::handshake::{open_socket, OpenedSocket, SessionStream, WsStream};
 use crate::ws::log::{INFO, WARNING};
 use crate::ws::session::{run_session, SessionEnd};
 use crate::ws::shared::Shared;
+use crate::ws::write_only_tcp::WriteOnlyTcp;
+
+/// The current socket's writing side as the connection task runs it.
+// One per connection, moved twice: its size does not matter.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Writer {
+    /// The runtime reads and writes the socket.
+    Whole(WsStream),
+    /// The caller reads it (its reader was offered with the link).
+    Caller(tokio_tungstenite::WebSocketStream<WriteOnlyTcp>, Arc<ReaderLink>),
+}
+
+/// Make `socket` the current one: requests are routed to it, and a socket the caller reads has
+/// its reader offered. None when the client was closed meanwhile.
+pub(crate) fn install(
+    shared: &Arc<Shared>,
+    socket: OpenedSocket,
+) -> Option<(Writer, mpsc::UnboundedReceiver<Message>)> {
+    let (writer, reader) = match socket.stream {
+        SessionStream::Runtime(stream) => (Writer::Whole(stream), None),
+        SessionStream::Caller { writer, reader } => {
+            let link = Arc::new(ReaderLink::default());
+            let reader = SocketReader::new(reader, shared, Arc::clone(&link));
+            (Writer::Caller(writer, link), Some(reader))
+        }
+    };
+    let outbound = shared.install_link(&socket.session_id, &socket.ack_text, reader)?;
+    Some((writer, outbound))
+}
 
 /// Delay before reconnect attempt `attempt` (0-based): `base·2^attempt`, capped at `cap`, then
 /// scaled into [½, 1] of that by `jitter_unit` (0..1) so that many clients dropped at once do not
@@ -28,7 +58,7 @@ pub fn reconnect_delay(attempt: u32, base: Duration, cap: Duration, jitter_unit:
 /// The connection task: owns the socket for the client's whole life, then queues `Finished`.
 pub(crate) async fn supervise(
     shared: Arc<Shared>,
-    first: WsStream,
+    first: Writer,
     first_outbound: mpsc::UnboundedReceiver<Message>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -36,7 +66,13 @@ pub(crate) async fn supervise(
     let mut attempt: u32 = 0;
     loop {
         if let Some((stream, outbound)) = next.take() {
-            match run_session(&shared, stream, outbound, shutdown.clone()).await {
+            let ended = match stream {
+                Writer::Whole(stream) => run_session(&shared, stream, outbound, shutdown.clone(), None).await,
+                Writer::Caller(stream, link) => {
+                    run_session(&shared, stream, outbound, shutdown.clone(), Some(&link)).await
+                }
+            };
+            match ended {
                 SessionEnd::ClosedByUser => {
                     shared.lose_link(&CoreError::new(ErrorKind::Connection, "the WebSocket client was closed"));
                     break;
@@ -66,14 +102,16 @@ pub(crate) async fn supervise(
             _ = shutdown.changed() => break,
         };
         match opened {
-            Ok(socket) => match shared.install_link(&socket.session_id, &socket.ack_text) {
-                Some(outbound) => {
-                    let line = format!("reconnected to Rhetor (session {}, attempt {attempt})", socket.session_id);
-                    shared.config.log(INFO, &line);
-                    next = Some((socket.stream, outbound));
+            Ok(socket) => {
+                let line = format!("reconnected to Rhetor (session {}, attempt {attempt})", socket.session_id);
+                match install(&shared, socket) {
+                    Some(installed) => {
+                        shared.config.log(INFO, &line);
+                        next = Some(installed);
+                    }
+                    None => break,
                 }
-                None => break,
-            },
+            }
             Err(e) => {
                 let line = format!("reconnect to Rhetor failed (attempt {attempt}): {}", e.message);
                 shared.config.log(WARNING, &line);

@@ -3,20 +3,50 @@
 
 use std::future::pending;
 
+use std::sync::atomic::Ordering;
+
 use futures_util::{FutureExt, SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, watch};
 use tokio::time::{interval_at, Instant, Interval, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::error::Error as WsError;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Bytes, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::error::{CoreError, ErrorKind};
-use crate::stamped_tcp::last_received_ns;
+use crate::stamped_tcp::{last_received_ns, StampedTcp};
+use crate::ws::caller_reader::{ReaderEnd, ReaderLink};
 use crate::ws::config::{MAX_UNANSWERED_PINGS, SEND_BACKLOG_LIMIT};
 use crate::ws::frames::PONG_FRAME;
-use crate::ws::handshake::WsStream;
 use crate::ws::shared::Shared;
+use crate::ws::write_only_tcp::WriteOnlyTcp;
+
+/// What a session's socket is: read by the runtime (the session reads it), or written only (the
+/// caller reads it, `caller_reader`).
+pub(crate) trait SessionSocket: AsyncRead + AsyncWrite + Unpin {
+    /// When the bytes of the last read reached the socket (monotonic ns).
+    fn last_received_ns(&self) -> u64;
+    /// The session is over: end the connection, so that a reader elsewhere sees its end.
+    fn end(&self) {}
+}
+
+impl SessionSocket for MaybeTlsStream<StampedTcp> {
+    fn last_received_ns(&self) -> u64 {
+        last_received_ns(self)
+    }
+}
+
+impl SessionSocket for WriteOnlyTcp {
+    fn last_received_ns(&self) -> u64 {
+        tekton_clock::monotonic_ns() // never read here
+    }
+
+    fn end(&self) {
+        self.shut_down();
+    }
+}
 
 /// How a session ended.
 pub(crate) enum SessionEnd {
@@ -26,11 +56,29 @@ pub(crate) enum SessionEnd {
     Lost { error: CoreError, report: bool },
 }
 
-pub(crate) async fn run_session(
+/// Run one socket until it ends. `reader`: the link to the caller's reader when the caller reads
+/// the socket (then `stream` is never read here).
+pub(crate) async fn run_session<S: SessionSocket>(
     shared: &Shared,
-    mut stream: WsStream,
+    mut stream: WebSocketStream<S>,
+    outbound: mpsc::UnboundedReceiver<Message>,
+    shutdown: watch::Receiver<bool>,
+    reader: Option<&ReaderLink>,
+) -> SessionEnd {
+    let end = serve(shared, &mut stream, outbound, shutdown, reader).await;
+    if let Some(link) = reader {
+        link.stop();
+        stream.get_ref().end();
+    }
+    end
+}
+
+async fn serve<S: SessionSocket>(
+    shared: &Shared,
+    stream: &mut WebSocketStream<S>,
     mut outbound: mpsc::UnboundedReceiver<Message>,
     mut shutdown: watch::Receiver<bool>,
+    reader: Option<&ReaderLink>,
 ) -> SessionEnd {
     let period = shared.config.ping_interval;
     let mut ticker = (!period.is_zero()).then(|| {
@@ -45,20 +93,21 @@ pub(crate) async fn run_session(
     let stall = shared.config.write_stall_limit();
     loop {
         if *shutdown.borrow_and_update() {
-            close_politely(&mut stream).await;
+            close_politely(stream, reader).await;
             return SessionEnd::ClosedByUser;
         }
         tokio::select! {
             biased;
             changed = shutdown.changed() => {
                 if changed.is_err() || *shutdown.borrow() {
-                    close_politely(&mut stream).await;
+                    close_politely(stream, reader).await;
                     return SessionEnd::ClosedByUser;
                 }
             }
+            () = reader_ended(reader) => return reader_end(shared, reader),
             incoming = stream.next() => {
                 ping_unanswered = false;
-                let received_ns = last_received_ns(stream.get_ref());
+                let received_ns = stream.get_ref().last_received_ns();
                 let message = match incoming {
                     Some(Ok(message)) => message,
                     Some(Err(e)) => return lost_on_error(shared, e),
@@ -117,16 +166,30 @@ pub(crate) async fn run_session(
             }
             queued = outbound.recv() => {
                 let Some(first) = queued else {
-                    close_politely(&mut stream).await;
+                    close_politely(stream, reader).await;
                     return SessionEnd::ClosedByUser;
                 };
-                match tokio::time::timeout(stall, write_burst(shared, &mut stream, first, &mut outbound)).await {
-                    Ok(Ok(())) => pongs_owed = 0,
+                let writing = tokio::time::timeout(stall, write_burst(shared, stream, first, &mut outbound));
+                let written = tokio::select! {
+                    written = writing => written,
+                    // A reader that stops (a server that floods us without reading) ends the wait.
+                    () = reader_ended(reader) => return reader_end(shared, reader),
+                };
+                match written {
+                    Ok(Ok(())) => {
+                        pongs_owed = 0;
+                        if let Some(link) = reader {
+                            link.pongs_owed.store(0, Ordering::Release);
+                        }
+                    }
                     Ok(Err(e)) => return lost_on_error(shared, e),
                     Err(_) => return stalled(stall),
                 }
             }
             _ = tick(&mut ticker) => {
+                if reader.is_some_and(|link| link.heard.swap(false, Ordering::AcqRel)) {
+                    ping_unanswered = false;
+                }
                 if ping_unanswered {
                     return SessionEnd::Lost {
                         error: CoreError::new(
@@ -148,6 +211,26 @@ pub(crate) async fn run_session(
     }
 }
 
+/// Resolves when the caller's reader has stopped; never without one.
+async fn reader_ended(reader: Option<&ReaderLink>) {
+    match reader {
+        Some(link) => link.ended.notified().await,
+        None => pending::<()>().await,
+    }
+}
+
+/// How the session ends after its reader stopped.
+fn reader_end(shared: &Shared, reader: Option<&ReaderLink>) -> SessionEnd {
+    match reader.and_then(ReaderLink::take_end) {
+        Some(ReaderEnd::Closed(frame)) => {
+            SessionEnd::Lost { error: CoreError::new(ErrorKind::Connection, closed_by_server(frame)), report: false }
+        }
+        Some(ReaderEnd::Failed(e)) => lost_on_error(shared, e),
+        Some(ReaderEnd::Error(error)) => SessionEnd::Lost { error, report: true },
+        None => lost_on_error(shared, WsError::AlreadyClosed),
+    }
+}
+
 async fn tick(ticker: &mut Option<Interval>) {
     match ticker {
         Some(t) => {
@@ -158,9 +241,9 @@ async fn tick(ticker: &mut Option<Interval>) {
 }
 
 /// Write `first` and everything else already queued, then flush once.
-async fn write_burst(
+async fn write_burst<S: SessionSocket>(
     shared: &Shared,
-    stream: &mut WsStream,
+    stream: &mut WebSocketStream<S>,
     first: Message,
     outbound: &mut mpsc::UnboundedReceiver<Message>,
 ) -> Result<(), WsError> {
@@ -184,12 +267,15 @@ fn stalled(stall: std::time::Duration) -> SessionEnd {
     }
 }
 
-async fn close_politely(stream: &mut WsStream) {
+async fn close_politely<S: SessionSocket>(stream: &mut WebSocketStream<S>, reader: Option<&ReaderLink>) {
     let frame = CloseFrame { code: CloseCode::Normal, reason: "client closed".into() };
     let closing = async {
         stream.close(Some(frame)).await?;
-        // Read until the server's close answer so the TCP connection ends cleanly.
-        while stream.next().await.is_some() {}
+        // Wait for the server's close answer so the TCP connection ends cleanly.
+        match reader {
+            Some(link) => link.ended.notified().await,
+            None => while stream.next().await.is_some() {},
+        }
         Ok::<(), WsError>(())
     };
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), closing).await;

@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::error::{CoreError, ErrorKind};
+use crate::ws::caller_reader::SocketReader;
 use crate::ws::config::{WsConfig, SEND_BACKLOG_LIMIT};
 use crate::ws::event_queue::EventQueue;
 use crate::ws::events::WsEvent;
@@ -42,6 +43,8 @@ pub(crate) struct Shared {
     link_changed: watch::Sender<u64>,
     /// Bytes of frames queued for the writer and not yet taken by it.
     queued_bytes: AtomicUsize,
+    /// The current socket's reader, until the caller takes it (`WsConfig::read_on_caller_thread`).
+    reader: Mutex<Option<SocketReader>>,
 }
 
 impl Shared {
@@ -60,6 +63,7 @@ impl Shared {
             events: EventQueue::default(),
             link_changed,
             queued_bytes: AtomicUsize::new(0),
+            reader: Mutex::new(None),
         }
     }
 
@@ -94,13 +98,21 @@ impl Shared {
     }
 
     /// A socket is registered: route requests to it. None when the client was closed meanwhile.
-    pub fn install_link(&self, session_id: &str, ack_text: &str) -> Option<mpsc::UnboundedReceiver<Message>> {
+    /// A socket read by the caller has its `reader` offered (`take_reader`) before `Connected`
+    /// is queued, so a caller that looks for it on that event finds it.
+    pub fn install_link(
+        &self,
+        session_id: &str,
+        ack_text: &str,
+        reader: Option<SocketReader>,
+    ) -> Option<mpsc::UnboundedReceiver<Message>> {
         let (tx, rx) = mpsc::unbounded_channel();
         {
             let mut st = self.lock();
             if st.closed {
                 return None;
             }
+            *self.reader.lock().unwrap_or_else(|e| e.into_inner()) = reader;
             // Frames queued for the old socket went with it.
             self.queued_bytes.store(0, Ordering::SeqCst);
             st.outbound = Some(tx);
@@ -147,6 +159,20 @@ impl Shared {
             self.emit(WsEvent::Finished);
         }
         self.bump_link();
+    }
+
+    /// The current socket's reader, once: the caller reads that socket from then on.
+    pub fn take_reader(&self) -> Option<SocketReader> {
+        self.reader.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    /// Queue an answer the reader owes the server (a pong) for the writer.
+    pub fn queue_answer(&self, message: Message) {
+        let st = self.lock();
+        if let Some(outbound) = &st.outbound {
+            self.enqueued(message.len());
+            let _ = outbound.send(message);
+        }
     }
 
     /// Register a request and queue its frame, if a socket is up. `Ok(false)`: no socket now.
