@@ -19,17 +19,18 @@ from tekton_llm_client.models import CompletionResponse, StreamingChunk
 from tekton_llm_client.testing import RhetorSimulator
 from tekton_llm_client.websocket import TektonLLMWebSocketClient
 
+from . import ws_peer
+
 GUARD = 30.0  # seconds: a hang guard, not a performance bound
 
 pytestmark = pytest.mark.timeout(90)
 
 
-@pytest.fixture(params=["rust", "python"])
+@pytest.fixture(params=ws_peer.WS_BACKENDS)
 def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("TEKTON_LLM_BACKEND", request.param)
     for name in ("RHETOR_URL", "RHETOR_WS_URL", "RHETOR_AUTH_TOKEN", "RHETOR_DEFAULT_PROVIDER", "RHETOR_DEFAULT_MODEL"):
         monkeypatch.delenv(name, raising=False)
-    return str(request.param)
+    return ws_peer.use_ws_backend(str(request.param), monkeypatch)
 
 
 @pytest.fixture

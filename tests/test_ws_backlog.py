@@ -21,9 +21,9 @@ RSS_GROWTH_LIMIT = 200 * 1024 * 1024
 pytestmark = pytest.mark.timeout(180)
 
 
-@pytest.fixture(params=["rust", "python"])
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+@pytest.fixture(params=ws_peer.WS_BACKENDS)
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    return ws_peer.use_ws_backend(str(request.param), monkeypatch)
 
 
 def flooder(burst: bytes, stop: asyncio.Event) -> ws_peer.Handler:

@@ -10,7 +10,7 @@ import hashlib
 import os
 import socket
 import struct
-from typing import Awaitable, Callable, Optional, Tuple
+from typing import Any, Awaitable, Callable, Optional, Tuple
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -29,8 +29,11 @@ async def read_head(reader: asyncio.StreamReader) -> Tuple[str, dict[str, str]]:
     return lines[0], headers
 
 
-async def accept_upgrade(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> dict[str, str]:
-    """Answer a WebSocket upgrade with 101; returns the request's headers."""
+async def accept_upgrade(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, then: bytes = b""
+) -> dict[str, str]:
+    """Answer a WebSocket upgrade with 101, and `then` (frames) in the same write; returns the
+    request's headers."""
     _, headers = await read_head(reader)
     key = headers["sec-websocket-key"].encode()
     accept = base64.b64encode(hashlib.sha1(key + _GUID).digest()).decode()
@@ -39,6 +42,7 @@ async def accept_upgrade(reader: asyncio.StreamReader, writer: asyncio.StreamWri
             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             f"Sec-WebSocket-Accept: {accept}\r\n\r\n"
         ).encode()
+        + then
     )
     await writer.drain()
     return headers
@@ -142,3 +146,23 @@ def rss_bytes() -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
     raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+# The facade's WebSocket backends as the tests run them: the Rust one reads ws:// sockets on the
+# event loop's thread; `rust-runtime-reads` is the same backend reading them on its runtime, as it
+# reads every wss:// socket.
+WS_BACKENDS = ["rust", "rust-runtime-reads", "python"]
+
+
+def use_ws_backend(name: str, monkeypatch: Any) -> str:
+    """Select WebSocket backend `name` for clients made from now on; returns "rust" or "python"."""
+    backend = "python" if name == "python" else "rust"
+    monkeypatch.setenv("TEKTON_LLM_BACKEND", backend)
+    if name == "rust-runtime-reads":
+        from tekton_llm_client import _backend, _core
+
+        def runtime_reads(backend: str, url: str, component_id: str, settings: Any) -> Any:
+            return _core.WebSocketTransport(url, component_id, read_on_loop=False, **settings)
+
+        monkeypatch.setattr(_backend, "websocket_transport", runtime_reads)
+    return backend
