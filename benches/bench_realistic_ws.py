@@ -7,8 +7,9 @@ chunk callback (`rust`), an async one (`rust async-cb`) and none (`rust wait`: o
 answer), and the two callbacks doing no bench work per chunk, as `wait` does none (`rust bare-cb`,
 `rust async-bare-cb`: the pair to compare with `wait`); the pure backend (`python`, sync callback);
 a hand-written client on the `websockets` library (`websockets`: connect, REGISTER, STREAM frames,
-`json.loads` per frame); and for reference the HTTP SSE path of `TektonLLMClient` on Rust (`rust
-http-sse`, one connection per stream).
+`json.loads` per frame); for reference the HTTP SSE path of `TektonLLMClient` on Rust (`rust
+http-sse`, one connection per stream); and the floor (`floor: asyncio Protocol`: one socket, CHUNK
+frames only counted, no parsing — what any client whose frames reach Python's loop pays at least).
 
 1. 100 and 1,000 streams of 50 chunks 20 ms apart on one socket, random phase (each stream's first
    chunk after a random 0-19 ms) and lock-step (one shared tick). Also reported: wall time against
