@@ -2,7 +2,6 @@
 //! queued frames (a burst of requests goes out in one flush), answers PINGs and pings the peer.
 
 use std::future::pending;
-
 use std::sync::atomic::Ordering;
 
 use futures_util::{FutureExt, SinkExt, StreamExt};
