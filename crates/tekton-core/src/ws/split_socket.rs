@@ -158,3 +158,40 @@ impl RegistrationIo for SplitRegistration<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::time::Duration;
+
+    use tokio::io::AsyncReadExt;
+
+    use super::HeadOnly;
+
+    #[tokio::test]
+    async fn reads_the_head_and_leaves_what_follows_in_the_socket() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let tcp = tokio::net::TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (mut server, _) = listener.accept().unwrap();
+        // The head's end split over two writes, a frame right behind it in the second.
+        server.write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r").unwrap();
+        let mut head = HeadOnly::new(tcp);
+        let mut got = Vec::new();
+        let mut buf = [0u8; 1024];
+        let first = head.read(&mut buf).await.unwrap();
+        got.extend_from_slice(&buf[..first]);
+        server.write_all(b"\n\x81\x05hello").unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        loop {
+            let n = head.read(&mut buf).await.unwrap();
+            if n == 0 {
+                break; // the head is complete: nothing more through HeadOnly
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(got, b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n");
+        let mut rest = [0u8; 7];
+        head.into_inner().read_exact(&mut rest).await.unwrap();
+        assert_eq!(&rest, b"\x81\x05hello");
+    }
+}
