@@ -16,9 +16,10 @@ use tokio_tungstenite::tungstenite::error::Error as WsError;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Message, WebSocket};
 
-use crate::error::{CoreError, ErrorKind};
+use crate::error::CoreError;
 use crate::ws::config::MAX_UNANSWERED_PINGS;
 use crate::ws::frames::PONG_FRAME;
+use crate::ws::session::pings_unanswered;
 use crate::ws::shared::Shared;
 
 /// Messages read per call at most: the caller's loop gets its turn, and the events a flood of
@@ -156,14 +157,7 @@ impl SocketReader {
                 Message::Text(text) => {
                     shared.handle_text(text.as_str(), received_ns).then(|| Message::text(PONG_FRAME))
                 }
-                // Protocol frames are text; a binary frame holding UTF-8 JSON is read anyway.
-                Message::Binary(bytes) => match std::str::from_utf8(&bytes) {
-                    Ok(text) => shared.handle_text(text, received_ns).then(|| Message::text(PONG_FRAME)),
-                    Err(_) => {
-                        shared.report_malformed("a binary frame that is not UTF-8 text");
-                        None
-                    }
-                },
+                Message::Binary(bytes) => shared.handle_binary(&bytes, received_ns).then(|| Message::text(PONG_FRAME)),
                 Message::Ping(payload) => Some(Message::Pong(payload)),
                 Message::Close(frame) => return self.end(ReaderEnd::Closed(frame)),
                 Message::Pong(_) | Message::Frame(_) => None,
@@ -171,13 +165,7 @@ impl SocketReader {
             if let Some(answer) = answer {
                 let owed = self.link.pongs_owed.fetch_add(1, Ordering::AcqRel) + 1;
                 if owed > MAX_UNANSWERED_PINGS {
-                    return self.end(ReaderEnd::Error(CoreError::new(
-                        ErrorKind::LimitExceeded,
-                        format!(
-                            "Rhetor sent {owed} pings without reading our answers \
-                             (limit {MAX_UNANSWERED_PINGS}); the connection was closed"
-                        ),
-                    )));
+                    return self.end(ReaderEnd::Error(pings_unanswered(owed)));
                 }
                 shared.queue_answer(answer);
             }

@@ -118,14 +118,7 @@ async fn serve<S: SessionSocket>(
                 let is_ws_ping = matches!(message, Message::Ping(_));
                 let wants_pong = match message {
                     Message::Text(text) => shared.handle_text(text.as_str(), received_ns),
-                    // Protocol frames are text; a binary frame holding UTF-8 JSON is read anyway.
-                    Message::Binary(bytes) => match std::str::from_utf8(&bytes) {
-                        Ok(text) => shared.handle_text(text, received_ns),
-                        Err(_) => {
-                            shared.report_malformed("a binary frame that is not UTF-8 text");
-                            false
-                        }
-                    },
+                    Message::Binary(bytes) => shared.handle_binary(&bytes, received_ns),
                     Message::Close(frame) => return SessionEnd::Lost {
                         error: CoreError::new(ErrorKind::Connection, closed_by_server(frame)),
                         report: false,
@@ -148,16 +141,7 @@ async fn serve<S: SessionSocket>(
                         Some(Ok(())) => pongs_owed = 0,
                         Some(Err(e)) => return lost_on_error(shared, e),
                         None if pongs_owed > MAX_UNANSWERED_PINGS => {
-                            return SessionEnd::Lost {
-                                error: CoreError::new(
-                                    ErrorKind::LimitExceeded,
-                                    format!(
-                                        "Rhetor sent {pongs_owed} pings without reading our answers \
-                                         (limit {MAX_UNANSWERED_PINGS}); the connection was closed"
-                                    ),
-                                ),
-                                report: true,
-                            };
+                            return SessionEnd::Lost { error: pings_unanswered(pongs_owed), report: true };
                         }
                         None => {}
                     }
@@ -253,6 +237,18 @@ async fn write_burst<S: SessionSocket>(
         stream.feed(next).await?;
     }
     stream.flush().await
+}
+
+/// Rhetor sent `owed` pings whose answers it has not read: past `MAX_UNANSWERED_PINGS` the
+/// connection is closed (our answers would pile up).
+pub(crate) fn pings_unanswered(owed: usize) -> CoreError {
+    CoreError::new(
+        ErrorKind::LimitExceeded,
+        format!(
+            "Rhetor sent {owed} pings without reading our answers (limit {MAX_UNANSWERED_PINGS}); \
+             the connection was closed"
+        ),
+    )
 }
 
 /// Rhetor took none of our bytes for `stall`: it is not reading, the connection is dead.

@@ -260,6 +260,18 @@ impl Shared {
         wants_pong
     }
 
+    /// `handle_text` for a binary frame: protocol frames are text, but one holding UTF-8 JSON is
+    /// read anyway.
+    pub fn handle_binary(&self, bytes: &[u8], received_ns: u64) -> bool {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => self.handle_text(text, received_ns),
+            Err(_) => {
+                self.report_malformed("a binary frame that is not UTF-8 text");
+                false
+            }
+        }
+    }
+
     fn route_locked(&self, text: &str, frame: ServerFrame) -> (bool, Option<(u8, String)>) {
         let mut st = self.lock();
         if self.config.emit_messages {
