@@ -5,7 +5,8 @@ unpaced stream, against the simulator in its own process. Only the client's CPU 
 Contenders (benches/ws_contenders.py): `TektonLLMWebSocketClient` on the Rust backend with a sync
 chunk callback (`rust`), an async one (`rust async-cb`) and none (`rust wait`: only the joined
 answer), and the two callbacks doing no bench work per chunk, as `wait` does none (`rust bare-cb`,
-`rust async-bare-cb`: the pair to compare with `wait`); the pure backend (`python`, sync callback);
+`rust async-bare-cb`: the pair to compare with `wait`), and the sync one with the socket read on the
+runtime's thread instead of the loop's (`rust runtime-reads`); the pure backend (`python`, sync callback);
 a hand-written client on the `websockets` library (`websockets`: connect, REGISTER, STREAM frames,
 `json.loads` per frame); for reference the HTTP SSE path of `TektonLLMClient` on Rust (`rust
 http-sse`, one connection per stream); and the floor (`floor: asyncio Protocol`: one socket, CHUNK

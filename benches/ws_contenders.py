@@ -5,7 +5,9 @@ text to the caller (`on_text`), then return how many chunks each stream brought.
 `Handwritten` is what a user writes on the `websockets` library without our client: one reader
 task that `json.loads` every frame and routes it by `request_id` to the stream waiting for it.
 `Ours` is `TektonLLMWebSocketClient` on either backend, with the chunk callback a user would pass
-(`sync`, `async`), or none (`wait`: only the joined answer, the text is counted from it).
+(`sync`, `async`), or none (`wait`: only the joined answer, the text is counted from it); `rust
+runtime-reads` is the sync one with the socket read on the runtime's thread
+(`TEKTON_LLM_WS_READ_ON_LOOP=0`, as before the loop read it, and as for wss://).
 
 `wait` does none of the bench's own per-chunk work (handing each text to `on_text`, which the paced
 runner uses to time the gaps), so it is compared with callbacks that do none either (`sync-bare`,
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import uuid
 from collections import deque
 from typing import Any, Callable, Deque, Dict, List, Optional
@@ -28,6 +31,7 @@ from tekton_llm_client import TektonLLMWebSocketClient
 from tekton_llm_client.config import ws_url
 
 OnText = Optional[Callable[[str], None]]
+READ_ON_LOOP = "TEKTON_LLM_WS_READ_ON_LOOP"
 
 
 def stream_frame(request_id: str, prompt: str, sim: Dict[str, Any]) -> str:
@@ -193,11 +197,27 @@ class ProtocolFloor:
 
 
 class Ours:
-    def __init__(self, url: str, backend: str, callback: str) -> None:
+    def __init__(self, url: str, backend: str, callback: str, read_on_loop: bool = True) -> None:
         self.client = TektonLLMWebSocketClient("bench", rhetor_url=url, backend=backend)
         self.callback = callback
+        self.read_on_loop = read_on_loop
+
+    async def connect(self) -> None:
+        """Connect, with the Rust backend reading on its runtime when asked (the setting is read
+        when the socket's transport is made, at connect)."""
+        before = os.environ.get(READ_ON_LOOP)
+        os.environ[READ_ON_LOOP] = "1" if self.read_on_loop else "0"
+        try:
+            await self.client.connect()
+        finally:
+            if before is None:
+                del os.environ[READ_ON_LOOP]
+            else:
+                os.environ[READ_ON_LOOP] = before
 
     async def drain(self, prompt: str, sim: Dict[str, Any], on_text: OnText = None) -> int:
+        if not self.client.connected:
+            await self.connect()
         count = [0]
         callback: Any = None
         if self.callback in ("sync-bare", "async-bare"):
@@ -233,6 +253,7 @@ CONTENDERS: List[str] = [
     "rust wait",
     "rust bare-cb",
     "rust async-bare-cb",
+    "rust runtime-reads",
     "python",
     "websockets",
     "rust http-sse",
@@ -250,5 +271,7 @@ def make(name: str, url: str) -> Any:
 
         return make_http("rust", url)
     backend, _, callback = name.partition(" ")
+    if callback == "runtime-reads":
+        return Ours(url, backend, "sync", read_on_loop=False)
     kinds = {"": "sync", "async-cb": "async", "wait": "wait", "bare-cb": "sync-bare", "async-bare-cb": "async-bare"}
     return Ours(url, backend, kinds[callback])

@@ -35,9 +35,10 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     Ok(())
 }
 
-/// One multiplexed, self-reconnecting socket to Rhetor's /ws. With `read_on_loop` (the default)
-/// a ws:// socket is read on the event loop's thread (`py_ws_reader`), from the first
-/// `next_events` on; the runtime writes it, and reads wss:// sockets.
+/// One multiplexed, self-reconnecting socket to Rhetor's /ws. With `read_on_loop` (by default,
+/// unless `TEKTON_LLM_WS_READ_ON_LOOP=0`) a ws:// socket is read on the event loop's thread
+/// (`py_ws_reader`), from the first `next_events` on; the runtime writes it, and reads wss://
+/// sockets.
 #[pyclass(name = "WebSocketTransport", module = "tekton_llm_client._core", frozen)]
 pub struct PyWebSocketTransport {
     client: Arc<WsClient>,
@@ -65,7 +66,7 @@ impl PyWebSocketTransport {
     #[pyo3(signature = (
         url, component_id, *, auth_token=None, capabilities=None, connect_timeout=10.0,
         reconnect=true, reconnect_base_delay=0.25, max_reconnect_delay=30.0, ping_interval=20.0,
-        max_message_size=16_777_216, emit_messages=false, ca_bundle=None, read_on_loop=true
+        max_message_size=16_777_216, emit_messages=false, ca_bundle=None, read_on_loop=None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -81,7 +82,7 @@ impl PyWebSocketTransport {
         max_message_size: usize,
         emit_messages: bool,
         ca_bundle: Option<std::path::PathBuf>,
-        read_on_loop: bool,
+        read_on_loop: Option<bool>,
     ) -> PyResult<Self> {
         if max_message_size == 0 {
             return Err(PyValueError::new_err("max_message_size must be positive"));
@@ -99,7 +100,10 @@ impl PyWebSocketTransport {
         config.max_message_size = max_message_size;
         config.emit_messages = emit_messages;
         config.ca_bundle = ca_bundle;
-        config.read_on_caller_thread = read_on_loop;
+        config.read_on_caller_thread = match read_on_loop {
+            Some(on_loop) => on_loop,
+            None => read_on_loop_from_env()?,
+        };
         config.log = Some(crate::py_log::sink());
         Ok(PyWebSocketTransport { client: Arc::new(WsClient::new(config)), event_loop: Default::default() })
     }
@@ -205,6 +209,16 @@ impl PyWebSocketTransport {
             if config.auth_token.is_some() { "set" } else { "none" },
             if self.client.is_connected() { "True" } else { "False" },
         )
+    }
+}
+
+/// `TEKTON_LLM_WS_READ_ON_LOOP`: 1 (or unset) reads ws:// sockets on the event loop's thread, 0 on
+/// the runtime's (for a loop that may be blocked for longer than `ping_interval`).
+fn read_on_loop_from_env() -> PyResult<bool> {
+    match std::env::var("TEKTON_LLM_WS_READ_ON_LOOP").as_deref().map(str::trim) {
+        Err(_) | Ok("" | "1") => Ok(true),
+        Ok("0") => Ok(false),
+        Ok(other) => Err(PyValueError::new_err(format!("TEKTON_LLM_WS_READ_ON_LOOP must be 0 or 1, not {other:?}"))),
     }
 }
 

@@ -541,6 +541,15 @@ async def test_unreachable_server_is_a_connection_error(backend: str) -> None:
         await asyncio.wait_for(c.connect(), GUARD)
 
 
+async def test_a_bad_read_on_loop_setting_is_a_clear_error(
+    sim: RhetorSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEKTON_LLM_WS_READ_ON_LOOP", "yes")
+    c = TektonLLMWebSocketClient("bad", ws_url=sim.ws_url, backend="rust")
+    with pytest.raises(ValueError, match="TEKTON_LLM_WS_READ_ON_LOOP must be 0 or 1"):
+        await asyncio.wait_for(c.connect(), GUARD)
+
+
 # -- bad frames and big messages ----------------------------------------------------------------
 
 

@@ -159,10 +159,7 @@ def use_ws_backend(name: str, monkeypatch: Any) -> str:
     backend = "python" if name == "python" else "rust"
     monkeypatch.setenv("TEKTON_LLM_BACKEND", backend)
     if name == "rust-runtime-reads":
-        from tekton_llm_client import _backend, _core
-
-        def runtime_reads(backend: str, url: str, component_id: str, settings: Any) -> Any:
-            return _core.WebSocketTransport(url, component_id, read_on_loop=False, **settings)
-
-        monkeypatch.setattr(_backend, "websocket_transport", runtime_reads)
+        monkeypatch.setenv("TEKTON_LLM_WS_READ_ON_LOOP", "0")
+    else:
+        monkeypatch.delenv("TEKTON_LLM_WS_READ_ON_LOOP", raising=False)
     return backend
