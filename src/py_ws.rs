@@ -28,10 +28,11 @@ use tekton_core::CoreError;
 use crate::py_errors::to_py_err;
 use crate::py_models::ChunkBuilder;
 use crate::py_seconds::seconds_or_off;
+use crate::py_ws_reader::{ParkedReader, PyWebSocketReader};
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyWebSocketTransport>()?;
-    m.add_class::<crate::py_ws_reader::PyWebSocketReader>()?;
+    m.add_class::<PyWebSocketReader>()?;
     Ok(())
 }
 
@@ -42,6 +43,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 #[pyclass(name = "WebSocketTransport", module = "tekton_llm_client._core", frozen)]
 pub struct PyWebSocketTransport {
     client: Arc<WsClient>,
+    /// A loop reader waiting for the dispatcher to take events (`py_ws_reader`).
+    parked: ParkedReader,
     /// The loop events are taken from, and its queue (looked up once, not per batch).
     event_loop: crate::py_bridge::LoopCache,
 }
@@ -56,7 +59,7 @@ impl PyWebSocketTransport {
     /// Wrap a core client (the test hooks build clients without a server).
     #[cfg(feature = "test-hooks")]
     pub(crate) fn from_client(client: WsClient) -> PyWebSocketTransport {
-        PyWebSocketTransport { client: Arc::new(client), event_loop: Default::default() }
+        PyWebSocketTransport { client: Arc::new(client), parked: Default::default(), event_loop: Default::default() }
     }
 }
 
@@ -105,7 +108,11 @@ impl PyWebSocketTransport {
             None => read_on_loop_from_env()?,
         };
         config.log = Some(crate::py_log::sink());
-        Ok(PyWebSocketTransport { client: Arc::new(WsClient::new(config)), event_loop: Default::default() })
+        Ok(PyWebSocketTransport {
+            client: Arc::new(WsClient::new(config)),
+            parked: Default::default(),
+            event_loop: Default::default(),
+        })
     }
 
     /// Open and register the socket; resolves to the session id.
@@ -139,17 +146,19 @@ impl PyWebSocketTransport {
         // `Connected` among them): a socket read on the loop is watched from then on.
         if let Some(reader) = self.client.take_reader() {
             let (event_loop, queue) = self.event_loop.running(py)?;
-            crate::py_ws_reader::PyWebSocketReader::attach(&event_loop, queue, reader)?;
+            PyWebSocketReader::attach(&event_loop, queue, self.parked.clone(), reader)?;
         }
         let mut batch = Vec::new();
         let taken = self.client.take_events(&mut batch, max);
         if taken != Taken::Empty {
+            self.parked.resume(py)?;
             return crate::py_chunk_iter::ready(py, events_object(py, taken, batch)?.into_bound(py));
         }
         let (future, queue) = self.event_loop.new_future(py)?;
         let target = future.clone().unbind();
         // Weak: the callback is stored in the client's own queue.
         let client = Arc::downgrade(&self.client);
+        let parked = self.parked.clone();
         let on_ready = Box::new(move || {
             queue.resolve_later(
                 target,
@@ -159,12 +168,14 @@ impl PyWebSocketTransport {
                         Some(client) => client.take_events(&mut batch, max),
                         None => Taken::Finished,
                     };
+                    parked.resume(py)?;
                     events_object(py, taken, batch)
                 }),
             );
         });
         let taken = self.client.take_events_or_notify(&mut batch, max, on_ready);
         if taken != Taken::Empty {
+            self.parked.resume(py)?;
             match events_object(py, taken, batch) {
                 Ok(value) => future.call_method1(intern!(py, "set_result"), (value,))?,
                 Err(err) => future.call_method1(intern!(py, "set_exception"), (err.value(py),))?,

@@ -3,7 +3,7 @@
 //! (`WsClient::take_reader`); each call of `read_ready` reads the frames that have arrived and
 //! resolves the dispatcher's waiting `next_events` right there, with no wake-up of a runtime
 //! thread and no hand-over through the loop's wake-up socket (docs/handoff.md).
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -17,20 +17,59 @@ pub struct PyWebSocketReader {
     fd: i32,
     event_loop: Py<PyAny>,
     queue: LoopQueue,
+    parked: ParkedReader,
+}
+
+/// Where a reader waits, unwatched, while the dispatcher has `EVENTS_QUEUED_LIMIT` events to take;
+/// the transport resumes it after each take (`resume`).
+#[derive(Clone, Default)]
+pub struct ParkedReader(Arc<Mutex<Option<Py<PyWebSocketReader>>>>);
+
+impl ParkedReader {
+    /// Watch the parked reader's socket again, if one is parked (on the loop's thread).
+    pub fn resume(&self, py: Python<'_>) -> PyResult<()> {
+        let parked = self.0.lock().unwrap_or_else(|e| e.into_inner()).take();
+        match parked {
+            Some(reader) => PyWebSocketReader::watch(reader.bind(py)),
+            None => Ok(()),
+        }
+    }
+
+    fn park(&self, reader: Py<PyWebSocketReader>) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(reader);
+    }
 }
 
 impl PyWebSocketReader {
     /// Watch `reader`'s socket on `event_loop`.
-    pub(crate) fn attach(event_loop: &Bound<'_, PyAny>, queue: LoopQueue, reader: SocketReader) -> PyResult<()> {
+    pub(crate) fn attach(
+        event_loop: &Bound<'_, PyAny>,
+        queue: LoopQueue,
+        parked: ParkedReader,
+        reader: SocketReader,
+    ) -> PyResult<()> {
         let py = event_loop.py();
         let fd = reader.fd();
         let this = Bound::new(
             py,
-            PyWebSocketReader { reader: Mutex::new(reader), fd, event_loop: event_loop.clone().unbind(), queue },
+            PyWebSocketReader {
+                reader: Mutex::new(reader),
+                fd,
+                event_loop: event_loop.clone().unbind(),
+                queue,
+                parked,
+            },
         )?;
+        Self::watch(&this)
+    }
+
+    /// Have the loop call `read_ready` when the socket is readable, and once soon: frames may wait
+    /// in the reader's buffer already (after REGISTER_ACK, or when it was parked).
+    fn watch(this: &Bound<'_, PyWebSocketReader>) -> PyResult<()> {
+        let py = this.py();
+        let event_loop = this.get().event_loop.bind(py);
         let read_ready = this.getattr(intern!(py, "read_ready"))?;
-        event_loop.call_method1(intern!(py, "add_reader"), (fd, &read_ready))?;
-        // Frames that came right after REGISTER_ACK may wait in the reader's buffer already.
+        event_loop.call_method1(intern!(py, "add_reader"), (this.get().fd, &read_ready))?;
         event_loop.call_method1(intern!(py, "call_soon"), (read_ready,))?;
         Ok(())
     }
@@ -62,6 +101,11 @@ impl PyWebSocketReader {
             // Frames may wait in the decoder's buffer with nothing left in the socket.
             ReadState::More => {
                 event_loop.call_method1(intern!(py, "call_soon"), (slf.getattr(intern!(py, "read_ready"))?,))?;
+            }
+            // Unwatched until the dispatcher takes events (the transport resumes it then).
+            ReadState::Full => {
+                event_loop.call_method1(intern!(py, "remove_reader"), (this.fd,))?;
+                this.parked.park(slf.clone().unbind());
             }
             // Before the socket closes (with this object): the loop must not watch a reused fd.
             ReadState::Ended => {

@@ -30,7 +30,14 @@ from ..models import StreamingChunk, Usage
 from . import USER_AGENT
 from .errors import Failure
 from .tls import ssl_context
-from .ws_connect import MAX_UNANSWERED_PINGS, SEND_BACKLOG_LIMIT, RedactingLogger, bounded_connect, redirect_refused
+from .ws_connect import (
+    EVENTS_QUEUED_LIMIT,
+    MAX_UNANSWERED_PINGS,
+    SEND_BACKLOG_LIMIT,
+    RedactingLogger,
+    bounded_connect,
+    redirect_refused,
+)
 from .ws_frames import Malformed, bool_field, decode, field, int_value, str_field, usage_counts
 
 __all__ = ["WebSocketTransport"]
@@ -86,6 +93,8 @@ class WebSocketTransport:
 
         self._events: List[Tuple[Any, ...]] = []
         self._ready = asyncio.Event()
+        # Set when the dispatcher takes events (or the client closes): a reader waiting for room.
+        self._room = asyncio.Event()
         self._drained = False
         self._in_flight: Set[str] = set()
         self._outbound: Optional[asyncio.Queue[str]] = None
@@ -179,6 +188,7 @@ class WebSocketTransport:
         count = max if max > 0 else 1
         batch = self._events[:count]
         del self._events[:count]
+        self._room.set()
         if batch[-1][0] == _FINISHED:
             self._drained = True
             batch.pop()
@@ -190,6 +200,7 @@ class WebSocketTransport:
         """Close the socket; requests in flight fail with ConnectionError. Idempotent."""
         self._closed = True
         self._shutdown.set()
+        self._room.set()
         ws = self._ws
         if ws is not None:
             try:
@@ -503,6 +514,10 @@ class WebSocketTransport:
         )
         try:
             while True:
+                # Not read while the dispatcher has EVENTS_QUEUED_LIMIT events to take.
+                while len(self._events) >= EVENTS_QUEUED_LIMIT and not self._closed:
+                    self._room.clear()
+                    await self._room.wait()
                 try:
                     raw = await ws.recv()
                 except ConnectionClosed as exc:

@@ -12,6 +12,9 @@ __all__ = ["MAX_UNANSWERED_PINGS", "SEND_BACKLOG_LIMIT", "RedactingLogger", "bou
 # may send while reading none of our answers, before the socket is closed with LimitExceeded.
 SEND_BACKLOG_LIMIT = 32 * 1024 * 1024
 MAX_UNANSWERED_PINGS = 1024
+# Events queued for the dispatcher and not taken, at most: the reader stops reading the socket
+# there until some are taken (the server waits in TCP), as the Rust core's EVENTS_QUEUED_LIMIT.
+EVENTS_QUEUED_LIMIT = 16_384
 
 
 class RedactingLogger(logging.LoggerAdapter):  # type: ignore[type-arg]

@@ -118,6 +118,9 @@ pub enum ReadState {
     /// It stopped at its per-call limit: call again soon, even if the socket is not readable
     /// (frames may wait in the decoder's buffer).
     More,
+    /// The caller has `EVENTS_QUEUED_LIMIT` events to take: stop watching the socket until it
+    /// has taken some (the server waits in TCP meanwhile), then call again.
+    Full,
     /// The socket has ended: stop watching it.
     Ended,
 }
@@ -146,6 +149,9 @@ impl SocketReader {
             return ReadState::Ended;
         };
         for _ in 0..MESSAGES_PER_CALL {
+            if shared.events.is_full() {
+                return ReadState::Full;
+            }
             let message = match self.socket.read() {
                 Ok(message) => message,
                 Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => return ReadState::Waiting,

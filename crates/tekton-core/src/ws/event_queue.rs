@@ -28,11 +28,18 @@ pub enum Taken {
     Empty,
 }
 
+/// Events queued and not taken, at most: a reader stops reading the socket there (the server then
+/// waits in TCP) until the consumer takes some, so a server cannot fill memory while the consumer
+/// is slow (awaiting an async callback) or its loop blocked.
+pub const EVENTS_QUEUED_LIMIT: usize = 16_384;
+
 #[derive(Default)]
 pub(crate) struct EventQueue {
     state: Mutex<State>,
     /// For async consumers inside the runtime (`WsClient::next_events`).
     ready: Notify,
+    /// A take left the queue below `EVENTS_QUEUED_LIMIT` (a stored permit).
+    room: Notify,
 }
 
 impl EventQueue {
@@ -55,17 +62,39 @@ impl EventQueue {
 
     /// Move up to `max` ready events into `out`. `Finished` itself is never handed out.
     pub fn take(&self, out: &mut Vec<WsEvent>, max: usize) -> Taken {
-        take_locked(&mut self.lock(), out, max)
+        let taken = take_locked(&mut self.lock(), out, max);
+        self.made_room(&taken);
+        taken
+    }
+
+    /// A reader must wait before reading more (`EVENTS_QUEUED_LIMIT`).
+    pub fn is_full(&self) -> bool {
+        self.lock().events.len() >= EVENTS_QUEUED_LIMIT
+    }
+
+    /// Wait until a take has made room (a take before the wait is not lost).
+    pub async fn wait_for_room(&self) {
+        self.room.notified().await;
+    }
+
+    fn made_room(&self, taken: &Taken) {
+        if *taken == Taken::Events {
+            self.room.notify_one();
+        }
     }
 
     /// `take`, or when nothing is ready, register `on_ready` (replacing an earlier one) to be
     /// called once, on the pushing thread, when the next event arrives.
     pub fn take_or_notify(&self, out: &mut Vec<WsEvent>, max: usize, on_ready: OnReady) -> Taken {
-        let mut state = self.lock();
-        let taken = take_locked(&mut state, out, max);
-        if taken == Taken::Empty {
-            state.on_ready = Some(on_ready);
-        }
+        let taken = {
+            let mut state = self.lock();
+            let taken = take_locked(&mut state, out, max);
+            if taken == Taken::Empty {
+                state.on_ready = Some(on_ready);
+            }
+            taken
+        };
+        self.made_room(&taken);
         taken
     }
 

@@ -104,7 +104,9 @@ async fn serve<S: SessionSocket>(
                 }
             }
             () = reader_ended(reader) => return reader_end(shared, reader),
-            incoming = stream.next() => {
+            // Not read while the caller has EVENTS_QUEUED_LIMIT events to take: the server waits.
+            () = shared.events.wait_for_room(), if shared.events.is_full() => {}
+            incoming = stream.next(), if !shared.events.is_full() => {
                 ping_unanswered = false;
                 let received_ns = stream.get_ref().last_received_ns();
                 let message = match incoming {
