@@ -17,6 +17,8 @@ from . import ws_peer
 
 GUARD = 60.0  # hang guard, never a timing assertion
 RSS_GROWTH_LIMIT = 200 * 1024 * 1024
+# A flood of 1M chunks held in memory would take several hundred MiB.
+FLOOD_GROWTH_LIMIT = 100 * 1024 * 1024
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -142,3 +144,53 @@ async def test_a_reading_server_may_ping_a_lot(backend: str) -> None:
         assert c.connected and pongs == 3000
         assert not errors
         await asyncio.wait_for(c.disconnect(), GUARD)
+
+
+async def test_a_flood_of_chunks_while_the_dispatcher_waits_on_a_callback(backend: str) -> None:
+    """A server that floods one request with chunks while the client's async callback is stuck:
+    the reader stops at EVENTS_QUEUED_LIMIT events not taken (the server then waits in TCP), so
+    memory stays bounded; once the callback returns, everything queued is delivered in order."""
+    stop = asyncio.Event()
+    text = "x" * 100
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await ws_peer.register(reader, writer)
+        while True:
+            opcode, data = await ws_peer.read_frame(reader)
+            if opcode == 0x1:
+                break
+        request_id = json.loads(data)["request_id"]
+        frame = ws_peer.text(json.dumps({"type": "CHUNK", "request_id": request_id, "chunk": text, "done": False}))
+        burst = frame * 256
+        for _ in range(4_000):  # up to 1,024,000 frames (~150 MiB); the client stops reading long before
+            if stop.is_set():
+                return
+            writer.write(burst)
+            await writer.drain()
+
+    release = asyncio.Event()
+    seen: List[str] = []
+
+    async def stuck(chunk: Any) -> None:
+        await release.wait()
+        seen.append(chunk.chunk)
+
+    async with ws_peer.Peer(handle) as peer:
+        c = TektonLLMWebSocketClient("flood", ws_url=peer.ws_url, backend=backend, reconnect=False, ping_interval=0)
+        before = ws_peer.rss_bytes()
+        try:
+            await asyncio.wait_for(c.connect(), GUARD)
+            await asyncio.wait_for(c.generate("flood me", callback=stuck), GUARD)
+            await asyncio.sleep(3.0)  # the flood runs; an unbounded reader would take it all
+            growth = ws_peer.rss_bytes() - before
+            release.set()
+            for _ in range(100):  # what was queued reaches the callback once it returns
+                if len(seen) >= 1_000:
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            release.set()
+            stop.set()
+            await asyncio.wait_for(c.disconnect(), GUARD)
+        assert growth < FLOOD_GROWTH_LIMIT, f"RSS grew by {growth / 2**20:.0f} MiB"
+        assert len(seen) >= 1_000 and set(seen[:1_000]) == {text}
