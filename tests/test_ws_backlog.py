@@ -155,11 +155,7 @@ async def test_a_flood_of_chunks_while_the_dispatcher_waits_on_a_callback(backen
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await ws_peer.register(reader, writer)
-        while True:
-            opcode, data = await ws_peer.read_frame(reader)
-            if opcode == 0x1:
-                break
-        request_id = json.loads(data)["request_id"]
+        request_id = json.loads(await ws_peer.read_text(reader))["request_id"]
         frame = ws_peer.text(json.dumps({"type": "CHUNK", "request_id": request_id, "chunk": text, "done": False}))
         burst = frame * 256
         for _ in range(4_000):  # up to 1,024,000 frames (~150 MiB); the client stops reading long before

@@ -88,13 +88,18 @@ async def read_frame(reader: asyncio.StreamReader) -> Tuple[int, bytes]:
     return b0 & 0x0F, data
 
 
-async def register(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bytes:
-    """Upgrade, read the client's REGISTER and acknowledge it; returns the REGISTER payload."""
-    await accept_upgrade(reader, writer)
+async def read_text(reader: asyncio.StreamReader) -> bytes:
+    """The payload of the client's next text frame (other frames are skipped)."""
     while True:
         opcode, data = await read_frame(reader)
         if opcode == 0x1:
-            break
+            return data
+
+
+async def register(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bytes:
+    """Upgrade, read the client's REGISTER and acknowledge it; returns the REGISTER payload."""
+    await accept_upgrade(reader, writer)
+    data = await read_text(reader)
     writer.write(text('{"type":"REGISTER_ACK","session_id":"peer"}'))
     await writer.drain()
     return data
