@@ -2,6 +2,7 @@
 //! pushes; the caller takes every ready event at once, or leaves a callback that the pushing
 //! thread calls when the next event arrives (`take_or_notify`), so a consumer outside the
 //! runtime (the Python binding) waits without a task or a channel hop per batch.
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use tokio::sync::Notify;
@@ -40,6 +41,8 @@ pub(crate) struct EventQueue {
     ready: Notify,
     /// A take left the queue below `EVENTS_QUEUED_LIMIT` (a stored permit).
     room: Notify,
+    /// How many events are queued, kept with the queue: readers ask once per frame, lock-free.
+    queued: AtomicUsize,
 }
 
 impl EventQueue {
@@ -52,6 +55,7 @@ impl EventQueue {
         let on_ready = {
             let mut state = self.lock();
             state.events.push(event);
+            self.queued.store(state.events.len(), Ordering::Relaxed);
             state.on_ready.take()
         };
         self.ready.notify_one();
@@ -62,14 +66,19 @@ impl EventQueue {
 
     /// Move up to `max` ready events into `out`. `Finished` itself is never handed out.
     pub fn take(&self, out: &mut Vec<WsEvent>, max: usize) -> Taken {
-        let taken = take_locked(&mut self.lock(), out, max);
+        let taken = {
+            let mut state = self.lock();
+            let taken = take_locked(&mut state, out, max);
+            self.queued.store(state.events.len(), Ordering::Relaxed);
+            taken
+        };
         self.made_room(&taken);
         taken
     }
 
     /// A reader must wait before reading more (`EVENTS_QUEUED_LIMIT`).
     pub fn is_full(&self) -> bool {
-        self.lock().events.len() >= EVENTS_QUEUED_LIMIT
+        self.queued.load(Ordering::Relaxed) >= EVENTS_QUEUED_LIMIT
     }
 
     /// Wait until a take has made room (a take before the wait is not lost).
@@ -89,6 +98,7 @@ impl EventQueue {
         let taken = {
             let mut state = self.lock();
             let taken = take_locked(&mut state, out, max);
+            self.queued.store(state.events.len(), Ordering::Relaxed);
             if taken == Taken::Empty {
                 state.on_ready = Some(on_ready);
             }
